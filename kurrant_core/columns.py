@@ -1,0 +1,88 @@
+"""Column names shared by the marts, the training data and the shared output format.
+
+Every module imports names from here instead of writing string literals, so a rename is one edit.
+Raw mirror columns keep production's names and are reached through the SQLAlchemy tables in
+``kurrant_core.schema`` (``raw.food.c.makers_id``), not through these constants.
+"""
+
+# identifiers
+RUN_ID = "run_id"
+JOB_ID = "job_id"
+USER_ID = "user_id"
+GROUP_ID = "group_id"
+SPOT_ID = "spot_id"
+FOOD_ID = "food_id"
+MAKERS_ID = "makers_id"
+ORDER_ID = "order_id"
+ORDER_ITEM_ID = "order_item_id"
+DAILY_FOOD_ID = "daily_food_id"
+
+# when and what kind
+SERVICE_DATE = "service_date"
+DINING_TYPE = "dining_type"
+ORDERED_AT = "ordered_at"
+
+# order item facts
+COUNT = "count"
+PRICE = "price"
+DISCOUNTED_PRICE = "discounted_price"
+ORDER_STATUS = "order_status"
+IS_PAID = "is_paid"
+IS_CANCELLED = "is_cancelled"
+SATISFACTION = "satisfaction"
+
+# food facts (mart_food)
+FOOD_NAME = "food_name"
+MAKERS_NAME = "makers_name"
+FOOD_STATUS = "food_status"
+SUPPLY_PRICE = "supply_price"
+FOOD_TAGS = "food_tags"
+CUISINE_CODE = "cuisine_code"
+CUISINE_LABEL = "cuisine_label"
+MAIN_INGREDIENT_CODE = "main_ingredient_code"
+MAIN_INGREDIENT_LABEL = "main_ingredient_label"
+SPICINESS_CODE = "spiciness_code"
+SPICINESS_LABEL = "spiciness_label"
+FOOD_TYPE_CODE = "food_type_code"
+FOOD_TYPE_LABEL = "food_type_label"
+ALLERGY_TAGS = "allergy_tags"
+MAKERS_SERVICE_TYPE = "makers_service_type"
+CALORIE = "calorie"
+CARBOHYDRATE = "carbohydrate"
+FAT = "fat"
+PROTEIN = "protein"
+CREATED_AT = "created_at"
+
+# daily menu (mart_daily_menu)
+DAILY_FOOD_STATUS = "daily_food_status"
+
+# group / user facts (mart_user)
+GROUP_NAME = "group_name"
+SPOT_NAME = "spot_name"
+JOINED_ON = "joined_on"
+LEFT_ON = "left_on"
+USER_STATUS = "user_status"
+IS_MEMBERSHIP = "is_membership"
+FAVORITE_TAGS = "favorite_tags"
+IS_VEGAN = "is_vegan"
+VEGAN_LEVEL = "vegan_level"
+HAS_SURVEY = "has_survey"
+FIRST_ORDER_DATE = "first_order_date"
+LAST_ORDER_DATE = "last_order_date"
+N_ITEMS = "n_items"
+
+# shared output format v1
+RANK = "rank"
+SCORE = "score"
+IS_COLD_START = "is_cold_start"
+
+REC_COLUMNS = [RUN_ID, USER_ID, GROUP_ID, SERVICE_DATE, DINING_TYPE, FOOD_ID, MAKERS_ID, RANK, SCORE]
+"""Columns of ``rec_user_recommend`` (shared output format v1), in order."""
+
+RECOMMEND_COLUMNS = [USER_ID, GROUP_ID, SERVICE_DATE, DINING_TYPE, FOOD_ID, MAKERS_ID, RANK, SCORE,
+                     IS_COLD_START]
+"""Columns a model's ``recommend`` returns (no run id yet; the cold-start flag says which lists
+fell back to the content/popularity answer)."""
+
+BACKEND_COLUMNS = [USER_ID, GROUP_ID, MAKERS_ID, FOOD_ID, SERVICE_DATE, DINING_TYPE, RANK]
+"""Columns of ``recommend__user_recommends``, the table the backend reads."""

@@ -1,0 +1,84 @@
+"""Where the DE database is, and other settings, resolved without Streamlit.
+
+Order: the ``KURRANT_DE_URL`` environment variable, then ``[kurrant] de_url`` in
+``.streamlit/secrets.toml``, then the embedded SQLite default. Resolving here (not through
+``st.connection``) lets the CLI, the retrain job and the tests point at any database.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from kurrant_core.errors import KurrantError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "kurrant_de.sqlite"
+DEFAULT_DE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+ENV_DE_URL = "KURRANT_DE_URL"
+ENV_SECRETS = "KURRANT_SECRETS_FILE"
+ENV_ARTIFACTS = "KURRANT_ARTIFACT_DIR"
+SECRETS_SECTION = "kurrant"
+
+
+def secrets_path() -> Path:
+    """The secrets file the dashboard would read (override with ``KURRANT_SECRETS_FILE``)."""
+    return Path(os.environ.get(ENV_SECRETS, PROJECT_ROOT / ".streamlit" / "secrets.toml"))
+
+
+def read_secrets() -> dict:
+    """The ``[kurrant]`` section of the secrets file, or ``{}`` when there is none."""
+    path = secrets_path()
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise KurrantError(f"{path} is not valid TOML ({exc}); fix it or remove it.") from None
+    section = data.get(SECRETS_SECTION, {})
+    if not isinstance(section, dict):
+        raise KurrantError(f"[{SECRETS_SECTION}] in {path} must be a table of settings.")
+    return section
+
+
+def setting(name: str, default: str | None = None) -> str | None:
+    """A setting from ``KURRANT_<NAME>`` in the environment, else the secrets file, else default."""
+    env = os.environ.get(f"KURRANT_{name.upper()}")
+    if env is not None:
+        return env
+    value = read_secrets().get(name.lower())
+    return default if value is None else str(value)
+
+
+def de_url() -> str:
+    """The DE database URL, validated; raises KurrantError for a malformed one."""
+    url = setting("de_url", DEFAULT_DE_URL)
+    assert url is not None
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise KurrantError(
+            "The DE database URL is malformed. Set KURRANT_DE_URL (or [kurrant] de_url in "
+            ".streamlit/secrets.toml) to e.g. mysql+pymysql://user:pass@host:3306/kurrant_de "
+            "or sqlite:///data/kurrant_de.sqlite.") from None
+    if parsed.get_backend_name() not in ("sqlite", "mysql", "mariadb"):
+        raise KurrantError(f"The DE database must be SQLite or MySQL/MariaDB, not "
+                           f"{parsed.get_backend_name()!r}.")
+    return url
+
+
+def mask_url(url: str | sa.URL) -> str:
+    """The URL as safe to print: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<malformed URL>"
+
+
+def artifact_root() -> Path:
+    """Folder under which each run keeps its artifacts (one sub-folder per run)."""
+    return Path(setting("artifact_dir", str(PROJECT_ROOT / "data" / "artifacts")))

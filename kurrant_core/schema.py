@@ -1,0 +1,389 @@
+"""The DE database schema in SQLAlchemy Core: raw mirror, marts, shared output format, jobs, sync.
+
+Raw mirror tables keep production's table and column names and integer codes (the sync is a copy,
+not a translation) and drop every PII column. Marts are what pages and training read. Everything
+runs on SQLite and MySQL/MariaDB; ``create_all`` is idempotent.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer,
+                        MetaData, SmallInteger, String, Table, Text)
+
+from kurrant_core import columns as C
+
+metadata = MetaData()
+
+# BIGINT ids on MySQL, INTEGER on SQLite (so autoincrement maps to the rowid there).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+def _pk(name: str = "id", autoincrement: bool = False) -> Column:
+    return Column(name, Id, primary_key=True, autoincrement=autoincrement)
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw mirror (production names; no PII: no user names, e-mails, phones, addresses, birth dates)
+# ---------------------------------------------------------------------------------------------
+client_group = Table(
+    "client__group", metadata, _pk(),
+    Column("dtype", SmallInteger, nullable=False),
+    Column("name", String(100), nullable=False),           # a company name, not personal data
+    Column("dining_types", String(20), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+)
+client_spot = Table(
+    "client__spot", metadata, _pk(),
+    Column("name", String(100), nullable=False),
+    Column("client_group_id", Id, nullable=False, index=True),
+    Column("dining_types", String(20), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+)
+user_user = Table(
+    "user__user", metadata, _pk(),
+    Column("e_role", SmallInteger, nullable=False),
+    Column("e_user_status", SmallInteger, nullable=False),
+    Column("is_membership", Boolean, nullable=False),
+    Column("created_date_time", DateTime, nullable=False),
+    Column("recent_login_date_time", DateTime),
+    Column("updated_date_time", DateTime, nullable=False, index=True),
+)
+user_group = Table(
+    "user__user_group", metadata, _pk(),
+    Column("user_id", Id, nullable=False, index=True),
+    Column("group_id", Id, nullable=False, index=True),
+    Column("client_status", SmallInteger, nullable=False),
+    Column("created_date_time", DateTime, nullable=False),
+    # when client_status became 0 (withdrawn): the user left the group
+    Column("updated_date_time", DateTime, nullable=False, index=True),
+)
+user_spot = Table(
+    "user__user_spot", metadata, _pk(),
+    Column("user_id", Id, nullable=False, index=True),
+    Column("spot_id", Id, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+)
+user_preference = Table(
+    "user__preference", metadata, _pk(),
+    Column("user_id", Id, nullable=False, unique=True),
+    Column("favorite_country_food", String(200)),
+    Column("allergy_info", String(200)),
+    Column("is_vegan", Boolean, nullable=False),
+    Column("vegan_level", SmallInteger),
+    Column("updated_date_time", DateTime, nullable=False, index=True),
+)
+makers = Table(
+    "makers__makers", metadata, _pk(),
+    Column("name", String(100), nullable=False),
+    Column("e_service_type", SmallInteger, nullable=False),
+    Column("e_service_form", SmallInteger, nullable=False),
+    Column("is_active", Boolean, nullable=False),
+)
+makers_capacity = Table(
+    "makers__makers_capacity", metadata, _pk(),
+    Column("makers_id", Id, nullable=False, index=True),
+    Column("dining_type", SmallInteger, nullable=False),
+    Column("capacity", Integer, nullable=False),
+)
+food = Table(
+    "food__food", metadata, _pk(),
+    Column("name", String(100), nullable=False),
+    Column("description", String(500)),
+    Column("makers_id", Id, nullable=False, index=True),
+    Column("e_status", SmallInteger, nullable=False),
+    Column("price", Integer, nullable=False),
+    Column("supply_price", Integer, nullable=False),
+    Column("e_food_tags", String(300), nullable=False),
+    Column("calorie", Float), Column("carbohydrate", Float), Column("fat", Float), Column("protein", Float),
+    Column("created_date_time", DateTime, nullable=False),
+    Column("updated_date_time", DateTime, nullable=False, index=True),
+)
+food_capacity = Table(
+    "food__food_capacity", metadata, _pk(),
+    Column("food_id", Id, nullable=False, index=True),
+    Column("dining_type", SmallInteger, nullable=False),
+    Column("capacity", Integer, nullable=False),
+)
+daily_food = Table(
+    "food__daily_food", metadata, _pk(),
+    Column("e_dining_type", SmallInteger, nullable=False),
+    Column("service_date", Date, nullable=False),
+    Column("food_id", Id, nullable=False, index=True),
+    Column("group_id", Id, nullable=False),
+    Column("e_status", SmallInteger, nullable=False),
+    Column("default_price", Integer, nullable=False),
+    Column("updated_date_time", DateTime, nullable=False, index=True),
+    Index("ix_daily_food_group_date", "group_id", "service_date"),
+    Index("ix_daily_food_date", "service_date"),
+)
+order = Table(
+    "order__order", metadata, _pk(),
+    Column("user_id", Id, nullable=False, index=True),
+    Column("e_order_type", SmallInteger, nullable=False),
+    Column("total_price", Integer, nullable=False),
+    Column("created_date_time", DateTime, nullable=False),
+)
+order_daily_food = Table(
+    "order__daily_food", metadata, _pk(),
+    Column("spot_id", Id, nullable=False),
+)
+order_item = Table(
+    "order__order_item", metadata, _pk(),
+    Column("order_id", Id, nullable=False, index=True),
+    Column("e_order_status", SmallInteger, nullable=False),
+    Column("created_date_time", DateTime, nullable=False),
+    Column("updated_date_time", DateTime, nullable=False, index=True),
+)
+order_item_dailyfood = Table(
+    "order__order_item_dailyfood", metadata, _pk(),
+    Column("daily_food_id", Id, nullable=False, index=True),
+    Column("order_item_daily_food_group_id", Id, nullable=False, index=True),
+    Column("count", Integer, nullable=False),
+    Column("price", Integer, nullable=False),
+    Column("discounted_price", Integer, nullable=False),
+)
+order_item_dailyfood_group = Table(
+    "order__order_item_dailyfood_group", metadata, _pk(),
+    Column("e_order_status", SmallInteger, nullable=False),
+    Column("service_date", Date, nullable=False, index=True),
+    Column("e_dining_type", SmallInteger, nullable=False),
+)
+review = Table(
+    "review__review", metadata, _pk(),
+    Column("user_id", Id, nullable=False, index=True),
+    Column("food_id", Id, nullable=False, index=True),
+    Column("order_item_id", Id, nullable=False, index=True),
+    Column("satisfaction", SmallInteger, nullable=False),
+    Column("is_delete", Boolean, nullable=False),
+    Column("created_date_time", DateTime, nullable=False),
+    Column("updated_date_time", DateTime, nullable=False, index=True),
+)
+
+RAW_TABLES: list[Table] = [
+    client_group, client_spot, user_user, user_group, user_spot, user_preference, makers,
+    makers_capacity, food, food_capacity, daily_food, order, order_daily_food, order_item,
+    order_item_dailyfood, order_item_dailyfood_group, review,
+]
+
+# Demo-only ground truth: the latent tastes the demo world drew for each user. Never synced.
+demo_user_taste = Table(
+    "demo__user_taste", metadata,
+    Column(C.USER_ID, Id, primary_key=True, autoincrement=False),
+    Column("top_cuisine", SmallInteger, nullable=False),        # FoodTag 1-7
+    Column("top_ingredient", SmallInteger, nullable=False),     # FoodTag 3001-3013
+    Column("spice_tolerance", Float, nullable=False),           # 0 (none) .. 3 (불닭)
+    Column("price_sensitivity", Float, nullable=False),
+    Column("variety_seeking", Float, nullable=False),
+    Column("order_rate", Float, nullable=False),                # P(orders on a service day)
+    Column("taste_json", Text, nullable=False),                 # full weight vectors
+)
+
+# ---------------------------------------------------------------------------------------------
+# Marts: built by preprocess from the raw mirror; one row per ordered item / food / menu slot / user
+# ---------------------------------------------------------------------------------------------
+mart_order_item = Table(
+    "mart_order_item", metadata,
+    Column(C.ORDER_ITEM_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.ORDER_ID, Id, nullable=False),
+    Column(C.USER_ID, Id, nullable=False),
+    Column(C.GROUP_ID, Id, nullable=False),
+    Column(C.SPOT_ID, Id, nullable=False),
+    Column(C.DAILY_FOOD_ID, Id, nullable=False),
+    Column(C.FOOD_ID, Id, nullable=False),
+    Column(C.MAKERS_ID, Id, nullable=False),
+    Column(C.CUISINE_CODE, SmallInteger),
+    Column(C.SERVICE_DATE, Date, nullable=False),
+    Column(C.DINING_TYPE, SmallInteger, nullable=False),
+    Column(C.COUNT, Integer, nullable=False),
+    Column(C.PRICE, Integer, nullable=False),              # line total: unit price x count
+    Column(C.DISCOUNTED_PRICE, Integer, nullable=False),
+    Column(C.ORDER_STATUS, SmallInteger, nullable=False),
+    Column(C.IS_PAID, Boolean, nullable=False),
+    Column(C.IS_CANCELLED, Boolean, nullable=False),
+    Column(C.ORDERED_AT, DateTime, nullable=False),
+    Column(C.SATISFACTION, SmallInteger),
+    Index("ix_moi_date", C.SERVICE_DATE, C.DINING_TYPE),
+    Index("ix_moi_user_date", C.USER_ID, C.SERVICE_DATE),
+    Index("ix_moi_food_date", C.FOOD_ID, C.SERVICE_DATE),
+    Index("ix_moi_group_date", C.GROUP_ID, C.SERVICE_DATE),
+    Index("ix_moi_makers", C.MAKERS_ID),
+)
+mart_food = Table(
+    "mart_food", metadata,
+    Column(C.FOOD_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.FOOD_NAME, String(100), nullable=False),
+    Column(C.MAKERS_ID, Id, nullable=False),
+    Column(C.MAKERS_NAME, String(100), nullable=False),
+    Column(C.MAKERS_SERVICE_TYPE, SmallInteger, nullable=False),
+    Column(C.FOOD_STATUS, SmallInteger, nullable=False),
+    Column(C.PRICE, Integer, nullable=False),
+    Column(C.SUPPLY_PRICE, Integer, nullable=False),
+    Column(C.FOOD_TAGS, String(300), nullable=False),
+    Column(C.CUISINE_CODE, SmallInteger), Column(C.CUISINE_LABEL, String(40), nullable=False),
+    Column(C.MAIN_INGREDIENT_CODE, SmallInteger), Column(C.MAIN_INGREDIENT_LABEL, String(40), nullable=False),
+    Column(C.SPICINESS_CODE, SmallInteger), Column(C.SPICINESS_LABEL, String(40), nullable=False),
+    Column(C.FOOD_TYPE_CODE, SmallInteger), Column(C.FOOD_TYPE_LABEL, String(40), nullable=False),
+    Column(C.ALLERGY_TAGS, String(200), nullable=False),
+    Column(C.CALORIE, Float), Column(C.CARBOHYDRATE, Float), Column(C.FAT, Float), Column(C.PROTEIN, Float),
+    Column(C.CREATED_AT, DateTime, nullable=False),
+    Index("ix_mart_food_makers", C.MAKERS_ID),
+)
+mart_daily_menu = Table(
+    "mart_daily_menu", metadata,
+    Column(C.DAILY_FOOD_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.SERVICE_DATE, Date, nullable=False),
+    Column(C.DINING_TYPE, SmallInteger, nullable=False),
+    Column(C.GROUP_ID, Id, nullable=False),
+    Column(C.FOOD_ID, Id, nullable=False),
+    Column(C.MAKERS_ID, Id, nullable=False),
+    Column(C.DAILY_FOOD_STATUS, SmallInteger, nullable=False),
+    Column(C.PRICE, Integer, nullable=False),
+    Index("ix_mdm_group_date", C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE),
+    Index("ix_mdm_date", C.SERVICE_DATE),
+    Index("ix_mdm_food", C.FOOD_ID),
+)
+mart_user = Table(
+    "mart_user", metadata,
+    Column(C.USER_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.GROUP_ID, Id),
+    Column(C.GROUP_NAME, String(100)),
+    Column(C.SPOT_ID, Id),
+    Column(C.SPOT_NAME, String(100)),
+    Column(C.JOINED_ON, Date, nullable=False),
+    Column(C.LEFT_ON, Date),
+    Column(C.USER_STATUS, SmallInteger, nullable=False),
+    Column(C.IS_MEMBERSHIP, Boolean, nullable=False),
+    Column(C.HAS_SURVEY, Boolean, nullable=False),
+    Column(C.FAVORITE_TAGS, String(200), nullable=False),
+    Column(C.ALLERGY_TAGS, String(200), nullable=False),
+    Column(C.IS_VEGAN, Boolean, nullable=False),
+    Column(C.VEGAN_LEVEL, SmallInteger),
+    Column(C.FIRST_ORDER_DATE, Date),
+    Column(C.LAST_ORDER_DATE, Date),
+    Column(C.N_ITEMS, Integer, nullable=False),
+    Index("ix_mart_user_group", C.GROUP_ID),
+)
+MART_TABLES: list[Table] = [mart_order_item, mart_food, mart_daily_menu, mart_user]
+
+de_meta = Table(
+    "de_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(500), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Shared output format v1
+# ---------------------------------------------------------------------------------------------
+FORMAT_VERSION = 1
+RUN_QUEUED, RUN_LEARNING, RUN_STOPPED, RUN_DONE, RUN_FAILED = 0, 1, 2, 3, 4
+RUN_STATUS = {RUN_QUEUED: "queued", RUN_LEARNING: "learning", RUN_STOPPED: "stopped",
+              RUN_DONE: "done", RUN_FAILED: "failed"}
+
+rec_run = Table(
+    "rec_run", metadata,
+    Column(C.RUN_ID, Id, primary_key=True, autoincrement=True),
+    Column("model", String(40), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("data_cutoff", Date, nullable=False),
+    Column("train_start", Date), Column("train_end", Date),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", SmallInteger, nullable=False),
+    Column("error", Text),
+    Column("metrics", LongText),
+    Column("n_users", Integer), Column("n_items", Integer),
+    Column("artifact_path", String(500)),
+    Column("code_version", String(40)),
+    Column("triggered_by", String(100)),
+    Column("is_active", Boolean, nullable=False, default=False),
+    Column("format_version", SmallInteger, nullable=False, default=FORMAT_VERSION),
+    Column(C.JOB_ID, Id),
+    Index("ix_rec_run_model", "model", "status"),
+)
+rec_user_recommend = Table(
+    "rec_user_recommend", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(C.RUN_ID, Id, nullable=False),
+    Column(C.USER_ID, Id, nullable=False),
+    Column(C.GROUP_ID, Id),
+    Column(C.SERVICE_DATE, Date),
+    Column(C.DINING_TYPE, SmallInteger),
+    Column(C.FOOD_ID, Id, nullable=False),
+    Column(C.MAKERS_ID, Id, nullable=False),
+    Column(C.RANK, SmallInteger, nullable=False),
+    Column(C.SCORE, Float, nullable=False),
+    Index("ix_rur_run_user", C.RUN_ID, C.USER_ID),
+    Index("ix_rur_run_date", C.RUN_ID, C.SERVICE_DATE),
+)
+recommend_user_recommends = Table(
+    "recommend__user_recommends", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(C.USER_ID, Id, nullable=False),
+    Column(C.GROUP_ID, Id, nullable=False),
+    Column(C.MAKERS_ID, Id, nullable=False),
+    Column(C.FOOD_ID, Id, nullable=False),
+    Column(C.SERVICE_DATE, Date, nullable=False),
+    Column(C.DINING_TYPE, SmallInteger, nullable=False),
+    Column(C.RANK, SmallInteger, nullable=False),
+    Index("ix_rur_backend_user_date", C.USER_ID, C.SERVICE_DATE),
+    Index("ix_rur_backend_date", C.SERVICE_DATE),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Retrain jobs and the one-at-a-time lock
+# ---------------------------------------------------------------------------------------------
+rec_job = Table(
+    "rec_job", metadata,
+    Column(C.JOB_ID, Id, primary_key=True, autoincrement=True),
+    Column("status", SmallInteger, nullable=False),          # RUN_STATUS codes
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("stage", String(200)),
+    Column("models", String(300), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("triggered_by", String(100)),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime), Column("finished_at", DateTime),
+    Column("heartbeat_at", DateTime),
+    Column("pid", Integer), Column("host", String(100)),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("error", Text),
+    Column("log_tail", LongText),
+)
+rec_lock = Table(
+    "rec_lock", metadata,
+    Column("name", String(64), primary_key=True),
+    Column(C.JOB_ID, Id),
+    Column("pid", Integer), Column("host", String(100)),
+    Column("acquired_at", DateTime),
+    Column("heartbeat_at", DateTime),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Sync bookkeeping
+# ---------------------------------------------------------------------------------------------
+sync_watermark = Table(
+    "sync_watermark", metadata,
+    Column("table_name", String(64), primary_key=True),
+    Column("column_name", String(64), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+sync_log = Table(
+    "sync_log", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("table_name", String(64), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("rows", Integer, nullable=False, default=0),
+    Column("seconds", Float),
+    Column("status", String(20), nullable=False),
+    Column("error", Text),
+)
+
+
+def create_all(engine: sa.Engine) -> None:
+    """Create every table and index that does not exist yet; safe to run again."""
+    metadata.create_all(engine, checkfirst=True)
