@@ -42,6 +42,8 @@ CLIENT_BELONG, CLIENT_WITHDRAWN = 1, 0
 ORDER_TYPE = {1: "정기식사", 2: "마켓", 3: "카탈로그"}
 ORDER_TYPE_DAILY = 1
 VEGAN_LEVEL = {0: "해당없음", 1: "플렉시테리언", 2: "폴로", 3: "페스코", 4: "락토오보", 5: "비건"}
+WEEKDAY = {0: "월", 1: "화", 2: "수", 3: "목", 4: "금", 5: "토", 6: "일"}
+"""Python's ``date.weekday()`` (Monday = 0) -> Korean short weekday name."""
 
 # --- food tags, by category (code range) ---------------------------------------------------------
 _TAG_CATEGORIES: dict[str, tuple[int, list[str]]] = {
