@@ -44,6 +44,24 @@ def clear_query_caches() -> None:
     st.cache_data.clear()
 
 
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def _cached_call(fn_name: str, url: str, version: str, args: tuple, kwargs: dict, _fn: Callable,
+                 _engine: sa.Engine):
+    return _fn(_engine, *args, **kwargs)
+
+
+def cached_query(fn: Callable[..., T], *args, version: str, **kwargs) -> T:
+    """``fn(de_engine(), *args, **kwargs)`` through ``st.cache_data(ttl=QUERY_TTL_S)``.
+
+    The cache key holds the function's name, the DE URL, the arguments and ``version`` (a data
+    version token such as ``kurrant_core.eda.data_version``): when preprocess rebuilds the marts the
+    token changes, so every server process misses its old results instead of serving stale ones.
+    """
+    engine = de_engine()
+    return _cached_call(f"{fn.__module__}.{fn.__qualname__}", engine.url.render_as_string(), version,
+                        args, kwargs, _fn=fn, _engine=engine)
+
+
 @contextmanager
 def friendly_errors():
     """Show KurrantError (and database outages) as ``st.error`` and stop the page, never a traceback."""

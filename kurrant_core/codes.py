@@ -91,8 +91,8 @@ def tag_category(code: int) -> str | None:
 
 
 def parse_codes(value: str | None) -> list[int]:
-    """Parse production's comma-separated code strings (``"1,3002, 10002"``); blanks are skipped."""
-    if value is None:
+    """Parse production's comma-separated code strings (``"1,3002, 10002"``); blanks, None, NaN -> []."""
+    if value is None or (isinstance(value, float) and value != value):   # None or NaN
         return []
     out = []
     for part in str(value).split(","):

@@ -76,6 +76,7 @@ N_ORDERS = "n_orders"
 N_USERS = "n_users"
 N_FOODS = "n_foods"
 N_REVIEWS = "n_reviews"
+N_CANCELLED = "n_cancelled"
 REVENUE = "revenue"
 ITEMS_PER_USER = "items_per_user"
 CANCEL_RATE = "cancel_rate"
@@ -125,3 +126,17 @@ fell back to the content/popularity answer)."""
 
 BACKEND_COLUMNS = [USER_ID, GROUP_ID, MAKERS_ID, FOOD_ID, SERVICE_DATE, DINING_TYPE, RANK]
 """Columns of ``recommend__user_recommends``, the table the backend reads."""
+
+# sync status (kurrant_core.sync.sync_status: one row per raw mirror table)
+TABLE_NAME = "table_name"
+WATERMARK_COLUMN = "watermark_column"
+WATERMARK = "watermark"
+LAST_SYNC_STATUS = "last_sync_status"
+LAST_SYNC_ROWS = "last_sync_rows"
+LAST_SYNC_SECONDS = "last_sync_seconds"
+LAST_SYNC_STARTED_AT = "last_sync_started_at"
+LAST_SYNC_FINISHED_AT = "last_sync_finished_at"
+LAST_SYNC_ERROR = "last_sync_error"
+SYNC_STATUS_COLUMNS = [TABLE_NAME, WATERMARK_COLUMN, WATERMARK, LAST_SYNC_STATUS, LAST_SYNC_ROWS,
+                       LAST_SYNC_SECONDS, LAST_SYNC_STARTED_AT, LAST_SYNC_FINISHED_AT, LAST_SYNC_ERROR]
+"""Columns of ``sync_status`` (the overview page's data-freshness table), in order."""

@@ -12,6 +12,7 @@ Service dates in the frames are ``datetime64`` (midnight), not ``datetime.date``
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -44,6 +45,7 @@ _ORDER_COLUMNS = [C.ORDER_ITEM_ID, C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_D
                   C.MAKERS_ID, C.CUISINE_CODE]
 _MENU_COLUMNS = [C.DAILY_FOOD_ID, C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.FOOD_ID, C.MAKERS_ID,
                  C.DAILY_FOOD_STATUS, C.PRICE]
+_DATE_DTYPE = "datetime64[s]"
 _SAVED_FRAMES = ("orders", "foods", "users", "menus")
 _SAVED_MATRICES = ("food_features", "food_allergens", "user_allergens")
 
@@ -60,6 +62,7 @@ class TrainingData:
     foods: pd.DataFrame
     food_features: sp.csr_matrix
     feature_names: list[str]
+    feature_codes: list[str]
     food_allergens: sp.csr_matrix
     users: pd.DataFrame
     user_allergens: sp.csr_matrix
@@ -167,11 +170,6 @@ class TrainingData:
         return {int(name.split("=", 1)[1]): k for k, name in enumerate(self.feature_codes)
                 if name.startswith("tag=")}
 
-    @cached_property
-    def feature_codes(self) -> list[str]:
-        """Machine-readable twin of ``feature_names`` (``tag=3002``, ``maker=7``, ``price=2``...)."""
-        return _feature_codes(self.foods)
-
     # ------------------------------------------------------------------------------ menus
     @cached_property
     def _menu_lookup(self) -> dict[tuple[int, pd.Timestamp, int], np.ndarray]:
@@ -237,7 +235,7 @@ class TrainingData:
             sp.save_npz(folder / f"{name}.npz", getattr(self, name))
         np.savez(folder / "ids.npz", user_ids=self.user_ids, food_ids=self.food_ids)
         meta = {"cutoff": self.cutoff.isoformat(), "half_life_days": self.half_life_days,
-                "feature_names": self.feature_names}
+                "feature_names": self.feature_names, "feature_codes": self.feature_codes}
         (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
 
     @classmethod
@@ -246,10 +244,13 @@ class TrainingData:
         meta = json.loads((folder / "meta.json").read_text())
         ids = np.load(folder / "ids.npz")
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _SAVED_FRAMES}
+        for frame in frames.values():
+            if C.SERVICE_DATE in frame:
+                frame[C.SERVICE_DATE] = frame[C.SERVICE_DATE].astype(_DATE_DTYPE)
         matrices = {name: sp.load_npz(folder / f"{name}.npz").tocsr() for name in _SAVED_MATRICES}
         return cls(cutoff=date.fromisoformat(meta["cutoff"]), half_life_days=meta["half_life_days"],
                    user_ids=ids["user_ids"], food_ids=ids["food_ids"], feature_names=meta["feature_names"],
-                   **frames, **matrices)
+                   feature_codes=meta["feature_codes"], **frames, **matrices)
 
 
 # ================================================================================= building
@@ -280,11 +281,11 @@ def build_training_data(engine: sa.Engine, cutoff: date | None = None, *,
     orders = _indexed(orders, user_ids, food_ids)
     orders = orders.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, C.ORDER_ITEM_ID], kind="stable")
     menus = _indexed(menus, None, food_ids).reset_index(drop=True)
-    features, names = food_feature_matrix(foods)
+    features, names, feature_codes = food_feature_matrix(foods)
     return TrainingData(
         cutoff=cutoff, half_life_days=float(half_life_days), user_ids=user_ids, food_ids=food_ids,
         orders=orders.drop(columns=C.ORDER_ITEM_ID).reset_index(drop=True), foods=foods,
-        food_features=features, feature_names=names,
+        food_features=features, feature_names=names, feature_codes=feature_codes,
         food_allergens=allergen_matrix(foods[C.ALLERGY_TAGS]), users=users,
         user_allergens=allergen_matrix(users[C.ALLERGY_TAGS]), menus=menus)
 
@@ -300,7 +301,7 @@ def _default_cutoff(conn: sa.Connection) -> date:
 def _read(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
     frame = pd.read_sql(query, conn)
     if C.SERVICE_DATE in frame:
-        frame[C.SERVICE_DATE] = pd.to_datetime(frame[C.SERVICE_DATE]).astype("datetime64[s]")
+        frame[C.SERVICE_DATE] = pd.to_datetime(frame[C.SERVICE_DATE]).astype(_DATE_DTYPE)
     return frame
 
 
@@ -331,52 +332,43 @@ def _food_tags(foods: pd.DataFrame) -> list[list[int]]:
     return [[c for c in codes.parse_codes(v) if c not in allergy] for v in foods[C.FOOD_TAGS].fillna("")]
 
 
-def _price_bands(foods: pd.DataFrame) -> int:
-    return min(PRICE_BANDS, foods[C.PRICE].nunique())
-
-
-def _feature_codes(foods: pd.DataFrame) -> list[str]:
-    tags = sorted({c for t in _food_tags(foods) for c in t})
-    makers = sorted(foods[C.MAKERS_ID].unique())
-    bands = _price_bands(foods)
-    return ([f"tag={c}" for c in tags] + [f"maker={int(m)}" for m in makers]
-            + ([f"price={b}" for b in range(bands)] if bands >= 2 else [])
-            + [f"nutrition={c}" for c in NUTRITION_COLUMNS] + ["spiciness=level"])
-
-
-def food_feature_matrix(foods: pd.DataFrame) -> tuple[sp.csr_matrix, list[str]]:
+def food_feature_matrix(foods: pd.DataFrame) -> tuple[sp.csr_matrix, list[str], list[str]]:
     """foods x features: TF-IDF tags, maker one-hot, price band, scaled nutrition, spiciness.
 
     Each block is L2-normalised per row and weighted by ``FEATURE_BLOCK_WEIGHTS`` so no block
-    drowns the others by size, then every row is L2-normalised (cosine = dot product).
+    drowns the others by size, then every row is L2-normalised (cosine = dot product). Returns the
+    matrix, readable names (Korean tag labels, maker names) and machine codes (``tag=3002``,
+    ``maker=7``, ``price=2``, ``nutrition=calorie``, ``spiciness=level``).
     """
     tag_lists = _food_tags(foods)
     tag_codes = sorted({c for t in tag_lists for c in t})
-    blocks = {
+    makers = foods.drop_duplicates(C.MAKERS_ID).sort_values(C.MAKERS_ID)
+    blocks: dict[str, sp.spmatrix] = {
         "tag": TfidfTransformer().fit_transform(
             MultiLabelBinarizer(classes=tag_codes, sparse_output=True).fit_transform(tag_lists)),
-        "maker": OneHotEncoder(handle_unknown="ignore").fit_transform(foods[[C.MAKERS_ID]]),
+        "maker": OneHotEncoder(categories=[makers[C.MAKERS_ID].to_numpy()], handle_unknown="ignore")
+        .fit_transform(foods[[C.MAKERS_ID]].to_numpy()),
     }
-    bands = _price_bands(foods)
+    names = [codes.FOOD_TAG.get(c, f"?{c}") for c in tag_codes] + [str(n) for n in makers[C.MAKERS_NAME]]
+    feature_codes = [f"tag={c}" for c in tag_codes] + [f"maker={int(m)}" for m in makers[C.MAKERS_ID]]
+    bands = min(PRICE_BANDS, foods[C.PRICE].nunique())
     if bands >= 2:
-        blocks["price"] = KBinsDiscretizer(n_bins=bands, encode="onehot", strategy="quantile").fit_transform(
-            foods[[C.PRICE]].astype(float))
+        with warnings.catch_warnings():  # skewed prices merge narrow bands; that is fine
+            warnings.simplefilter("ignore", UserWarning)
+            binner = KBinsDiscretizer(n_bins=bands, encode="onehot", strategy="quantile")
+            blocks["price"] = binner.fit_transform(foods[[C.PRICE]].astype(float))
+        bands = int(binner.n_bins_[0])
+        names += [f"가격대 {b + 1}/{bands}" for b in range(bands)]
+        feature_codes += [f"price={b}" for b in range(bands)]
     nutrition = foods[NUTRITION_COLUMNS].astype(float)
     nutrition = nutrition.fillna(nutrition.median()).fillna(0.0)
     blocks["nutrition"] = sp.csr_matrix(MinMaxScaler().fit_transform(nutrition))
+    names += ["칼로리", "탄수화물", "지방", "단백질"]
+    feature_codes += [f"nutrition={c}" for c in NUTRITION_COLUMNS]
     level = foods[C.SPICINESS_CODE].astype("Float64").fillna(SPICINESS_CODES[0]).to_numpy(dtype=float)
     blocks["spiciness"] = sp.csr_matrix(((level - SPICINESS_CODES[0]) / (len(SPICINESS_CODES) - 1))[:, None])
+    names.append("맵기 정도")
+    feature_codes.append("spiciness=level")
     matrix = sp.hstack([normalize(sp.csr_matrix(b, dtype=np.float64)) * FEATURE_BLOCK_WEIGHTS[k]
                         for k, b in blocks.items()], format="csr")
-    if matrix.shape[1] != len(_feature_codes(foods)):  # a block collapsed (e.g. equal prices)
-        raise AssertionError("food feature names do not match the feature matrix")
-    return normalize(matrix).tocsr(), _feature_names(foods, tag_codes, bands)
-
-
-def _feature_names(foods: pd.DataFrame, tag_codes: list[int], bands: int) -> list[str]:
-    """Readable feature names (Korean tag labels, maker names) for explanations and pages."""
-    maker_names = foods.drop_duplicates(C.MAKERS_ID).set_index(C.MAKERS_ID)[C.MAKERS_NAME]
-    return ([codes.FOOD_TAG.get(c, f"?{c}") for c in tag_codes]
-            + [f"{maker_names[m]}" for m in sorted(foods[C.MAKERS_ID].unique())]
-            + ([f"가격대 {b + 1}/{bands}" for b in range(bands)] if bands >= 2 else [])
-            + ["칼로리", "탄수화물", "지방", "단백질", "맵기 정도"])
+    return normalize(matrix).tocsr(), names, feature_codes

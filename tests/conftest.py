@@ -214,3 +214,5 @@ def dashboard_factory(tmp_path):
 
 
 SCREENSHOT_DIR = ROOT / "tests" / "screenshots"
+APP_PATH = str(ROOT / "app.py")
+"""Absolute path for AppTest.from_file (relative paths resolve against the calling test file)."""

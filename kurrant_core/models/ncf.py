@@ -8,15 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from kurrant_core.models.torch_support import torch_session
+from kurrant_core import columns as C
+from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.models.base import Recommender
+from kurrant_core.models.torch_support import load_state, resolve_seed, save_state, torch_session
 
 SCORE_CHUNK_PAIRS = 262_144
 """Pairs per forward pass when scoring a users × foods matrix (bounds memory)."""
+_MEAL = "meal"
+"""Scratch column: the number of a (user, date, dining type) meal while matching orders to menus."""
+EXPLAIN_NEIGHBOURS = 20
+"""Most similar users (by NeuMF user embedding) an explanation counts."""
 
 
 class NeuMF(nn.Module):
@@ -146,3 +156,91 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
                 total += loss.item() * len(batch)
             losses.append(total / max(len(u), 1))
     return net.eval(), losses
+
+
+# ====================================================================== the recommender
+class NCFRecommender(Recommender):
+    """NeuMF scores: the logit that the user orders the food (higher = more likely)."""
+
+    name: ClassVar[str] = "ncf"
+    MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
+        "factors": (int, 32), "epochs": (int, 4), "lr": (float, 0.005), "n_negatives": (int, 4)}
+
+    def __init__(self, *, factors: int = 32, mlp_layers: Sequence[int] = (64, 32, 16), epochs: int = 4,
+                 lr: float = 0.005, n_negatives: int = 4, menu_share: float = 0.5,
+                 batch_size: int = 8192, random_state: int | None = 0):
+        self.factors = factors
+        self.mlp_layers = mlp_layers
+        self.epochs = epochs
+        self.lr = lr
+        self.n_negatives = n_negatives
+        self.menu_share = menu_share
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def _fit(self, data: TrainingData) -> None:
+        self.net_, self.loss_history_ = fit_neumf(
+            data.n_users, data.n_foods, data.orders[USER_IDX].to_numpy(), data.orders[ITEM_IDX].to_numpy(),
+            menu_negatives(data), factors=self.factors, mlp_layers=tuple(self.mlp_layers),
+            epochs=self.epochs, lr=self.lr, n_negatives=self.n_negatives, menu_share=self.menu_share,
+            batch_size=self.batch_size, seed=resolve_seed(self.random_state))
+
+    def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
+        # NeuMF has no notion of time: as_of does not change its scores.
+        with torch_session():
+            return self.net_.score_matrix(u, i)
+
+    def _explain(self, u: int, i: np.ndarray) -> list[str]:
+        data = self.data_
+        users = _unit_rows(self.net_.user_vectors())
+        warm = ~data.cold
+        warm[u] = False
+        similarity = np.where(warm, users @ users[u], -np.inf)
+        neighbours = np.argsort(-similarity)[:min(EXPLAIN_NEIGHBOURS, int(warm.sum()))]
+        ordered_by = (data.counts[neighbours][:, i] > 0).sum(axis=0).A1
+        eaten = data.counts[u]
+        foods = _unit_rows(self.net_.item_vectors())
+        similar = foods[i] @ foods[eaten.indices].T
+        similar[eaten.indices[None, :] == i[:, None]] = -np.inf     # the food itself is no reason
+        names = data.foods[C.FOOD_NAME].to_numpy()
+        lines = []
+        for row, (f, n) in enumerate(zip(i, ordered_by)):
+            line = f"{n} of the {len(neighbours)} users most like you ordered it"
+            times = int(eaten[0, f])
+            if times:
+                line += f"; you ordered it {times}x"
+            elif np.isfinite(similar[row]).any():
+                line += f"; close to {names[eaten.indices[np.argmax(similar[row])]]}, which you ordered"
+            lines.append(line)
+        return lines
+
+    def _learned_state(self) -> dict[str, Any]:
+        return {k: v for k, v in super()._learned_state().items() if k != "net_"}
+
+    def _save_state(self, folder: Path) -> None:
+        super()._save_state(folder)
+        save_state(self.net_, folder)
+
+    def _load_state(self, folder: Path) -> None:
+        super()._load_state(folder)
+        net = NeuMF(self.data_.n_users, self.data_.n_foods, self.factors, tuple(self.mlp_layers))
+        self.net_ = load_state(net, folder)
+
+
+def menu_negatives(data: TrainingData) -> MenuNegatives:
+    """For each ``orders`` row, the foods on that meal's menu the user did not choose."""
+    exposures = data.exposures
+    keys = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
+    meal = exposures.groupby(keys, sort=True).ngroup().to_numpy()  # rows are sorted by keys
+    unchosen = ~exposures[CHOSEN].to_numpy(dtype=bool)
+    pool_meal = meal[unchosen]
+    meals = exposures[keys].assign(**{_MEAL: meal}).drop_duplicates(keys)
+    order_meal = data.orders[keys].merge(meals, on=keys, how="left")[_MEAL]
+    order_meal = order_meal.fillna(-1).to_numpy(dtype=np.int64)
+    start = np.searchsorted(pool_meal, order_meal, side="left")
+    count = np.where(order_meal >= 0, np.searchsorted(pool_meal, order_meal, side="right") - start, 0)
+    return MenuNegatives(start=start, count=count, pool=exposures[ITEM_IDX].to_numpy()[unchosen])
+
+
+def _unit_rows(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)

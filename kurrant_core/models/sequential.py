@@ -9,19 +9,33 @@ how the model learns variety seeking and recency from the data instead of from a
 from __future__ import annotations
 
 import math
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kurrant_core.models.torch_support import torch_session
+from kurrant_core import columns as C
+from kurrant_core.data import USER_IDX, TrainingData
+from kurrant_core.errors import KurrantError
+from kurrant_core.models.base import Recommender
+from kurrant_core.models.torch_support import load_state, resolve_seed, save_state, torch_session
 
 PAD = 0
 """Input token of an empty position; food index ``i`` is token ``i + 1``."""
 
 GAP_EDGES = np.array([1, 2, 3, 4, 7, 14, 30])
 """Day-gap bucket edges: 0 same day, 1, 2, 3, 4–6, 7–13, 14–29, 30+ days."""
+
+
+SCORE_CHUNK_USERS = 512
+"""Users per forward pass when scoring."""
+EXPLAIN_RECENT_DAYS = 14
+"""An explanation mentions the food's own last order when it is at most this many days old."""
 
 
 def gap_buckets(days: np.ndarray) -> np.ndarray:
@@ -152,6 +166,9 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
     (None: one day apart). Returns the network (eval mode) and each epoch's mean loss.
     """
     tokens, targets, gaps = training_windows(sequences, days, max_len)
+    if len(tokens) == 0:
+        raise KurrantError("The sequential model needs users with at least two paid orders before "
+                           "the cutoff; move the cutoff later or load more data.")
     rng = np.random.default_rng(seed)
     losses: list[float] = []
     with torch_session(seed):
@@ -174,3 +191,97 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                 count += int(valid.sum())
             losses.append(total / max(count, 1))
     return net.eval(), losses
+
+
+# ====================================================================== the recommender
+class SequentialRecommender(Recommender):
+    """SASRec scores: log P(next food = f | the user's last foods, days since the last one)."""
+
+    name: ClassVar[str] = "sequential"
+    MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
+        "max_len": (int, 50), "hidden": (int, 64), "epochs": (int, 6), "lr": (float, 0.003),
+        "dropout": (float, 0.2)}
+
+    def __init__(self, *, max_len: int = 50, hidden: int = 64, layers: int = 2, heads: int = 2,
+                 dropout: float = 0.2, epochs: int = 6, lr: float = 0.003, batch_size: int = 128,
+                 random_state: int | None = 0):
+        self.max_len = max_len
+        self.hidden = hidden
+        self.layers = layers
+        self.heads = heads
+        self.dropout = dropout
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def _fit(self, data: TrainingData) -> None:
+        days = order_days(data)
+        self.net_, self.loss_history_ = fit_sasrec(
+            data.sequences, data.n_foods, days, max_len=self.max_len, hidden=self.hidden,
+            layers=self.layers, heads=self.heads, dropout=self.dropout, epochs=self.epochs, lr=self.lr,
+            batch_size=self.batch_size, seed=resolve_seed(self.random_state))
+        self.last_day_ = np.array([d[-1] if len(d) else -1 for d in days], dtype=np.int64)
+
+    def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
+        target = _day_number(self.data_.cutoff if as_of is None else as_of)
+        gaps = target - self.last_day_[u]
+        sequences = self.data_.sequences
+        out = np.empty((len(u), len(i)), dtype=np.float64)
+        with torch_session():
+            for start in range(0, len(u), SCORE_CHUNK_USERS):
+                chunk = u[start:start + SCORE_CHUNK_USERS]
+                log_probs = self.net_.next_item_log_probs([sequences[x] for x in chunk],
+                                                          gaps[start:start + SCORE_CHUNK_USERS])
+                out[start:start + len(chunk)] = log_probs[:, i]
+        return out
+
+    def _explain(self, u: int, i: np.ndarray) -> list[str]:
+        """Name the recent food the newest position attends to that is most like each candidate."""
+        data = self.data_
+        history = data.sequences[u][-self.max_len:]
+        days = order_days(data)[u][-self.max_len:]
+        with torch_session():
+            attention = self.net_.last_attention(history)
+        emb = self.net_.item_emb.weight.detach().numpy()[1:]
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        pull = attention[None, :] * (emb[i] @ emb[history].T)      # candidates x recent positions
+        today = _day_number(data.cutoff)
+        names = data.foods[C.FOOD_NAME].to_numpy()
+        lines = []
+        for row, f in enumerate(i):
+            p = int(np.argmax(pull[row]))
+            line = f"follows your recent {names[history[p]]} ({_days_ago(today - days[p])})"
+            eaten = np.flatnonzero(history == f)
+            if len(eaten) and today - days[eaten[-1]] <= EXPLAIN_RECENT_DAYS:
+                line = f"you had it {_days_ago(today - days[eaten[-1]])} (variety lowers it); " + line
+            lines.append(line)
+        return lines
+
+    def _learned_state(self) -> dict[str, Any]:
+        return {k: v for k, v in super()._learned_state().items() if k != "net_"}
+
+    def _save_state(self, folder: Path) -> None:
+        super()._save_state(folder)
+        save_state(self.net_, folder)
+
+    def _load_state(self, folder: Path) -> None:
+        super()._load_state(folder)
+        net = SASRec(self.data_.n_foods, self.max_len, self.hidden, self.layers, self.heads, self.dropout)
+        self.net_ = load_state(net, folder)
+
+
+def _day_number(day: date | pd.Timestamp) -> int:
+    """Days since 1970-01-01: integer dates for gap arithmetic."""
+    return int(np.datetime64(pd.Timestamp(day).date(), "D").astype(np.int64))
+
+
+def _days_ago(n: int) -> str:
+    return "1 day ago" if n == 1 else f"{n} days ago"
+
+
+def order_days(data: TrainingData) -> list[np.ndarray]:
+    """Per user index, the day numbers of their paid items, aligned with ``data.sequences``."""
+    dates = data.orders[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
+    bounds = np.searchsorted(data.orders[USER_IDX].to_numpy(), np.arange(data.n_users + 1))
+    return [dates[bounds[k]:bounds[k + 1]] for k in range(data.n_users)]

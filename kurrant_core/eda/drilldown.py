@@ -1,0 +1,41 @@
+"""One food under the page's filter: its weekly trend, the groups that order it, its reviews."""
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kurrant_core import columns as C
+from kurrant_core.eda.dates import week_start
+from kurrant_core.eda.filters import OrderFilter
+from kurrant_core.eda.groups import group_names
+from kurrant_core.eda.measures import MOI, as_datetime, n_items, n_orders, n_users, read_frame
+
+
+def _food(filt: OrderFilter, food_id: int) -> sa.ColumnElement[bool]:
+    return sa.and_(filt.where_clause(MOI), MOI.c[C.FOOD_ID] == int(food_id))
+
+
+def food_weekly_trend(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.DataFrame:
+    """Items and ordering users of one food per week."""
+    week = week_start(MOI.c[C.SERVICE_DATE])
+    stmt = (sa.select(week.label(C.WEEK), n_items().label(C.N_ITEMS), n_users().label(C.N_USERS))
+            .where(_food(filt, food_id)).group_by(week).order_by(week))
+    return as_datetime(read_frame(engine, stmt), C.WEEK)
+
+
+def food_groups(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.DataFrame:
+    """Groups that ordered the food, most items first."""
+    names, key = group_names(), MOI.c[C.GROUP_ID]
+    stmt = (sa.select(key, sa.func.max(names.c[C.GROUP_NAME]).label(C.GROUP_NAME),
+                      n_orders().label(C.N_ORDERS), n_items().label(C.N_ITEMS), n_users().label(C.N_USERS))
+            .select_from(MOI.outerjoin(names, names.c[C.GROUP_ID] == key))
+            .where(_food(filt, food_id)).group_by(key).order_by(n_items().desc(), key))
+    return read_frame(engine, stmt)
+
+
+def food_satisfaction(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.DataFrame:
+    """Number of reviews per satisfaction score (1-5) of the food."""
+    score = MOI.c[C.SATISFACTION]
+    stmt = (sa.select(score, sa.func.count().label(C.N_REVIEWS))
+            .where(_food(filt, food_id), score.is_not(None)).group_by(score).order_by(score))
+    return read_frame(engine, stmt)

@@ -1,0 +1,48 @@
+"""Review satisfaction (1-5) by cuisine and by maker, and the distribution of unit prices."""
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kurrant_core import codes, columns as C, schema as S
+from kurrant_core.eda.filters import OrderFilter
+from kurrant_core.eda.measures import MOI, avg_satisfaction, n_items, n_reviews, read_frame
+
+PRICE_BIN_WON = 1_000
+"""Width of a unit-price bucket in the price distribution."""
+
+
+def satisfaction_by_category(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
+    """Mean satisfaction and number of reviews per cuisine, labelled in Korean, best first."""
+    frame = _satisfaction_by(engine, filt, MOI.c[C.CUISINE_CODE])
+    frame.insert(1, C.CUISINE_LABEL, frame[C.CUISINE_CODE].map(
+        lambda c: codes.label(codes.FOOD_TAG, None if pd.isna(c) else int(c))))
+    return frame
+
+
+def satisfaction_by_maker(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
+    """Mean satisfaction and number of reviews per maker, best first."""
+    makers = (sa.select(S.mart_food.c[C.MAKERS_ID], sa.func.max(S.mart_food.c[C.MAKERS_NAME])
+                        .label(C.MAKERS_NAME)).group_by(S.mart_food.c[C.MAKERS_ID]).subquery())
+    return _satisfaction_by(engine, filt, MOI.c[C.MAKERS_ID], makers.c[C.MAKERS_NAME],
+                            join=(makers, makers.c[C.MAKERS_ID] == MOI.c[C.MAKERS_ID]))
+
+
+def _satisfaction_by(engine: sa.Engine, filt: OrderFilter, key: sa.Column,
+                     name: sa.ColumnElement | None = None, join: tuple | None = None) -> pd.DataFrame:
+    names = [sa.func.max(name).label(name.name)] if name is not None else []
+    stmt = (sa.select(key, *names, avg_satisfaction().label(C.AVG_SATISFACTION),
+                      n_reviews().label(C.N_REVIEWS))
+            .select_from(MOI.join(*join) if join else MOI)
+            .where(filt.where_clause(MOI), MOI.c[C.SATISFACTION].is_not(None))
+            .group_by(key).order_by(avg_satisfaction().desc(), key))
+    return read_frame(engine, stmt)
+
+
+def price_distribution(engine: sa.Engine, filt: OrderFilter, bin_won: int = PRICE_BIN_WON) -> pd.DataFrame:
+    """Items per unit-price bucket (line total / count, floored to ``bin_won``): the bucket's lower edge."""
+    unit = MOI.c[C.PRICE] // sa.func.nullif(MOI.c[C.COUNT], 0)
+    bucket = (unit // bin_won) * bin_won
+    stmt = (sa.select(bucket.label(C.UNIT_PRICE), n_items().label(C.N_ITEMS))
+            .where(filt.where_clause(MOI)).group_by(bucket).order_by(bucket))
+    return read_frame(engine, stmt)

@@ -1,0 +1,335 @@
+"""Features of the hybrid's choice model for (user, food, date) rows, computed from dated history.
+
+Every feature of a row dated ``d`` reads only orders and menu exposures dated strictly before
+``d`` (the day being ranked is never seen), so the same builder serves the training exposures and
+the ranking of a future menu without leakage. The only exception is the inner base models' scores,
+which the caller passes in (see ``hybrid.py`` for how they are kept leak-free).
+
+The workhorse is :class:`DatedEvents`: events sorted by (key, day), so "how many / how much / when
+last, for this key before this day" is two binary searches per row, fully vectorised.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from kurrant_core import codes, columns as C
+from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+
+SET_ID = "set_id"
+"""Column of :func:`training_choice_sets`: the choice set (one menu one user faced) of each row."""
+
+NEVER_DAYS = 999.0
+"""'Days since' value for something the user never ate (a tree model splits it off cleanly)."""
+
+SCORE_FEATURES = ["als_score", "content_score"]
+"""Inner-model scores the caller supplies, one value per row."""
+
+FEATURE_NAMES = [
+    *SCORE_FEATURES,
+    "group_popularity",        # time-decayed share of this food in the user's group's orders
+    "take_rate",               # smoothed share of offers of this food that were chosen (all users)
+    "user_food_count",         # times the user ate this food
+    "user_maker_share",        # share of the user's orders from this food's maker
+    "user_cuisine_share",      # share of the user's orders in this food's cuisine
+    "user_n_orders",           # how much history the user has (lets the trees trust the above)
+    "days_since_food",
+    "days_since_maker",
+    "days_since_cuisine",
+    "ate_yesterday",           # this very food, the day before (variety seeking)
+    "last_meal_same_maker",    # the user's previous service day had this maker
+    "last_meal_same_cuisine",  # ... had this cuisine
+    "price_z",                 # (price - user's mean price) / user's price std
+    "spice_diff",              # spiciness level - user's mean spiciness level
+    "survey_match",            # tags shared with the user's favourite-food survey
+    "menu_size",
+    "als_rank",                # rank within the menu, 0 = best .. 1 = worst (the choice is relative)
+    "content_rank",
+    "popularity_rank",
+    "take_rate_rank",
+]
+
+
+def to_days(dates) -> np.ndarray:
+    """Dates (one date, or an array/Series of dates or datetimes) as int64 days since 1970-01-01."""
+    if isinstance(dates, (date, np.datetime64)):
+        dates = [dates]
+    stamps = pd.to_datetime(dates if isinstance(dates, pd.Series) else pd.Series(list(dates), dtype=object))
+    return stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+class DatedEvents:
+    """Weighted events keyed by an integer, answering "before day d" questions per query row.
+
+    ``keys``/``days`` are int arrays; ``weights`` optional named float arrays (e.g. price).
+    """
+
+    def __init__(self, keys: np.ndarray, days: np.ndarray,
+                 weights: Mapping[str, np.ndarray] | None = None):
+        keys = np.asarray(keys, dtype=np.int64)
+        days = np.asarray(days, dtype=np.int64)
+        self.day0_ = int(days.min()) if len(days) else 0
+        self.span_ = int(days.max()) - self.day0_ + 2 if len(days) else 2
+        combined = keys * self.span_ + (days - self.day0_)
+        order = np.argsort(combined, kind="stable")
+        self.combined_ = combined[order]
+        self.days_ = days[order]
+        self.weights_ = {name: np.asarray(w, dtype=float)[order] for name, w in (weights or {}).items()}
+        self._cumsums: dict[tuple[str | None, float | None], np.ndarray] = {}
+
+    def _bounds(self, keys: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions [start, stop) of the events with the row's key and a day before the row's day."""
+        keys = np.asarray(keys, dtype=np.int64)
+        offset = np.clip(np.asarray(days, dtype=np.int64) - self.day0_, 0, self.span_ - 1)
+        start = np.searchsorted(self.combined_, keys * self.span_, side="left")
+        stop = np.searchsorted(self.combined_, keys * self.span_ + offset, side="left")
+        return start, stop
+
+    def _cumsum(self, weight: str | None, half_life: float | None) -> np.ndarray:
+        cache_key = (weight, half_life)
+        if cache_key not in self._cumsums:
+            w = self.weights_[weight] if weight else np.ones(len(self.days_))
+            if half_life:   # decay relative to the last event day, so the terms stay <= w
+                w = w * np.exp2((self.days_ - (self.day0_ + self.span_ - 2)) / half_life)
+            self._cumsums[cache_key] = np.concatenate([[0.0], np.cumsum(w)])
+        return self._cumsums[cache_key]
+
+    def count_before(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
+        start, stop = self._bounds(keys, days)
+        return (stop - start).astype(float)
+
+    def sum_before(self, keys: np.ndarray, days: np.ndarray, weight: str | None = None,
+                   half_life: float | None = None) -> np.ndarray:
+        """Sum of ``weight`` (1 when None) over earlier events, each decayed by 0.5 ** (age / half_life)."""
+        start, stop = self._bounds(keys, days)
+        cs = self._cumsum(weight, half_life)
+        total = cs[stop] - cs[start]
+        if half_life:
+            last_day = self.day0_ + self.span_ - 2
+            total = total * np.exp2((last_day - np.asarray(days, dtype=float)) / half_life)
+        return np.maximum(total, 0.0)
+
+    def days_since_last(self, keys: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Days from the latest earlier event to the row's day; :data:`NEVER_DAYS` when none."""
+        start, stop = self._bounds(keys, days)
+        seen = stop > start
+        out = np.full(len(start), NEVER_DAYS)
+        out[seen] = np.asarray(days, dtype=np.int64)[seen] - self.days_[stop[seen] - 1]
+        return out
+
+
+@dataclass(frozen=True)
+class FoodAttributes:
+    """Per food index: contiguous maker and cuisine codes, price, spiciness level, survey tags."""
+
+    maker: np.ndarray            # int, 0..n_makers-1
+    cuisine: np.ndarray          # int, 0..n_cuisines-1 (one code may stand for "unknown")
+    price: np.ndarray            # float, won
+    spice: np.ndarray            # float, 0 (not spicy) .. 3
+    tags: sp.csr_matrix          # foods × tag vocabulary, binary
+
+
+@dataclass(frozen=True)
+class History:
+    """Orders before the cutoff (one row per paid item) and menu exposures, in indices and days."""
+
+    user: np.ndarray
+    food: np.ndarray
+    day: np.ndarray
+    group: np.ndarray            # contiguous group index of each order
+    exposure_food: np.ndarray    # one row per (menu a user ordered from, food on it)
+    exposure_day: np.ndarray
+    exposure_chosen: np.ndarray  # bool
+
+
+class ChoiceFeatureBuilder:
+    """Turns (user, food, day, choice set) rows into the :data:`FEATURE_NAMES` matrix.
+
+    ``user_group`` gives each user's current contiguous group index (for group popularity);
+    ``user_favorites`` is users × tag vocabulary (the taste survey), aligned with ``foods.tags``.
+    A food nobody was offered yet has take rate 1 / ``typical_menu_size`` (a random pick), and
+    ``take_prior`` offers' worth of that prior smooth every take rate.
+    """
+
+    def __init__(self, history: History, foods: FoodAttributes, user_group: np.ndarray,
+                 user_favorites: sp.csr_matrix, *, typical_menu_size: float = 5.0,
+                 half_life_days: float = 30.0, price_std_floor: float = 500.0, take_prior: float = 5.0):
+        self.foods = foods
+        self.user_group = np.asarray(user_group, dtype=np.int64)
+        self.user_favorites = sp.csr_matrix(user_favorites)
+        self.half_life_days = half_life_days
+        self.price_std_floor = price_std_floor
+        self.take_prior = take_prior
+        n_foods = len(foods.price)
+        self._n_foods = n_foods
+        self._n_makers = int(foods.maker.max()) + 1 if n_foods else 1
+        self._n_cuisines = int(foods.cuisine.max()) + 1 if n_foods else 1
+        u, i, d = history.user.astype(np.int64), history.food.astype(np.int64), history.day
+        spice = foods.spice[i]
+        price = foods.price[i]
+        self._user = DatedEvents(u, d, {"price": price, "price2": price ** 2, "spice": spice})
+        self._user_food = DatedEvents(u * n_foods + i, d)
+        self._user_maker = DatedEvents(u * self._n_makers + foods.maker[i], d)
+        self._user_cuisine = DatedEvents(u * self._n_cuisines + foods.cuisine[i], d)
+        self._group_food = DatedEvents(history.group.astype(np.int64) * n_foods + i, d)
+        self._group = DatedEvents(history.group, d)
+        self._offers = DatedEvents(history.exposure_food, history.exposure_day,
+                                   {"chosen": history.exposure_chosen.astype(float)})
+        self._prior_rate = 1.0 / max(float(typical_menu_size), 1.0)
+
+    def transform(self, u: np.ndarray, i: np.ndarray, day: np.ndarray, set_id: np.ndarray,
+                  scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The feature matrix, ``len(u) × len(FEATURE_NAMES)``, float32.
+
+        ``day`` is the date being ranked per row (int days, see :func:`to_days`); ``set_id`` groups
+        the rows of one menu for the menu-relative features; ``scores`` holds :data:`SCORE_FEATURES`.
+        """
+        u = np.asarray(u, dtype=np.int64)
+        i = np.asarray(i, dtype=np.int64)
+        day = np.broadcast_to(np.asarray(day, dtype=np.int64), u.shape)
+        f = self.foods
+        maker, cuisine = f.maker[i], f.cuisine[i]
+        group = self.user_group[u]
+        hl = self.half_life_days
+        out: dict[str, np.ndarray] = {name: np.asarray(scores[name], dtype=float) for name in SCORE_FEATURES}
+
+        group_total = self._group.sum_before(group, day, half_life=hl)
+        out["group_popularity"] = np.divide(self._group_food.sum_before(group * self._n_foods + i, day, half_life=hl),
+                                            group_total, out=np.zeros(len(u)), where=group_total > 0)
+        offered = self._offers.count_before(i, day)
+        chosen = self._offers.sum_before(i, day, "chosen")
+        out["take_rate"] = (chosen + self.take_prior * self._prior_rate) / (offered + self.take_prior)
+
+        n_orders = self._user.count_before(u, day)
+        denom = np.maximum(n_orders, 1.0)
+        out["user_food_count"] = self._user_food.count_before(u * self._n_foods + i, day)
+        out["user_maker_share"] = self._user_maker.count_before(u * self._n_makers + maker, day) / denom
+        out["user_cuisine_share"] = self._user_cuisine.count_before(u * self._n_cuisines + cuisine, day) / denom
+        out["user_n_orders"] = n_orders
+
+        since_any = self._user.days_since_last(u, day)
+        out["days_since_food"] = self._user_food.days_since_last(u * self._n_foods + i, day)
+        out["days_since_maker"] = self._user_maker.days_since_last(u * self._n_makers + maker, day)
+        out["days_since_cuisine"] = self._user_cuisine.days_since_last(u * self._n_cuisines + cuisine, day)
+        out["ate_yesterday"] = (out["days_since_food"] == 1).astype(float)
+        has_last = since_any < NEVER_DAYS
+        out["last_meal_same_maker"] = (has_last & (out["days_since_maker"] == since_any)).astype(float)
+        out["last_meal_same_cuisine"] = (has_last & (out["days_since_cuisine"] == since_any)).astype(float)
+
+        mean_price = self._user.sum_before(u, day, "price") / denom
+        var_price = self._user.sum_before(u, day, "price2") / denom - mean_price ** 2
+        std_price = np.maximum(np.sqrt(np.maximum(var_price, 0.0)), self.price_std_floor)
+        out["price_z"] = np.where(n_orders > 0, (f.price[i] - mean_price) / std_price, 0.0)
+        mean_spice = self._user.sum_before(u, day, "spice") / denom
+        out["spice_diff"] = np.where(n_orders > 0, f.spice[i] - mean_spice, 0.0)
+        out["survey_match"] = survey_overlap(self.user_favorites, f.tags, u, i)
+
+        out.update(menu_relative_features(set_id, {
+            "als_rank": out["als_score"], "content_rank": out["content_score"],
+            "popularity_rank": out["group_popularity"], "take_rate_rank": out["take_rate"]}))
+        return np.column_stack([out[name] for name in FEATURE_NAMES]).astype(np.float32)
+
+
+def survey_overlap(user_tags: sp.csr_matrix, food_tags: sp.csr_matrix, u: np.ndarray,
+                   i: np.ndarray) -> np.ndarray:
+    """Number of survey tags of user ``u[r]`` that food ``i[r]`` carries, per row."""
+    if user_tags.nnz == 0 or len(u) == 0:
+        return np.zeros(len(u))
+    return np.asarray(user_tags[u].multiply(food_tags[i]).sum(axis=1)).ravel().astype(float)
+
+
+def menu_relative_features(set_id: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per set: ``menu_size`` and, for each named value, its rank scaled to 0 (best) .. 1 (worst)."""
+    frame = pd.DataFrame({name: np.asarray(v, dtype=float) for name, v in values.items()})
+    groups = frame.groupby(np.asarray(set_id), sort=False)
+    size = groups[next(iter(values))].transform("size").to_numpy(dtype=float)
+    out = {"menu_size": size}
+    span = np.maximum(size - 1.0, 1.0)
+    for name in values:
+        rank = groups[name].rank(method="average", ascending=False).to_numpy(dtype=float)
+        out[name] = (rank - 1.0) / span
+    return out
+
+
+# ================================================================================= from TrainingData
+def spiciness_level(spiciness_codes: pd.Series) -> np.ndarray:
+    """0 (맵지 않음) .. 3 (불닭볶음면 맵기) from the 맵기 tag code; untagged foods count as not spicy."""
+    first = codes.TAG_CATEGORY_CODES[codes.SPICINESS][0]
+    level = spiciness_codes.astype("Float64").to_numpy(dtype=float, na_value=np.nan) - first
+    return np.nan_to_num(level, nan=0.0)
+
+
+def _tag_matrices(food_tags: pd.Series, user_tags: pd.Series) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Foods × tags and users × tags binary matrices over one shared tag vocabulary."""
+    food_lists = [codes.parse_codes(v) for v in food_tags.fillna("")]
+    user_lists = [codes.parse_codes(v) for v in user_tags.fillna("")]
+    vocab = sorted({c for t in food_lists + user_lists for c in t})
+    mlb = MultiLabelBinarizer(classes=vocab, sparse_output=True)
+    return (sp.csr_matrix(mlb.fit_transform(food_lists), dtype=np.float32),
+            sp.csr_matrix(mlb.fit_transform(user_lists), dtype=np.float32))
+
+
+def exposure_sets(exposures: pd.DataFrame) -> np.ndarray:
+    """Contiguous choice-set id per exposure row: one set per (user, service date, dining type)."""
+    return exposures.groupby([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE], sort=False).ngroup().to_numpy()
+
+
+def builder_from_training_data(data: TrainingData, **params) -> ChoiceFeatureBuilder:
+    """A :class:`ChoiceFeatureBuilder` over ``data``'s orders, exposures, foods and users."""
+    foods, orders, exposures = data.foods, data.orders, data.exposures
+    group_ids = np.unique(np.concatenate([data.user_group, orders[C.GROUP_ID].to_numpy(dtype=np.int64)]))
+    food_tags, user_tags = _tag_matrices(foods[C.FOOD_TAGS], data.users[C.FAVORITE_TAGS])
+    attributes = FoodAttributes(
+        maker=np.unique(data.food_makers, return_inverse=True)[1],
+        cuisine=np.unique(data.food_category, return_inverse=True)[1],
+        price=foods[C.PRICE].to_numpy(dtype=float), spice=spiciness_level(foods[C.SPICINESS_CODE]),
+        tags=food_tags)
+    history = History(
+        user=orders[USER_IDX].to_numpy(), food=orders[ITEM_IDX].to_numpy(),
+        day=to_days(orders[C.SERVICE_DATE]),
+        group=np.searchsorted(group_ids, orders[C.GROUP_ID].to_numpy(dtype=np.int64)),
+        exposure_food=exposures[ITEM_IDX].to_numpy(),
+        exposure_day=to_days(exposures[C.SERVICE_DATE]), exposure_chosen=exposures[CHOSEN].to_numpy())
+    params.setdefault("half_life_days", data.half_life_days)
+    menu_sizes = data.menus.groupby([C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]).size()
+    params.setdefault("typical_menu_size", float(menu_sizes.median()) if len(menu_sizes) else 5.0)
+    return ChoiceFeatureBuilder(history, attributes, np.searchsorted(group_ids, data.user_group), user_tags,
+                                **params)
+
+
+def training_choice_sets(exposures: pd.DataFrame, since: date, *, max_sets: int | None,
+                         rng: np.random.Generator) -> pd.DataFrame:
+    """The choice model's training rows: exposures served on or after ``since``, one positive per set.
+
+    A set where the user ordered two foods of the same menu keeps one of them (at random) as the
+    positive and drops the other (it is neither a clean negative nor a second choice of the same
+    decision); sets without a chosen food are dropped. At most ``max_sets`` sets, sampled at random.
+    Adds a contiguous ``SET_ID`` column.
+    """
+    rows = exposures[exposures[C.SERVICE_DATE] >= pd.Timestamp(since)].copy()
+    rows[SET_ID] = exposure_sets(rows)
+    chosen = rows[CHOSEN].to_numpy()
+    n_sets = int(rows[SET_ID].max()) + 1 if len(rows) else 0
+    # one random positive per set: shuffle the chosen rows, keep the first of each set
+    chosen_rows = rng.permutation(np.flatnonzero(chosen))
+    sets_of_chosen = rows[SET_ID].to_numpy()[chosen_rows]
+    _, first = np.unique(sets_of_chosen, return_index=True)
+    keep_positive = np.zeros(len(rows), dtype=bool)
+    keep_positive[chosen_rows[first]] = True
+    has_positive = np.zeros(n_sets, dtype=bool)
+    has_positive[sets_of_chosen] = True
+    sets = np.flatnonzero(has_positive)
+    if max_sets is not None and len(sets) > max_sets:
+        sets = np.sort(rng.choice(sets, size=max_sets, replace=False))
+    in_sample = np.zeros(n_sets, dtype=bool)
+    in_sample[sets] = True
+    keep = in_sample[rows[SET_ID].to_numpy()] & (~chosen | keep_positive)
+    out = rows[keep].reset_index(drop=True)
+    out[SET_ID] = np.unique(out[SET_ID].to_numpy(), return_inverse=True)[1]
+    return out

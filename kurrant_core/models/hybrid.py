@@ -1,0 +1,256 @@
+"""Hybrid: the other models' scores plus history features, re-ranked by a choice (CTR) model.
+
+The production question is "which food of today's short menu will this user pick?", so the model
+learns from real choices: every menu a user ordered from is one choice set, the chosen food a
+positive and the rest negatives (``TrainingData.exposures``). A gradient-boosting classifier
+(scikit-learn ``HistGradientBoostingClassifier``) reads, per (user, food, date), the inner ALS and
+content scores, group popularity, the user's history with the food / maker / cuisine, recency and
+variety (eaten yesterday?), price and spiciness against the user's habits, the taste survey, the
+food's take rate when offered, and ranks within the menu (see ``choice_features``).
+
+Leakage: history features of a row dated ``d`` read only days before ``d``. The inner models'
+scores cannot be recomputed per day, so the choice model trains on the exposures of the last
+``train_weeks`` before the cutoff and the inner models that score them are fitted on the orders
+before that window (at least half of the history stays before it). For ranking, the inner models
+are refitted on all the data; their scores are then fresher than in training, which the menu
+ranks (relative, not absolute) absorb.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from datetime import date, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from kurrant_core import columns as C
+from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.models import make_model
+from kurrant_core.models.base import Recommender
+from kurrant_core.models.choice_features import (
+    FEATURE_NAMES, NEVER_DAYS, SET_ID, builder_from_training_data, to_days, training_choice_sets)
+
+INNER_MODELS = {"als_score": "als", "content_score": "content"}
+"""Choice-model feature -> the registered model whose score it is."""
+MIN_CHOICE_SETS = 20
+"""Fewer training menus than this: no choice model, rank by the inner models' mean menu rank."""
+EXPLAIN_REASONS = 3
+GBM_FILE = "choice_model.pkl"
+
+
+class HybridRecommender(Recommender):
+    """Score = the choice model's probability that the user picks the food from the candidates."""
+
+    name: ClassVar[str] = "hybrid"
+    MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
+        "max_iter": (int, 150), "learning_rate": (float, 0.1), "max_leaf_nodes": (int, 31),
+        "train_weeks": (int, 8), "max_choice_sets": (int, 30_000), "validation_days": (int, 7),
+        "n_candidates": (int, 100)}
+
+    def __init__(self, *, max_iter: int = 150, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
+                 min_samples_leaf: int = 40, l2_regularization: float = 1.0, train_weeks: int = 8,
+                 max_choice_sets: int = 30_000, validation_days: int = 7, n_candidates: int = 100,
+                 half_life_days: float = 30.0, random_state: int | None = 0):
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.train_weeks = train_weeks
+        self.max_choice_sets = max_choice_sets
+        self.validation_days = validation_days
+        self.n_candidates = n_candidates
+        self.half_life_days = half_life_days
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, data: TrainingData) -> None:
+        rng = np.random.default_rng(self.random_state)
+        window_start = self._window_start(data)
+        early = _cut(data, window_start)
+        early_models = self._fit_inner(early)
+        sets = training_choice_sets(data.exposures, window_start, max_sets=self.max_choice_sets, rng=rng)
+        self.builder_ = builder_from_training_data(data, half_life_days=self.half_life_days)
+        users, rows = np.unique(sets[USER_IDX].to_numpy(), return_inverse=True)
+        foods, cols = np.unique(sets[ITEM_IDX].to_numpy(), return_inverse=True)
+        days = to_days(sets[C.SERVICE_DATE])
+        X = self._features(_inner_scores(early_models, users, foods), users, foods, rows, cols, days,
+                           sets[SET_ID].to_numpy())
+        y = sets[CHOSEN].to_numpy()
+        self.window_start_ = window_start.isoformat()
+        self.n_choice_sets_ = int(sets[SET_ID].nunique()) if len(sets) else 0
+        self.feature_medians_ = np.median(X, axis=0) if len(X) else np.zeros(len(FEATURE_NAMES))
+        self.gbm_ = self._fit_choice_model(X, y, days, data.cutoff) \
+            if self.n_choice_sets_ >= MIN_CHOICE_SETS else None
+        for model in self._fit_inner(data):          # the inner models that score for ranking
+            setattr(self, f"{model.name}_", model)
+
+    def _window_start(self, data: TrainingData) -> date:
+        """First service date of the choice model's training menus (inner models train before it)."""
+        start = data.cutoff - timedelta(weeks=self.train_weeks)
+        if len(data.orders):
+            first = pd.Timestamp(data.orders[C.SERVICE_DATE].min()).date()
+            start = max(start, first + (data.cutoff - first) / 2)
+        return start
+
+    def _fit_inner(self, data: TrainingData) -> list[Recommender]:
+        return [make_model(name, random_state=self.random_state)._fit_without_fallback(data)
+                for name in INNER_MODELS.values()]
+
+    def _fit_choice_model(self, X: np.ndarray, y: np.ndarray, days: np.ndarray,
+                          cutoff: date) -> HistGradientBoostingClassifier:
+        """Boosted trees; early stopping on the last ``validation_days`` (a time split) when it has
+        positives, else a fixed number of rounds."""
+        val = days >= to_days(cutoff)[0] - self.validation_days if self.validation_days > 0 else \
+            np.zeros(len(y), dtype=bool)
+        usable = val.any() and y[val].any() and y[~val].any() and (~y[~val]).any()
+        gbm = HistGradientBoostingClassifier(
+            learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
+            early_stopping=bool(usable), n_iter_no_change=10, random_state=self.random_state)
+        if usable:
+            return gbm.fit(X[~val], y[~val], X_val=X[val], y_val=y[val])
+        return gbm.fit(X, y)
+
+    # ------------------------------------------------------------------ scoring
+    def _inner_models(self) -> list[Recommender]:
+        return [getattr(self, f"{name}_") for name in INNER_MODELS.values()]
+
+    def _features(self, scores: dict[str, np.ndarray], u: np.ndarray, i: np.ndarray, rows: np.ndarray,
+                  cols: np.ndarray, days: np.ndarray, set_id: np.ndarray) -> np.ndarray:
+        """Feature rows of the pairs (u[rows], i[cols]); ``scores`` are the inner u x i matrices."""
+        pair_scores = {feature: matrix[rows, cols] for feature, matrix in scores.items()}
+        return self.builder_.transform(u[rows], i[cols], days, set_id, pair_scores)
+
+    def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
+        scores = _inner_scores(self._inner_models(), u, i)
+        if self.gbm_ is None:
+            return _mean_rank(scores)
+        day = to_days(as_of or self.data_.cutoff)[0]
+        if len(i) <= self.n_candidates:     # a menu: the choice model scores every pair
+            rows, cols = np.repeat(np.arange(len(u)), len(i)), np.tile(np.arange(len(i)), len(u))
+            out = np.empty((len(u), len(i)))
+        else:                               # the catalog: each user's top candidates by the inner models
+            prior = _mean_rank(scores)
+            cols = np.argpartition(-prior, self.n_candidates - 1, axis=1)[:, :self.n_candidates].ravel()
+            rows = np.repeat(np.arange(len(u)), self.n_candidates)
+            out = prior - 2.0               # below every probability: the rest rank after the candidates
+        X = self._features(scores, u, i, rows, cols, np.full(len(rows), day), rows)
+        out[rows, cols] = self.gbm_.predict_proba(X)[:, 1]
+        return out
+
+    # ------------------------------------------------------------------ explaining
+    def _explain(self, u: int, i: np.ndarray) -> list[str]:
+        """Top feature contributions: how much the probability drops when a feature is set to its
+        training median (the features that pushed this food up)."""
+        if self.gbm_ is None or len(i) == 0:
+            return super()._explain(u, i)
+        day = to_days(self.data_.cutoff)[0]
+        users, pairs = np.array([u]), np.arange(len(i))
+        X = self._features(_inner_scores(self._inner_models(), users, i), users, i, np.zeros(len(i), dtype=int),
+                           pairs, np.full(len(i), day), np.zeros(len(i)))
+        base = self.gbm_.predict_proba(X)[:, 1]
+        lift = np.empty((len(i), len(FEATURE_NAMES)))
+        for f in range(len(FEATURE_NAMES)):
+            neutral = X.copy()
+            neutral[:, f] = self.feature_medians_[f]
+            lift[:, f] = base - self.gbm_.predict_proba(neutral)[:, 1]
+        lines = []
+        for row, food in enumerate(i):
+            raised = [FEATURE_NAMES[f] for f in np.argsort(-lift[row]) if lift[row, f] > 1e-4]
+            reasons = _reasons(self.data_, u, int(food), raised, dict(zip(FEATURE_NAMES, X[row].tolist())))
+            lines.append(" · ".join(reasons[:EXPLAIN_REASONS]) if reasons
+                         else f"choice model: {base[row]:.0%} chance you pick it")
+        return lines
+
+    # ------------------------------------------------------------------ persistence
+    def _save_state(self, folder: Path) -> None:
+        """The boosted trees are pickled (scikit-learn's own format); the feature builder is rebuilt
+        from the saved training data on load; the rest goes through the default writer."""
+        gbm, builder = self.gbm_, self.builder_
+        with open(folder / GBM_FILE, "wb") as fh:
+            pickle.dump(gbm, fh)
+        del self.gbm_, self.builder_
+        try:
+            super()._save_state(folder)
+        finally:
+            self.gbm_, self.builder_ = gbm, builder
+
+    def _load_state(self, folder: Path) -> None:
+        super()._load_state(folder)
+        with open(folder / GBM_FILE, "rb") as fh:
+            self.gbm_ = pickle.load(fh)
+        self.builder_ = builder_from_training_data(self.data_, half_life_days=self.half_life_days)
+
+
+def _inner_scores(models: list[Recommender], u: np.ndarray, i: np.ndarray) -> dict[str, np.ndarray]:
+    """Choice-model feature -> ``len(u) x len(i)`` scores of the inner model behind it."""
+    return {feature: np.nan_to_num(np.asarray(model._score(u, i, None), dtype=float))
+            for feature, model in zip(INNER_MODELS, models)}
+
+
+def _mean_rank(scores: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean per-row percentile rank of the inner scores (1 = best): the candidate pre-ranking."""
+    ranks = [pd.DataFrame(m).rank(axis=1, pct=True).to_numpy() for m in scores.values()]
+    return np.nan_to_num(np.mean(ranks, axis=0))
+
+
+def _cut(data: TrainingData, cutoff: date) -> TrainingData:
+    """The same training data as if built with an earlier ``cutoff`` (orders before it only)."""
+    orders = data.orders[data.orders[C.SERVICE_DATE] < pd.Timestamp(cutoff)].reset_index(drop=True)
+    return dataclasses.replace(data, cutoff=cutoff, orders=orders)
+
+
+RANK_OF = {"als_rank": "als_score", "content_rank": "content_score", "popularity_rank": "group_popularity",
+           "take_rate_rank": "take_rate"}
+"""Menu-rank feature -> the score it ranks: both are explained by the same reason."""
+
+
+def _reasons(data: TrainingData, u: int, food: int, features: list[str], values: dict[str, float]) -> list[str]:
+    """Readable reasons for the features that raised the food's score, one per idea, best first."""
+    seen, out = set(), []
+    for feature in features:
+        feature = RANK_OF.get(feature, feature)
+        if feature not in seen:
+            seen.add(feature)
+            text = _reason(data, u, food, feature, values[feature])
+            if text:
+                out.append(text)
+    return out
+
+
+def _reason(data: TrainingData, u: int, food: int, feature: str, value: float) -> str:
+    """One reason for a feature that raised the food's score ('' when it reads as no reason)."""
+    row = data.foods.iloc[food]
+    name, maker, cuisine = row[C.FOOD_NAME], row[C.MAKERS_NAME], row[C.CUISINE_LABEL]
+    never = value >= NEVER_DAYS
+    if feature == "user_food_count":
+        return f"ate {name} {value:.0f} times" if value else f"new to you: {name}"
+    if feature == "user_maker_share":
+        return f"{value:.0%} of your orders from {maker}" if value >= 0.15 else f"a change of maker: {maker}"
+    if feature == "user_cuisine_share":
+        return f"you often eat {cuisine} ({value:.0%})" if value >= 0.15 else f"a change of cuisine: {cuisine}"
+    if feature == "days_since_food":
+        return f"never tried {name}" if never else f"not eaten in {value:.0f} days"
+    if feature == "days_since_maker":
+        return f"new maker for you: {maker}" if never else f"no {maker} for {value:.0f} days"
+    if feature == "days_since_cuisine":
+        return f"no {cuisine} for a while" if never or value > 3 else f"{cuisine} again"
+    if feature == "spice_diff":
+        return "spicier than usual" if value > 0.5 else "milder than usual" if value < -0.5 else "as spicy as you like"
+    phrases = {
+        "als_score": "users with your taste chose it",
+        "content_score": "like what you usually eat",
+        "group_popularity": f"{data.users.iloc[u][C.GROUP_NAME]} group favourite",
+        "take_rate": f"picked {value:.0%} of the times it was offered",
+        "ate_yesterday": "" if value else "not eaten yesterday",
+        "last_meal_same_maker": "" if value else "a change from your last meal",
+        "last_meal_same_cuisine": "" if value else f"a change to {cuisine}",
+        "price_z": "cheaper than you usually pay" if value < 0 else "",
+        "survey_match": "matches your taste survey" if value else "",
+    }
+    return phrases.get(feature, "")

@@ -1,0 +1,453 @@
+"""Diversity re-ranking of one user's candidate list, on any model's scores (pure numpy).
+
+``rerank(candidates, settings)`` runs, in this order:
+
+1. the allergy mask — always, whatever the settings say;
+2. the repeat window — drop exactly the foods eaten in the N days before the service date
+   (1 <= days_since_eaten <= N; the service date itself is not "before", matching
+   ``metrics.repeat_rate``, so an evaluation never hides the very order it is scoring);
+3. relevance normalised per list, min-max to [0, 1] by default (or z-score), so that lambda
+   mixes it with cosine similarity and KL divergence on a like-for-like scale whatever the
+   model's score units;
+4. the popularity penalty: w - beta * minmax(log(1 + popularity)), not re-normalised, so
+   beta = 1 costs the most popular food the whole relevance range;
+5. seeded exploration: w + tau * Gumbel noise; ordering by the noisy scores is a Plackett-Luce
+   sample with weights exp(w / tau), and tau = 0 leaves w untouched;
+6. one greedy pass: each step adds the admissible food with the largest sum of the enabled
+   objectives' marginal gains — MMR, DPP, calibration (relevance alone when none is on) —
+   skipping foods whose category or maker is at its cap. With one objective on this is exactly
+   that objective's published greedy algorithm; ties go to the more relevant food.
+
+Each step is also a function of its own (``admissible``, ``normalise_relevance``,
+``penalise_popularity``, ``explore``, the objective classes and ``greedy_select``), and
+``list_report`` measures what a list costs and gains.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from kurrant_core.errors import KurrantError
+from kurrant_core.metrics import (CALIBRATION_ALPHA, pairwise_diversity, popularity_share,
+                                  smoothed_kl)
+
+NORMALISATIONS = ("minmax", "zscore")
+DPP_JITTER = 1e-6
+"""Added to the similarity kernel's diagonal so exact duplicates keep a tiny, finite gain."""
+_TIE = 1e-12
+
+
+@dataclass(frozen=True)
+class RerankSettings:
+    """The dashboard's knobs. ``None`` (or 0 for beta and tau) switches a step off."""
+
+    k: int = 10
+    mmr_lambda: float | None = None          # 1 = relevance order, 0 = diversity only
+    dpp_theta: float | None = None           # Chen et al.'s theta: 1 = relevance order
+    calibration_lambda: float | None = None  # Steck's lambda: 0 = relevance order
+    max_per_category: int | None = None
+    max_per_maker: int | None = None
+    repeat_window_days: int | None = None
+    popularity_penalty: float = 0.0          # beta
+    explore_temperature: float = 0.0         # tau
+    seed: int | None = 0
+    normalisation: str = "minmax"
+
+    def __post_init__(self) -> None:
+        if int(self.k) != self.k or self.k < 1:
+            raise KurrantError(f"k must be a whole number of at least 1, not {self.k!r}.")
+        for name in ("mmr_lambda", "dpp_theta", "calibration_lambda"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise KurrantError(f"{name} must lie between 0 and 1 (or be off), not {value}.")
+        for name in ("max_per_category", "max_per_maker"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise KurrantError(f"{name} must be at least 1 (or off), not {value}.")
+        if self.repeat_window_days is not None and self.repeat_window_days < 0:
+            raise KurrantError("repeat_window_days must be 0 or more days (or off).")
+        if self.popularity_penalty < 0 or self.explore_temperature < 0:
+            raise KurrantError("popularity_penalty and explore_temperature must be 0 or more.")
+        if self.normalisation not in NORMALISATIONS:
+            raise KurrantError(f"normalisation must be one of {NORMALISATIONS}, "
+                               f"not {self.normalisation!r}.")
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateSet:
+    """One user's candidates (a day's menu or the catalog) with everything the steps need.
+
+    ``features`` rows are L2-normalised here (cosine = dot product); ``category`` and ``maker``
+    are integer codes (use -1 for unknown); ``popularity`` = order counts; ``days_since_eaten``
+    = days from the user's last order of that food to the service date (inf = never);
+    ``user_category_mix`` = category code -> share of the user's orders; ``allergen`` = True
+    where the food carries one of the user's allergy tags; ``user_id`` seeds exploration per user.
+    """
+
+    food_ids: np.ndarray
+    relevance: np.ndarray
+    features: np.ndarray
+    category: np.ndarray
+    maker: np.ndarray
+    popularity: np.ndarray | None = None
+    days_since_eaten: np.ndarray | None = None
+    user_category_mix: Mapping[int, float] | None = None
+    allergen: np.ndarray | None = None
+    user_id: int | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.food_ids)
+        features = self.features.toarray() if sp.issparse(self.features) else self.features
+        features = np.asarray(features, dtype=float).reshape(n, -1)
+        norms = np.linalg.norm(features, axis=1)
+        arrays = {
+            "food_ids": np.asarray(self.food_ids),
+            "relevance": np.asarray(self.relevance, dtype=float),
+            "features": features / np.where(norms > 0, norms, 1.0)[:, None],
+            "category": np.asarray(self.category),
+            "maker": np.asarray(self.maker),
+            "popularity": np.zeros(n) if self.popularity is None
+            else np.asarray(self.popularity, dtype=float),
+            "days_since_eaten": np.full(n, np.inf) if self.days_since_eaten is None
+            else np.asarray(self.days_since_eaten, dtype=float),
+            "allergen": np.zeros(n, bool) if self.allergen is None
+            else np.asarray(self.allergen, dtype=bool),
+            "user_category_mix": dict(self.user_category_mix or {}),
+        }
+        for name, value in arrays.items():
+            if isinstance(value, np.ndarray) and value.shape[0] != n:
+                raise ValueError(f"{name} has {value.shape[0]} rows for {n} candidates")
+            object.__setattr__(self, name, value)
+        if not np.all(np.isfinite(self.relevance)):
+            raise ValueError("relevance must be finite")
+
+    def __len__(self) -> int:
+        return len(self.food_ids)
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """The re-ranked list: ``positions`` index the CandidateSet, best first."""
+
+    positions: np.ndarray
+    food_ids: np.ndarray
+    scores: np.ndarray        # working relevance (normalised, penalised, explored) of the picks
+    n_allergen_removed: int
+    n_recent_removed: int
+    shortfall: int            # k minus the list's length
+    note: str                 # why the list is shorter than k; "" when it is not
+
+
+@dataclass(frozen=True)
+class ListReport:
+    """What one list costs and gains (see ``list_report``)."""
+
+    intra_list_diversity: float
+    category_coverage: float
+    novelty: float
+    calibration_error: float
+    relevance_change: float
+    relevance_ratio: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- score transforms
+
+def admissible(candidates: CandidateSet, repeat_window_days: int | None = None) -> np.ndarray:
+    """Mask of foods that may be shown: no allergen, and not eaten in the repeat window."""
+    keep = ~candidates.allergen
+    if repeat_window_days is not None:
+        days = candidates.days_since_eaten
+        keep &= ~((days >= 1) & (days <= repeat_window_days))
+    return keep
+
+
+def normalise_relevance(relevance: np.ndarray, method: str = "minmax") -> np.ndarray:
+    """Min-max to [0, 1] or z-score within the list; a constant list becomes all zeros."""
+    r = np.asarray(relevance, dtype=float)
+    if r.size == 0:
+        return r
+    if method == "zscore":
+        spread = r.std()
+        return (r - r.mean()) / spread if spread > 0 else np.zeros_like(r)
+    spread = r.max() - r.min()
+    return (r - r.min()) / spread if spread > 0 else np.zeros_like(r)
+
+
+def penalise_popularity(relevance: np.ndarray, popularity: np.ndarray, beta: float) -> np.ndarray:
+    """w - beta * minmax(log(1 + popularity)): the most popular food loses beta."""
+    if beta == 0:
+        return relevance
+    return relevance - beta * normalise_relevance(np.log1p(popularity))
+
+
+def explore(relevance: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """w + tau * Gumbel(0, 1) (Gumbel-max trick: argsort is a Plackett-Luce draw, weights
+    exp(w / tau)); tau = 0 returns w unchanged and draws nothing."""
+    if temperature == 0:
+        return relevance
+    return relevance + temperature * rng.gumbel(size=relevance.shape)
+
+
+# ---------------------------------------------------------------- greedy objectives
+
+class Objective(Protocol):
+    """A greedy objective: marginal gains of adding each candidate, and the state update."""
+
+    def gains(self) -> np.ndarray: ...
+
+    def add(self, i: int) -> None: ...
+
+
+class MMR:
+    """Carbonell & Goldstein (1998): lambda * rel_i - (1 - lambda) * max_{j in S} sim(i, j)."""
+
+    def __init__(self, relevance: np.ndarray, features: np.ndarray, lam: float) -> None:
+        self.relevance, self.lam = relevance, lam
+        self.similarity = features @ features.T
+        self.max_sim: np.ndarray | None = None
+
+    def gains(self) -> np.ndarray:
+        penalty = 0.0 if self.max_sim is None else self.max_sim
+        return self.lam * self.relevance - (1.0 - self.lam) * penalty
+
+    def add(self, i: int) -> None:
+        row = self.similarity[i]
+        self.max_sim = row.copy() if self.max_sim is None else np.maximum(self.max_sim, row)
+
+
+class DPP:
+    """Greedy MAP for a DPP (Chen, Zhang & Zhou, NeurIPS 2018), fast Cholesky updates.
+
+    Kernel L = diag(q) S diag(q), q = exp(alpha * rel), alpha = theta / (2 (1 - theta)). The
+    marginal gain log det L_{S+i} - log det L_S = 2 alpha rel_i + log d_i^2, where d_i^2 is the
+    Cholesky residual of S (+ jitter on the diagonal). We rank by (1 - theta) times that,
+    theta * rel_i + (1 - theta) * log d_i^2: the same argmax, no overflow, and theta = 1 is
+    relevance order. d_i^2 is updated per pick: e_i = (S_ji - <c_j, c_i>) / d_j, d_i^2 -= e_i^2.
+    """
+
+    def __init__(self, relevance: np.ndarray, features: np.ndarray, theta: float,
+                 max_picks: int) -> None:
+        self.relevance, self.theta, self.features = relevance, theta, features
+        self.d2 = np.einsum("ij,ij->i", features, features) + DPP_JITTER
+        self.c = np.zeros((max_picks, len(relevance)))
+        self.n_picked = 0
+
+    def gains(self) -> np.ndarray:
+        log_d2 = np.log(np.maximum(self.d2, 1e-300))
+        return self.theta * self.relevance + (1.0 - self.theta) * log_d2
+
+    def add(self, j: int) -> None:
+        d_j = np.sqrt(max(self.d2[j], 1e-300))
+        s_j = self.features @ self.features[j]
+        s_j[j] += DPP_JITTER
+        c = self.c[:self.n_picked]
+        e = (s_j - c.T @ c[:, j]) / d_j
+        self.c[self.n_picked] = e
+        self.n_picked += 1
+        self.d2 = self.d2 - e * e
+
+
+class Calibration:
+    """Steck (2018): greedily maximise (1 - lambda) sum rel - lambda KL(p || q~) with p the
+    user's category mix and q~ = (1 - a) q + a p the smoothed mix of the list, a = 0.01."""
+
+    def __init__(self, relevance: np.ndarray, category: np.ndarray,
+                 user_mix: Mapping[int, float], lam: float,
+                 alpha: float = CALIBRATION_ALPHA) -> None:
+        self.relevance, self.lam, self.alpha = relevance, lam, alpha
+        cats, self.cat_idx = np.unique(np.concatenate([np.asarray(category),
+                                                       np.fromiter(user_mix, int)]),
+                                       return_inverse=True)
+        self.cat_idx = self.cat_idx[:len(category)]
+        p = np.array([user_mix.get(int(c), 0.0) for c in cats], dtype=float)
+        self.p = p / p.sum()
+        self.counts = np.zeros(cats.size)
+
+    def gains(self) -> np.ndarray:
+        # row g: the list's mix if a food of category g were added next
+        mixes = (self.counts[None, :] + np.eye(self.counts.size)) / (self.counts.sum() + 1.0)
+        kl_if_added = smoothed_kl(self.p[None, :], mixes, self.alpha)
+        return (1.0 - self.lam) * self.relevance - self.lam * kl_if_added[self.cat_idx]
+
+    def add(self, i: int) -> None:
+        self.counts[self.cat_idx[i]] += 1
+
+
+def greedy_select(relevance: np.ndarray, k: int, objectives: Sequence[Objective] = (), *,
+                  category: np.ndarray | None = None, maker: np.ndarray | None = None,
+                  max_per_category: int | None = None,
+                  max_per_maker: int | None = None) -> np.ndarray:
+    """Pick up to k positions, each step the admissible one with the largest summed gain.
+
+    A food is admissible while its category and maker are below their caps; when none is left
+    the list stops short. (With both caps on, another order could occasionally fit one more.)
+    """
+    n = len(relevance)
+    free = np.ones(n, bool)
+    caps = [(np.unique(codes, return_inverse=True)[1], cap) for codes, cap
+            in ((category, max_per_category), (maker, max_per_maker)) if cap is not None]
+    counts = [np.zeros(idx.max(initial=-1) + 1, int) for idx, _ in caps]
+    picks: list[int] = []
+    while len(picks) < k:
+        allowed = free.copy()
+        for (idx, cap), used in zip(caps, counts):
+            allowed &= used[idx] < cap
+        if not allowed.any():
+            break
+        gain = sum(o.gains() for o in objectives) if objectives else relevance
+        gain = np.where(allowed, gain, -np.inf)
+        tied = np.flatnonzero(gain >= gain.max() - _TIE)
+        best = int(tied[np.argmax(relevance[tied])])
+        picks.append(best)
+        free[best] = False
+        for o in objectives:
+            o.add(best)
+        for (idx, _), used in zip(caps, counts):
+            used[idx[best]] += 1
+    return np.array(picks, dtype=int)
+
+
+# ---------------------------------------------------------------- the pipeline
+
+def _rng(settings: RerankSettings, candidates: CandidateSet) -> np.random.Generator:
+    if settings.seed is None or candidates.user_id is None:
+        return np.random.default_rng(settings.seed)
+    return np.random.default_rng([settings.seed, int(candidates.user_id)])
+
+
+def rerank(candidates: CandidateSet, settings: RerankSettings) -> RerankResult:
+    """Re-rank one user's candidates with the knobs in ``settings`` (see the module docstring)."""
+    keep = admissible(candidates, settings.repeat_window_days)
+    n_allergen = int(candidates.allergen.sum())
+    pos = np.flatnonzero(keep)
+    w = normalise_relevance(candidates.relevance[pos], settings.normalisation)
+    w = penalise_popularity(w, candidates.popularity[pos], settings.popularity_penalty)
+    w = explore(w, settings.explore_temperature, _rng(settings, candidates))
+    features, category = candidates.features[pos], candidates.category[pos]
+    objectives: list[Objective] = []
+    if settings.mmr_lambda is not None:
+        objectives.append(MMR(w, features, settings.mmr_lambda))
+    if settings.dpp_theta is not None:
+        objectives.append(DPP(w, features, settings.dpp_theta, settings.k))
+    if settings.calibration_lambda is not None and candidates.user_category_mix:
+        objectives.append(Calibration(w, category, candidates.user_category_mix,
+                                      settings.calibration_lambda))
+    local = greedy_select(w, settings.k, objectives, category=category,
+                          maker=candidates.maker[pos],
+                          max_per_category=settings.max_per_category,
+                          max_per_maker=settings.max_per_maker)
+    shortfall = settings.k - local.size
+    note = ""
+    if shortfall and pos.size < settings.k:
+        note = (f"only {pos.size} of {len(candidates)} foods are left after the allergy filter "
+                f"and the repeat window; the list has {local.size} of the {settings.k} asked")
+    elif shortfall:
+        note = (f"the caps (per category {settings.max_per_category}, per maker "
+                f"{settings.max_per_maker}) leave only {local.size} of the {settings.k} asked")
+    chosen = pos[local]
+    return RerankResult(positions=chosen, food_ids=candidates.food_ids[chosen], scores=w[local],
+                        n_allergen_removed=n_allergen,
+                        n_recent_removed=int(np.sum(~candidates.allergen & ~keep)),
+                        shortfall=shortfall, note=note)
+
+
+# ---------------------------------------------------------------- what a list costs
+
+def list_report(candidates: CandidateSet, positions: np.ndarray,
+                k: int | None = None) -> ListReport:
+    """Beyond-accuracy figures of one re-ranked list (``positions`` into ``candidates``).
+
+    - intra-list diversity: mean pairwise 1 - cosine of the features (nan below two foods);
+    - category coverage: distinct categories in the list / min(list length, distinct categories
+      among the allergen-free candidates), so 1 is always reachable;
+    - novelty: mean -log2 p(i), p = Laplace-smoothed popularity share among those candidates;
+    - calibration error: KL(user mix || smoothed list mix), alpha = 0.01 (nan without a mix);
+    - relevance change: mean model relevance of the list minus that of the model's own top-k
+      (allergen-free candidates by relevance; k defaults to the list's length), and the ratio
+      of the same means after min-max scaling over those candidates (1 = nothing lost; scaling
+      keeps it meaningful for models whose scores can be negative).
+    """
+    positions = np.asarray(positions, dtype=int)
+    nan = float("nan")
+    if positions.size == 0:
+        return ListReport(nan, nan, nan, nan, nan, nan)
+    pool = np.flatnonzero(~candidates.allergen)
+    k = positions.size if k is None else k
+    original = pool[np.argsort(-candidates.relevance[pool], kind="stable")[:k]]
+    cats = candidates.category
+    coverage = np.unique(cats[positions]).size / min(positions.size, np.unique(cats[pool]).size)
+    share = np.zeros(len(candidates))
+    share[pool] = popularity_share(candidates.popularity[pool])
+    mix = candidates.user_category_mix
+    calibration = nan
+    if mix:
+        universe = np.union1d(np.fromiter(mix, int), cats[positions])
+        p = np.array([mix.get(int(c), 0.0) for c in universe])
+        q = np.array([np.mean(cats[positions] == c) for c in universe])
+        calibration = smoothed_kl(p / p.sum(), q)
+    rel = candidates.relevance
+    scaled = np.zeros(len(candidates))
+    scaled[pool] = normalise_relevance(rel[pool])
+    base = scaled[original].mean()
+    return ListReport(
+        intra_list_diversity=pairwise_diversity(candidates.features[positions]),
+        category_coverage=float(coverage),
+        novelty=float(np.mean(-np.log2(share[positions]))),
+        calibration_error=calibration,
+        relevance_change=float(rel[positions].mean() - rel[original].mean()),
+        relevance_ratio=float(scaled[positions].mean() / base) if base > 0 else nan,
+    )
+
+
+# ---------------------------------------------------------------- overlap between two lists
+
+def jaccard(a: Sequence, b: Sequence) -> float:
+    """|A & B| / |A | B| of the two lists as sets; 1.0 for two empty lists."""
+    sa, sb = set(a), set(b)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
+def rbo(a: Sequence, b: Sequence, p: float = 0.9) -> float:
+    """Extrapolated rank-biased overlap (Webber, Moffat & Zobel 2010, eq. 32), lists of any length.
+
+    With S the shorter list (length s), L the longer (length l) and X_d the overlap of their
+    first d items (S contributes at most its s):
+    RBO_ext = (1-p)/p [sum_{d=1}^{l} X_d/d p^d + sum_{d=s+1}^{l} X_s (d-s)/(s d) p^d]
+              + [(X_l - X_s)/l + X_s/s] p^l.
+    Identical lists give 1, disjoint lists 0; two empty lists 1, one empty list 0.
+    """
+    if not 0 < p < 1:
+        raise ValueError("p must lie strictly between 0 and 1")
+    short, long_ = (list(a), list(b)) if len(a) <= len(b) else (list(b), list(a))
+    if len(set(short)) != len(short) or len(set(long_)) != len(long_):
+        raise ValueError("rbo needs lists without repeated items")
+    s, l = len(short), len(long_)
+    if l == 0:
+        return 1.0
+    if s == 0:
+        return 0.0
+    overlap = np.zeros(l + 1)  # overlap[d] = X_d
+    seen_short: set = set()
+    seen_long: set = set()
+    for d in range(1, l + 1):
+        y = long_[d - 1]
+        seen_long.add(y)
+        overlap[d] = overlap[d - 1] + (y in seen_short)
+        if d <= s:
+            z = short[d - 1]
+            seen_short.add(z)
+            overlap[d] += z in seen_long
+    depth = np.arange(1, l + 1)
+    weight = p ** depth
+    x_s, x_l = overlap[s], overlap[l]
+    tail = depth > s
+    summed = np.sum(overlap[1:] / depth * weight) + np.sum(
+        x_s * (depth[tail] - s) / (s * depth[tail]) * weight[tail])
+    return float((1 - p) / p * summed + ((x_l - x_s) / l + x_s / s) * p ** l)

@@ -1,0 +1,49 @@
+"""AppTest of the overview page on a filled, an empty and an unreachable DE database."""
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from kurrant_core import schema as S
+from kurrant_core.db import make_engine
+
+from conftest import APP_PATH as APP
+
+
+def run_app(monkeypatch, url: str) -> AppTest:
+    monkeypatch.setenv("KURRANT_DE_URL", url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    return at
+
+
+def test_overview_shows_counts_of_the_tiny_world(monkeypatch, tiny_url):
+    at = run_app(monkeypatch, tiny_url)
+    assert not at.exception
+    engine = make_engine(tiny_url)
+    with engine.connect() as conn:
+        users = conn.execute(sa.select(sa.func.count()).select_from(S.user_user)).scalar_one()
+        items = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
+    engine.dispose()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Users"] == f"{users:,}"
+    assert metrics["Order items"] == f"{items:,}"
+    assert not at.error
+
+
+def test_overview_on_an_empty_database_says_what_to_run(monkeypatch, empty_engine):
+    at = run_app(monkeypatch, empty_engine.url.render_as_string(hide_password=False))
+    assert not at.exception
+    assert at.error and "demo-data" in at.error[0].value
+
+
+def test_overview_on_an_unreachable_database_is_a_message_not_a_traceback(monkeypatch):
+    at = run_app(monkeypatch, "mysql+pymysql://root:topsecret@127.0.0.1:1/kurrant_de")
+    assert not at.exception
+    assert at.error and "Cannot reach" in at.error[0].value
+    assert "topsecret" not in at.error[0].value
+
+
+def test_overview_with_a_malformed_url(monkeypatch):
+    at = run_app(monkeypatch, "this is not a url")
+    assert not at.exception
+    assert at.error and "malformed" in at.error[0].value

@@ -1,0 +1,268 @@
+"""The torch recommenders: NeuMF (``ncf``) and SASRec (``sequential``).
+
+Synthetic tests exercise the networks and training loops directly on index arrays; the tiny-world
+tests go through the ``Recommender`` API (fit, score, save/load, explain).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kurrant_core import codes, columns as C
+from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, food_feature_matrix
+from kurrant_core.models import get_model_class, make_model
+from kurrant_core.models.ncf import MenuNegatives, fit_neumf, menu_negatives, sample_negatives
+from kurrant_core.models.sequential import fit_sasrec, gap_buckets, training_windows
+from kurrant_core.models.torch_support import TORCH_THREADS, torch_session
+
+
+# ------------------------------------------------------------------ a synthetic alternation world
+def alternating_world(n_users: int = 120, n_items: int = 30, seed: int = 0):
+    """Each user alternates between two foods of their own, A B A B …, ending on either one."""
+    rng = np.random.default_rng(seed)
+    pairs, sequences = [], []
+    for _ in range(n_users):
+        a, b = rng.choice(n_items, 2, replace=False)
+        length = int(rng.integers(8, 20))
+        sequences.append(np.array([a if t % 2 == 0 else b for t in range(length)]))
+        pairs.append((a, b))
+    return pairs, sequences, n_items
+
+
+def positives_of(sequences):
+    users = np.concatenate([np.full(len(s), u) for u, s in enumerate(sequences)])
+    return users, np.concatenate(sequences)
+
+
+def other_food_first_rate(scores: np.ndarray, pairs, sequences) -> float:
+    """Share of users whose score for the food they did *not* eat last beats the one they did."""
+    hits = []
+    for u, (a, b) in enumerate(pairs):
+        last = sequences[u][-1]
+        other = b if last == a else a
+        hits.append(scores[u, other] > scores[u, last])
+    return float(np.mean(hits))
+
+
+SASREC_SMALL = dict(max_len=12, hidden=32, layers=1, heads=1, dropout=0.1, epochs=15, lr=0.01)
+NEUMF_SMALL = dict(factors=8, mlp_layers=(16, 8), epochs=15, lr=0.01, batch_size=512)
+
+
+@pytest.fixture(scope="module")
+def alternation():
+    pairs, sequences, n_items = alternating_world()
+    seq_net, seq_losses = fit_sasrec(sequences, n_items, seed=3, **SASREC_SMALL)
+    users, items = positives_of(sequences)
+    ncf_net, ncf_losses = fit_neumf(len(sequences), n_items, users, items, seed=3, **NEUMF_SMALL)
+    return pairs, sequences, n_items, seq_net, seq_losses, ncf_net, ncf_losses
+
+
+def test_training_loss_decreases(alternation):
+    *_, seq_losses, _, ncf_losses = alternation
+    assert seq_losses[-1] < 0.5 * seq_losses[0]
+    assert ncf_losses[-1] < 0.5 * ncf_losses[0]
+
+
+def test_sequential_learns_alternation_that_ncf_cannot_see(alternation):
+    pairs, sequences, n_items, seq_net, _, ncf_net, _ = alternation
+    seq_scores = seq_net.next_item_log_probs(sequences, np.ones(len(sequences)))
+    ncf_scores = ncf_net.score_matrix(np.arange(len(sequences)), np.arange(n_items))
+    assert other_food_first_rate(seq_scores, pairs, sequences) >= 0.95
+    # NCF does learn each user's two foods, but not which one comes next: about a coin flip
+    top_two = [set(np.argsort(-ncf_scores[u])[:2]) == set(p) for u, p in enumerate(pairs)]
+    assert np.mean(top_two) >= 0.9
+    assert 0.25 <= other_food_first_rate(ncf_scores, pairs, sequences) <= 0.75
+
+
+def test_same_seed_gives_identical_scores_and_another_seed_does_not():
+    pairs, sequences, n_items = alternating_world(n_users=30)
+    users, items = positives_of(sequences)
+    quick_seq = {**SASREC_SMALL, "epochs": 2}
+    quick_ncf = {**NEUMF_SMALL, "epochs": 2}
+    histories, gaps = sequences, np.ones(len(sequences))
+    runs = [fit_sasrec(sequences, n_items, seed=s, **quick_seq)[0].next_item_log_probs(histories, gaps)
+            for s in (7, 7, 8)]
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+    grid = np.arange(len(sequences)), np.arange(n_items)
+    runs = [fit_neumf(len(sequences), n_items, users, items, seed=s, **quick_ncf)[0].score_matrix(*grid)
+            for s in (7, 7, 8)]
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+def test_torch_session_restores_threads_and_global_rng():
+    before_threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    with torch_session(seed=5):
+        assert torch.get_num_threads() == TORCH_THREADS
+        torch.rand(10)
+    assert torch.get_num_threads() == before_threads
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ------------------------------------------------------------------ the pieces, by hand
+def test_menu_negatives_come_from_the_positive_menu_else_the_catalog():
+    # positive 0 saw foods {5, 6} unchosen; positive 1's menu had nothing else
+    menu = MenuNegatives(start=np.array([0, 2]), count=np.array([2, 0]), pool=np.array([5, 6]))
+    pos_u = np.array([10, 11])
+    users, items = sample_negatives(pos_u, menu, n_items=5, n_negatives=4, menu_share=0.5,
+                                    rng=np.random.default_rng(0))
+    assert users.tolist() == [10] * 4 + [11] * 4
+    # foods 5 and 6 lie outside the 5-food catalog range, so only menu slots can hold them
+    assert set(items[:2]) <= {5, 6}
+    assert (items[2:] < 5).all()
+
+
+def test_all_negatives_from_menu_when_share_is_one():
+    menu = MenuNegatives(start=np.array([0]), count=np.array([1]), pool=np.array([42]))
+    _, items = sample_negatives(np.array([0]), menu, n_items=3, n_negatives=3, menu_share=1.0,
+                                rng=np.random.default_rng(1))
+    assert items.tolist() == [42, 42, 42]
+
+
+def test_gap_buckets_by_hand():
+    days = np.array([-2, 0, 1, 2, 3, 4, 6, 7, 13, 14, 29, 30, 400])
+    assert gap_buckets(days).tolist() == [0, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 7, 7]
+
+
+def test_training_windows_by_hand():
+    # foods 3 1 4 1 5 on days 0 1 1 3 10; windows of 2 cut from the end
+    seq, days = np.array([3, 1, 4, 1, 5]), np.array([0, 1, 1, 3, 10])
+    tokens, targets, gaps = training_windows([seq], [days], max_len=2)
+    # window 1: inputs 4 1 -> targets 1 5 (gaps 2 and 7 days); window 2: 3 1 -> 1 4 (gaps 1, 0)
+    # tokens are food index + 1 (0 pads); a 7-day gap falls in bucket 5 (7-13 days)
+    assert tokens.tolist() == [[5, 2], [4, 2]]
+    assert targets.tolist() == [[1, 5], [1, 4]]
+    assert gaps.tolist() == [[2, 5], [1, 0]]
+
+
+def test_training_windows_pad_short_sequences_and_skip_single_orders():
+    tokens, targets, gaps = training_windows([np.array([7]), np.array([2, 9])], None, max_len=3)
+    assert tokens.tolist() == [[0, 0, 3]]
+    assert targets.tolist() == [[-100, -100, 9]]
+    assert gaps.tolist() == [[0, 0, 1]]
+
+
+# ------------------------------------------------------------------ through the Recommender API
+SYNTH_CUTOFF = date(2026, 3, 2)
+SYNTH_GROUP = 1
+
+
+def alternation_training_data(sequences, n_items: int) -> TrainingData:
+    """The alternation world as TrainingData: one group whose lunch menu offers every food each
+    day; each user ate one food a day on the days just before the cutoff."""
+    food_ids = np.arange(101, 101 + n_items)
+    foods = pd.DataFrame({C.FOOD_ID: food_ids, C.FOOD_NAME: [f"food {f}" for f in food_ids],
+                          C.MAKERS_ID: 1 + np.arange(n_items) % 3, C.MAKERS_NAME: "maker",
+                          C.FOOD_STATUS: codes.FOOD_ON_SALE, C.PRICE: 8000 + 100 * np.arange(n_items),
+                          C.FOOD_TAGS: "1", C.CUISINE_CODE: 1, C.SPICINESS_CODE: 10001,
+                          C.ALLERGY_TAGS: "", C.CALORIE: 600.0, C.CARBOHYDRATE: 80.0, C.FAT: 20.0,
+                          C.PROTEIN: 30.0})
+    user_ids = np.arange(1, len(sequences) + 1)
+    users = pd.DataFrame({C.USER_ID: user_ids, C.GROUP_ID: SYNTH_GROUP, C.FAVORITE_TAGS: "",
+                          C.ALLERGY_TAGS: ""})
+    rows = [(user_ids[u], food_ids[i], SYNTH_GROUP, pd.Timestamp(SYNTH_CUTOFF - timedelta(days=len(seq) - t)),
+             codes.LUNCH, 1, 1, u, i)
+            for u, seq in enumerate(sequences) for t, i in enumerate(seq)]
+    orders = pd.DataFrame(rows, columns=[C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE,
+                                         C.MAKERS_ID, C.CUISINE_CODE, USER_IDX, ITEM_IDX])
+    days = pd.date_range(SYNTH_CUTOFF - timedelta(days=max(map(len, sequences))),
+                         SYNTH_CUTOFF + timedelta(days=5))
+    menus = pd.DataFrame([(len(days) * i + d, day, codes.LUNCH, SYNTH_GROUP, food_ids[i], 1,
+                           codes.DAILY_FOOD_ON_SALE, 8000, i)
+                          for d, day in enumerate(days) for i in range(n_items)],
+                         columns=[C.DAILY_FOOD_ID, C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.FOOD_ID,
+                                  C.MAKERS_ID, C.DAILY_FOOD_STATUS, C.PRICE, ITEM_IDX])
+    features, names, feature_codes = food_feature_matrix(foods)
+    return TrainingData(cutoff=SYNTH_CUTOFF, half_life_days=30.0, user_ids=user_ids, food_ids=food_ids,
+                        orders=orders, foods=foods, food_features=features, feature_names=names,
+                        feature_codes=feature_codes, food_allergens=allergen_matrix(foods[C.ALLERGY_TAGS]),
+                        users=users, user_allergens=allergen_matrix(users[C.ALLERGY_TAGS]), menus=menus)
+
+
+API_PARAMS = {"ncf": NEUMF_SMALL, "sequential": SASREC_SMALL}
+
+
+@pytest.fixture(scope="module")
+def alternation_api():
+    pairs, sequences, n_items = alternating_world()
+    data = alternation_training_data(sequences, n_items)
+    models = {name: make_model(name, random_state=11, **params).fit(data)
+              for name, params in API_PARAMS.items()}
+    return pairs, sequences, data, models
+
+
+def test_api_sequential_picks_the_other_food_for_the_next_day(alternation_api):
+    pairs, sequences, data, models = alternation_api
+    seq_scores = models["sequential"].score(data.user_ids, as_of=SYNTH_CUTOFF)
+    assert other_food_first_rate(seq_scores, pairs, sequences) >= 0.95
+    ncf_scores = models["ncf"].score(data.user_ids, as_of=SYNTH_CUTOFF)
+    assert 0.25 <= other_food_first_rate(ncf_scores, pairs, sequences) <= 0.75
+    # the AI pick of tomorrow's menu is the food the user did not have today
+    picks = models["sequential"].recommend(data.user_ids, k=1, service_date=SYNTH_CUTOFF)
+    expected = [data.food_ids[b if s[-1] == a else a] for (a, b), s in zip(pairs, sequences)]
+    assert np.mean(picks[C.FOOD_ID].to_numpy() == np.array(expected)) >= 0.95
+
+
+@pytest.mark.parametrize("name", list(API_PARAMS))
+def test_api_save_load_gives_identical_scores(alternation_api, tmp_path, name):
+    *_, data, models = alternation_api
+    model = models[name]
+    loaded = get_model_class(name).load(model.save(tmp_path / name))
+    assert type(loaded) is type(model)
+    assert json.dumps(loaded.get_params()) == json.dumps(model.get_params())  # tuples come back as lists
+    for as_of in (None, SYNTH_CUTOFF + timedelta(days=3)):
+        assert np.array_equal(loaded.score(data.user_ids, as_of=as_of), model.score(data.user_ids, as_of=as_of))
+
+
+@pytest.mark.parametrize("name", list(API_PARAMS))
+def test_api_same_random_state_gives_identical_scores(alternation_api, name):
+    *_, data, models = alternation_api
+    params = {**API_PARAMS[name], "epochs": 2}
+    first, second, other = (make_model(name, random_state=r, **params).fit(data).score(data.user_ids)
+                            for r in (5, 5, 6))
+    assert np.array_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+def test_api_ncf_menu_negatives_are_the_unchosen_foods_of_that_meal(alternation_api):
+    _, sequences, data, _ = alternation_api
+    menu = menu_negatives(data)
+    # every order's meal offered all foods and the user chose one: the others are its negatives
+    n_items = data.n_foods
+    assert (menu.count == n_items - 1).all()
+    first = data.orders.iloc[0]
+    pool = menu.pool[menu.start[0]:menu.start[0] + menu.count[0]]
+    assert sorted(pool) == sorted(set(range(n_items)) - {first[ITEM_IDX]})
+
+
+def test_api_explanations_name_recent_foods_and_similar_users(alternation_api):
+    pairs, sequences, data, models = alternation_api
+    a, b = pairs[0]
+    last, other = sequences[0][-1], (b if sequences[0][-1] == a else a)
+    ids = data.food_ids[[last, other]]
+    seq_lines = models["sequential"].explain(int(data.user_ids[0]), ids)
+    assert len(seq_lines) == 2
+    assert seq_lines[0].startswith("you had it 1 day ago")      # eaten the day before the cutoff
+    assert seq_lines[1].startswith("you had it 2 days ago")
+    ncf_lines = models["ncf"].explain(int(data.user_ids[0]), ids)
+    times = int(np.sum(sequences[0] == last))
+    assert f"you ordered it {times}x" in ncf_lines[0]
+    assert "users most like you ordered it" in ncf_lines[1]
+
+
+def test_package_import_does_not_load_torch():
+    code = ("import sys, kurrant_core, kurrant_core.models; "
+            "from kurrant_core.models import MODEL_NAMES; "
+            "assert 'torch' not in sys.modules, 'torch loaded at import'")
+    subprocess.run([sys.executable, "-c", code], check=True)
