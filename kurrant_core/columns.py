@@ -127,6 +127,14 @@ fell back to the content/popularity answer)."""
 BACKEND_COLUMNS = [USER_ID, GROUP_ID, MAKERS_ID, FOOD_ID, SERVICE_DATE, DINING_TYPE, RANK]
 """Columns of ``recommend__user_recommends``, the table the backend reads."""
 
+# evaluation (kurrant_core.evaluation: ranked test orders, leaderboard, trade-off curves)
+MODEL = "model"
+PROTOCOL = "protocol"
+MENU_SIZE = "menu_size"
+MMR_LAMBDA = "mmr_lambda"
+DATA_CUTOFF = "data_cutoff"
+HORIZON_DAYS = "horizon_days"
+
 # sync status (kurrant_core.sync.sync_status: one row per raw mirror table)
 TABLE_NAME = "table_name"
 WATERMARK_COLUMN = "watermark_column"

@@ -268,10 +268,10 @@ def build_training_data(engine: sa.Engine, cutoff: date | None = None, *,
         foods = _read(conn, sa.select(S.mart_food).order_by(S.mart_food.c[C.FOOD_ID]))
         users = _read(conn, sa.select(S.mart_user).order_by(S.mart_user.c[C.USER_ID]))
         oi = S.mart_order_item.c
-        orders = _read(conn, sa.select(*[oi[c] for c in _ORDER_COLUMNS])
+        orders = _read(conn, sa.select(*_raw_dates(oi, _ORDER_COLUMNS))
                        .where(oi[C.IS_PAID] == sa.true(), oi[C.SERVICE_DATE] < cutoff))
         dm = S.mart_daily_menu.c
-        menus = _read(conn, sa.select(*[dm[c] for c in _MENU_COLUMNS])
+        menus = _read(conn, sa.select(*_raw_dates(dm, _MENU_COLUMNS))
                       .where(dm[C.DAILY_FOOD_STATUS].not_in(sorted(MENU_WITHDRAWN_STATUSES))))
     if foods.empty or users.empty:
         raise KurrantError("The marts are empty. Run `python -m kurrant_core preprocess` after loading "
@@ -296,6 +296,13 @@ def _default_cutoff(conn: sa.Connection) -> date:
         raise KurrantError("mart_order_item is empty: there is nothing to train on. Load data "
                            "(demo-data or sync), run preprocess, then train again.")
     return pd.Timestamp(last).date() + timedelta(days=1)
+
+
+def _raw_dates(columns: sa.ColumnCollection, names: list[str]) -> list[sa.ColumnElement]:
+    """The columns, with the service date left as the driver returns it: pandas parses it once,
+    vectorised, instead of SQLAlchemy converting every row (the bulk of the read time on SQLite)."""
+    return [sa.type_coerce(columns[n], sa.String).label(n) if n == C.SERVICE_DATE else columns[n]
+            for n in names]
 
 
 def _read(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:

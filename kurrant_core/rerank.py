@@ -84,7 +84,8 @@ class CandidateSet:
     ``features`` rows are L2-normalised here (cosine = dot product); ``category`` and ``maker``
     are integer codes (use -1 for unknown); ``popularity`` = order counts; ``days_since_eaten``
     = days from the user's last order of that food to the service date (inf = never);
-    ``user_category_mix`` = category code -> share of the user's orders; ``allergen`` = True
+    ``user_category_mix`` = category code -> share of the user's orders (empty for a cold user:
+    calibration is then skipped); ``allergen`` = True
     where the food carries one of the user's allergy tags; ``user_id`` seeds exploration per user.
     """
 
@@ -116,7 +117,8 @@ class CandidateSet:
             else np.asarray(self.days_since_eaten, dtype=float),
             "allergen": np.zeros(n, bool) if self.allergen is None
             else np.asarray(self.allergen, dtype=bool),
-            "user_category_mix": dict(self.user_category_mix or {}),
+            "user_category_mix": {int(c): float(s) for c, s
+                                  in dict(self.user_category_mix or {}).items() if s > 0},
         }
         for name, value in arrays.items():
             if isinstance(value, np.ndarray) and value.shape[0] != n:
@@ -209,8 +211,7 @@ class MMR:
     """Carbonell & Goldstein (1998): lambda * rel_i - (1 - lambda) * max_{j in S} sim(i, j)."""
 
     def __init__(self, relevance: np.ndarray, features: np.ndarray, lam: float) -> None:
-        self.relevance, self.lam = relevance, lam
-        self.similarity = features @ features.T
+        self.relevance, self.lam, self.features = relevance, lam, features
         self.max_sim: np.ndarray | None = None
 
     def gains(self) -> np.ndarray:
@@ -218,7 +219,7 @@ class MMR:
         return self.lam * self.relevance - (1.0 - self.lam) * penalty
 
     def add(self, i: int) -> None:
-        row = self.similarity[i]
+        row = self.features @ self.features[i]  # cosine to the new pick; O(n d) per step
         self.max_sim = row.copy() if self.max_sim is None else np.maximum(self.max_sim, row)
 
 
@@ -269,10 +270,11 @@ class Calibration:
         p = np.array([user_mix.get(int(c), 0.0) for c in cats], dtype=float)
         self.p = p / p.sum()
         self.counts = np.zeros(cats.size)
+        self.one_more = np.eye(cats.size)
 
     def gains(self) -> np.ndarray:
         # row g: the list's mix if a food of category g were added next
-        mixes = (self.counts[None, :] + np.eye(self.counts.size)) / (self.counts.sum() + 1.0)
+        mixes = (self.counts[None, :] + self.one_more) / (self.counts.sum() + 1.0)
         kl_if_added = smoothed_kl(self.p[None, :], mixes, self.alpha)
         return (1.0 - self.lam) * self.relevance - self.lam * kl_if_added[self.cat_idx]
 

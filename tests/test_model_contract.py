@@ -13,6 +13,7 @@ from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.data import TrainingData, build_training_data
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
+from kurrant_core.models import base
 from kurrant_core.models import MODEL_NAMES, Recommender, get_model_class, make_model, model_available
 
 HOLDOUT_DAYS = 14
@@ -181,6 +182,12 @@ def test_date_mode_ranks_only_that_days_menu_of_each_users_group(model, contract
         allowed = {f for f in menu.get(groups[user_id], set()) if (int(user_id), f) not in pairs}
         assert got == allowed        # k exceeds any menu: the whole safe menu, nothing else
     assert not recs.empty
+
+
+def test_scoring_in_blocks_gives_the_same_lists(model, contract_data, monkeypatch):
+    whole = model.recommend(contract_data.user_ids, k=K)
+    monkeypatch.setattr(base, "SCORE_BLOCK_CELLS", 3 * len(contract_data.catalog))   # 3 users a block
+    pd.testing.assert_frame_equal(model.recommend(contract_data.user_ids, k=K), whole)
 
 
 def test_a_day_without_menu_gives_no_rows(model, contract_data):

@@ -295,8 +295,8 @@ def test_sync_killed_with_sigkill_then_rerun_by_cli_ends_with_exact_rows(world):
     assert set(sync_status(de).last_sync_status) == {SYNC_OK}
 
 
-def test_full_sync_picks_up_edits_in_tables_without_updated_time(world):
-    prod_url, prod, _, de = world
+def test_full_sync_picks_up_edits_in_tables_without_updated_time(world, capsys):
+    prod_url, prod, de_url, de = world
     _sync(prod_url, de)
     group = PRODUCTION_TABLES[schema.client_group.name]
     with prod.begin() as conn:
@@ -305,6 +305,9 @@ def test_full_sync_picks_up_edits_in_tables_without_updated_time(world):
     assert _count(de, schema.client_group, schema.client_group.c.is_active) > 0
     assert _sync(prod_url, de, full=True)[group.name].rows == _count(prod, group)
     _assert_de_matches_production(prod, de)
+    assert cli.main(["--url", de_url, "sync-status"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if group.name in line)
+    assert SYNC_OK in line.split() and str(_count(prod, group)) in line.split()
 
 
 # --------------------------------------------------------------------------------- hashing

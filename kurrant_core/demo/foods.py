@@ -148,6 +148,7 @@ def build_foods(rng: np.random.Generator, scale: DemoScale, makers: Makers) -> F
     stop_day[stops] = np.datetime64(scale.start, "D") + rng.integers(n_days // 3, n_days, stops.sum())
     updated = np.where(stops, stop_day.astype("datetime64[s]") + np.timedelta64(10 * 3600, "s"),
                        created + (rng.integers(0, 30, n) * 86400).astype("timedelta64[s]"))
+    updated = np.minimum(updated, np.datetime64(scale.snapshot, "s"))
     price = np.array([r["price"] for r in rows])
     return Foods(
         ids=np.arange(1, n + 1), maker_pos=np.array([r["maker_pos"] for r in rows]),

@@ -19,7 +19,7 @@ from kurrant_core.demo.menus import Menus, group_pools, plan_menus
 from kurrant_core.demo.orders import order_tables
 from kurrant_core.demo.population import Groups, Users, build_groups, build_users, survey_time, taste_records
 from kurrant_core.demo.scales import DemoScale, get_scale
-from kurrant_core.demo.writer import Columns, clear_tables, insert_columns, table_columns
+from kurrant_core.demo.writer import Columns, replace_tables, table_columns
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,9 @@ def generate_demo_world(engine: sa.Engine, scale: str = "demo", seed: int = 42) 
     """
     size = get_scale(scale)
     tables = build_world(size, seed)
-    clear_tables(engine, WORLD_TABLES)
-    counts = {}
-    for table in WORLD_TABLES:
-        counts[table.name] = insert_columns(engine, table, tables[table])
-        log.debug("wrote %s rows to %s", counts[table.name], table.name)
-    return counts
+    log.info("generated the %s world (seed %s); writing %s rows", scale, seed,
+             sum(len(next(iter(columns.values()))) for columns in tables.values()))
+    return replace_tables(engine, {table: tables[table] for table in WORLD_TABLES})
 
 
 def build_world(scale: DemoScale, seed: int) -> dict[sa.Table, Columns]:

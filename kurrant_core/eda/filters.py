@@ -52,8 +52,9 @@ class OrderFilter:
         for name in _ID_FIELDS:       # accept any iterable, keep a canonical sorted tuple
             object.__setattr__(self, name, tuple(sorted({int(v) for v in getattr(self, name)})))
         if self.start and self.end and self.start > self.end:
-            object.__setattr__(self, "start", self.end)
-            object.__setattr__(self, "end", self.start)
+            start, end = self.end, self.start
+            object.__setattr__(self, "start", start)
+            object.__setattr__(self, "end", end)
 
     # ------------------------------------------------------------------ URL round trip
     def to_query_params(self) -> dict[str, str]:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from kurrant_core import columns as C, schema as S
 
 MOI = S.mart_order_item
+SATISFACTION_SUM = "satisfaction_sum"   # intermediate, dropped before results leave the package
 
 
 def n_items(t: sa.FromClause = MOI) -> sa.ColumnElement:
@@ -36,8 +37,10 @@ def n_cancelled(t: sa.FromClause = MOI) -> sa.ColumnElement:
         sa.case((t.c[C.IS_CANCELLED] == sa.true(), t.c[C.COUNT]), else_=0)), 0)
 
 
-def avg_satisfaction(t: sa.FromClause = MOI) -> sa.ColumnElement:
-    return sa.func.avg(t.c[C.SATISFACTION])
+def satisfaction_sum(t: sa.FromClause = MOI) -> sa.ColumnElement:
+    """Sum of review scores; with :func:`n_reviews` it gives the mean exactly (MySQL's AVG of an
+    integer column is a DECIMAL rounded to 4 places)."""
+    return sa.func.sum(t.c[C.SATISFACTION])
 
 
 def n_reviews(t: sa.FromClause = MOI) -> sa.ColumnElement:
@@ -48,15 +51,23 @@ def activity_columns(t: sa.FromClause = MOI) -> list[sa.Label]:
     """The KPI aggregates, labelled; :func:`add_rates` derives the ratios from them."""
     return [n_orders(t).label(C.N_ORDERS), n_items(t).label(C.N_ITEMS), n_users(t).label(C.N_USERS),
             revenue(t).label(C.REVENUE), n_cancelled(t).label(C.N_CANCELLED),
-            avg_satisfaction(t).label(C.AVG_SATISFACTION)]
+            satisfaction_sum(t).label(SATISFACTION_SUM), n_reviews(t).label(C.N_REVIEWS)]
 
 
 def add_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add items per active user and cancellation rate to rows of :func:`activity_columns`."""
+    """Add items per active user, cancellation rate and mean satisfaction to rows of
+    :func:`activity_columns` (ratios of integers, so both backends give the same floats)."""
     out = frame.copy()
     out[C.ITEMS_PER_USER] = ratio(out[C.N_ITEMS], out[C.N_USERS])
     out[C.CANCEL_RATE] = ratio(out[C.N_CANCELLED], out[C.N_ITEMS])
-    return out
+    return add_mean_satisfaction(out)
+
+
+def add_mean_satisfaction(frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace the satisfaction sum by the mean score over the reviewed items."""
+    out = frame.copy()
+    out[C.AVG_SATISFACTION] = ratio(out[SATISFACTION_SUM], out[C.N_REVIEWS])
+    return out.drop(columns=[SATISFACTION_SUM])
 
 
 def ratio(num: pd.Series, den: pd.Series) -> pd.Series:

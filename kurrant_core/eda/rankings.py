@@ -6,9 +6,10 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import MOI, n_items, read_frame, revenue
+from kurrant_core.eda.measures import MOI, n_items, ratio, read_frame, revenue
 
 RANK_MEASURES = (C.N_ITEMS, C.REVENUE)
+_TOTAL = "grand_total"
 
 
 def top_foods(engine: sa.Engine, filt: OrderFilter, n: int = 15, by: str = C.N_ITEMS) -> pd.DataFrame:
@@ -43,9 +44,10 @@ def _ranking(engine: sa.Engine, filt: OrderFilter, keys: list[sa.Column], n: int
     measure = items if by == C.N_ITEMS else money
     source = MOI.join(*join) if join else MOI
     # SUM(SUM(x)) OVER () is the grand total over every group, computed before LIMIT cuts the list.
-    share = sa.cast(measure, sa.Float) / sa.func.nullif(sa.func.sum(measure).over(), 0)
     stmt = (sa.select(*keys, *[sa.func.max(name).label(name.name) for name in names],
-                      items.label(C.N_ITEMS), money.label(C.REVENUE), share.label(C.SHARE))
+                      items.label(C.N_ITEMS), money.label(C.REVENUE), sa.func.sum(measure).over().label(_TOTAL))
             .select_from(source).where(filt.where_clause(MOI))
             .group_by(*keys).order_by(measure.desc(), *keys).limit(n))
-    return read_frame(engine, stmt)
+    frame = read_frame(engine, stmt)
+    frame[C.SHARE] = ratio(frame[by], frame[_TOTAL])
+    return frame.drop(columns=[_TOTAL])

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import MOI, avg_satisfaction, n_items, n_reviews, read_frame
+from kurrant_core.eda.measures import (MOI, SATISFACTION_SUM, add_mean_satisfaction, n_items, n_reviews,
+                                      read_frame, satisfaction_sum)
 
 PRICE_BIN_WON = 1_000
 """Width of a unit-price bucket in the price distribution."""
@@ -31,12 +32,13 @@ def satisfaction_by_maker(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
 def _satisfaction_by(engine: sa.Engine, filt: OrderFilter, key: sa.Column,
                      name: sa.ColumnElement | None = None, join: tuple | None = None) -> pd.DataFrame:
     names = [sa.func.max(name).label(name.name)] if name is not None else []
-    stmt = (sa.select(key, *names, avg_satisfaction().label(C.AVG_SATISFACTION),
-                      n_reviews().label(C.N_REVIEWS))
+    stmt = (sa.select(key, *names, satisfaction_sum().label(SATISFACTION_SUM), n_reviews().label(C.N_REVIEWS))
             .select_from(MOI.join(*join) if join else MOI)
             .where(filt.where_clause(MOI), MOI.c[C.SATISFACTION].is_not(None))
-            .group_by(key).order_by(avg_satisfaction().desc(), key))
-    return read_frame(engine, stmt)
+            .group_by(key))
+    frame = add_mean_satisfaction(read_frame(engine, stmt))
+    frame = frame[[c for c in frame.columns if c != C.N_REVIEWS] + [C.N_REVIEWS]]
+    return frame.sort_values([C.AVG_SATISFACTION, key.name], ascending=[False, True]).reset_index(drop=True)
 
 
 def price_distribution(engine: sa.Engine, filt: OrderFilter, bin_won: int = PRICE_BIN_WON) -> pd.DataFrame:

@@ -53,8 +53,7 @@ def cohort_retention(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     cohort = (sa.select(active.c[C.USER_ID], active.c[C.WEEK].label(C.COHORT_WEEK))
               .select_from(active.join(user, user.c[C.USER_ID] == active.c[C.USER_ID]))
               .where(week_start(user.c[C.FIRST_ORDER_DATE]) == active.c[C.WEEK]).subquery())
-    weeks_since = days_between(active.c[C.WEEK], cohort.c[C.COHORT_WEEK]) / DAYS_PER_WEEK
-    weeks_since = sa.cast(sa.func.round(weeks_since), sa.Integer)
+    weeks_since = days_between(active.c[C.WEEK], cohort.c[C.COHORT_WEEK]) // DAYS_PER_WEEK
     stmt = (sa.select(cohort.c[C.COHORT_WEEK], weeks_since.label(C.WEEKS_SINCE),
                       sa.func.count().label(C.N_USERS))
             .select_from(cohort.join(active, sa.and_(active.c[C.USER_ID] == cohort.c[C.USER_ID],

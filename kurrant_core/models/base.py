@@ -38,6 +38,9 @@ SURVEY_POPULARITY_TIEBREAK = 0.1
 """Weight of group popularity added to the survey match of a cold user: breaks the many ties a
 survey of two or three cuisines leaves."""
 
+SCORE_BLOCK_CELLS = 4_000_000
+"""Users x candidates scored at once: keeps a large world's catalog lists within ~100 MB."""
+
 ExcludeSpec = Iterable[int] | Mapping[int, Iterable[int]] | None
 
 
@@ -154,20 +157,22 @@ class Recommender(ABC):
             blocks = [(u[groups == g], data.menu_items(g, service_date, dining_type))
                       for g in np.unique(groups)]
             as_of = service_date
-        parts = [self._rank_block(u[:0], data.catalog[:0], 1, None, {})]  # typed empty answer
+        parts = [_EMPTY_BLOCK]
         for bu, items in blocks:
             if allowed is not None:
                 items = np.intersect1d(items, allowed)
             if banned is not None:
                 items = np.setdiff1d(items, banned)
-            parts.append(self._rank_block(bu, items, int(k), as_of, per_user))
+            rows = max(1, SCORE_BLOCK_CELLS // max(len(items), 1))   # bounds the score matrix
+            parts += [self._rank_block(bu[s:s + rows], items, int(k), as_of, per_user)
+                      for s in range(0, len(bu), rows)]
         return _as_frame(data, parts, service_date, dining_type)
 
     def _rank_block(self, u: np.ndarray, items: np.ndarray, k: int, as_of: date | None,
                     per_user: dict[int, np.ndarray]) -> tuple[np.ndarray, ...]:
         """(user idx, food idx, rank, score) of the top-k of one users x candidates block."""
         if len(u) == 0 or len(items) == 0:
-            return tuple(np.empty(0, dtype=t) for t in (np.int64, np.int64, np.int64, np.float64))
+            return _EMPTY_BLOCK
         scores = self._score_users(u, items, as_of).copy()
         scores[np.isnan(scores)] = -np.inf
         conflict = (self.data_.user_allergens[u] @ self.data_.food_allergens[items].T).tocoo()
@@ -319,6 +324,10 @@ class ColdStartFallback:
 
 
 # ====================================================================== helpers
+_EMPTY_BLOCK = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
+                np.empty(0, dtype=np.float64))
+
+
 def _parse_exclude(data: TrainingData, exclude: ExcludeSpec) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
     """(food indices removed for everyone, user index -> food indices removed for that user)."""
     if exclude is None:

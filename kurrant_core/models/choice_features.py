@@ -245,15 +245,30 @@ def survey_overlap(user_tags: sp.csr_matrix, food_tags: sp.csr_matrix, u: np.nda
 
 
 def menu_relative_features(set_id: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per set: ``menu_size`` and, for each named value, its rank scaled to 0 (best) .. 1 (worst)."""
-    frame = pd.DataFrame({name: np.asarray(v, dtype=float) for name, v in values.items()})
-    groups = frame.groupby(np.asarray(set_id), sort=False)
-    size = groups[next(iter(values))].transform("size").to_numpy(dtype=float)
+    """Per set: ``menu_size`` and, for each named value, its rank scaled to 0 (best) .. 1 (worst).
+
+    Ties share their mean rank. Pure numpy (a sort per value), as it runs on every scoring call.
+    """
+    set_id = np.asarray(set_id)
+    _, set_row, size = np.unique(set_id, return_inverse=True, return_counts=True)
+    size = size[set_row].astype(float)
     out = {"menu_size": size}
     span = np.maximum(size - 1.0, 1.0)
-    for name in values:
-        rank = groups[name].rank(method="average", ascending=False).to_numpy(dtype=float)
-        out[name] = (rank - 1.0) / span
+    for name, value in values.items():
+        value = np.asarray(value, dtype=float)
+        order = np.lexsort((-value, set_row))
+        s, v = set_row[order], value[order]
+        position = np.arange(len(order))
+        new_set = np.r_[True, s[1:] != s[:-1]] if len(order) else np.zeros(0, dtype=bool)
+        set_start = np.maximum.accumulate(np.where(new_set, position, 0)) if len(order) else position
+        new_tie = new_set | np.r_[True, v[1:] != v[:-1]] if len(order) else new_set
+        tie = np.cumsum(new_tie) - 1
+        first = position[new_tie]
+        last = np.r_[first[1:], len(order)] - 1
+        mean_rank = (first[tie] + last[tie]) / 2.0 - set_start     # 0-based, ties averaged
+        rank = np.empty(len(order))
+        rank[order] = mean_rank
+        out[name] = rank / span
     return out
 
 

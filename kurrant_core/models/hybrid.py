@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from kurrant_core import columns as C
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
@@ -40,6 +41,10 @@ MIN_CHOICE_SETS = 20
 """Fewer training menus than this: no choice model, rank by the inner models' mean menu rank."""
 EXPLAIN_REASONS = 3
 GBM_FILE = "choice_model.pkl"
+FIT_THREADS = 1
+"""OpenMP threads of the boosted-tree fit. The workbench shares two cores with the dashboard and
+jobs; on a busy machine more threads spin against each other (the demo-world fit took 10x longer
+with two)."""
 
 
 class HybridRecommender(Recommender):
@@ -112,9 +117,10 @@ class HybridRecommender(Recommender):
             learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
             early_stopping=bool(usable), n_iter_no_change=10, random_state=self.random_state)
-        if usable:
-            return gbm.fit(X[~val], y[~val], X_val=X[val], y_val=y[val])
-        return gbm.fit(X, y)
+        with threadpool_limits(FIT_THREADS, "openmp"):
+            if usable:
+                return gbm.fit(X[~val], y[~val], X_val=X[val], y_val=y[val])
+            return gbm.fit(X, y)
 
     # ------------------------------------------------------------------ scoring
     def _inner_models(self) -> list[Recommender]:
@@ -140,8 +146,14 @@ class HybridRecommender(Recommender):
             rows = np.repeat(np.arange(len(u)), self.n_candidates)
             out = prior - 2.0               # below every probability: the rest rank after the candidates
         X = self._features(scores, u, i, rows, cols, np.full(len(rows), day), rows)
-        out[rows, cols] = self.gbm_.predict_proba(X)[:, 1]
+        out[rows, cols] = self._predict(X)
         return out
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        """P(chosen) per row. One OpenMP thread: a menu is a few hundred rows, and thread start-up
+        would cost ten times the work (measured on the tiny world)."""
+        with threadpool_limits(1, "openmp"):
+            return self.gbm_.predict_proba(X)[:, 1]
 
     # ------------------------------------------------------------------ explaining
     def _explain(self, u: int, i: np.ndarray) -> list[str]:
@@ -153,12 +165,12 @@ class HybridRecommender(Recommender):
         users, pairs = np.array([u]), np.arange(len(i))
         X = self._features(_inner_scores(self._inner_models(), users, i), users, i, np.zeros(len(i), dtype=int),
                            pairs, np.full(len(i), day), np.zeros(len(i)))
-        base = self.gbm_.predict_proba(X)[:, 1]
+        base = self._predict(X)
         lift = np.empty((len(i), len(FEATURE_NAMES)))
         for f in range(len(FEATURE_NAMES)):
             neutral = X.copy()
             neutral[:, f] = self.feature_medians_[f]
-            lift[:, f] = base - self.gbm_.predict_proba(neutral)[:, 1]
+            lift[:, f] = base - self._predict(neutral)
         lines = []
         for row, food in enumerate(i):
             raised = [FEATURE_NAMES[f] for f in np.argsort(-lift[row]) if lift[row, f] > 1e-4]

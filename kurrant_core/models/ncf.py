@@ -17,14 +17,13 @@ import torch
 from torch import nn
 
 from kurrant_core import columns as C
-from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models.base import Recommender
-from kurrant_core.models.torch_support import load_state, resolve_seed, save_state, torch_session
+from kurrant_core.models.torch_support import (load_state, number_meals, resolve_seed, save_state,
+                                               torch_session)
 
 SCORE_CHUNK_PAIRS = 262_144
 """Pairs per forward pass when scoring a users × foods matrix (bounds memory)."""
-_MEAL = "meal"
-"""Scratch column: the number of a (user, date, dining type) meal while matching orders to menus."""
 EXPLAIN_NEIGHBOURS = 20
 """Most similar users (by NeuMF user embedding) an explanation counts."""
 
@@ -229,17 +228,13 @@ class NCFRecommender(Recommender):
 
 def menu_negatives(data: TrainingData) -> MenuNegatives:
     """For each ``orders`` row, the foods on that meal's menu the user did not choose."""
-    exposures = data.exposures
-    keys = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
-    meal = exposures.groupby(keys, sort=True).ngroup().to_numpy()  # rows are sorted by keys
-    unchosen = ~exposures[CHOSEN].to_numpy(dtype=bool)
-    pool_meal = meal[unchosen]
-    meals = exposures[keys].assign(**{_MEAL: meal}).drop_duplicates(keys)
-    order_meal = data.orders[keys].merge(meals, on=keys, how="left")[_MEAL]
-    order_meal = order_meal.fillna(-1).to_numpy(dtype=np.int64)
-    start = np.searchsorted(pool_meal, order_meal, side="left")
-    count = np.where(order_meal >= 0, np.searchsorted(pool_meal, order_meal, side="right") - start, 0)
-    return MenuNegatives(start=start, count=count, pool=exposures[ITEM_IDX].to_numpy()[unchosen])
+    meals = number_meals(data)
+    has_menu = meals.of_order >= 0
+    start = np.zeros(len(meals.of_order), dtype=np.int64)
+    count = np.zeros(len(meals.of_order), dtype=np.int64)
+    start[has_menu] = meals.unchosen.indptr[meals.of_order[has_menu]]
+    count[has_menu] = meals.unchosen.indptr[meals.of_order[has_menu] + 1] - start[has_menu]
+    return MenuNegatives(start=start, count=count, pool=meals.unchosen.indices.astype(np.int64))
 
 
 def _unit_rows(m: np.ndarray) -> np.ndarray:

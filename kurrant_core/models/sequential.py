@@ -9,12 +9,14 @@ how the model learns variety seeking and recency from the data instead of from a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -23,7 +25,8 @@ from kurrant_core import columns as C
 from kurrant_core.data import USER_IDX, TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
-from kurrant_core.models.torch_support import load_state, resolve_seed, save_state, torch_session
+from kurrant_core.models.torch_support import (load_state, number_meals, resolve_seed, save_state,
+                                               torch_session)
 
 PAD = 0
 """Input token of an empty position; food index ``i`` is token ``i + 1``."""
@@ -32,6 +35,8 @@ GAP_EDGES = np.array([1, 2, 3, 4, 7, 14, 30])
 """Day-gap bucket edges: 0 same day, 1, 2, 3, 4–6, 7–13, 14–29, 30+ days."""
 
 
+OBJECTIVES = ("menu", "catalog")
+"""Softmax over the menu each food was chosen from, or over the whole catalog."""
 SCORE_CHUNK_USERS = 512
 """Users per forward pass when scoring."""
 EXPLAIN_RECENT_DAYS = 14
@@ -135,38 +140,65 @@ def left_pad(rows: list[np.ndarray], length: int, fill: int = PAD) -> np.ndarray
     return out
 
 
-def training_windows(sequences: list[np.ndarray], days: list[np.ndarray] | None,
-                     max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Next-food examples cut from the end of each sequence in non-overlapping windows.
+@dataclass(frozen=True)
+class Windows:
+    """Next-food training examples, one row per window of ``max_len`` positions (left-padded)."""
 
-    Returns input tokens [W, L], target food indices [W, L] (-100 where there is none) and the
-    day-gap bucket from each input to its target [W, L].
-    """
-    tokens, targets, gaps = [], [], []
+    tokens: np.ndarray
+    """Input tokens (food index + 1; 0 pads)."""
+    targets: np.ndarray
+    """Food index to predict at each position (-100 where there is none)."""
+    gaps: np.ndarray
+    """Day-gap bucket from each input to its target."""
+    meals: np.ndarray
+    """Meal number of each target (its menu), -1 when unknown or padded."""
+
+
+def training_windows(sequences: list[np.ndarray], days: list[np.ndarray] | None, max_len: int,
+                     meals: list[np.ndarray] | None = None) -> Windows:
+    """Cut each sequence from its end into non-overlapping windows of next-food examples."""
+    tokens, targets, gaps, target_meals = [], [], [], []
     for s, seq in enumerate(sequences):
         d = days[s] if days is not None else np.arange(len(seq))
+        m = meals[s] if meals is not None else np.full(len(seq), -1)
         for end in range(len(seq) - 1, 0, -max_len):
             start = max(0, end - max_len)
             tokens.append(seq[start:end] + 1)
             targets.append(seq[start + 1:end + 1])
             gaps.append(gap_buckets(d[start + 1:end + 1] - d[start:end]))
-    if not tokens:
-        empty = np.zeros((0, max_len), dtype=np.int64)
-        return empty, empty, empty
-    return left_pad(tokens, max_len), left_pad(targets, max_len, -100), left_pad(gaps, max_len)
+            target_meals.append(m[start + 1:end + 1])
+    return Windows(left_pad(tokens, max_len), left_pad(targets, max_len, -100), left_pad(gaps, max_len),
+                   left_pad(target_meals, max_len, -1))
+
+
+def menu_mask(menus: sp.csr_matrix, meals: np.ndarray, targets: np.ndarray) -> torch.Tensor:
+    """Which foods each target competed with: its meal's menu (the whole catalog when unknown).
+
+    The target itself is always allowed, so an order whose food is missing from the menu table
+    cannot make the loss infinite.
+    """
+    known = meals >= 0
+    allowed = np.ones((len(meals), menus.shape[1]), dtype=bool)
+    allowed[known] = menus[meals[known]].toarray()
+    allowed[np.arange(len(meals)), targets] = True
+    return torch.as_tensor(allowed)
 
 
 def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray] | None = None, *,
+               meals: list[np.ndarray] | None = None, menus: sp.csr_matrix | None = None,
                max_len: int = 50, hidden: int = 64, layers: int = 2, heads: int = 2,
                dropout: float = 0.2, epochs: int = 6, lr: float = 0.003, batch_size: int = 128,
                seed: int = 0) -> tuple[SASRec, list[float]]:
-    """Train SASRec by next-food cross-entropy (full softmax) with Adam.
+    """Train SASRec by next-food cross-entropy with Adam.
 
     ``sequences`` hold food indices per user in time order; ``days`` the matching day numbers
-    (None: one day apart). Returns the network (eval mode) and each epoch's mean loss.
+    (None: one day apart). With ``meals`` (meal number per order, aligned with ``sequences``) and
+    ``menus`` (meals x foods), the softmax runs over the menu each food was chosen from: the
+    model learns to choose from a menu, not to guess which foods were on it. Without them it is
+    a full softmax over the catalog. Returns the network (eval mode) and each epoch's mean loss.
     """
-    tokens, targets, gaps = training_windows(sequences, days, max_len)
-    if len(tokens) == 0:
+    windows = training_windows(sequences, days, max_len, meals)
+    if len(windows.tokens) == 0:
         raise KurrantError("The sequential model needs users with at least two paid orders before "
                            "the cutoff; move the cutoff later or load more data.")
     rng = np.random.default_rng(seed)
@@ -174,21 +206,25 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
     with torch_session(seed):
         net = SASRec(n_items, max_len, hidden, layers, heads, dropout)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        tokens_t, targets_t, gaps_t = (torch.as_tensor(a) for a in (tokens, targets, gaps))
+        tokens, targets, gaps = (torch.as_tensor(a) for a in (windows.tokens, windows.targets, windows.gaps))
         net.train()
+        n_batches = -(-len(tokens) // batch_size)
         for _ in range(epochs):
             total, count = 0.0, 0
-            for batch in np.array_split(rng.permutation(len(tokens)), max(1, -(-len(tokens) // batch_size))):
-                b = torch.as_tensor(batch)
-                hidden_states, _ = net.encode(tokens_t[b])
-                valid = targets_t[b] >= 0
-                loss = F.cross_entropy(net.logits(hidden_states[valid], gaps_t[b][valid]),
-                                       targets_t[b][valid])
+            for batch in np.array_split(rng.permutation(len(tokens)), n_batches):
+                hidden_states, _ = net.encode(tokens[batch])
+                valid = targets[batch] >= 0
+                goal = targets[batch][valid]
+                logits = net.logits(hidden_states[valid], gaps[batch][valid])
+                if menus is not None:
+                    allowed = menu_mask(menus, windows.meals[batch][valid.numpy()], goal.numpy())
+                    logits = logits.masked_fill(~allowed, float("-inf"))
+                loss = F.cross_entropy(logits, goal)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += loss.item() * int(valid.sum())
-                count += int(valid.sum())
+                total += loss.item() * len(goal)
+                count += len(goal)
             losses.append(total / max(count, 1))
     return net.eval(), losses
 
@@ -204,7 +240,7 @@ class SequentialRecommender(Recommender):
 
     def __init__(self, *, max_len: int = 50, hidden: int = 64, layers: int = 2, heads: int = 2,
                  dropout: float = 0.2, epochs: int = 6, lr: float = 0.003, batch_size: int = 128,
-                 random_state: int | None = 0):
+                 objective: str = "menu", random_state: int | None = 0):
         self.max_len = max_len
         self.hidden = hidden
         self.layers = layers
@@ -213,14 +249,22 @@ class SequentialRecommender(Recommender):
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
+        self.objective = objective
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
+        if self.objective not in OBJECTIVES:
+            raise KurrantError(f"objective must be one of {', '.join(OBJECTIVES)}, "
+                               f"not {self.objective!r}.")
         days = order_days(data)
+        meals, menus = None, None
+        if self.objective == "menu":
+            numbered = number_meals(data)
+            meals, menus = split_by_user(data, numbered.of_order), numbered.menus
         self.net_, self.loss_history_ = fit_sasrec(
-            data.sequences, data.n_foods, days, max_len=self.max_len, hidden=self.hidden,
-            layers=self.layers, heads=self.heads, dropout=self.dropout, epochs=self.epochs, lr=self.lr,
-            batch_size=self.batch_size, seed=resolve_seed(self.random_state))
+            data.sequences, data.n_foods, days, meals=meals, menus=menus, max_len=self.max_len,
+            hidden=self.hidden, layers=self.layers, heads=self.heads, dropout=self.dropout,
+            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=resolve_seed(self.random_state))
         self.last_day_ = np.array([d[-1] if len(d) else -1 for d in days], dtype=np.int64)
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
@@ -280,8 +324,13 @@ def _days_ago(n: int) -> str:
     return "1 day ago" if n == 1 else f"{n} days ago"
 
 
+def split_by_user(data: TrainingData, values: np.ndarray) -> list[np.ndarray]:
+    """One value per ``orders`` row, cut per user index (aligned with ``data.sequences``)."""
+    bounds = np.searchsorted(data.orders[USER_IDX].to_numpy(), np.arange(data.n_users + 1))
+    return [values[bounds[k]:bounds[k + 1]] for k in range(data.n_users)]
+
+
 def order_days(data: TrainingData) -> list[np.ndarray]:
     """Per user index, the day numbers of their paid items, aligned with ``data.sequences``."""
-    dates = data.orders[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
-    bounds = np.searchsorted(data.orders[USER_IDX].to_numpy(), np.arange(data.n_users + 1))
-    return [dates[bounds[k]:bounds[k + 1]] for k in range(data.n_users)]
+    days = data.orders[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
+    return split_by_user(data, days)

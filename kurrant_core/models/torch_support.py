@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
-TORCH_THREADS = 2
-"""Threads per torch model: the workbench shares a small machine with the dashboard and jobs."""
+from kurrant_core import columns as C
+from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+
+TORCH_THREADS = 1
+"""Threads per torch model. The workbench shares a small machine with the dashboard and jobs;
+measured on 2 busy cores, two OpenMP threads made these small networks 10-20x slower (threads
+waiting on each other), one thread never did."""
 
 STATE_FILE = "state_dict.pt"
+MEAL_KEYS = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
+"""One meal = one user's order from one day's menu for one dining type."""
+_MEAL = "meal"
+"""Scratch column holding a meal's number while matching orders to exposures."""
 
 
 def resolve_seed(random_state: int | None) -> int:
@@ -54,3 +65,30 @@ def load_state(net: torch.nn.Module, folder: Path) -> torch.nn.Module:
     """Fill a freshly built network with the weights saved by ``save_state``; returns it in eval mode."""
     net.load_state_dict(torch.load(folder / STATE_FILE, weights_only=True))
     return net.eval()
+
+
+@dataclass(frozen=True)
+class Meals:
+    """The menus users chose from: meal numbers that link ``orders`` rows to ``exposures`` rows."""
+
+    of_order: np.ndarray
+    """Meal number of each ``data.orders`` row (-1 when that day's menu is not known)."""
+    menus: sp.csr_matrix
+    """meals x foods, True where the food was on that meal's menu."""
+    unchosen: sp.csr_matrix
+    """meals x foods, True where the food was on the menu and the user did not order it."""
+
+
+def number_meals(data: TrainingData) -> Meals:
+    """Number every meal in ``data.exposures`` and find each order's meal."""
+    exposures = data.exposures
+    meal = exposures.groupby(MEAL_KEYS, sort=True).ngroup().to_numpy()
+    items = exposures[ITEM_IDX].to_numpy()
+    shape = (int(meal.max()) + 1 if len(meal) else 0, data.n_foods)
+    unchosen = ~exposures[CHOSEN].to_numpy(dtype=bool)
+    menus = sp.csr_matrix((np.ones(len(meal), dtype=bool), (meal, items)), shape=shape)
+    others = sp.csr_matrix((np.ones(int(unchosen.sum()), dtype=bool), (meal[unchosen], items[unchosen])),
+                           shape=shape)
+    table = exposures[MEAL_KEYS].assign(**{_MEAL: meal}).drop_duplicates(MEAL_KEYS)
+    of_order = data.orders[MEAL_KEYS].merge(table, on=MEAL_KEYS, how="left")[_MEAL]
+    return Meals(of_order=of_order.fillna(-1).to_numpy(dtype=np.int64), menus=menus, unchosen=others)

@@ -1,0 +1,84 @@
+"""A model's candidate pool for one user, packed for the diversity re-ranker.
+
+The re-ranker (``kurrant_core.rerank``) is pure numpy and knows nothing about models or training
+data; this module is the bridge: it asks a fitted model for its top-``n`` candidates (a day's menu
+or the catalog, allergy filter and cold-start fallback included) and attaches what each re-ranking
+step needs from the training data: food features, category, maker, popularity, days since the user
+last ate each food and the user's category mix.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from kurrant_core import columns as C
+from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.models.base import Recommender
+from kurrant_core.rerank import CandidateSet
+
+DEFAULT_POOL = 50
+"""Candidates handed to the re-ranker: enough room for diversity, small enough to stay fast."""
+
+
+def candidate_set(data: TrainingData, model: Recommender, user_id: int, *, n: int = DEFAULT_POOL,
+                  service_date: date | None = None, dining_type: int | None = None) -> CandidateSet:
+    """The model's top-``n`` candidates for one user (see :func:`candidate_sets`)."""
+    return candidate_sets(data, model, [user_id], n=n, service_date=service_date,
+                          dining_type=dining_type)[int(user_id)]
+
+
+def candidate_sets(data: TrainingData, model: Recommender, user_ids, *, n: int = DEFAULT_POOL,
+                   service_date: date | None = None,
+                   dining_type: int | None = None) -> dict[int, CandidateSet]:
+    """User id -> the model's top-``n`` candidates, scored, ready for ``rerank``.
+
+    With ``service_date`` the pool is that day's menu of the user's group (meal ``dining_type``),
+    else the catalog; a user with no candidates gets no entry. ``days_since_eaten`` counts from
+    ``service_date`` (else the training cutoff) back to the user's last order of the food before
+    the cutoff; the category mix is the user's share of orders per cuisine before the cutoff
+    (empty for a cold user). One ``recommend`` call serves every user, so a batch is cheap.
+    """
+    recs = model.recommend(user_ids, n, service_date=service_date, dining_type=dining_type)
+    if recs.empty:
+        return {}
+    as_of = pd.Timestamp(service_date if service_date is not None else data.cutoff)
+    u = data.user_indices(recs[C.USER_ID].to_numpy())
+    i = data.food_indices(recs[C.FOOD_ID].to_numpy())
+    days = _days_since_eaten(data, u, i, as_of)
+    allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
+    popularity = np.asarray(data.counts.sum(axis=0)).ravel()
+    mixes = user_category_mix(data, np.unique(u))
+    features = data.food_features
+    out: dict[int, CandidateSet] = {}
+    for user_id, rows in recs.groupby(C.USER_ID, sort=False).indices.items():
+        items = i[rows]
+        out[int(user_id)] = CandidateSet(
+            food_ids=recs[C.FOOD_ID].to_numpy()[rows], relevance=recs[C.SCORE].to_numpy()[rows],
+            features=features[items].toarray(), category=data.food_category[items],
+            maker=data.food_makers[items], popularity=popularity[items],
+            days_since_eaten=days[rows], user_category_mix=mixes.get(int(u[rows[0]]), {}),
+            allergen=allergen[rows], user_id=int(user_id))
+    return out
+
+
+def user_category_mix(data: TrainingData, u: np.ndarray) -> dict[int, dict[int, float]]:
+    """User index -> {cuisine code: share of the user's paid items before the cutoff}."""
+    orders = data.orders[data.orders[USER_IDX].isin(u)]
+    if orders.empty:
+        return {}
+    category = pd.Series(data.food_category[orders[ITEM_IDX].to_numpy()], index=orders.index)
+    shares = pd.crosstab(orders[USER_IDX], category, normalize="index")
+    return {int(user): {int(c): float(s) for c, s in row.items() if s > 0}
+            for user, row in shares.iterrows()}
+
+
+def _days_since_eaten(data: TrainingData, u: np.ndarray, i: np.ndarray,
+                      as_of: pd.Timestamp) -> np.ndarray:
+    """Days from each (user, food)'s last order before the cutoff to ``as_of``; inf = never."""
+    orders = data.orders[data.orders[USER_IDX].isin(np.unique(u))]
+    last = orders.groupby([USER_IDX, ITEM_IDX])[C.SERVICE_DATE].max()
+    eaten = last.reindex(pd.MultiIndex.from_arrays([u, i]))
+    days = (as_of - eaten).dt.days.to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isnan(days), np.inf, days)

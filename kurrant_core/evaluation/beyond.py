@@ -1,0 +1,46 @@
+"""Beyond accuracy: what a model's lists do to the catalog and to each user's variety.
+
+The business rule is that recommendations must follow each user's taste *and not converge* on a
+few menus, so every evaluation reports, next to accuracy: catalog coverage, intra-list diversity
+on food features, novelty, exposure Gini over foods, personalisation, calibration error against
+each user's category mix, and the repeat rate (share of recommended foods the user ate in the
+previous 7 days). All come from ``kurrant_core.metrics``; this module only feeds them.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from kurrant_core import columns as C
+from kurrant_core import metrics as M
+from kurrant_core.data import ITEM_IDX, TrainingData
+from kurrant_core.evaluation import names as N
+
+REPEAT_WINDOW_DAYS = 7
+
+
+def food_popularity(data: TrainingData) -> pd.Series:
+    """Food id -> paid order items before the cutoff (every food in mart_food, zeros included)."""
+    counts = data.orders[C.FOOD_ID].value_counts()
+    return counts.reindex(data.food_ids, fill_value=0)
+
+
+def user_category_mix(data: TrainingData) -> pd.DataFrame:
+    """Users (raw ids, rows) x cuisine codes: each user's share of paid items before the cutoff."""
+    category = pd.Series(data.food_category[data.orders[ITEM_IDX].to_numpy()],
+                         index=data.orders.index)
+    return pd.crosstab(data.orders[C.USER_ID], category, normalize="index")
+
+
+def beyond_accuracy(recs: pd.DataFrame, data: TrainingData) -> dict[str, float]:
+    """The beyond-accuracy figures of date-free (catalog) lists made from ``data``'s model."""
+    n_catalog = max(len(data.catalog), 1)
+    food_category = pd.Series(data.food_category, index=data.food_ids)
+    return {
+        N.COVERAGE: M.catalog_coverage(recs, n_catalog),
+        N.ILD: M.intra_list_diversity(recs, data.food_features, data.food_index),
+        N.NOVELTY: M.novelty(recs, food_popularity(data)),
+        N.EXPOSURE_GINI: M.exposure_gini(recs, n_catalog),
+        N.PERSONALISATION: M.personalisation(recs),
+        N.CALIBRATION_ERROR: M.calibration_error(recs, user_category_mix(data), food_category),
+        N.REPEAT_RATE: M.repeat_rate(recs, data.orders, as_of=data.cutoff, days=REPEAT_WINDOW_DAYS),
+    }

@@ -1,0 +1,51 @@
+"""Keys of the evaluation metrics, as stored in ``rec_run.metrics`` and printed by ``evaluate``.
+
+Lower-case, with an ``@k`` suffix where a cut-off applies (``hr@1``, ``ndcg@10``); the cold-start
+figures repeat an accuracy key with the ``cold_`` prefix (``cold_mrr``).
+"""
+from __future__ import annotations
+
+DAILY_MENU = "daily_menu"
+CATALOG = "catalog"
+PROTOCOLS = (DAILY_MENU, CATALOG)
+
+# accuracy
+HR = "hr"
+MRR = "mrr"
+NDCG = "ndcg"
+RECALL = "recall"
+PRECISION = "precision"
+MAP = "map"
+N_EVENTS = "n_events"
+N_UNRANKED = "n_unranked"
+N_USERS = "n_users"
+COLD = "cold_"
+
+# beyond accuracy
+COVERAGE = "coverage"
+ILD = "ild"
+NOVELTY = "novelty"
+EXPOSURE_GINI = "exposure_gini"
+PERSONALISATION = "personalisation"
+CALIBRATION_ERROR = "calibration_error"
+REPEAT_RATE = "repeat_rate"
+
+# cost
+FIT_SECONDS = "fit_seconds"
+SCORE_SECONDS = "score_seconds"
+
+# the rest of a stored evaluation (rec_run.metrics)
+EVALUATION = "evaluation"
+TRADEOFF = "tradeoff"
+CUTOFFS = "cutoffs"
+K = "k"
+
+
+def at_k(name: str, k: int) -> str:
+    """``at_k("ndcg", 10)`` -> ``"ndcg@10"``."""
+    return f"{name}@{k}"
+
+
+def cold(name: str) -> str:
+    """The cold-start users' version of a metric key: ``cold("mrr")`` -> ``"cold_mrr"``."""
+    return f"{COLD}{name}"

@@ -1,0 +1,105 @@
+"""The two evaluation protocols, each a ranking a fitted model produces and the accuracy it earns.
+
+- *daily menu* (the production task): every test order is one event; the model ranks that day's
+  menu of the user's group (same meal) exactly as the app asks it to, and we look where the food
+  the user chose landed (HR@1 = how often the AI pick was the user's choice);
+- *catalog*: the model ranks every food on sale once per test user, judged against all the foods
+  the user ordered in the test window (Recall, Precision, NDCG, HR, MAP at k and MRR).
+
+Both report cold-start users (no order before the cutoff) separately as well.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from kurrant_core import columns as C
+from kurrant_core import metrics as M
+from kurrant_core.data import TrainingData
+from kurrant_core.evaluation import names as N
+from kurrant_core.models.base import Recommender
+
+RANKED_COLUMNS = [C.USER_ID, C.FOOD_ID, C.SERVICE_DATE, C.DINING_TYPE, C.RANK, C.MENU_SIZE,
+                  C.IS_COLD_START]
+
+
+# ---------------------------------------------------------------------------- daily menu
+def rank_daily_menus(model: Recommender, data: TrainingData, test: pd.DataFrame) -> pd.DataFrame:
+    """One row per test order: the chosen food's rank in the user's ranked menu of that meal.
+
+    ``RANK`` and ``MENU_SIZE`` are missing (<NA>) when the chosen food is not among the foods the
+    model ranked (not on the group's menu that day, e.g. a menu withdrawn afterwards).
+    """
+    parts = []
+    for (day, dining_type), orders in test.groupby([C.SERVICE_DATE, C.DINING_TYPE], sort=True):
+        ranked = model.recommend(orders[C.USER_ID].unique(), data.n_foods,
+                                 service_date=pd.Timestamp(day).date(), dining_type=int(dining_type))
+        sizes = ranked.groupby(C.USER_ID).size().rename(C.MENU_SIZE)
+        events = orders[[C.USER_ID, C.FOOD_ID]].merge(
+            ranked[[C.USER_ID, C.FOOD_ID, C.RANK]], on=[C.USER_ID, C.FOOD_ID], how="left")
+        events = events.merge(sizes, left_on=C.USER_ID, right_index=True, how="left")
+        events[C.SERVICE_DATE] = day
+        events[C.DINING_TYPE] = dining_type
+        parts.append(events)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RANKED_COLUMNS)
+    out[C.RANK] = out[C.RANK].astype("Int64")
+    out[C.MENU_SIZE] = out[C.MENU_SIZE].astype("Int64")
+    out[C.IS_COLD_START] = data.cold[data.user_indices(out[C.USER_ID].to_numpy())] if len(out) else []
+    return out[RANKED_COLUMNS]
+
+
+def daily_menu_accuracy(ranked: pd.DataFrame) -> dict[str, float]:
+    """HR@1, HR@3, MRR, NDCG (and random's expectation) over the ranked events; the same for
+    cold-start users' events (``cold_`` keys); events whose food was not ranked are counted in
+    ``n_unranked`` and left out."""
+    found = ranked.dropna(subset=[C.RANK])
+    out: dict[str, float] = M.daily_menu_metrics(found[C.RANK].to_numpy(dtype=float),
+                                                 found[C.MENU_SIZE].to_numpy(dtype=float))
+    out[N.N_UNRANKED] = int(len(ranked) - len(found))
+    cold = found[found[C.IS_COLD_START].astype(bool)]
+    cold_metrics = M.daily_menu_metrics(cold[C.RANK].to_numpy(dtype=float),
+                                        cold[C.MENU_SIZE].to_numpy(dtype=float))
+    for key in (N.at_k(N.HR, 1), N.at_k(N.HR, 3), N.MRR, N.NDCG, N.N_EVENTS):
+        out[N.cold(key)] = cold_metrics[key]
+    return out
+
+
+# ---------------------------------------------------------------------------- catalog
+def truth_of(test: pd.DataFrame) -> pd.DataFrame:
+    """Each test user's distinct foods in the test window (the catalog protocol's relevance)."""
+    return test[[C.USER_ID, C.FOOD_ID]].drop_duplicates().reset_index(drop=True)
+
+
+def catalog_accuracy(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict[str, float]:
+    """Recall, Precision, NDCG, HR, MAP at ``k`` and MRR of catalog lists against ``truth``."""
+    return {
+        N.at_k(N.RECALL, k): M.recall_at_k(recs, truth, k),
+        N.at_k(N.PRECISION, k): M.precision_at_k(recs, truth, k),
+        N.at_k(N.NDCG, k): M.ndcg_at_k(recs, truth, k),
+        N.at_k(N.HR, k): M.hit_rate_at_k(recs, truth, k),
+        N.at_k(N.MAP, k): M.map_at_k(recs, truth, k),
+        N.MRR: M.mrr(recs, truth, k),
+        N.N_USERS: int(truth[C.USER_ID].nunique()),
+    }
+
+
+def cold_catalog_accuracy(recs: pd.DataFrame, truth: pd.DataFrame, data: TrainingData,
+                          k: int) -> dict[str, float]:
+    """The catalog accuracy of the cold-start users alone (``cold_`` keys)."""
+    users = truth[C.USER_ID].unique()
+    cold_users = users[data.cold[data.user_indices(users)]] if len(users) else users
+    cold_truth = truth[truth[C.USER_ID].isin(cold_users)]
+    cold_recs = recs[recs[C.USER_ID].isin(cold_users)]
+    keys = (N.at_k(N.RECALL, k), N.at_k(N.NDCG, k), N.at_k(N.HR, k), N.MRR, N.N_USERS)
+    scores = catalog_accuracy(cold_recs, cold_truth, k)
+    return {N.cold(key): scores[key] for key in keys}
+
+
+def rounded(metrics: dict[str, float], digits: int = 6) -> dict[str, float | None]:
+    """Metrics as plain ints/floats rounded for storage and printing; nan (undefined, e.g. no
+    cold-start users) becomes None, which JSON can hold."""
+    def plain(v: float) -> float | int | None:
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        return None if np.isnan(v) else round(float(v), digits)
+    return {key: plain(v) for key, v in metrics.items()}

@@ -1,0 +1,143 @@
+"""AppTest of the order EDA page: renders on the tiny world, follows its filters and the URL,
+and answers an empty database, an empty filter result and a dead server with a message."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+from kurrant_core import codes, columns as C, schema as S
+from kurrant_core.db import make_engine, write_meta
+from kurrant_core.eda.labels import MEASURE_LABEL
+from kurrant_core.preprocess import META_PREPROCESSED_AT
+
+PAGE = str(ROOT / "pages" / "order_eda.py")
+ITEMS = MEASURE_LABEL[C.N_ITEMS]
+
+
+def run_page(monkeypatch, url: str, query: dict[str, str] | None = None) -> AppTest:
+    monkeypatch.setenv("KURRANT_DE_URL", url)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update(query or {})
+    at.run()
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture(scope="module")
+def items(tiny_url) -> pd.DataFrame:
+    """Paid order items of the tiny world (date, dining type, count) for expected KPI values."""
+    engine = make_engine(tiny_url)
+    oi = S.mart_order_item
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.select(oi.c[C.SERVICE_DATE], oi.c[C.DINING_TYPE], oi.c[C.COUNT])
+                            .where(oi.c[C.IS_PAID] == sa.true()), conn)
+    engine.dispose()
+    frame[C.SERVICE_DATE] = pd.to_datetime(frame[C.SERVICE_DATE]).dt.date
+    return frame
+
+
+def n_items(items: pd.DataFrame, start: date, end: date, dining: int | None = None) -> str:
+    rows = items[(items[C.SERVICE_DATE] >= start) & (items[C.SERVICE_DATE] <= end)]
+    if dining is not None:
+        rows = rows[rows[C.DINING_TYPE] == dining]
+    return f"{int(rows[C.COUNT].sum()):,}"
+
+
+def test_page_renders_on_the_tiny_world_and_writes_the_view_into_the_url(monkeypatch, tiny_url, items):
+    at = run_page(monkeypatch, tiny_url)
+    assert not at.exception, at.exception
+    assert not at.error
+    start, end = at.sidebar.date_input(key="eda_dates").value
+    assert end == max(items[C.SERVICE_DATE])
+    assert metrics(at)[ITEMS] == n_items(items, start, end)
+    assert at.query_params["from"] == start.isoformat() and at.query_params["to"] == end.isoformat()
+    assert len(at.tabs) >= 10
+    assert at.get("plotly_chart"), "the page draws plotly charts"
+
+
+def test_changing_a_filter_changes_the_kpis_and_the_url(monkeypatch, tiny_url, items):
+    at = run_page(monkeypatch, tiny_url)
+    before = metrics(at)[ITEMS]
+    start, end = at.sidebar.date_input(key="eda_dates").value
+    at.sidebar.multiselect(key="eda_dining").set_value([codes.LUNCH]).run()
+    assert not at.exception
+    assert at.query_params["dining"] == str(codes.LUNCH)
+    lunch = metrics(at)[ITEMS]
+    assert lunch == n_items(items, start, end, codes.LUNCH)
+
+    first = min(items[C.SERVICE_DATE])
+    at.sidebar.date_input(key="eda_dates").set_value((first, first + timedelta(days=6))).run()
+    assert not at.exception
+    week = metrics(at)[ITEMS]
+    assert week == n_items(items, first, first + timedelta(days=6), codes.LUNCH)
+    assert len({before, lunch, week}) == 3, "each filter change moved the KPI"
+
+
+def test_a_link_reproduces_the_view(monkeypatch, tiny_url, items):
+    first = min(items[C.SERVICE_DATE])
+    end = first + timedelta(days=13)
+    at = run_page(monkeypatch, tiny_url, {"from": first.isoformat(), "to": end.isoformat(),
+                                          "dining": str(codes.LUNCH), "paid": "all"})
+    assert not at.exception
+    assert at.sidebar.date_input(key="eda_dates").value == (first, end)
+    assert at.sidebar.multiselect(key="eda_dining").value == [codes.LUNCH]
+    assert at.sidebar.toggle(key="eda_paid_only").value is False
+
+
+def test_malformed_links_fall_back_to_defaults(monkeypatch, tiny_url, items):
+    at = run_page(monkeypatch, tiny_url, {"from": "not-a-date", "group": "1,x", "dining": "99", "paid": "?"})
+    assert not at.exception
+    assert not at.error
+    assert at.sidebar.multiselect(key="eda_dining").value == []
+    assert at.sidebar.date_input(key="eda_dates").value[1] == max(items[C.SERVICE_DATE])
+
+
+def test_a_filter_matching_nothing_says_so(monkeypatch, tiny_url, items):
+    first = min(items[C.SERVICE_DATE])
+    saturday = first + timedelta(days=(5 - first.weekday()) % 7)        # no service on weekends
+    at = run_page(monkeypatch, tiny_url, {"from": saturday.isoformat(),
+                                          "to": (saturday + timedelta(days=1)).isoformat()})
+    assert not at.exception
+    assert any("No orders match these filters" in info.value for info in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_empty_database_shows_the_friendly_message(monkeypatch, empty_engine):
+    at = run_page(monkeypatch, empty_engine.url.render_as_string(hide_password=False))
+    assert not at.exception
+    assert at.error and "preprocess" in at.error[0].value
+
+
+def test_unreachable_database_shows_the_friendly_message(monkeypatch):
+    at = run_page(monkeypatch, "mysql+pymysql://root:topsecret@127.0.0.1:1/kurrant_de")
+    assert not at.exception
+    assert at.error and "Cannot reach" in at.error[0].value
+    assert "topsecret" not in at.error[0].value
+
+
+def test_a_new_preprocess_invalidates_cached_results(monkeypatch, writable_tiny_url):
+    """Results are cached per data version: rows changed behind the cache's back stay hidden until
+    the ``preprocessed_at`` token changes, as it does when preprocess rebuilds the marts."""
+    at = run_page(monkeypatch, writable_tiny_url)
+    before = metrics(at)[ITEMS]
+    start, end = at.sidebar.date_input(key="eda_dates").value
+    engine = make_engine(writable_tiny_url)
+    oi = S.mart_order_item
+    with engine.begin() as conn:
+        conn.execute(oi.delete().where(oi.c[C.SERVICE_DATE] == end))
+    at.run()
+    assert metrics(at)[ITEMS] == before, "same data version: served from the cache"
+    with engine.begin() as conn:
+        write_meta(conn, META_PREPROCESSED_AT, "a later preprocess")
+    engine.dispose()
+    at.run()
+    assert not at.exception
+    assert int(metrics(at)[ITEMS].replace(",", "")) < int(before.replace(",", ""))
