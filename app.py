@@ -9,6 +9,7 @@ _PAGES = [
     ("pages/overview.py", "Overview", ":material/home:"),
     ("pages/order_eda.py", "Order EDA", ":material/bar_chart:"),
     ("pages/compare.py", "Compare recommendations", ":material/compare:"),
+    ("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:"),
     ("pages/retrain.py", "Retrain & runs", ":material/model_training:"),
 ]
 _here = Path(__file__).parent

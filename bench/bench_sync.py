@@ -55,7 +55,8 @@ def ensure_production(server: str, name: str, scale: str, seed: int) -> int:
         print(f"built production look-alike {name}: {sum(counts.values()):,} rows "
               f"in {time.perf_counter() - t0:.0f} s")
     with prod.connect() as conn:
-        total = sum(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in schema.RAW_TABLES)
+        total = sum(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                    for t in schema.RAW_TABLES)
     prod.dispose()
     return total
 

@@ -135,6 +135,17 @@ MMR_LAMBDA = "mmr_lambda"
 DATA_CUTOFF = "data_cutoff"
 HORIZON_DAYS = "horizon_days"
 
+# recommendation comparison (kurrant_core.compare: one user's lists side by side)
+LIST_LABEL = "list_label"
+MODEL_RANK = "model_rank"
+N_LISTS = "n_lists"
+LAST_EATEN = "last_eaten"
+MARKS = "marks"
+WHY = "why"
+OTHER_LIST = "other_list"
+JACCARD = "jaccard"
+RBO = "rbo"
+
 # sync status (kurrant_core.sync.sync_status: one row per raw mirror table)
 TABLE_NAME = "table_name"
 WATERMARK_COLUMN = "watermark_column"

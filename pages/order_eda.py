@@ -60,39 +60,48 @@ with friendly_errors():
     version = eda.data_version(engine)
     options = q(eda.filter_options)
 
-url_filter = options.sanitize(eda.OrderFilter.from_query_params(st.query_params.to_dict()))
-if "eda_dates" not in st.session_state:          # first run of this session: start from the URL
+def seed_widgets(f: eda.OrderFilter) -> None:
+    """Put a filter into the sidebar widgets' state (before they are drawn)."""
     st.session_state.update(
-        eda_dates=(url_filter.start, url_filter.end), eda_groups=list(url_filter.group_ids),
-        eda_spots=list(url_filter.spot_ids), eda_dining=list(url_filter.dining_types),
-        eda_makers=list(url_filter.makers_ids), eda_cuisines=list(url_filter.cuisine_codes),
-        eda_paid_only=url_filter.paid_only)
+        eda_dates=(f.start, f.end), eda_groups=list(f.group_ids), eda_spots=list(f.spot_ids),
+        eda_dining=list(f.dining_types), eda_makers=list(f.makers_ids), eda_cuisines=list(f.cuisine_codes),
+        eda_paid_only=f.paid_only, eda_filter=f)
+
+
+def filter_from_widgets() -> eda.OrderFilter:
+    """The filter the sidebar shows; a half-picked date range keeps the last complete one."""
+    state, last = st.session_state, st.session_state.eda_filter
+    dates = state.eda_dates
+    start, end = dates if isinstance(dates, (tuple, list)) and len(dates) == 2 else (last.start, last.end)
+    return eda.OrderFilter(start=start, end=end, group_ids=state.eda_groups, spot_ids=state.eda_spots,
+                           dining_types=state.eda_dining, makers_ids=state.eda_makers,
+                           cuisine_codes=state.eda_cuisines, paid_only=state.eda_paid_only)
+
+
+if "eda_filter" not in st.session_state:      # first run of this session: the view comes from the URL
+    seed_widgets(options.sanitize(eda.OrderFilter.from_query_params(st.query_params.to_dict())))
+elif (clean := options.sanitize(filter_from_widgets())) != filter_from_widgets():
+    seed_widgets(clean)                       # the data changed under the widgets (new preprocess)
 
 with st.sidebar:
     st.header("Filters")
-    dates = st.date_input("Service dates", key="eda_dates", min_value=options.first_date,
-                          max_value=options.last_date)
-    groups = st.multiselect("Group (company)", list(options.groups), key="eda_groups",
-                            format_func=options.groups.get)
-    spots = st.multiselect("Spot", list(options.spots), key="eda_spots", format_func=options.spots.get)
-    dining = st.multiselect("Dining type", list(options.dining_types), key="eda_dining",
-                            format_func=options.dining_types.get)
-    makers = st.multiselect("Maker", list(options.makers), key="eda_makers", format_func=options.makers.get)
-    cuisines = st.multiselect("Cuisine / category", list(options.cuisines), key="eda_cuisines",
-                              format_func=options.cuisines.get)
-    paid_only = st.toggle("Paid items only", key="eda_paid_only")
+    st.date_input("Service dates", key="eda_dates", min_value=options.first_date, max_value=options.last_date)
+    st.multiselect("Group (company)", list(options.groups), key="eda_groups", format_func=options.groups.get)
+    st.multiselect("Spot", list(options.spots), key="eda_spots", format_func=options.spots.get)
+    st.multiselect("Dining type", list(options.dining_types), key="eda_dining",
+                   format_func=options.dining_types.get)
+    st.multiselect("Maker", list(options.makers), key="eda_makers", format_func=options.makers.get)
+    st.multiselect("Cuisine / category", list(options.cuisines), key="eda_cuisines",
+                   format_func=options.cuisines.get)
+    st.toggle("Paid items only", key="eda_paid_only")
 
-start, end = (dates if isinstance(dates, (tuple, list)) and len(dates) == 2
-              else (url_filter.start, url_filter.end))     # half-picked range: keep the last one
-filt = options.sanitize(eda.OrderFilter(start=start, end=end, group_ids=groups, spot_ids=spots,
-                                        dining_types=dining, makers_ids=makers, cuisine_codes=cuisines,
-                                        paid_only=paid_only))
+filt = st.session_state.eda_filter = options.sanitize(filter_from_widgets())
 if st.query_params.to_dict() != filt.to_query_params():
     st.query_params.from_dict(filt.to_query_params())
 
 # ------------------------------------------------------------------------------ KPIs
 with friendly_errors():
-    kpi = q(eda.kpis, filt)
+    kpi = q(eda.kpi_table, filt)
 if not kpi.loc[C.N_ITEMS, C.CURRENT]:
     st.info(NO_ORDERS)
     st.stop()
@@ -122,10 +131,10 @@ with friendly_errors():
         for trace in px.line(daily, x=C.SERVICE_DATE, y=C.MOVING_AVG_7D, color=C.DINING_LABEL).data:
             trace.update(name=f"{trace.name} 7일 평균", showlegend=True)
             fig.add_trace(trace)
-        chart(fig, "daily_orders", daily)
+        chart(fig.update_xaxes(tickformat="%m/%d"), "daily_orders", daily)
         weekly = q(eda.weekly_orders, filt)
-        chart(px.bar(weekly, x=C.WEEK, y=measure, color=C.DINING_LABEL, labels=L, title="주별 주문"),
-              "weekly_orders", weekly)
+        chart(px.bar(weekly, x=C.WEEK, y=measure, color=C.DINING_LABEL, labels=L, title="주별 주문")
+              .update_xaxes(tickformat="%m/%d"), "weekly_orders", weekly)
 
     with tabs[1]:
         heat = q(eda.weekday_heatmap, filt)

@@ -226,13 +226,23 @@ def test_choices_reveal_the_saved_latent_tastes(world):
     regulars = n_orders[n_orders >= 5].index
     truth = _frame(engine, sa.select(S.demo_user_taste.c.user_id.label(C.USER_ID),
                                      S.demo_user_taste.c.top_cuisine.label(TOP_CUISINE)))
-    truth = truth.set_index(C.USER_ID)[TOP_CUISINE].loc[regulars]
+    all_truth = truth.set_index(C.USER_ID)[TOP_CUISINE]
+    truth = all_truth.loc[regulars]
     assert len(regulars) >= 30
     match = (favourite.loc[regulars] == truth).mean()
     shuffled = np.mean([(favourite.loc[regulars].to_numpy() == np.random.default_rng(i).permutation(truth))
                         .mean() for i in range(20)])
     assert match > 0.5
     assert match > 2 * shuffled
+
+    # reviews agree: foods of the user's favourite cuisine get better satisfaction
+    rv = S.review.c
+    reviews = _frame(engine, sa.select(rv.user_id.label(C.USER_ID), rv.food_id.label(C.FOOD_ID),
+                                       rv.satisfaction.label(C.SATISFACTION)))
+    top = (reviews[C.FOOD_ID].map(lambda f: codes.first_tag(tags[f], codes.CUISINE))
+           == reviews[C.USER_ID].map(all_truth))
+    assert top.sum() >= 20 and (~top).sum() >= 20
+    assert reviews.loc[top, C.SATISFACTION].mean() > reviews.loc[~top, C.SATISFACTION].mean() + 0.1
 
 
 def test_menus_only_on_service_days_and_published_ahead(world):

@@ -145,7 +145,7 @@ def test_date_helpers_match_python_on_each_backend(tiny_engine):
 def test_kpis_match_pandas_for_both_periods(tiny_engine, marts, filt):
     oi = marts["mart_order_item"]
     previous = filt.previous_period()
-    got = eda.kpis(tiny_engine, filt)
+    got = eda.kpi_table(tiny_engine, filt)
     cur = activity(select_rows(oi, filt))
     before = activity(select_rows(oi, previous))
     assert list(got.index) == eda.KPI_ORDER
@@ -418,7 +418,7 @@ def test_food_drilldown(tiny_engine, marts, filt):
 # ------------------------------------------------------------------------------ empty results
 def test_a_filter_matching_nothing_gives_empty_results_not_errors(tiny_engine, options):
     nothing = OrderFilter(start=options.first_date, end=options.last_date, group_ids=[-1])
-    kpi = eda.kpis(tiny_engine, nothing)
+    kpi = eda.kpi_table(tiny_engine, nothing)
     assert kpi.loc[C.N_ITEMS, C.CURRENT] == 0 and math.isnan(kpi.loc[C.ITEMS_PER_USER, C.CURRENT])
     assert eda.daily_orders(tiny_engine, nothing).empty
     assert eda.concentration_summary(tiny_engine, nothing)[C.N_FOODS] == 0
@@ -469,7 +469,7 @@ def test_hand_computed_concentration_and_repeats(empty_engine):
     distribution = eda.repeat_gap_distribution(gaps)
     assert dict(zip(distribution[C.DAYS_BETWEEN], distribution[C.N_REPEATS])) == {0: 1, 2: 1, 3: 2, 9: 1}
 
-    kpi = eda.kpis(empty_engine, filt.replace(paid_only=False))
+    kpi = eda.kpi_table(empty_engine, filt.replace(paid_only=False))
     assert kpi.loc[C.N_ITEMS, C.CURRENT] == 10
     assert kpi.loc[C.REVENUE, C.CURRENT] == 9 * 7000         # the cancelled item earns nothing
     assert kpi.loc[C.CANCEL_RATE, C.CURRENT] == pytest.approx(1 / 10)

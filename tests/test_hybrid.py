@@ -10,9 +10,15 @@ import scipy.sparse as sp
 
 from kurrant_core import columns as C
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX
+from kurrant_core.db import make_engine
+from kurrant_core.evaluation.protocols import daily_menu_accuracy, rank_daily_menus
+from kurrant_core.evaluation.split import default_split, split_data
+from kurrant_core.models import make_model
 from kurrant_core.models.choice_features import (
-    FEATURE_NAMES, NEVER_DAYS, SET_ID, ChoiceFeatureBuilder, DatedEvents, FoodAttributes, History,
-    menu_relative_features, survey_overlap, to_days, training_choice_sets)
+    FEATURE_NAMES, NEVER_DAYS, SET_ID, ChoiceFeatureBuilder, DatedEvents, Feature, FoodAttributes, History,
+    builder_from_training_data, cut_training_data, menu_relative_features, survey_overlap, to_days,
+    training_choice_sets)
+from kurrant_core.models.hybrid import HybridRecommender
 
 D0 = int(to_days(date(2026, 3, 2))[0])   # day 0 of the synthetic history
 
@@ -28,10 +34,9 @@ def synthetic_builder(orders: list[tuple[int, int, int]], exposures=(), *, half_
                            price=np.array([8000.0, 10000.0, 12000.0]), spice=np.array([0.0, 2.0, 3.0]),
                            tags=sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [0, 1, 1]], dtype=np.float32)))
     u, i, d = (np.array(x, dtype=np.int64) for x in zip(*orders))
-    ex = np.array(list(exposures), dtype=np.int64).reshape(-1, 4)     # (set, food, day, chosen)
+    ex = np.array(list(exposures), dtype=np.int64).reshape(-1, 3)     # (food, day, chosen)
     history = History(user=u, food=i, day=D0 + d, group=np.zeros(len(u), dtype=np.int64),
-                      exposure_food=ex[:, 1], exposure_day=D0 + ex[:, 2],
-                      exposure_chosen=ex[:, 3].astype(bool))
+                      exposure_food=ex[:, 0], exposure_day=D0 + ex[:, 1], exposure_chosen=ex[:, 2].astype(bool))
     fav = favorites if favorites is not None else sp.csr_matrix((2, 3), dtype=np.float32)
     return ChoiceFeatureBuilder(history, foods, np.zeros(2, dtype=np.int64), fav, typical_menu_size=2,
                                 half_life_days=half_life, price_std_floor=price_std_floor)
@@ -39,7 +44,7 @@ def synthetic_builder(orders: list[tuple[int, int, int]], exposures=(), *, half_
 
 def features_for(builder, user: int, day: int, foods=(0, 1, 2), scores=None) -> np.ndarray:
     n = len(foods)
-    scores = scores or {"als_score": np.zeros(n), "content_score": np.zeros(n)}
+    scores = scores or {Feature.ALS_SCORE: np.zeros(n), Feature.CONTENT_SCORE: np.zeros(n)}
     return builder.transform(np.full(n, user), np.array(foods), np.full(n, D0 + day), np.zeros(n), scores)
 
 
@@ -67,50 +72,50 @@ def test_dated_events_query_before_first_event_counts_nothing():
 # ------------------------------------------------------------------------------ features by hand
 def test_recency_features_by_hand():
     X = features_for(synthetic_builder(ORDERS), user=0, day=14)
-    assert feature(X, "days_since_food").tolist() == [1, 2, NEVER_DAYS]
-    assert feature(X, "ate_yesterday").tolist() == [1, 0, 0]
-    assert feature(X, "days_since_maker").tolist() == [1, 1, NEVER_DAYS]
-    assert feature(X, "days_since_cuisine").tolist() == [1, 2, 2]
-    assert feature(X, "last_meal_same_maker").tolist() == [1, 1, 0]   # food 1 shares maker 0 with day 13
-    assert feature(X, "last_meal_same_cuisine").tolist() == [1, 0, 0]
-    assert feature(X, "user_food_count").tolist() == [2, 1, 0]
-    assert feature(X, "user_n_orders").tolist() == [3, 3, 3]
-    assert feature(X, "user_maker_share") == pytest.approx([1, 1, 0])
-    assert feature(X, "user_cuisine_share") == pytest.approx([2 / 3, 1 / 3, 1 / 3])
+    assert feature(X, Feature.DAYS_SINCE_FOOD).tolist() == [1, 2, NEVER_DAYS]
+    assert feature(X, Feature.ATE_YESTERDAY).tolist() == [1, 0, 0]
+    assert feature(X, Feature.DAYS_SINCE_MAKER).tolist() == [1, 1, NEVER_DAYS]
+    assert feature(X, Feature.DAYS_SINCE_CUISINE).tolist() == [1, 2, 2]
+    assert feature(X, Feature.LAST_MEAL_SAME_MAKER).tolist() == [1, 1, 0]   # food 1 shares maker 0 with day 13
+    assert feature(X, Feature.LAST_MEAL_SAME_CUISINE).tolist() == [1, 0, 0]
+    assert feature(X, Feature.USER_FOOD_COUNT).tolist() == [2, 1, 0]
+    assert feature(X, Feature.USER_N_ORDERS).tolist() == [3, 3, 3]
+    assert feature(X, Feature.USER_MAKER_SHARE) == pytest.approx([1, 1, 0])
+    assert feature(X, Feature.USER_CUISINE_SHARE) == pytest.approx([2 / 3, 1 / 3, 1 / 3])
 
 
 def test_price_z_and_spice_diff_by_hand():
     X = features_for(synthetic_builder(ORDERS), user=0, day=14)
     prices = np.array([8000.0, 10000.0, 8000.0])            # what user 0 paid, day 10, 12, 13
     mean, std = prices.mean(), prices.std()                  # population std, 942.8 > the 500 floor
-    assert feature(X, "price_z") == pytest.approx((np.array([8000, 10000, 12000]) - mean) / std, rel=1e-5)
-    assert feature(X, "spice_diff") == pytest.approx(np.array([0.0, 2.0, 3.0]) - 2.0 / 3.0, rel=1e-5)
+    assert feature(X, Feature.PRICE_Z) == pytest.approx((np.array([8000, 10000, 12000]) - mean) / std, rel=1e-5)
+    assert feature(X, Feature.SPICE_DIFF) == pytest.approx(np.array([0.0, 2.0, 3.0]) - 2.0 / 3.0, rel=1e-5)
 
 
 def test_price_std_is_floored_and_a_user_without_history_is_neutral():
     builder = synthetic_builder(ORDERS)
     one_order = features_for(builder, user=1, day=12)        # user 1 has only food 2 (12000 won)
-    assert feature(one_order, "price_z") == pytest.approx([(8000 - 12000) / 500, (10000 - 12000) / 500, 0])
+    assert feature(one_order, Feature.PRICE_Z) == pytest.approx([(8000 - 12000) / 500, (10000 - 12000) / 500, 0])
     no_history = features_for(builder, user=1, day=11)
-    assert feature(no_history, "price_z").tolist() == [0, 0, 0]
-    assert feature(no_history, "days_since_food").tolist() == [NEVER_DAYS] * 3
-    assert feature(no_history, "last_meal_same_cuisine").tolist() == [0, 0, 0]
+    assert feature(no_history, Feature.PRICE_Z).tolist() == [0, 0, 0]
+    assert feature(no_history, Feature.DAYS_SINCE_FOOD).tolist() == [NEVER_DAYS] * 3
+    assert feature(no_history, Feature.LAST_MEAL_SAME_CUISINE).tolist() == [0, 0, 0]
 
 
 def test_group_popularity_is_a_time_decayed_share_of_the_group():
     X = features_for(synthetic_builder(ORDERS, half_life=1.0), user=1, day=14)
     w = {d: 0.5 ** (14 - d) for d in (10, 11, 12, 13)}
     total = sum(w.values())
-    assert feature(X, "group_popularity") == pytest.approx(
+    assert feature(X, Feature.GROUP_POPULARITY) == pytest.approx(
         [(w[10] + w[13]) / total, w[12] / total, w[11] / total], rel=1e-5)
 
 
 def test_take_rate_is_smoothed_toward_one_over_menu_size():
-    # two menus of 2 foods before day 14: food 0 offered twice and chosen once, food 1 offered twice
-    exposures = [(0, 0, 10, 1), (0, 1, 10, 0), (1, 0, 12, 0), (1, 1, 12, 1), (2, 0, 14, 1), (2, 2, 14, 0)]
+    # before day 14, foods 0 and 1 were each offered twice and chosen once; food 2 only on day 14 itself
+    exposures = [(0, 10, 1), (1, 10, 0), (0, 12, 0), (1, 12, 1), (0, 14, 1), (2, 14, 0)]   # (food, day, chosen)
     X = features_for(synthetic_builder(ORDERS, exposures), user=0, day=14)
     prior = 5 * (1 / 2)                                       # take_prior 5, typical menu size 2
-    assert feature(X, "take_rate") == pytest.approx([(1 + prior) / 7, (1 + prior) / 7, prior / 5], rel=1e-5)
+    assert feature(X, Feature.TAKE_RATE) == pytest.approx([(1 + prior) / 7, (1 + prior) / 7, prior / 5], rel=1e-5)
 
 
 def test_survey_match_counts_shared_tags():
@@ -118,12 +123,12 @@ def test_survey_match_counts_shared_tags():
     assert survey_overlap(fav, sp.csr_matrix(np.eye(3)[[0, 2, 2]]), np.array([0, 0, 1]),
                           np.array([0, 1, 0])).tolist() == [1, 0, 0]
     X = features_for(synthetic_builder(ORDERS, favorites=fav), user=0, day=14)
-    assert feature(X, "survey_match").tolist() == [1, 1, 1]   # food tags [1,0,1], [0,1,0], [0,1,1]
+    assert feature(X, Feature.SURVEY_MATCH).tolist() == [1, 1, 1]   # food tags [1,0,1], [0,1,0], [0,1,1]
 
 
 def test_menu_relative_ranks_within_each_set():
-    out = menu_relative_features(np.array([0, 0, 0, 1, 1]), {"r": np.array([0.1, 0.9, 0.5, 3.0, 3.0])})
-    assert out["menu_size"].tolist() == [3, 3, 3, 2, 2]
+    size, out = menu_relative_features(np.array([0, 0, 0, 1, 1]), {"r": np.array([0.1, 0.9, 0.5, 3.0, 3.0])})
+    assert size.tolist() == [3, 3, 3, 2, 2]
     assert out["r"].tolist() == [1.0, 0.0, 0.5, 0.5, 0.5]    # ties share the mean rank
 
 
@@ -132,20 +137,20 @@ def test_features_never_read_the_day_being_ranked_or_later():
     builder = synthetic_builder(ORDERS)
     on_day_13 = features_for(builder, user=0, day=13)
     # leakage would see the day-13 order of food 0: days since 0 and two orders instead of one
-    assert feature(on_day_13, "days_since_food").tolist() == [3, 1, NEVER_DAYS]
-    assert feature(on_day_13, "user_food_count").tolist() == [1, 1, 0]
-    assert feature(on_day_13, "ate_yesterday").tolist() == [0, 1, 0]   # food 1 on day 12, not food 0
+    assert feature(on_day_13, Feature.DAYS_SINCE_FOOD).tolist() == [3, 1, NEVER_DAYS]
+    assert feature(on_day_13, Feature.USER_FOOD_COUNT).tolist() == [1, 1, 0]
+    assert feature(on_day_13, Feature.ATE_YESTERDAY).tolist() == [0, 1, 0]   # food 1 on day 12, not food 0
 
 
 def test_features_equal_those_built_from_the_past_alone():
     """Random history: features of every row dated d match a builder that never saw day >= d."""
     rng = np.random.default_rng(3)
     orders = [(int(rng.integers(2)), int(rng.integers(3)), int(d)) for d in rng.integers(0, 30, 60)]
-    exposures = [(k, int(rng.integers(3)), int(rng.integers(0, 30)), int(rng.integers(2))) for k in range(40)]
+    exposures = [(int(rng.integers(3)), int(rng.integers(0, 30)), int(rng.integers(2))) for _ in range(40)]
     full = synthetic_builder(orders, exposures)
     for day in (5, 17, 29):
         past = synthetic_builder([o for o in orders if o[2] < day] or [(0, 0, 99)],
-                                 [e for e in exposures if e[2] < day] or [(0, 0, 99, 0)])
+                                 [e for e in exposures if e[1] < day] or [(0, 99, 0)])
         for user in (0, 1):
             np.testing.assert_allclose(features_for(full, user, day), features_for(past, user, day), rtol=1e-6)
 
@@ -169,3 +174,68 @@ def test_training_sets_have_exactly_one_positive_and_respect_the_window():
     capped = training_choice_sets(ex, day.date(), max_sets=2, rng=np.random.default_rng(0))
     assert capped[SET_ID].nunique() == 2
     assert capped.groupby(SET_ID)[CHOSEN].sum().eq(1).all()
+
+
+# ------------------------------------------------------------------------------ on the tiny world
+HORIZON_DAYS = 10
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tiny_sqlite_url):
+    engine = make_engine(tiny_sqlite_url)
+    data, test = split_data(engine, default_split(engine, HORIZON_DAYS))
+    engine.dispose()
+    return data, test
+
+
+@pytest.fixture(scope="module")
+def hybrid(tiny_split) -> HybridRecommender:
+    return make_model("hybrid", max_iter=60).fit(tiny_split[0])
+
+
+def test_hybrid_picks_the_chosen_food_far_better_than_random_and_popularity(tiny_split, hybrid):
+    data, test = tiny_split
+    ours = daily_menu_accuracy(rank_daily_menus(hybrid, data, test))
+    popular = daily_menu_accuracy(rank_daily_menus(make_model("popularity").fit(data), data, test))
+    assert ours["n_events"] > 100
+    assert ours["hr@1"] > 1.5 * ours["random_hr@1"]
+    assert ours["mrr"] > ours["random_mrr"] + 0.1
+    assert ours["mrr"] > popular["mrr"]
+
+
+def test_choice_model_trains_on_the_window_and_inner_models_on_what_came_before(tiny_split, hybrid):
+    data, _ = tiny_split
+    start = date.fromisoformat(hybrid.window_start_)
+    first = data.orders[C.SERVICE_DATE].min().date()
+    assert first + (data.cutoff - first) / 2 <= start < data.cutoff      # half the history stays before
+    early = cut_training_data(data, start)
+    assert early.orders[C.SERVICE_DATE].max() < pd.Timestamp(start)
+    assert early.exposures[C.SERVICE_DATE].max() < pd.Timestamp(start)
+    assert len(early.orders) < len(data.orders) and early.cutoff == start
+    sets = training_choice_sets(data.exposures, start, max_sets=None, rng=np.random.default_rng(0))
+    assert hybrid.n_choice_sets_ == sets[SET_ID].nunique()
+    assert sets.groupby(SET_ID)[CHOSEN].sum().eq(1).all()
+
+
+def test_tiny_world_features_match_a_builder_that_never_saw_the_day(tiny_split):
+    """Real data: the features of a day's menus equal those built from the orders before it."""
+    data, _ = tiny_split
+    day = data.exposures[C.SERVICE_DATE].drop_duplicates().sort_values().iloc[-5]
+    rows = data.exposures[data.exposures[C.SERVICE_DATE] == day]
+    u, i = rows[USER_IDX].to_numpy(), rows[ITEM_IDX].to_numpy()
+    n = len(rows)
+    scores = {Feature.ALS_SCORE: np.zeros(n), Feature.CONTENT_SCORE: np.zeros(n)}
+    days, sets = np.full(n, to_days(day)[0]), u
+    full = builder_from_training_data(data).transform(u, i, days, sets, scores)
+    past = builder_from_training_data(cut_training_data(data, day.date())).transform(u, i, days, sets, scores)
+    np.testing.assert_allclose(full, past, rtol=1e-6)
+    assert feature(full, Feature.USER_N_ORDERS).max() > 0                     # the check had history to read
+
+
+def test_explain_gives_up_to_three_reasons_per_food(tiny_split, hybrid):
+    data, _ = tiny_split
+    user = int(data.user_ids[~data.cold][0])
+    foods = hybrid.recommend([user], k=4)[C.FOOD_ID].tolist()
+    lines = hybrid.explain(user, foods)
+    assert len(lines) == len(foods)
+    assert all(line and len(line.split(" · ")) <= 3 for line in lines)

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -41,21 +41,46 @@ def _backend(url: str) -> str:
     return "sqlite" if make_url(url).get_backend_name() == "sqlite" else "mysql"
 
 
-@pytest.fixture
-def world(tiny_url, tmp_path):
-    """(production URL, production engine, empty DE URL, DE engine) on the tiny world's backend."""
-    backend = _backend(tiny_url)
-    prod_url, de_url = new_database_url(backend, tmp_path), new_database_url(backend, tmp_path)
+def _production(tiny_url: str, folder) -> tuple[str, sa.Engine]:
+    prod_url = new_database_url(_backend(tiny_url), folder)
     prod, tiny = sa.create_engine(prod_url), make_engine(tiny_url)
     copy_into_production(tiny, prod, seed=7)
     tiny.dispose()
+    return prod_url, prod
+
+
+@pytest.fixture(scope="module")
+def shared_production(tiny_url, tmp_path_factory):
+    """A production look-alike of the tiny world, shared by the tests that only read it."""
+    prod_url, prod = _production(tiny_url, tmp_path_factory.mktemp("prod"))
+    yield prod_url, prod
+    prod.dispose()
+    drop_database(prod_url)
+
+
+@pytest.fixture
+def de_database(tiny_url, tmp_path):
+    de_url = new_database_url(_backend(tiny_url), tmp_path)
     de = make_engine(de_url)
     init_db(de)
-    yield prod_url, prod, de_url, de
-    prod.dispose()
+    yield de_url, de
     de.dispose()
-    drop_database(prod_url)
     drop_database(de_url)
+
+
+@pytest.fixture
+def world(shared_production, de_database):
+    """(production URL, production engine, empty DE URL, DE engine); do not write to production."""
+    return (*shared_production, *de_database)
+
+
+@pytest.fixture
+def editable_world(tiny_url, tmp_path, de_database):
+    """Like ``world``, with a private production the test may edit."""
+    prod_url, prod = _production(tiny_url, tmp_path)
+    yield prod_url, prod, *de_database
+    prod.dispose()
+    drop_database(prod_url)
 
 
 def _sync(prod_url: str, de: sa.Engine, **kwargs):
@@ -115,8 +140,8 @@ def test_production_look_alike_has_pii_the_de_lacks():
 
 
 # ------------------------------------------------------------------------ source connection
-def test_source_connection_is_read_only(world):
-    prod_url, prod, _, _ = world
+def test_source_connection_is_read_only(shared_production):
+    prod_url, prod = shared_production
     before = _count(prod, schema.client_group)
     with read_only_source(prod_url, timeout_s=7) as conn:
         with pytest.raises(sa.exc.DBAPIError):
@@ -191,8 +216,8 @@ def test_no_pii_is_read_or_lands_in_the_de(world):
     assert not [v for v in de_text if "@example.com" in v or PHONE.search(v)]
 
 
-def test_second_sync_copies_only_changed_and_new_rows(world):
-    prod_url, prod, _, de = world
+def test_second_sync_copies_only_changed_and_new_rows(editable_world):
+    prod_url, prod, _, de = editable_world
     _sync(prod_url, de)
     marks = {name: Watermark.decode(row.watermark) for name, row in _latest_log(de).items()}
     food, order, user = (PRODUCTION_TABLES[t.name] for t in (schema.food, schema.order, schema.user_user))
@@ -286,8 +311,9 @@ def test_sync_killed_with_sigkill_then_rerun_by_cli_ends_with_exact_rows(world):
     assert _count(de, schema.order_item) == 2 * CHUNK
     assert _latest_log(de)[schema.order_item.name].last_sync_status == SYNC_RUNNING
 
-    rerun = subprocess.run([sys.executable, "-m", "kurrant_core", "--url", de_url, "sync", "--source", prod_url,
-                            "--chunk-size", str(CHUNK), "--pause", "0", "--no-preprocess"],
+    rerun = subprocess.run([sys.executable, "-m", "kurrant_core", "--url", de_url, "sync",
+                            "--source", prod_url, "--chunk-size", str(CHUNK), "--pause", "0",
+                            "--no-preprocess"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "order__order_item" in rerun.stdout
@@ -295,8 +321,8 @@ def test_sync_killed_with_sigkill_then_rerun_by_cli_ends_with_exact_rows(world):
     assert set(sync_status(de).last_sync_status) == {SYNC_OK}
 
 
-def test_full_sync_picks_up_edits_in_tables_without_updated_time(world, capsys):
-    prod_url, prod, de_url, de = world
+def test_full_sync_picks_up_edits_in_tables_without_updated_time(editable_world, capsys):
+    prod_url, prod, de_url, de = editable_world
     _sync(prod_url, de)
     group = PRODUCTION_TABLES[schema.client_group.name]
     with prod.begin() as conn:
@@ -320,8 +346,8 @@ def _hashed_users_spec() -> TableSpec:
     return TableSpec(table, hashed={"email_hash": "email"})
 
 
-def test_hashed_identifier_needs_a_key_and_stores_only_its_hmac(world, tmp_path, monkeypatch):
-    prod_url, prod, _, _ = world
+def test_hashed_identifier_needs_a_key_and_stores_only_its_hmac(shared_production, tmp_path, monkeypatch):
+    prod_url, prod = shared_production
     de_url = new_database_url(_backend(prod_url), tmp_path)
     de = make_engine(de_url)
     spec = _hashed_users_spec()

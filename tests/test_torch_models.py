@@ -13,13 +13,14 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 
 from kurrant_core import codes, columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, food_feature_matrix
 from kurrant_core.models import get_model_class, make_model
 from kurrant_core.models.ncf import MenuNegatives, fit_neumf, menu_negatives, sample_negatives
-from kurrant_core.models.sequential import fit_sasrec, gap_buckets, training_windows
+from kurrant_core.models.sequential import fit_sasrec, gap_buckets, menu_mask, training_windows
 from kurrant_core.models.torch_support import TORCH_THREADS, torch_session
 
 
@@ -138,19 +139,37 @@ def test_gap_buckets_by_hand():
 def test_training_windows_by_hand():
     # foods 3 1 4 1 5 on days 0 1 1 3 10; windows of 2 cut from the end
     seq, days = np.array([3, 1, 4, 1, 5]), np.array([0, 1, 1, 3, 10])
-    tokens, targets, gaps = training_windows([seq], [days], max_len=2)
+    w = training_windows([seq], [days], max_len=2, meals=[np.array([10, 11, 12, 13, 14])])
     # window 1: inputs 4 1 -> targets 1 5 (gaps 2 and 7 days); window 2: 3 1 -> 1 4 (gaps 1, 0)
     # tokens are food index + 1 (0 pads); a 7-day gap falls in bucket 5 (7-13 days)
-    assert tokens.tolist() == [[5, 2], [4, 2]]
-    assert targets.tolist() == [[1, 5], [1, 4]]
-    assert gaps.tolist() == [[2, 5], [1, 0]]
+    assert w.tokens.tolist() == [[5, 2], [4, 2]]
+    assert w.targets.tolist() == [[1, 5], [1, 4]]
+    assert w.gaps.tolist() == [[2, 5], [1, 0]]
+    assert w.meals.tolist() == [[13, 14], [11, 12]]
+
+
+def test_training_windows_stretch_the_earliest_window_without_repeating_targets():
+    # 6 2 8 9 with windows of 2: the last window teaches 8 and 9; the first would hold only 6 -> 2,
+    # so it takes 6 2 as inputs and blanks the target 8 that the last window already teaches
+    w = training_windows([np.array([6, 2, 8, 9])], None, max_len=2)
+    assert w.tokens.tolist() == [[3, 9], [7, 3]]
+    assert w.targets.tolist() == [[8, 9], [2, -100]]
 
 
 def test_training_windows_pad_short_sequences_and_skip_single_orders():
-    tokens, targets, gaps = training_windows([np.array([7]), np.array([2, 9])], None, max_len=3)
-    assert tokens.tolist() == [[0, 0, 3]]
-    assert targets.tolist() == [[-100, -100, 9]]
-    assert gaps.tolist() == [[0, 0, 1]]
+    w = training_windows([np.array([7]), np.array([2, 9])], None, max_len=3)
+    assert w.tokens.tolist() == [[0, 0, 3]]
+    assert w.targets.tolist() == [[-100, -100, 9]]
+    assert w.gaps.tolist() == [[0, 0, 1]]
+    assert w.meals.tolist() == [[-1, -1, -1]]
+
+
+def test_menu_mask_allows_the_menu_and_the_target_only():
+    menus = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=bool))
+    allowed = menu_mask(menus, meals=np.array([1, 0, -1]), targets=np.array([2, 3, 0]))
+    assert allowed.tolist() == [[False, False, True, True],     # meal 1's menu
+                                [True, True, False, True],      # meal 0's menu + the target 3
+                                [True, True, True, True]]       # menu unknown: the whole catalog
 
 
 # ------------------------------------------------------------------ through the Recommender API
@@ -222,7 +241,8 @@ def test_api_save_load_gives_identical_scores(alternation_api, tmp_path, name):
     assert type(loaded) is type(model)
     assert json.dumps(loaded.get_params()) == json.dumps(model.get_params())  # tuples come back as lists
     for as_of in (None, SYNTH_CUTOFF + timedelta(days=3)):
-        assert np.array_equal(loaded.score(data.user_ids, as_of=as_of), model.score(data.user_ids, as_of=as_of))
+        assert np.array_equal(loaded.score(data.user_ids, as_of=as_of),
+                              model.score(data.user_ids, as_of=as_of))
 
 
 @pytest.mark.parametrize("name", list(API_PARAMS))

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "sync_source_url in secrets; keeps the password off the command line)")
     p.add_argument("--tables", nargs="+", metavar="TABLE", help="tables to sync (space- or comma-separated; "
                                                                 "default: every raw mirror table)")
-    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per read (default %(default)s)")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                   help="rows per read (default %(default)s)")
     p.add_argument("--pause", type=float, default=DEFAULT_PAUSE_S,
                    help="seconds to rest between reads, to spare production (default %(default)s)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
@@ -48,7 +49,8 @@ def _sync(args: argparse.Namespace) -> int:
     specs = select_specs(args.tables)
     engine = engine_from(args)
     init_db(engine)
-    print(f"sync {config.mask_url(source)} -> {config.mask_url(engine.url)} ({len(specs)} tables)", flush=True)
+    print(f"sync {config.mask_url(source)} -> {config.mask_url(engine.url)} ({len(specs)} tables)",
+          flush=True)
     t0 = time.perf_counter()
     results = sync_tables(source, engine, specs, chunk_size=args.chunk_size, pause_s=args.pause,
                           timeout_s=args.timeout, full=args.full)

@@ -8,8 +8,9 @@ softmax over
               + the food's latent popularity + habit (foods they often had)
               - variety penalty (the same food on the last service days, the same cuisine yesterday)
 
-Foods carrying one of the user's allergens are never chosen. The simulation runs group by group,
-one menu at a time, vectorised over the users who order from that menu.
+Foods carrying one of the user's allergens are never chosen; a user whose whole menu is excluded
+skips the day. The simulation steps through (service day, dining type) in time order, vectorised
+over every user of every group who orders at that step.
 """
 from __future__ import annotations
 
@@ -64,33 +65,36 @@ def allergic_to(users: Users, members: np.ndarray, foods: Foods, pool: np.ndarra
 
 
 def simulate_choices(rng: np.random.Generator, users: Users, foods: Foods, menus: Menus) -> Choices:
-    """Simulate every order item of the past service days, group by group."""
-    past = menus.slot_day < menus.n_past_days
-    weekday = (menus.days.astype("datetime64[D]").view("int64") - 4) % 7        # 1970-01-01 = Thu
-    first_day = np.searchsorted(menus.days[: menus.n_past_days],
-                                users.created.astype("datetime64[D]") + JOIN_TO_FIRST_ORDER_DAYS)
+    """Simulate every order item of the past service days, one (day, dining type) at a time.
+
+    Each step covers every group at once: a user's menu is their group's slot of that day, as
+    indices into the group's pool of foods (padded with -1), so one numpy pass serves them all.
+    """
+    pools = _GroupPools(users, foods, menus)
+    state = _Appetite(users, foods, pools)
+    weekday = (menus.days.view("int64") - 4) % 7                                    # 1970-01-01 = Thu
+    past_days = menus.days[: menus.n_past_days]
+    first_day = np.searchsorted(past_days, users.created.astype("datetime64[D]") + JOIN_TO_FIRST_ORDER_DAYS)
     leave_day = np.where(np.isnat(users.leave), menus.n_past_days,
-                         np.searchsorted(menus.days[: menus.n_past_days], users.leave.astype("datetime64[D]")))
+                         np.searchsorted(past_days, users.leave.astype("datetime64[D]")))
+    n_groups = pools.cuisine.shape[0]
     out: list[tuple[np.ndarray, ...]] = []
-    for g in np.unique(menus.slot_group):
-        members = np.flatnonzero(users.group == g)
-        slots = np.flatnonzero(past & (menus.slot_group == g))
-        if not len(members) or not len(slots):
-            continue
-        rows = np.concatenate([np.arange(menus.start[s], menus.stop[s]) for s in slots])
-        pool, local = np.unique(menus.food[rows], return_inverse=True)
-        local_of_row = dict(zip(rows.tolist(), local.tolist()))
-        state = _GroupState(users, members, foods, pool)
-        for s in slots:
-            day = menus.slot_day[s]
-            rows_s = np.arange(menus.start[s], menus.stop[s])
-            menu = np.array([local_of_row[r] for r in rows_s])
-            rate = (users.order_rate[members] * WEEKDAY_ORDER_FACTOR[weekday[day]]
-                    * DINING_ORDER_FACTOR[int(menus.slot_dining[s])])
-            active = (first_day[members] <= day) & (day < leave_day[members])
-            who = np.flatnonzero(active & (rng.random(len(members)) < rate))
-            if len(who):
-                out.append(state.choose(rng, who, menu, rows_s, day, s, foods.cuisine[pool]))
+    order = np.lexsort((menus.slot_group, menus.slot_dining, menus.slot_day))
+    step = menus.slot_day[order] * 10 + menus.slot_dining[order]
+    bounds = np.flatnonzero(np.diff(np.r_[-1, step, -1]))
+    for first, last in zip(bounds[:-1], bounds[1:]):
+        slots = order[first:last]
+        day, dining = int(menus.slot_day[slots[0]]), int(menus.slot_dining[slots[0]])
+        if day >= menus.n_past_days:
+            break
+        slot_of_group = np.full(n_groups, -1)
+        slot_of_group[menus.slot_group[slots]] = slots
+        slot = slot_of_group[users.group]
+        rate = users.order_rate * WEEKDAY_ORDER_FACTOR[weekday[day]] * DINING_ORDER_FACTOR[dining]
+        ordering = (slot >= 0) & (first_day <= day) & (day < leave_day) & (rng.random(len(slot)) < rate)
+        who = np.flatnonzero(ordering)
+        if len(who):
+            out.append(state.choose(rng, who, slot[who], day))
     if not out:
         empty = np.empty(0, dtype=int)
         return Choices(empty, empty, empty, empty, np.empty(0))
@@ -98,60 +102,91 @@ def simulate_choices(rng: np.random.Generator, users: Users, foods: Foods, menus
     return Choices(user=user, slot=slot, menu_row=row, count=count, surprise=surprise)
 
 
-class _GroupState:
-    """What one group's users have eaten so far (habit counts, last foods, last cuisine)."""
+class _GroupPools:
+    """Each group's foods as local indices, and every menu slot as a padded row of those indices."""
 
-    def __init__(self, users: Users, members: np.ndarray, foods: Foods, pool: np.ndarray):
-        self.members = members
-        self.base = static_utility(users, members, foods, pool)
-        self.blocked = allergic_to(users, members, foods, pool)
-        self.habit = users.habit_strength[members]
-        self.variety = users.variety_seeking[members]
-        n = len(members)
-        self.counts = np.zeros((n, len(pool)), dtype=np.float32)
+    def __init__(self, users: Users, foods: Foods, menus: Menus):
+        n_groups = int(max(users.group.max(), menus.slot_group.max())) + 1
+        sizes = menus.stop - menus.start
+        slot_of_row = np.repeat(np.arange(len(sizes)), sizes)
+        group_of_row = menus.slot_group[slot_of_row]
+        pairs = np.unique(group_of_row.astype(np.int64) * len(foods.ids) + menus.food)
+        pool_group, pool_food = pairs // len(foods.ids), pairs % len(foods.ids)
+        start = np.searchsorted(pool_group, np.arange(n_groups))
+        local = np.arange(len(pairs)) - start[pool_group]
+        width = int(local.max()) + 1
+        self.food = np.full((n_groups, width), -1)                # group x local index -> food position
+        self.food[pool_group, local] = pool_food
+        self.cuisine = np.where(self.food >= 0, foods.cuisine[self.food], -1)
+        lookup = {(int(g), int(f)): int(i) for g, f, i in zip(pool_group, pool_food, local)}
+        self.menu = np.full((len(sizes), int(sizes.max())), -1)  # slot x position -> local index
+        position = np.arange(len(slot_of_row)) - menus.start[slot_of_row]
+        self.menu[slot_of_row, position] = [lookup[(int(g), int(f))] for g, f in zip(group_of_row, menus.food)]
+        self.row_start = menus.start
+
+
+class _Appetite:
+    """Every user's static utility over their group's pool, and what they have eaten so far."""
+
+    def __init__(self, users: Users, foods: Foods, pools: _GroupPools):
+        self.pools = pools
+        self.group = users.group
+        n, width = len(users.ids), pools.food.shape[1]
+        self.base = np.full((n, width), -np.inf)
+        self.blocked = np.ones((n, width), dtype=bool)
+        for g in range(pools.food.shape[0]):
+            members, pool = np.flatnonzero(users.group == g), pools.food[g][pools.food[g] >= 0]
+            if len(members) and len(pool):
+                columns = np.ix_(members, np.arange(len(pool)))
+                self.base[columns] = static_utility(users, members, foods, pool)
+                self.blocked[columns] = allergic_to(users, members, foods, pool)
+        self.habit = users.habit_strength
+        self.variety = users.variety_seeking
+        self.counts = np.zeros((n, width), dtype=np.float32)
         self.last_food = np.full((n, 2), -1)
         self.last_day = np.full((n, 2), -100)
         self.last_cuisine = np.full(n, -1)
 
-    def choose(self, rng: np.random.Generator, who: np.ndarray, menu: np.ndarray, rows: np.ndarray,
-               day: int, slot: int, pool_cuisine: np.ndarray) -> tuple[np.ndarray, ...]:
-        util = self.base[np.ix_(who, menu)] + self.habit[who, None] * np.log1p(self.counts[np.ix_(who, menu)])
+    def choose(self, rng: np.random.Generator, who: np.ndarray, slot: np.ndarray,
+               day: int) -> tuple[np.ndarray, ...]:
+        """Each user in ``who`` picks from their menu ``slot``; returns the ordered items."""
+        menu = self.pools.menu[slot]                                                  # (w, k) local
+        offered = menu >= 0
+        menu = np.where(offered, menu, 0)
+        u = who[:, None]
+        util = self.base[u, menu] + self.habit[u] * np.log1p(self.counts[u, menu])
         recent = (day - self.last_day[who]) <= 2                                       # (w, 2)
         for k, penalty in enumerate(SAME_FOOD_PENALTY):
-            same = (self.last_food[who, k][:, None] == menu[None, :]) & recent[:, k][:, None]
-            util -= penalty * self.variety[who, None] * same
+            same = (self.last_food[who, k][:, None] == menu) & recent[:, k][:, None]
+            util -= penalty * self.variety[u] * same
+        cuisine = self.pools.cuisine[self.group[u], menu]
         yesterday = (day - self.last_day[who, 0]) == 1
-        same_cuisine = (self.last_cuisine[who][:, None] == pool_cuisine[menu][None, :]) & yesterday[:, None]
-        util -= SAME_CUISINE_PENALTY * self.variety[who, None] * same_cuisine
-        util[self.blocked[np.ix_(who, menu)]] = -np.inf
-        ok = np.isfinite(util).any(axis=1)
-        who, util = who[ok], util[ok]
+        util -= SAME_CUISINE_PENALTY * self.variety[u] * ((self.last_cuisine[u] == cuisine) & yesterday[:, None])
+        util[~offered | self.blocked[u, menu]] = -np.inf
+        possible = np.isfinite(util)
+        ok = possible.any(axis=1)
+        who, slot, menu, util, possible, cuisine = who[ok], slot[ok], menu[ok], util[ok], possible[ok], cuisine[ok]
         if not len(who):
             return tuple(np.empty(0, dtype=int) for _ in range(4)) + (np.empty(0),)
         noisy = util / TEMPERATURE + rng.gumbel(size=util.shape)
         ranked = np.argsort(-noisy, axis=1)
         pick = ranked[:, 0]
-        finite = np.where(np.isfinite(util), util, np.nan)
-        spread = np.nanstd(finite, axis=1) + 0.3
-        chosen_util = util[np.arange(len(who)), pick]
-        surprise = (chosen_util - np.nanmean(finite, axis=1)) / spread
+        line = np.arange(len(who))
+        n_possible = possible.sum(axis=1)
+        finite = np.where(possible, util, 0.0)
+        mean = finite.sum(axis=1) / n_possible
+        spread = np.sqrt(np.where(possible, (finite - mean[:, None]) ** 2, 0.0).sum(axis=1) / n_possible) + 0.3
+        surprise = (util[line, pick] - mean) / spread
 
-        food = menu[pick]
+        food = menu[line, pick]
         self.counts[who, food] += 1
         self.last_food[who, 1], self.last_day[who, 1] = self.last_food[who, 0], self.last_day[who, 0]
         self.last_food[who, 0], self.last_day[who, 0] = food, day
-        self.last_cuisine[who] = pool_cuisine[food]
+        self.last_cuisine[who] = cuisine[line, pick]
 
         count = np.where(rng.random(len(who)) < SHARE_DOUBLE, 2, 1)
-        users_out, rows_out, counts_out, surprise_out = [who], [rows[pick]], [count], [surprise]
-        if len(menu) > 1:
-            extra = np.flatnonzero((rng.random(len(who)) < SHARE_EXTRA_ITEM)
-                                   & np.isfinite(util[np.arange(len(who)), ranked[:, 1]]))
-            users_out.append(who[extra])
-            rows_out.append(rows[ranked[extra, 1]])
-            counts_out.append(np.ones(len(extra), dtype=int))
-            surprise_out.append(surprise[extra])
-        user = np.concatenate(users_out)
-        order = np.argsort(user, kind="stable")
-        return (self.members[user][order], np.full(len(user), slot), np.concatenate(rows_out)[order],
-                np.concatenate(counts_out)[order], np.concatenate(surprise_out)[order])
+        extra = np.flatnonzero((rng.random(len(who)) < SHARE_EXTRA_ITEM) & (n_possible > 1))
+        row = self.pools.row_start[slot]
+        return (np.r_[who, who[extra]], np.r_[slot, slot[extra]],
+                np.r_[row + pick, row[extra] + ranked[extra, 1]],
+                np.r_[count, np.ones(len(extra), dtype=int)], np.r_[surprise, surprise[extra]])

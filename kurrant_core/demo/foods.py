@@ -168,7 +168,7 @@ def build_foods(rng: np.random.Generator, scale: DemoScale, makers: Makers) -> F
 def _make_food(rng: np.random.Generator, dish: cat.Dish, maker_pos: int, seen: set[str]) -> dict:
     fmt_key = dish.formats[int(rng.integers(len(dish.formats)))]
     fmt = cat.FORMATS[fmt_key]
-    mods = [m for m in cat.MODIFIERS if _allowed(m, dish)]
+    mods = [m for m in cat.MODIFIERS if _allowed(m, dish) and m.word not in dish.name]
     mod = None
     name = fmt.pattern.format(dish.name)
     if name in seen or rng.random() < 0.35:

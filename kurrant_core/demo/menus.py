@@ -40,7 +40,8 @@ class Menus:
         return slice(self.start[slot], self.stop[slot])
 
 
-def group_pools(rng: np.random.Generator, scale: DemoScale, groups: Groups, makers: Makers) -> list[np.ndarray]:
+def group_pools(rng: np.random.Generator, scale: DemoScale, groups: Groups,
+                makers: Makers) -> list[np.ndarray]:
     """Each group's maker pool: one maker of most kitchens first, then random others.
 
     A group with breakfast or dinner gets at least two makers that cook it.

@@ -21,7 +21,8 @@ from kurrant_core.demo.writer import Columns, table_columns
 SHARE_CANCELLED, SHARE_REVIEWED, SHARE_REVIEW_DELETED = 0.04, 0.15, 0.03
 MEMBERSHIP_DISCOUNT = 0.2
 MEAL_TIME_S = {codes.BREAKFAST: 8 * 3600, codes.LUNCH: 12 * 3600, codes.DINNER: 18 * 3600 + 1800}
-SATISFACTION_MEAN, SATISFACTION_SLOPE, SATISFACTION_NOISE = 3.9, 0.9, 0.7
+# satisfaction = MEAN + SLOPE x (how much better than the menu's average the food was, minus the usual)
+SATISFACTION_MEAN, SATISFACTION_SLOPE, SATISFACTION_NOISE, USUAL_SURPRISE = 4.2, 1.2, 0.7, 1.0
 
 _S = np.timedelta64(1, "s")
 
@@ -50,7 +51,8 @@ def order_tables(rng: np.random.Generator, scale: DemoScale, groups: Groups, use
     # items: numbered by order, then dining type
     item_sort = np.lexsort((choices.menu_row, dining, item_order_id))
     n_items = len(item_sort)
-    item_order_id, dining, food, service_date = (a[item_sort] for a in (item_order_id, dining, food, service_date))
+    item_order_id, dining, food, service_date = (
+        a[item_sort] for a in (item_order_id, dining, food, service_date))
     user = choices.user[item_sort]
     count = choices.count[item_sort]
     surprise = choices.surprise[item_sort]
@@ -95,7 +97,8 @@ def order_tables(rng: np.random.Generator, scale: DemoScale, groups: Groups, use
             created_date_time=created, updated_date_time=updated),
         schema.order_item_dailyfood: table_columns(
             schema.order_item_dailyfood, id=item_id, daily_food_id=daily_food_id,
-            order_item_daily_food_group_id=item_group_id, count=count, price=price, discounted_price=discounted),
+            order_item_daily_food_group_id=item_group_id, count=count, price=price,
+            discounted_price=discounted),
         schema.order_item_dailyfood_group: table_columns(
             schema.order_item_dailyfood_group, id=np.arange(1, len(group_keys) + 1),
             e_order_status=np.where(g_all_cancelled, codes.ORDER_CANCELLED, codes.ORDER_RECEIVED),
@@ -112,8 +115,9 @@ def _reviews(rng: np.random.Generator, snapshot: np.datetime64, users: Users, fo
     idx = np.flatnonzero(reviewed)
     idx = idx[np.argsort(review_at[idx], kind="stable")]
     n = len(idx)
-    satisfaction = np.clip(np.round(SATISFACTION_MEAN + SATISFACTION_SLOPE * surprise[idx]
-                                    + rng.normal(0, SATISFACTION_NOISE, n)), 1, 5).astype(int)
+    liking = SATISFACTION_SLOPE * (surprise[idx] - USUAL_SURPRISE)
+    satisfaction = np.clip(np.round(SATISFACTION_MEAN + liking + rng.normal(0, SATISFACTION_NOISE, n)),
+                           1, 5).astype(int)
     deleted = rng.random(n) < SHARE_REVIEW_DELETED
     created = review_at[idx]
     updated = np.where(deleted, np.minimum(created + rng.integers(3600, 5 * 86400, n) * _S, snapshot), created)

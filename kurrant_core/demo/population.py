@@ -101,7 +101,8 @@ def build_groups(rng: np.random.Generator, scale: DemoScale) -> Groups:
     lo, hi = scale.spots_per_group
     n_spots = rng.integers(lo, hi + 1, n)
     spot_group = np.repeat(np.arange(n), n_spots)
-    spot_names = [f"{names[g]} {cat.SPOT_NAMES[j]}" for g in range(n) for j in range(n_spots[g])]
+    spot_names = [f"{names[g]} {cat.SPOT_NAMES[j] if dtype[g] == codes.CORPORATION else f'{j + 1}번 스팟'}"
+                  for g in range(n) for j in range(n_spots[g])]
     return Groups(ids=np.arange(1, n + 1), names=names, dtype=dtype, dining_types=[str(p) for p in patterns],
                   spot_ids=np.arange(1, len(spot_group) + 1), spot_group=spot_group, spot_names=spot_names)
 

@@ -4,7 +4,7 @@ Each function takes an engine and an :class:`OrderFilter` and returns a small Da
 Series); grouping happens in the database, pandas only shapes the aggregated result. Modules:
 ``filters`` (the filter and its URL form), ``options`` (filter choices), ``dates`` (dialect-aware
 week/weekday/day-difference SQL), ``kpis``, ``trends``, ``rankings``, ``concentration``,
-``take_rate``, ``repeats``, ``users``, ``satisfaction``, ``groups``, ``drilldown``, ``labels``.
+``take_rate``, ``repeats``, ``users``, ``satisfaction``, ``groups``, ``drilldown``, ``names``, ``labels``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kurrant_core.eda.concentration import concentration_summary, lorenz_curve, 
 from kurrant_core.eda.drilldown import food_groups, food_satisfaction, food_weekly_trend
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.groups import group_comparison
-from kurrant_core.eda.kpis import KPI_ORDER, kpis
+from kurrant_core.eda.kpis import KPI_ORDER, kpi_table
 from kurrant_core.eda.options import FilterOptions, filter_options
 from kurrant_core.eda.rankings import top_categories, top_foods, top_makers
 from kurrant_core.eda.repeats import repeat_gap_distribution, repeat_gaps, repeat_shares
@@ -33,7 +33,7 @@ def data_version(engine: sa.Engine) -> str:
 
 
 __all__ = [
-    "OrderFilter", "FilterOptions", "filter_options", "data_version", "KPI_ORDER", "kpis",
+    "OrderFilter", "FilterOptions", "filter_options", "data_version", "KPI_ORDER", "kpi_table",
     "daily_orders", "weekly_orders", "weekday_heatmap", "top_foods", "top_makers", "top_categories",
     "lorenz_curve", "concentration_summary", "weekly_concentration", "menu_take_rate",
     "repeat_gaps", "repeat_shares", "repeat_gap_distribution", "items_per_user", "new_vs_returning",

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from kurrant_core import columns as C
 from kurrant_core.eda.dates import week_start
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.groups import group_names
 from kurrant_core.eda.measures import MOI, as_datetime, n_items, n_orders, n_users, read_frame
+from kurrant_core.eda.names import group_names, with_names
 
 
 def _food(filt: OrderFilter, food_id: int) -> sa.ColumnElement[bool]:
@@ -25,12 +25,11 @@ def food_weekly_trend(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.
 
 def food_groups(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.DataFrame:
     """Groups that ordered the food, most items first."""
-    names, key = group_names(), MOI.c[C.GROUP_ID]
-    stmt = (sa.select(key, sa.func.max(names.c[C.GROUP_NAME]).label(C.GROUP_NAME),
-                      n_orders().label(C.N_ORDERS), n_items().label(C.N_ITEMS), n_users().label(C.N_USERS))
-            .select_from(MOI.outerjoin(names, names.c[C.GROUP_ID] == key))
-            .where(_food(filt, food_id)).group_by(key).order_by(n_items().desc(), key))
-    return read_frame(engine, stmt)
+    key = MOI.c[C.GROUP_ID]
+    per_group = (sa.select(key, n_orders().label(C.N_ORDERS), n_items().label(C.N_ITEMS), n_users().label(C.N_USERS))
+                 .where(_food(filt, food_id)).group_by(key))
+    stmt, agg = with_names(per_group, C.GROUP_ID, group_names())
+    return read_frame(engine, stmt.order_by(agg.c[C.N_ITEMS].desc(), agg.c[C.GROUP_ID]))
 
 
 def food_satisfaction(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.DataFrame:

@@ -13,7 +13,7 @@ KPI_ORDER = [C.N_ORDERS, C.N_ITEMS, C.N_USERS, C.REVENUE, C.ITEMS_PER_USER, C.CA
 """The KPIs in the order the page shows them."""
 
 
-def kpis(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
+def kpi_table(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     """One row per KPI (index: :data:`KPI_ORDER`) with current, previous and change (current - previous).
 
     Both periods come from one scan: the WHERE clause spans both and a CASE tells them apart.

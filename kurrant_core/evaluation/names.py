@@ -32,9 +32,12 @@ REPEAT_RATE = "repeat_rate"
 
 # cost
 FIT_SECONDS = "fit_seconds"
+FIT_CPU_SECONDS = "fit_cpu_seconds"
+"""CPU seconds of all the process's threads while fitting: comparable on a busy, shared machine."""
 SCORE_SECONDS = "score_seconds"
 
 # the rest of a stored evaluation (rec_run.metrics)
+METRICS = "metrics"
 EVALUATION = "evaluation"
 TRADEOFF = "tradeoff"
 CUTOFFS = "cutoffs"

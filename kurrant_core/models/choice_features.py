@@ -10,9 +10,11 @@ last, for this key before this day" is two binary searches per row, fully vector
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -28,32 +30,39 @@ SET_ID = "set_id"
 NEVER_DAYS = 999.0
 """'Days since' value for something the user never ate (a tree model splits it off cleanly)."""
 
-SCORE_FEATURES = ["als_score", "content_score"]
-"""Inner-model scores the caller supplies, one value per row."""
+class Feature(StrEnum):
+    """The choice model's features, in column order."""
 
-FEATURE_NAMES = [
-    *SCORE_FEATURES,
-    "group_popularity",        # time-decayed share of this food in the user's group's orders
-    "take_rate",               # smoothed share of offers of this food that were chosen (all users)
-    "user_food_count",         # times the user ate this food
-    "user_maker_share",        # share of the user's orders from this food's maker
-    "user_cuisine_share",      # share of the user's orders in this food's cuisine
-    "user_n_orders",           # how much history the user has (lets the trees trust the above)
-    "days_since_food",
-    "days_since_maker",
-    "days_since_cuisine",
-    "ate_yesterday",           # this very food, the day before (variety seeking)
-    "last_meal_same_maker",    # the user's previous service day had this maker
-    "last_meal_same_cuisine",  # ... had this cuisine
-    "price_z",                 # (price - user's mean price) / user's price std
-    "spice_diff",              # spiciness level - user's mean spiciness level
-    "survey_match",            # tags shared with the user's favourite-food survey
-    "menu_size",
-    "als_rank",                # rank within the menu, 0 = best .. 1 = worst (the choice is relative)
-    "content_rank",
-    "popularity_rank",
-    "take_rate_rank",
-]
+    ALS_SCORE = "als_score"                  # inner ALS score (supplied by the caller)
+    CONTENT_SCORE = "content_score"          # inner content score (supplied by the caller)
+    GROUP_POPULARITY = "group_popularity"    # time-decayed share of this food in the group's orders
+    TAKE_RATE = "take_rate"                  # smoothed share of this food's offers that were chosen
+    USER_FOOD_COUNT = "user_food_count"      # times the user ate this food
+    USER_MAKER_SHARE = "user_maker_share"    # share of the user's orders from this food's maker
+    USER_CUISINE_SHARE = "user_cuisine_share"
+    USER_N_ORDERS = "user_n_orders"          # how much history there is (lets the trees trust the rest)
+    DAYS_SINCE_FOOD = "days_since_food"
+    DAYS_SINCE_MAKER = "days_since_maker"
+    DAYS_SINCE_CUISINE = "days_since_cuisine"
+    ATE_YESTERDAY = "ate_yesterday"          # this very food, the day before (variety seeking)
+    LAST_MEAL_SAME_MAKER = "last_meal_same_maker"      # the user's previous service day had this maker
+    LAST_MEAL_SAME_CUISINE = "last_meal_same_cuisine"  # ... had this cuisine
+    PRICE_Z = "price_z"                      # (price - user's mean price) / user's price std
+    SPICE_DIFF = "spice_diff"                # spiciness level - user's mean spiciness level
+    SURVEY_MATCH = "survey_match"            # tags shared with the user's taste survey
+    MENU_SIZE = "menu_size"
+    ALS_RANK = "als_rank"                    # rank within the menu, 0 = best .. 1 = worst
+    CONTENT_RANK = "content_rank"
+    POPULARITY_RANK = "popularity_rank"
+    TAKE_RATE_RANK = "take_rate_rank"
+
+
+FEATURE_NAMES: list[str] = [str(f) for f in Feature]
+SCORE_FEATURES = [Feature.ALS_SCORE, Feature.CONTENT_SCORE]
+"""Inner-model scores the caller supplies, one value per row."""
+RANKED = {Feature.ALS_RANK: Feature.ALS_SCORE, Feature.CONTENT_RANK: Feature.CONTENT_SCORE,
+          Feature.POPULARITY_RANK: Feature.GROUP_POPULARITY, Feature.TAKE_RATE_RANK: Feature.TAKE_RATE}
+"""Menu-rank feature -> the feature it ranks."""
 
 
 def to_days(dates) -> np.ndarray:
@@ -148,6 +157,10 @@ class History:
     exposure_chosen: np.ndarray  # bool
 
 
+_PRICE, _PRICE_SQUARED, _SPICE, _CHOSEN = "price", "price_squared", "spice", "chosen"
+"""Names of the event weights the builder sums (per-user running means, take counts)."""
+
+
 class ChoiceFeatureBuilder:
     """Turns (user, food, day, choice set) rows into the :data:`FEATURE_NAMES` matrix.
 
@@ -173,14 +186,14 @@ class ChoiceFeatureBuilder:
         u, i, d = history.user.astype(np.int64), history.food.astype(np.int64), history.day
         spice = foods.spice[i]
         price = foods.price[i]
-        self._user = DatedEvents(u, d, {"price": price, "price2": price ** 2, "spice": spice})
+        self._user = DatedEvents(u, d, {_PRICE: price, _PRICE_SQUARED: price ** 2, _SPICE: spice})
         self._user_food = DatedEvents(u * n_foods + i, d)
         self._user_maker = DatedEvents(u * self._n_makers + foods.maker[i], d)
         self._user_cuisine = DatedEvents(u * self._n_cuisines + foods.cuisine[i], d)
         self._group_food = DatedEvents(history.group.astype(np.int64) * n_foods + i, d)
         self._group = DatedEvents(history.group, d)
         self._offers = DatedEvents(history.exposure_food, history.exposure_day,
-                                   {"chosen": history.exposure_chosen.astype(float)})
+                                   {_CHOSEN: history.exposure_chosen.astype(float)})
         self._prior_rate = 1.0 / max(float(typical_menu_size), 1.0)
 
     def transform(self, u: np.ndarray, i: np.ndarray, day: np.ndarray, set_id: np.ndarray,
@@ -200,39 +213,39 @@ class ChoiceFeatureBuilder:
         out: dict[str, np.ndarray] = {name: np.asarray(scores[name], dtype=float) for name in SCORE_FEATURES}
 
         group_total = self._group.sum_before(group, day, half_life=hl)
-        out["group_popularity"] = np.divide(self._group_food.sum_before(group * self._n_foods + i, day, half_life=hl),
+        out[Feature.GROUP_POPULARITY] = np.divide(self._group_food.sum_before(group * self._n_foods + i, day, half_life=hl),
                                             group_total, out=np.zeros(len(u)), where=group_total > 0)
         offered = self._offers.count_before(i, day)
-        chosen = self._offers.sum_before(i, day, "chosen")
-        out["take_rate"] = (chosen + self.take_prior * self._prior_rate) / (offered + self.take_prior)
+        chosen = self._offers.sum_before(i, day, _CHOSEN)
+        out[Feature.TAKE_RATE] = (chosen + self.take_prior * self._prior_rate) / (offered + self.take_prior)
 
         n_orders = self._user.count_before(u, day)
         denom = np.maximum(n_orders, 1.0)
-        out["user_food_count"] = self._user_food.count_before(u * self._n_foods + i, day)
-        out["user_maker_share"] = self._user_maker.count_before(u * self._n_makers + maker, day) / denom
-        out["user_cuisine_share"] = self._user_cuisine.count_before(u * self._n_cuisines + cuisine, day) / denom
-        out["user_n_orders"] = n_orders
+        out[Feature.USER_FOOD_COUNT] = self._user_food.count_before(u * self._n_foods + i, day)
+        out[Feature.USER_MAKER_SHARE] = self._user_maker.count_before(u * self._n_makers + maker, day) / denom
+        out[Feature.USER_CUISINE_SHARE] = self._user_cuisine.count_before(u * self._n_cuisines + cuisine, day) / denom
+        out[Feature.USER_N_ORDERS] = n_orders
 
         since_any = self._user.days_since_last(u, day)
-        out["days_since_food"] = self._user_food.days_since_last(u * self._n_foods + i, day)
-        out["days_since_maker"] = self._user_maker.days_since_last(u * self._n_makers + maker, day)
-        out["days_since_cuisine"] = self._user_cuisine.days_since_last(u * self._n_cuisines + cuisine, day)
-        out["ate_yesterday"] = (out["days_since_food"] == 1).astype(float)
+        out[Feature.DAYS_SINCE_FOOD] = self._user_food.days_since_last(u * self._n_foods + i, day)
+        out[Feature.DAYS_SINCE_MAKER] = self._user_maker.days_since_last(u * self._n_makers + maker, day)
+        out[Feature.DAYS_SINCE_CUISINE] = self._user_cuisine.days_since_last(u * self._n_cuisines + cuisine, day)
+        out[Feature.ATE_YESTERDAY] = (out[Feature.DAYS_SINCE_FOOD] == 1).astype(float)
         has_last = since_any < NEVER_DAYS
-        out["last_meal_same_maker"] = (has_last & (out["days_since_maker"] == since_any)).astype(float)
-        out["last_meal_same_cuisine"] = (has_last & (out["days_since_cuisine"] == since_any)).astype(float)
+        out[Feature.LAST_MEAL_SAME_MAKER] = (has_last & (out[Feature.DAYS_SINCE_MAKER] == since_any)).astype(float)
+        out[Feature.LAST_MEAL_SAME_CUISINE] = (has_last & (out[Feature.DAYS_SINCE_CUISINE] == since_any)).astype(float)
 
-        mean_price = self._user.sum_before(u, day, "price") / denom
-        var_price = self._user.sum_before(u, day, "price2") / denom - mean_price ** 2
+        mean_price = self._user.sum_before(u, day, _PRICE) / denom
+        var_price = self._user.sum_before(u, day, _PRICE_SQUARED) / denom - mean_price ** 2
         std_price = np.maximum(np.sqrt(np.maximum(var_price, 0.0)), self.price_std_floor)
-        out["price_z"] = np.where(n_orders > 0, (f.price[i] - mean_price) / std_price, 0.0)
-        mean_spice = self._user.sum_before(u, day, "spice") / denom
-        out["spice_diff"] = np.where(n_orders > 0, f.spice[i] - mean_spice, 0.0)
-        out["survey_match"] = survey_overlap(self.user_favorites, f.tags, u, i)
+        out[Feature.PRICE_Z] = np.where(n_orders > 0, (f.price[i] - mean_price) / std_price, 0.0)
+        mean_spice = self._user.sum_before(u, day, _SPICE) / denom
+        out[Feature.SPICE_DIFF] = np.where(n_orders > 0, f.spice[i] - mean_spice, 0.0)
+        out[Feature.SURVEY_MATCH] = survey_overlap(self.user_favorites, f.tags, u, i)
 
-        out.update(menu_relative_features(set_id, {
-            "als_rank": out["als_score"], "content_rank": out["content_score"],
-            "popularity_rank": out["group_popularity"], "take_rate_rank": out["take_rate"]}))
+        out[Feature.MENU_SIZE], ranks = menu_relative_features(
+            set_id, {rank: out[ranked] for rank, ranked in RANKED.items()})
+        out.update(ranks)
         return np.column_stack([out[name] for name in FEATURE_NAMES]).astype(np.float32)
 
 
@@ -244,24 +257,28 @@ def survey_overlap(user_tags: sp.csr_matrix, food_tags: sp.csr_matrix, u: np.nda
     return np.asarray(user_tags[u].multiply(food_tags[i]).sum(axis=1)).ravel().astype(float)
 
 
-def menu_relative_features(set_id: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per set: ``menu_size`` and, for each named value, its rank scaled to 0 (best) .. 1 (worst).
+def menu_relative_features(set_id: np.ndarray, values: Mapping[str, np.ndarray]
+                           ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per row: the size of its set and, for each named value, its rank within the set scaled to
+    0 (best) .. 1 (worst).
 
     Ties share their mean rank. Pure numpy (a sort per value), as it runs on every scoring call.
     """
     set_id = np.asarray(set_id)
     _, set_row, size = np.unique(set_id, return_inverse=True, return_counts=True)
     size = size[set_row].astype(float)
-    out = {"menu_size": size}
+    if len(set_id) == 0:
+        return size, {name: np.zeros(0) for name in values}
+    out = {}
     span = np.maximum(size - 1.0, 1.0)
     for name, value in values.items():
         value = np.asarray(value, dtype=float)
-        order = np.lexsort((-value, set_row))
+        order = np.lexsort((-value, set_row))        # by set, best first
         s, v = set_row[order], value[order]
         position = np.arange(len(order))
-        new_set = np.r_[True, s[1:] != s[:-1]] if len(order) else np.zeros(0, dtype=bool)
-        set_start = np.maximum.accumulate(np.where(new_set, position, 0)) if len(order) else position
-        new_tie = new_set | np.r_[True, v[1:] != v[:-1]] if len(order) else new_set
+        new_set = np.r_[True, s[1:] != s[:-1]]
+        set_start = np.maximum.accumulate(np.where(new_set, position, 0))
+        new_tie = new_set | np.r_[True, v[1:] != v[:-1]]
         tie = np.cumsum(new_tie) - 1
         first = position[new_tie]
         last = np.r_[first[1:], len(order)] - 1
@@ -269,7 +286,7 @@ def menu_relative_features(set_id: np.ndarray, values: Mapping[str, np.ndarray])
         rank = np.empty(len(order))
         rank[order] = mean_rank
         out[name] = rank / span
-    return out
+    return size, out
 
 
 # ================================================================================= from TrainingData
@@ -288,6 +305,16 @@ def _tag_matrices(food_tags: pd.Series, user_tags: pd.Series) -> tuple[sp.csr_ma
     mlb = MultiLabelBinarizer(classes=vocab, sparse_output=True)
     return (sp.csr_matrix(mlb.fit_transform(food_lists), dtype=np.float32),
             sp.csr_matrix(mlb.fit_transform(user_lists), dtype=np.float32))
+
+
+def cut_training_data(data: TrainingData, cutoff: date) -> TrainingData:
+    """The same training data as if built with an earlier ``cutoff``: orders before it only.
+
+    Everything order-derived (interactions, sequences, exposures) follows, as ``TrainingData``
+    computes it lazily from ``orders``; catalog, users and menus stay as they are.
+    """
+    orders = data.orders[data.orders[C.SERVICE_DATE] < pd.Timestamp(cutoff)].reset_index(drop=True)
+    return dataclasses.replace(data, cutoff=cutoff, orders=orders)
 
 
 def exposure_sets(exposures: pd.DataFrame) -> np.ndarray:

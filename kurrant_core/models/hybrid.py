@@ -17,7 +17,6 @@ ranks (relative, not absolute) absorb.
 """
 from __future__ import annotations
 
-import dataclasses
 import pickle
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,9 +32,10 @@ from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models import make_model
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import (
-    FEATURE_NAMES, NEVER_DAYS, SET_ID, builder_from_training_data, to_days, training_choice_sets)
+    FEATURE_NAMES, NEVER_DAYS, RANKED, SET_ID, Feature, builder_from_training_data, cut_training_data,
+    to_days, training_choice_sets)
 
-INNER_MODELS = {"als_score": "als", "content_score": "content"}
+INNER_MODELS = {Feature.ALS_SCORE: "als", Feature.CONTENT_SCORE: "content"}
 """Choice-model feature -> the registered model whose score it is."""
 MIN_CHOICE_SETS = 20
 """Fewer training menus than this: no choice model, rank by the inner models' mean menu rank."""
@@ -43,8 +43,8 @@ EXPLAIN_REASONS = 3
 GBM_FILE = "choice_model.pkl"
 FIT_THREADS = 1
 """OpenMP threads of the boosted-tree fit. The workbench shares two cores with the dashboard and
-jobs; on a busy machine more threads spin against each other (the demo-world fit took 10x longer
-with two)."""
+jobs; on a busy machine OpenMP threads spin against each other (demo world, other work running:
+the tree fit took 124 s with two threads, 8 s with one)."""
 
 
 class HybridRecommender(Recommender):
@@ -53,12 +53,12 @@ class HybridRecommender(Recommender):
     name: ClassVar[str] = "hybrid"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
         "max_iter": (int, 150), "learning_rate": (float, 0.1), "max_leaf_nodes": (int, 31),
-        "train_weeks": (int, 8), "max_choice_sets": (int, 30_000), "validation_days": (int, 7),
-        "n_candidates": (int, 100)}
+        "train_weeks": (int, 8), "max_choice_sets": (int, 20_000), "validation_days": (int, 7),
+        "n_candidates": (int, 50)}
 
     def __init__(self, *, max_iter: int = 150, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 40, l2_regularization: float = 1.0, train_weeks: int = 8,
-                 max_choice_sets: int = 30_000, validation_days: int = 7, n_candidates: int = 100,
+                 max_choice_sets: int = 20_000, validation_days: int = 7, n_candidates: int = 50,
                  half_life_days: float = 30.0, random_state: int | None = 0):
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -76,7 +76,7 @@ class HybridRecommender(Recommender):
     def _fit(self, data: TrainingData) -> None:
         rng = np.random.default_rng(self.random_state)
         window_start = self._window_start(data)
-        early = _cut(data, window_start)
+        early = cut_training_data(data, window_start)
         early_models = self._fit_inner(early)
         sets = training_choice_sets(data.exposures, window_start, max_sets=self.max_choice_sets, rng=rng)
         self.builder_ = builder_from_training_data(data, half_life_days=self.half_life_days)
@@ -181,8 +181,9 @@ class HybridRecommender(Recommender):
 
     # ------------------------------------------------------------------ persistence
     def _save_state(self, folder: Path) -> None:
-        """The boosted trees are pickled (scikit-learn's own format); the feature builder is rebuilt
-        from the saved training data on load; the rest goes through the default writer."""
+        """The boosted trees are pickled (scikit-learn's own persistence; load only artifacts this
+        workbench wrote); the feature builder is rebuilt from the saved training data on load; the
+        rest (medians, inner ALS/content models) goes through the default writer."""
         gbm, builder = self.gbm_, self.builder_
         with open(folder / GBM_FILE, "wb") as fh:
             pickle.dump(gbm, fh)
@@ -211,22 +212,11 @@ def _mean_rank(scores: dict[str, np.ndarray]) -> np.ndarray:
     return np.nan_to_num(np.mean(ranks, axis=0))
 
 
-def _cut(data: TrainingData, cutoff: date) -> TrainingData:
-    """The same training data as if built with an earlier ``cutoff`` (orders before it only)."""
-    orders = data.orders[data.orders[C.SERVICE_DATE] < pd.Timestamp(cutoff)].reset_index(drop=True)
-    return dataclasses.replace(data, cutoff=cutoff, orders=orders)
-
-
-RANK_OF = {"als_rank": "als_score", "content_rank": "content_score", "popularity_rank": "group_popularity",
-           "take_rate_rank": "take_rate"}
-"""Menu-rank feature -> the score it ranks: both are explained by the same reason."""
-
-
 def _reasons(data: TrainingData, u: int, food: int, features: list[str], values: dict[str, float]) -> list[str]:
     """Readable reasons for the features that raised the food's score, one per idea, best first."""
     seen, out = set(), []
     for feature in features:
-        feature = RANK_OF.get(feature, feature)
+        feature = RANKED.get(feature, feature)   # a rank reads as its score
         if feature not in seen:
             seen.add(feature)
             text = _reason(data, u, food, feature, values[feature])
@@ -240,29 +230,29 @@ def _reason(data: TrainingData, u: int, food: int, feature: str, value: float) -
     row = data.foods.iloc[food]
     name, maker, cuisine = row[C.FOOD_NAME], row[C.MAKERS_NAME], row[C.CUISINE_LABEL]
     never = value >= NEVER_DAYS
-    if feature == "user_food_count":
+    if feature == Feature.USER_FOOD_COUNT:
         return f"ate {name} {value:.0f} times" if value else f"new to you: {name}"
-    if feature == "user_maker_share":
+    if feature == Feature.USER_MAKER_SHARE:
         return f"{value:.0%} of your orders from {maker}" if value >= 0.15 else f"a change of maker: {maker}"
-    if feature == "user_cuisine_share":
+    if feature == Feature.USER_CUISINE_SHARE:
         return f"you often eat {cuisine} ({value:.0%})" if value >= 0.15 else f"a change of cuisine: {cuisine}"
-    if feature == "days_since_food":
+    if feature == Feature.DAYS_SINCE_FOOD:
         return f"never tried {name}" if never else f"not eaten in {value:.0f} days"
-    if feature == "days_since_maker":
+    if feature == Feature.DAYS_SINCE_MAKER:
         return f"new maker for you: {maker}" if never else f"no {maker} for {value:.0f} days"
-    if feature == "days_since_cuisine":
+    if feature == Feature.DAYS_SINCE_CUISINE:
         return f"no {cuisine} for a while" if never or value > 3 else f"{cuisine} again"
-    if feature == "spice_diff":
+    if feature == Feature.SPICE_DIFF:
         return "spicier than usual" if value > 0.5 else "milder than usual" if value < -0.5 else "as spicy as you like"
     phrases = {
-        "als_score": "users with your taste chose it",
-        "content_score": "like what you usually eat",
-        "group_popularity": f"{data.users.iloc[u][C.GROUP_NAME]} group favourite",
-        "take_rate": f"picked {value:.0%} of the times it was offered",
-        "ate_yesterday": "" if value else "not eaten yesterday",
-        "last_meal_same_maker": "" if value else "a change from your last meal",
-        "last_meal_same_cuisine": "" if value else f"a change to {cuisine}",
-        "price_z": "cheaper than you usually pay" if value < 0 else "",
-        "survey_match": "matches your taste survey" if value else "",
+        Feature.ALS_SCORE: "users with your taste chose it",
+        Feature.CONTENT_SCORE: "like what you usually eat",
+        Feature.GROUP_POPULARITY: f"{data.users.iloc[u][C.GROUP_NAME]} group favourite",
+        Feature.TAKE_RATE: f"picked {value:.0%} of the times it was offered",
+        Feature.ATE_YESTERDAY: "" if value else "not eaten yesterday",
+        Feature.LAST_MEAL_SAME_MAKER: "" if value else "a change from your last meal",
+        Feature.LAST_MEAL_SAME_CUISINE: "" if value else f"a change to {cuisine}",
+        Feature.PRICE_Z: "cheaper than you usually pay" if value < 0 else "",
+        Feature.SURVEY_MATCH: "matches your taste survey" if value else "",
     }
     return phrases.get(feature, "")

@@ -55,10 +55,10 @@ class CausalBlock(nn.Module):
         super().__init__()
         self.heads = heads
         self.norm_attn = nn.LayerNorm(hidden)
-        self.attn = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        # dropout only on the residual branches: CPU random masks cost more than the attention itself
+        self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
         self.norm_ff = nn.LayerNorm(hidden)
-        self.ff = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Dropout(dropout),
-                                nn.Linear(2 * hidden, hidden))
+        self.ff = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor,
@@ -74,9 +74,10 @@ class SASRec(nn.Module):
     """Item + position embeddings, causal blocks, and a gap-aware query against item embeddings."""
 
     def __init__(self, n_items: int, max_len: int = 50, hidden: int = 64, layers: int = 2,
-                 heads: int = 2, dropout: float = 0.2):
+                 heads: int = 2, dropout: float = 0.2, n_users: int = 0):
         super().__init__()
         self.max_len = max_len
+        self.user_emb = nn.Embedding(n_users, hidden) if n_users else None
         self.item_emb = nn.Embedding(n_items + 1, hidden, padding_idx=PAD)
         self.pos_emb = nn.Embedding(max_len, hidden)
         self.gap_emb = nn.Embedding(len(GAP_EDGES) + 1, hidden)
@@ -85,6 +86,8 @@ class SASRec(nn.Module):
         self.query = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.drop = nn.Dropout(dropout)
         nn.init.normal_(self.item_emb.weight, std=hidden ** -0.5)
+        if self.user_emb is not None:
+            nn.init.normal_(self.user_emb.weight, std=0.01)
         with torch.no_grad():
             self.item_emb.weight[PAD].zero_()
 
@@ -106,18 +109,24 @@ class SASRec(nn.Module):
             x = x * real[..., None]
         return self.norm(x), weights
 
-    def logits(self, hidden: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
-        """Next-food logits over the catalog for hidden states and the day-gap bucket to that food."""
+    def logits(self, hidden: torch.Tensor, gaps: torch.Tensor,
+               users: torch.Tensor | None = None) -> torch.Tensor:
+        """Next-food logits over the catalog for hidden states and the day-gap bucket to that food
+        (plus the user's own taste vector when the network has user embeddings)."""
         q = hidden + self.query(torch.cat([hidden, self.gap_emb(gaps)], dim=-1))
+        if self.user_emb is not None and users is not None:
+            q = q + self.user_emb(users)
         return q @ self.item_emb.weight[1:].T
 
     @torch.no_grad()
-    def next_item_log_probs(self, histories: list[np.ndarray], gaps: np.ndarray) -> np.ndarray:
+    def next_item_log_probs(self, histories: list[np.ndarray], gaps: np.ndarray,
+                            users: np.ndarray | None = None) -> np.ndarray:
         """log P(next food) over the catalog for each history (food indices, oldest first)."""
         self.eval()
         tokens = torch.as_tensor(left_pad([h[-self.max_len:] + 1 for h in histories], self.max_len))
         hidden, _ = self.encode(tokens)
-        logits = self.logits(hidden[:, -1], torch.as_tensor(gap_buckets(gaps), dtype=torch.long))
+        logits = self.logits(hidden[:, -1], torch.as_tensor(gap_buckets(gaps), dtype=torch.long),
+                             None if users is None else torch.as_tensor(users, dtype=torch.long))
         return F.log_softmax(logits, dim=-1).numpy()
 
     @torch.no_grad()
@@ -152,23 +161,42 @@ class Windows:
     """Day-gap bucket from each input to its target."""
     meals: np.ndarray
     """Meal number of each target (its menu), -1 when unknown or padded."""
+    users: np.ndarray
+    """Position of each window's sequence in the input list (the user index)."""
 
 
 def training_windows(sequences: list[np.ndarray], days: list[np.ndarray] | None, max_len: int,
                      meals: list[np.ndarray] | None = None) -> Windows:
-    """Cut each sequence from its end into non-overlapping windows of next-food examples."""
-    tokens, targets, gaps, target_meals = [], [], [], []
+    """Cut each sequence from its end into windows of next-food examples.
+
+    Every target appears once. The earliest window of a long sequence is stretched to a full
+    ``max_len`` inputs (its later targets, already taught by the next window, are blanked), so
+    no window starts with little context.
+    """
+    tokens, targets, gaps, target_meals, users = [], [], [], [], []
     for s, seq in enumerate(sequences):
         d = days[s] if days is not None else np.arange(len(seq))
         m = meals[s] if meals is not None else np.full(len(seq), -1)
         for end in range(len(seq) - 1, 0, -max_len):
-            start = max(0, end - max_len)
-            tokens.append(seq[start:end] + 1)
-            targets.append(seq[start + 1:end + 1])
-            gaps.append(gap_buckets(d[start + 1:end + 1] - d[start:end]))
-            target_meals.append(m[start + 1:end + 1])
+            start, stop = max(0, end - max_len), end
+            if start == 0:
+                stop = min(max_len, len(seq) - 1)
+            tokens.append(seq[start:stop] + 1)
+            target = seq[start + 1:stop + 1].copy()
+            target[end - start:] = -100
+            targets.append(target)
+            gaps.append(gap_buckets(d[start + 1:stop + 1] - d[start:stop]))
+            target_meals.append(m[start + 1:stop + 1])
+            users.append(s)
     return Windows(left_pad(tokens, max_len), left_pad(targets, max_len, -100), left_pad(gaps, max_len),
-                   left_pad(target_meals, max_len, -1))
+                   left_pad(target_meals, max_len, -1), np.array(users, dtype=np.int64))
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Window indices in batches of similar length (little padding), the batches in random order."""
+    by_length = np.lexsort((rng.random(len(lengths)), lengths))
+    batches = np.array_split(by_length, max(1, -(-len(lengths) // batch_size)))
+    return [batches[b] for b in rng.permutation(len(batches))]
 
 
 def menu_mask(menus: sp.csr_matrix, meals: np.ndarray, targets: np.ndarray) -> torch.Tensor:
@@ -188,7 +216,7 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                meals: list[np.ndarray] | None = None, menus: sp.csr_matrix | None = None,
                max_len: int = 50, hidden: int = 64, layers: int = 2, heads: int = 2,
                dropout: float = 0.2, epochs: int = 6, lr: float = 0.003, batch_size: int = 128,
-               seed: int = 0) -> tuple[SASRec, list[float]]:
+               user_embeddings: bool = False, seed: int = 0) -> tuple[SASRec, list[float]]:
     """Train SASRec by next-food cross-entropy with Adam.
 
     ``sequences`` hold food indices per user in time order; ``days`` the matching day numbers
@@ -204,20 +232,24 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
     rng = np.random.default_rng(seed)
     losses: list[float] = []
     with torch_session(seed):
-        net = SASRec(n_items, max_len, hidden, layers, heads, dropout)
+        net = SASRec(n_items, max_len, hidden, layers, heads, dropout,
+                     n_users=len(sequences) if user_embeddings else 0)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        tokens, targets, gaps = (torch.as_tensor(a) for a in (windows.tokens, windows.targets, windows.gaps))
         net.train()
-        n_batches = -(-len(tokens) // batch_size)
+        lengths = (windows.tokens != PAD).sum(axis=1)
         for _ in range(epochs):
             total, count = 0.0, 0
-            for batch in np.array_split(rng.permutation(len(tokens)), n_batches):
-                hidden_states, _ = net.encode(tokens[batch])
-                valid = targets[batch] >= 0
-                goal = targets[batch][valid]
-                logits = net.logits(hidden_states[valid], gaps[batch][valid])
+            for batch in length_batches(lengths, batch_size, rng):
+                cols = slice(-int(lengths[batch].max()), None)   # left padding: drop empty columns
+                hidden_states, _ = net.encode(torch.as_tensor(windows.tokens[batch, cols]))
+                valid = windows.targets[batch, cols] >= 0
+                goal = torch.as_tensor(windows.targets[batch, cols][valid])
+                window_users = np.broadcast_to(windows.users[batch, None], valid.shape)[valid]
+                logits = net.logits(hidden_states[torch.as_tensor(valid)],
+                                    torch.as_tensor(windows.gaps[batch, cols][valid]),
+                                    torch.as_tensor(window_users))
                 if menus is not None:
-                    allowed = menu_mask(menus, windows.meals[batch][valid.numpy()], goal.numpy())
+                    allowed = menu_mask(menus, windows.meals[batch, cols][valid], goal.numpy())
                     logits = logits.masked_fill(~allowed, float("-inf"))
                 loss = F.cross_entropy(logits, goal)
                 opt.zero_grad()
@@ -240,7 +272,7 @@ class SequentialRecommender(Recommender):
 
     def __init__(self, *, max_len: int = 50, hidden: int = 64, layers: int = 2, heads: int = 2,
                  dropout: float = 0.2, epochs: int = 6, lr: float = 0.003, batch_size: int = 128,
-                 objective: str = "menu", random_state: int | None = 0):
+                 objective: str = "menu", user_embeddings: bool = True, random_state: int | None = 0):
         self.max_len = max_len
         self.hidden = hidden
         self.layers = layers
@@ -250,6 +282,7 @@ class SequentialRecommender(Recommender):
         self.lr = lr
         self.batch_size = batch_size
         self.objective = objective
+        self.user_embeddings = user_embeddings
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
@@ -264,7 +297,8 @@ class SequentialRecommender(Recommender):
         self.net_, self.loss_history_ = fit_sasrec(
             data.sequences, data.n_foods, days, meals=meals, menus=menus, max_len=self.max_len,
             hidden=self.hidden, layers=self.layers, heads=self.heads, dropout=self.dropout,
-            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=resolve_seed(self.random_state))
+            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
+            user_embeddings=self.user_embeddings, seed=resolve_seed(self.random_state))
         self.last_day_ = np.array([d[-1] if len(d) else -1 for d in days], dtype=np.int64)
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
@@ -276,7 +310,7 @@ class SequentialRecommender(Recommender):
             for start in range(0, len(u), SCORE_CHUNK_USERS):
                 chunk = u[start:start + SCORE_CHUNK_USERS]
                 log_probs = self.net_.next_item_log_probs([sequences[x] for x in chunk],
-                                                          gaps[start:start + SCORE_CHUNK_USERS])
+                                                          gaps[start:start + SCORE_CHUNK_USERS], chunk)
                 out[start:start + len(chunk)] = log_probs[:, i]
         return out
 
@@ -311,7 +345,8 @@ class SequentialRecommender(Recommender):
 
     def _load_state(self, folder: Path) -> None:
         super()._load_state(folder)
-        net = SASRec(self.data_.n_foods, self.max_len, self.hidden, self.layers, self.heads, self.dropout)
+        net = SASRec(self.data_.n_foods, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
+                     n_users=self.data_.n_users if self.user_embeddings else 0)
         self.net_ = load_state(net, folder)
 
 

@@ -22,8 +22,6 @@ from kurrant_core.errors import KurrantError
 UPDATED_COLUMN = "updated_date_time"
 """Production's audit column; tables that keep it sync incrementally by it, the rest by primary key."""
 
-HASHED_TYPE = sa.String(64)
-
 
 @dataclass(frozen=True)
 class TableSpec:

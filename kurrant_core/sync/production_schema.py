@@ -149,7 +149,8 @@ def copy_into_production(de_engine: sa.Engine, production_engine: sa.Engine, *, 
     return counts
 
 
-def fill_production_from_demo(production_engine: sa.Engine, scale: str = "tiny", seed: int = 42) -> dict[str, int]:
+def fill_production_from_demo(production_engine: sa.Engine, scale: str = "tiny",
+                              seed: int = 42) -> dict[str, int]:
     """Generate the demo world (into a throw-away SQLite DE) and copy it into production with PII."""
     from kurrant_core.demo import generate_demo_world
     with tempfile.TemporaryDirectory() as folder:

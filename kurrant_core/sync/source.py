@@ -59,7 +59,8 @@ def read_only_source(url: str, timeout_s: float = 300.0) -> Iterator[sa.Connecti
     except sa.exc.DBAPIError as exc:
         engine.dispose()
         raise KurrantError(f"Cannot connect to the source at {config.mask_url(url)} "
-                           f"({type(exc.orig).__name__}); check --source and that the server is up.") from None
+                           f"({type(exc.orig).__name__}); check --source and that the server is up."
+                           ) from None
     try:
         if backend != "sqlite":
             _limit_mysql_session(conn, timeout_s)

@@ -56,8 +56,9 @@ def read_watermark(conn: sa.Connection, spec: TableSpec) -> Watermark | None:
 def write_watermark(conn: sa.Connection, spec: TableSpec, mark: Watermark) -> None:
     """Upsert the table's watermark inside the caller's (batch) transaction."""
     t = schema.sync_watermark
+    now = datetime.now().replace(microsecond=0)
     upsert(conn, t, [{t.c.table_name.key: spec.name, t.c.column_name.key: spec.watermark_column,
-                      t.c.value.key: mark.encode(), t.c.updated_at.key: datetime.now().replace(microsecond=0)}])
+                      t.c.value.key: mark.encode(), t.c.updated_at.key: now}])
 
 
 def after(spec: TableSpec, mark: Watermark | None, *, resuming: bool) -> sa.ColumnElement[bool]:

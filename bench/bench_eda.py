@@ -1,0 +1,258 @@
+"""Order EDA page: seconds per query in SQL (as the page runs them) vs the naive way (load rows, group
+in pandas), on the large and the demo world, on MariaDB and on SQLite.
+
+The SQL side runs exactly the queries one uncached render of the page makes with its default view
+(the last 28 days, paid items, no other filter), each timed on its own. The naive side loads the rows
+those figures need once (order items of the range plus the previous period and the repeat look-back,
+the range's menus, users, foods) and computes the same figures with pandas; its total is that load
+plus every computation. Worlds are built once (demo generator + preprocess) and reused:
+SQLite files under data/bench/, MariaDB databases kurrant_bench_<scale>.
+
+    .venv/bin/python bench/bench_eda.py                          # large and demo, MariaDB and SQLite
+    .venv/bin/python bench/bench_eda.py --scales demo --backends sqlite
+    .venv/bin/python bench/bench_eda.py --url mysql+pymysql://root@127.0.0.1:3306/kurrant_de
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kurrant_core import columns as C, eda, schema as S  # noqa: E402
+from kurrant_core.db import check_ready, init_db, make_engine  # noqa: E402
+from kurrant_core.eda.filters import OrderFilter  # noqa: E402
+from kurrant_core.eda.repeats import LOOKBACK_DAYS  # noqa: E402
+
+MYSQL_SERVER_URL = "mysql+pymysql://root@127.0.0.1:3306"
+SEED = 7
+TARGET_S = 1.0
+
+
+# ------------------------------------------------------------------------------ worlds
+def world_url(scale: str, backend: str) -> str:
+    """URL of a preprocessed ``scale`` world on ``backend``, generated the first time."""
+    if backend == "sqlite":
+        path = ROOT / "data" / "bench" / f"eda_{scale}_seed{SEED}.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        name = f"kurrant_bench_{scale}"
+        admin = sa.create_engine(MYSQL_SERVER_URL + "/")
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
+                                 "COLLATE utf8mb4_unicode_ci")
+        admin.dispose()
+        url = f"{MYSQL_SERVER_URL}/{name}"
+    engine = make_engine(url)
+    if not eda.data_version(_initialised(engine)):
+        from kurrant_core.demo import generate_demo_world
+        from kurrant_core.preprocess import preprocess
+        print(f"building the {scale} world on {backend} (once; the large one takes minutes) ...", flush=True)
+        t0 = time.perf_counter()
+        generate_demo_world(engine, scale=scale, seed=SEED)
+        preprocess(engine)
+        print(f"  built in {time.perf_counter() - t0:.0f} s", flush=True)
+    engine.dispose()
+    return url
+
+
+def _initialised(engine: sa.Engine) -> sa.Engine:
+    init_db(engine)
+    return engine
+
+
+# ------------------------------------------------------------------------------ the page's queries
+def page_queries(filt: OrderFilter, food_id: int) -> list[tuple[str, Callable]]:
+    """What one uncached render of the page runs, in order (the default tab choices)."""
+    return [
+        ("check_ready + data_version", lambda e: (check_ready(e), eda.data_version(e))),
+        ("filter_options", eda.filter_options),
+        ("kpis (2 periods)", lambda e: eda.kpi_table(e, filt)),
+        ("daily_orders", lambda e: eda.daily_orders(e, filt)),
+        ("weekly_orders", lambda e: eda.weekly_orders(e, filt)),
+        ("weekday_heatmap", lambda e: eda.weekday_heatmap(e, filt)),
+        ("top_foods", lambda e: eda.top_foods(e, filt, n=15)),
+        ("concentration_summary", lambda e: eda.concentration_summary(e, filt)),
+        ("lorenz_curve", lambda e: eda.lorenz_curve(e, filt)),
+        ("weekly_concentration", lambda e: eda.weekly_concentration(e, filt)),
+        ("menu_take_rate", lambda e: eda.menu_take_rate(e, filt)),
+        ("repeat_gaps", lambda e: eda.repeat_gaps(e, filt)),
+        ("items_per_user", lambda e: eda.items_per_user(e, filt)),
+        ("new_vs_returning", lambda e: eda.new_vs_returning(e, filt)),
+        ("cohort_retention", lambda e: eda.cohort_retention(e, filt)),
+        ("satisfaction_by_category", lambda e: eda.satisfaction_by_category(e, filt)),
+        ("satisfaction_by_maker", lambda e: eda.satisfaction_by_maker(e, filt)),
+        ("price_distribution", lambda e: eda.price_distribution(e, filt)),
+        ("group_comparison", lambda e: eda.group_comparison(e, filt)),
+        ("drill-down food list", lambda e: eda.top_foods(e, filt, n=500)),
+        ("food_weekly_trend", lambda e: eda.food_weekly_trend(e, filt, food_id)),
+        ("food_groups", lambda e: eda.food_groups(e, filt, food_id)),
+        ("food_satisfaction", lambda e: eda.food_satisfaction(e, filt, food_id)),
+    ]
+
+
+# ------------------------------------------------------------------------------ the naive way
+class Naive:
+    """The same figures from rows loaded into pandas (what a dashboard without SQL aggregates does)."""
+
+    def __init__(self, engine: sa.Engine, filt: OrderFilter):
+        self.filt = filt
+        first = min(filt.previous_period().start, filt.start - timedelta(days=LOOKBACK_DAYS))
+        oi, menu = S.mart_order_item, S.mart_daily_menu
+        with engine.connect() as conn:
+            self.rows = pd.read_sql(sa.select(oi).where(oi.c[C.SERVICE_DATE].between(first, filt.end)), conn)
+            self.menu = pd.read_sql(sa.select(menu).where(menu.c[C.SERVICE_DATE].between(filt.start, filt.end)),
+                                    conn)
+            self.users = pd.read_sql(sa.select(S.mart_user), conn)
+            self.foods = pd.read_sql(sa.select(S.mart_food), conn)
+        for frame in (self.rows, self.menu):
+            frame[C.SERVICE_DATE] = pd.to_datetime(frame[C.SERVICE_DATE])
+        self.users[C.FIRST_ORDER_DATE] = pd.to_datetime(self.users[C.FIRST_ORDER_DATE])
+        self.rows[C.IS_PAID] = self.rows[C.IS_PAID].astype(bool)
+        self.rows[C.IS_CANCELLED] = self.rows[C.IS_CANCELLED].astype(bool)
+        self.rows[C.WEEK] = self.rows[C.SERVICE_DATE] - pd.to_timedelta(self.rows[C.SERVICE_DATE].dt.weekday, "D")
+
+    def select(self, start=None, end=None) -> pd.DataFrame:
+        r = self.rows
+        keep = r[C.SERVICE_DATE].between(pd.Timestamp(start or self.filt.start), pd.Timestamp(end or self.filt.end))
+        return r[keep & r[C.IS_PAID]] if self.filt.paid_only else r[keep]
+
+    def figures(self, food_id: int) -> list[tuple[str, Callable]]:
+        cur, previous = self.select, self.filt.previous_period()
+        return [
+            ("kpis (2 periods)", lambda: [_activity(self.select(previous.start, previous.end)), _activity(cur())]),
+            ("daily_orders", lambda: cur().groupby([C.SERVICE_DATE, C.DINING_TYPE])
+             .agg(n_orders=(C.ORDER_ID, "nunique"), n_items=(C.COUNT, "sum"))
+             .unstack(fill_value=0).rolling(7, min_periods=1).mean()),
+            ("weekly_orders", lambda: cur().groupby([C.WEEK, C.DINING_TYPE])
+             .agg(n_orders=(C.ORDER_ID, "nunique"), n_items=(C.COUNT, "sum"))),
+            ("weekday_heatmap", lambda: cur().groupby([cur()[C.SERVICE_DATE].dt.weekday, C.DINING_TYPE])[C.COUNT].sum()),
+            ("top_foods", lambda: cur().groupby(C.FOOD_ID)[C.COUNT].sum().nlargest(15)),
+            ("concentration_summary", lambda: _gini(cur().groupby(C.FOOD_ID)[C.COUNT].sum().to_numpy())),
+            ("lorenz_curve", lambda: np.cumsum(np.sort(cur().groupby(C.FOOD_ID)[C.COUNT].sum().to_numpy()))),
+            ("weekly_concentration", lambda: cur().groupby([C.WEEK, C.FOOD_ID])[C.COUNT].sum()
+             .groupby(level=0).apply(lambda s: _gini(s.to_numpy()))),
+            ("menu_take_rate", self._take_rate),
+            ("repeat_gaps", self._repeats),
+            ("items_per_user", lambda: cur().groupby(C.USER_ID)[C.COUNT].sum().value_counts()),
+            ("new_vs_returning", self._new_vs_returning),
+            ("cohort_retention", self._cohorts),
+            ("satisfaction_by_category", lambda: cur().groupby(C.CUISINE_CODE)[C.SATISFACTION].agg(["mean", "count"])),
+            ("satisfaction_by_maker", lambda: cur().groupby(C.MAKERS_ID)[C.SATISFACTION].agg(["mean", "count"])),
+            ("price_distribution", lambda: cur().groupby(cur()[C.PRICE] // cur()[C.COUNT] // 1000)[C.COUNT].sum()),
+            ("group_comparison", lambda: cur().groupby(C.GROUP_ID).agg(
+                n_orders=(C.ORDER_ID, "nunique"), n_items=(C.COUNT, "sum"), n_users=(C.USER_ID, "nunique"),
+                n_foods=(C.FOOD_ID, "nunique"), sat=(C.SATISFACTION, "mean"))),
+            ("drill-down food list", lambda: cur().groupby(C.FOOD_ID)[C.COUNT].sum().nlargest(500)),
+            ("food_weekly_trend", lambda: cur()[cur()[C.FOOD_ID] == food_id].groupby(C.WEEK)
+             .agg(n_items=(C.COUNT, "sum"), n_users=(C.USER_ID, "nunique"))),
+            ("food_groups", lambda: cur()[cur()[C.FOOD_ID] == food_id].groupby(C.GROUP_ID)[C.COUNT].sum()),
+            ("food_satisfaction", lambda: cur()[cur()[C.FOOD_ID] == food_id][C.SATISFACTION].value_counts()),
+        ]
+
+    def _take_rate(self) -> pd.DataFrame:
+        rows, slot = self.select(), [C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]
+        m = (self.menu.join(rows.groupby(C.DAILY_FOOD_ID)[C.COUNT].sum().rename("chosen"), on=C.DAILY_FOOD_ID)
+             .join(rows.groupby(slot)[C.COUNT].sum().rename("slot"), on=slot).fillna(0))
+        return m.groupby(C.FOOD_ID).agg(offered=("chosen", "size"), chosen=("chosen", "sum"), slot=("slot", "sum"))
+
+    def _repeats(self) -> pd.Series:
+        hist = self.select(self.filt.start - timedelta(days=LOOKBACK_DAYS)).sort_values(
+            [C.USER_ID, C.FOOD_ID, C.SERVICE_DATE, C.ORDER_ITEM_ID])
+        gap = hist.groupby([C.USER_ID, C.FOOD_ID])[C.SERVICE_DATE].diff().dt.days
+        inside = hist[C.SERVICE_DATE] >= pd.Timestamp(self.filt.start)
+        return hist.loc[inside, C.COUNT].groupby(gap[inside].where(gap[inside] <= LOOKBACK_DAYS)).sum()
+
+    def _active(self) -> pd.DataFrame:
+        active = self.select()[[C.USER_ID, C.WEEK]].drop_duplicates()
+        return active.merge(self.users[[C.USER_ID, C.FIRST_ORDER_DATE]], on=C.USER_ID, how="left")
+
+    def _new_vs_returning(self) -> pd.DataFrame:
+        active = self._active()
+        return (active[C.FIRST_ORDER_DATE] < active[C.WEEK]).groupby(active[C.WEEK]).agg(["sum", "size"])
+
+    def _cohorts(self) -> pd.Series:
+        active = self._active()
+        first_week = active[C.FIRST_ORDER_DATE] - pd.to_timedelta(active[C.FIRST_ORDER_DATE].dt.weekday, "D")
+        cohort = active[first_week == active[C.WEEK]][[C.USER_ID, C.WEEK]].rename(columns={C.WEEK: "cohort"})
+        joined = cohort.merge(active, on=C.USER_ID)
+        joined = joined[joined[C.WEEK] >= joined["cohort"]]
+        return joined.groupby(["cohort", (joined[C.WEEK] - joined["cohort"]).dt.days // 7]).size()
+
+
+def _activity(rows: pd.DataFrame) -> dict:
+    return {"orders": rows[C.ORDER_ID].nunique(), "items": rows[C.COUNT].sum(), "users": rows[C.USER_ID].nunique(),
+            "revenue": rows.loc[rows[C.IS_PAID], C.PRICE].sum(), "sat": rows[C.SATISFACTION].mean()}
+
+
+def _gini(x: np.ndarray) -> float:
+    x = np.sort(x.astype(float))
+    n = len(x)
+    return 2 * (np.arange(1, n + 1) * x).sum() / (n * x.sum()) - (n + 1) / n if n else math.nan
+
+
+# ------------------------------------------------------------------------------ measuring
+def timed(fn: Callable, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def bench(url: str, label: str, repeat: int) -> float:
+    engine = make_engine(url)
+    options = eda.filter_options(engine)
+    filt = options.sanitize(OrderFilter())
+    food_id = int(eda.top_foods(engine, filt, n=1)[C.FOOD_ID].iloc[0])
+    with engine.connect() as conn:
+        n_rows = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
+    print(f"\n== {label}: {n_rows:,} order items; view {filt.start} .. {filt.end} (paid items)")
+
+    timed(lambda: [fn(engine) for _, fn in page_queries(filt, food_id)])            # warm the caches once
+    sql = {name: min(timed(fn, engine) for _ in range(repeat)) for name, fn in page_queries(filt, food_id)}
+    t0 = time.perf_counter()
+    naive = Naive(engine, filt)
+    load_s = time.perf_counter() - t0
+    naive_s = {name: min(timed(fn) for _ in range(repeat)) for name, fn in naive.figures(food_id)}
+    engine.dispose()
+
+    print(f"{'query':<28}{'SQL s':>9}{'naive s':>10}")
+    print(f"{'naive: load rows':<28}{'':>9}{load_s:>10.3f}   ({len(naive.rows):,} item rows)")
+    for name, seconds in sql.items():
+        other = naive_s.get(name)
+        print(f"{name:<28}{seconds:>9.3f}{'' if other is None else f'{other:>10.3f}'}")
+    sql_total, naive_total = sum(sql.values()), load_s + sum(naive_s.values())
+    verdict = "meets" if sql_total < TARGET_S else "misses"
+    print(f"{'TOTAL':<28}{sql_total:>9.3f}{naive_total:>10.3f}   naive / SQL = {naive_total / sql_total:.1f}x;"
+          f" SQL {verdict} the {TARGET_S:.0f} s target")
+    return sql_total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scales", nargs="+", default=["large", "demo"])
+    ap.add_argument("--backends", nargs="+", default=["mysql", "sqlite"], choices=["mysql", "sqlite"])
+    ap.add_argument("--url", help="bench this DE database instead of the generated worlds")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per query; the best is reported")
+    args = ap.parse_args()
+    if args.url:
+        bench(args.url, args.url, args.repeat)
+        return 0
+    for scale in args.scales:
+        for backend in args.backends:
+            bench(world_url(scale, backend), f"{scale} world, {backend}", args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""``evaluate``: train models before a cutoff, score the days after it, store and print a leaderboard.
+
+With ``--format json`` stdout carries exactly one JSON list (one object per model and protocol);
+logs and anything a model library prints go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from typing import Any
+
+import pandas as pd
+
+from kurrant_core import columns as C
+from kurrant_core.commands import engine_from
+from kurrant_core.commands.models import parse_date, parse_params
+from kurrant_core.errors import KurrantError
+
+FORMATS = ("table", "json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from kurrant_core.evaluation import DEFAULT_HORIZON_DAYS
+    p = sub.add_parser("evaluate", help="evaluate models on a time split and print a leaderboard")
+    p.add_argument("--models", default="all", help="comma-separated model names, or all (default)")
+    p.add_argument("--cutoff", help="train before this day, test from it (YYYY-MM-DD; default: "
+                   "the last --horizon days of orders are the test window)")
+    p.add_argument("--horizon", type=int, default=DEFAULT_HORIZON_DAYS,
+                   help=f"test window length in days (default {DEFAULT_HORIZON_DAYS})")
+    p.add_argument("--k", type=int, default=10, help="catalog list length (default 10)")
+    p.add_argument("--backtest", type=int, default=1, metavar="N",
+                   help="average over N rolling cutoffs, one horizon apart (default 1)")
+    p.add_argument("--param", action="append", default=[], metavar="MODEL:KEY=VALUE",
+                   help="a model hyper-parameter, e.g. als:factors=32; repeat for several")
+    p.add_argument("--no-tradeoff", dest="tradeoff", action="store_false",
+                   help="skip the MMR accuracy-diversity curve (faster)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="table (default) or json")
+    p.set_defaults(func=_evaluate)
+
+
+def parse_model_params(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``["als:factors=32"]`` -> ``{"als": {"factors": 32}}`` (typed like the model's defaults)."""
+    by_model: dict[str, list[str]] = {}
+    for pair in pairs:
+        model, sep, rest = pair.partition(":")
+        if not sep or not rest:
+            raise KurrantError(f"--param {pair!r}: write MODEL:KEY=VALUE, e.g. als:factors=32.")
+        by_model.setdefault(model.strip(), []).append(rest)
+    return {model: parse_params(model, items) for model, items in by_model.items()}
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from kurrant_core.evaluation import TimeSplit, evaluate, leaderboard_frame, summary_columns
+    from kurrant_core.evaluation import names as N
+
+    params = parse_model_params(args.param)
+    split = TimeSplit(parse_date(args.cutoff), args.horizon) if args.cutoff else None
+    with contextlib.redirect_stdout(sys.stderr):        # stdout is the result, nothing else
+        evaluations = evaluate(engine_from(args), args.models, split=split,
+                               horizon_days=args.horizon, k=args.k, backtest=args.backtest,
+                               params=params, with_tradeoff=args.tradeoff, triggered_by="cli")
+    if args.format == "json":
+        rows = [row for e in evaluations for row in e.json_rows()]
+        print(json.dumps(rows, ensure_ascii=False, allow_nan=False))
+        return 0
+    first = evaluations[0]
+    print(f"cutoff {first.split.cutoff}, test window {first.split.horizon_days} days"
+          + (f", averaged over cutoffs {', '.join(first.cutoffs)}" if len(first.cutoffs) > 1 else ""))
+    runs = [{C.MODEL: e.model, C.RUN_ID: e.run_id, N.METRICS: e.stored_metrics()}
+            for e in evaluations]
+    with pd.option_context("display.width", 250, "display.max_columns", 40,
+                           "display.float_format", "{:.4f}".format):
+        for protocol in N.PROTOCOLS:
+            board = leaderboard_frame(runs, protocol)
+            print(f"\n{protocol}")
+            print(board[summary_columns(board, protocol, args.k)].to_string(index=False))
+    return 0

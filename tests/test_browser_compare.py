@@ -1,0 +1,73 @@
+"""Browser test: the comparison page in headless Chromium shows two runs' lists side by side, and
+moving a diversity knob re-ranks them and moves their metrics; a screenshot is kept for review."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import SCREENSHOT_DIR, build_tiny_world, new_database_url
+from kurrant_core import compare, results
+from kurrant_core.db import make_engine
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def world_url(tmp_path_factory) -> str:
+    """A tiny SQLite world with a popularity and a content run."""
+    folder = tmp_path_factory.mktemp("compare_browser")
+    url = new_database_url("sqlite", folder)
+    build_tiny_world(url)
+    engine = make_engine(url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
+        for name in ("popularity", "content"):
+            results.train_and_write(engine, name, {}, k=10, triggered_by="test")
+    engine.dispose()
+    return url
+
+
+def wait_until_idle(page) -> None:
+    """The app is drawn, no script run is in progress and the lists' metrics are there."""
+    page.locator('[data-testid="stApp"]').wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Running')",
+        timeout=TIMEOUT_MS)
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
+
+
+def metric_texts(page) -> list[str]:
+    return page.locator('[data-testid="stMetric"]').all_inner_texts()
+
+
+def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, world_url):
+    from playwright.sync_api import expect      # here, so a machine without playwright skips via `browser`
+    server = dashboard_factory(world_url)
+    page = browser.new_page(viewport={"width": 1800, "height": 1300})
+    page.goto(server.url, wait_until="networkidle")        # the router first (see the EDA browser test)
+    page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
+    page.goto(server.url + "/compare", wait_until="networkidle")
+    wait_until_idle(page)
+
+    page.get_by_role("button", name="The catalog").click()
+    expect(page.get_by_text("Ranking the catalog")).to_be_visible(timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+    metrics = page.locator('[data-testid="stMetric"]')
+    expect(metrics).to_have_count(2 * len(compare.REPORT_METRICS), timeout=TIMEOUT_MS)
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(3)     # two lists + the overlap
+    expect(page.locator('[data-testid="stMetricDelta"]')).to_have_count(0)   # every knob off
+    before = metric_texts(page)
+
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="MMR λ").get_by_role("slider")
+    slider.focus()
+    for _ in range(16):                                   # 1.0 -> 0.2 in steps of 0.05
+        page.keyboard.press("ArrowLeft")
+    expect(slider).to_have_attribute("aria-valuenow", "0.2", timeout=TIMEOUT_MS)
+    expect(page.locator('[data-testid="stMetricDelta"]').first).to_be_visible(timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+    assert metric_texts(page) != before
+    assert not page.locator('[data-testid="stException"]').count()
+
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "compare.png"), full_page=True)
+    page.close()

@@ -1,0 +1,227 @@
+"""The evaluation harness: a leak-free global split, hand-checked protocol arithmetic, and the
+``evaluate`` command end to end on both backends (JSON on stdout, metrics stored in rec_run)."""
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from kurrant_core import cli, results
+from kurrant_core import columns as C
+from kurrant_core import schema as S
+from kurrant_core.candidates import candidate_set
+from kurrant_core.data import ITEM_IDX, USER_IDX, build_training_data
+from kurrant_core.db import make_engine
+from kurrant_core.errors import KurrantError
+from kurrant_core.evaluation import (TimeSplit, backtest_splits, default_split, leaderboard,
+                                     leaderboard_frame, split_data, tradeoff_curves)
+from kurrant_core.evaluation import names as N
+from kurrant_core.evaluation.protocols import daily_menu_accuracy, rank_daily_menus
+from kurrant_core.evaluation.tradeoff import mmr_tradeoff
+from kurrant_core.models import make_model
+from kurrant_core.models.base import Recommender
+
+HORIZON = 14
+
+
+def paid_items(engine: sa.Engine) -> pd.DataFrame:
+    oi = S.mart_order_item.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(oi[C.USER_ID], oi[C.FOOD_ID], oi[C.SERVICE_DATE])
+                            .where(oi[C.IS_PAID] == sa.true())).all()
+    items = pd.DataFrame([tuple(r) for r in rows], columns=[C.USER_ID, C.FOOD_ID, C.SERVICE_DATE])
+    items[C.SERVICE_DATE] = pd.to_datetime(items[C.SERVICE_DATE])
+    return items
+
+
+# ------------------------------------------------------------------------------ the split
+def test_split_leaks_nothing_and_loses_nothing(tiny_engine):
+    items = paid_items(tiny_engine)
+    split = default_split(tiny_engine, HORIZON)
+    # the default test window is the last HORIZON days that carry orders
+    assert split.test_end == items[C.SERVICE_DATE].max().date() + timedelta(days=1)
+    data, test = split_data(tiny_engine, split)
+    cutoff, end = pd.Timestamp(split.cutoff), pd.Timestamp(split.test_end)
+    assert data.cutoff == split.cutoff
+    assert data.orders[C.SERVICE_DATE].max() < cutoff                 # no training row at/after T
+    assert data.exposures[C.SERVICE_DATE].max() < cutoff
+    assert data.interactions.sum() > 0 and len(test) > 0
+    assert test[C.SERVICE_DATE].min() >= cutoff                       # no test row before T
+    assert test[C.SERVICE_DATE].max() < end
+    # a partition: every paid item before the window's end is in exactly one part
+    assert len(data.orders) == (items[C.SERVICE_DATE] < cutoff).sum()
+    in_window = (items[C.SERVICE_DATE] >= cutoff) & (items[C.SERVICE_DATE] < end)
+    assert len(test) == in_window.sum()
+
+
+def test_backtest_cutoffs_step_back_one_horizon():
+    latest = TimeSplit(date(2026, 10, 17), 14)
+    assert [s.cutoff for s in backtest_splits(latest, 3)] == [
+        date(2026, 9, 19), date(2026, 10, 3), date(2026, 10, 17)]
+    assert backtest_splits(latest, 2)[0].test_end == latest.cutoff    # windows follow each other
+    with pytest.raises(KurrantError, match="at least 1"):
+        backtest_splits(latest, 0)
+    with pytest.raises(KurrantError, match="horizon"):
+        TimeSplit(date(2026, 10, 17), 0)
+
+
+def test_a_window_without_orders_says_what_to_do(tiny_engine):
+    last = paid_items(tiny_engine)[C.SERVICE_DATE].max().date()
+    with pytest.raises(KurrantError, match="earlier --cutoff"):
+        split_data(tiny_engine, TimeSplit(last + timedelta(days=30), HORIZON))
+
+
+# ------------------------------------------------------------------------------ daily menu
+class LowestIdFirst(Recommender):
+    """A constructed model: the smaller the food id, the better (for hand-computed ranks)."""
+
+    name: ClassVar[str] = "lowest_id_first"
+
+    def _fit(self, data) -> None:
+        pass
+
+    def _score(self, u, i, as_of):
+        return np.tile(-self.data_.food_ids[i].astype(float), (len(u), 1))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tiny_sqlite_url):
+    engine = make_engine(tiny_sqlite_url)
+    split = default_split(engine, HORIZON)
+    data, test = split_data(engine, split)
+    engine.dispose()
+    return data, test
+
+
+def test_daily_menu_ranking_of_a_constructed_case(tiny_data):
+    data, _ = tiny_data
+    model = LowestIdFirst().fit(data)
+    # three warm users without allergies who share a group that has a lunch menu after the cutoff
+    no_allergy = np.asarray(data.user_allergens.sum(axis=1)).ravel() == 0
+    warm = ~data.cold & no_allergy
+    menus = data.menus[(data.menus[C.SERVICE_DATE] >= pd.Timestamp(data.cutoff))
+                       & (data.menus[C.DINING_TYPE] == 2)]
+    for (group, day), menu in menus.groupby([C.GROUP_ID, C.SERVICE_DATE]):
+        users = data.user_ids[warm & (data.user_group == group)]
+        if len(users) >= 3 and menu[C.FOOD_ID].nunique() >= 4:
+            break
+    else:
+        pytest.fail("the tiny world should have a group with three warm users and a menu")
+    foods = np.sort(menu[C.FOOD_ID].unique())       # the model's ranking: 1 = smallest id
+    not_on_menu = int(np.setdiff1d(data.food_ids, foods)[0])
+    test = pd.DataFrame({C.USER_ID: [users[0], users[1], users[2], users[2]],
+                         C.FOOD_ID: [foods[0], foods[2], foods[1], not_on_menu],
+                         C.GROUP_ID: group, C.SERVICE_DATE: day, C.DINING_TYPE: 2})
+    ranked = rank_daily_menus(model, data, test)
+    assert ranked[C.RANK].tolist()[:3] == [1, 3, 2] and pd.isna(ranked[C.RANK].iloc[3])
+    assert (ranked[C.MENU_SIZE].iloc[:3] == len(foods)).all()
+    scores = daily_menu_accuracy(ranked)
+    # ranks 1, 3, 2: HR@1 = 1/3, HR@3 = 3/3, MRR = (1 + 1/3 + 1/2) / 3 = 11/18
+    assert scores["hr@1"] == pytest.approx(1 / 3)
+    assert scores["hr@3"] == pytest.approx(1.0)
+    assert scores["mrr"] == pytest.approx(11 / 18)
+    assert scores["n_events"] == 3 and scores["n_unranked"] == 1
+    assert scores["cold_n_events"] == 0 and np.isnan(scores["cold_mrr"])
+
+
+def test_daily_menu_accuracy_splits_out_cold_users():
+    ranked = pd.DataFrame({C.RANK: pd.array([1, 2, 4, None], dtype="Int64"),
+                           C.MENU_SIZE: pd.array([4, 4, 4, 4], dtype="Int64"),
+                           C.IS_COLD_START: [False, True, True, True]})
+    scores = daily_menu_accuracy(ranked)
+    # all ranked: 1, 2, 4 -> MRR = (1 + 1/2 + 1/4) / 3 = 7/12; cold only: 2, 4 -> (1/2 + 1/4) / 2
+    assert scores["mrr"] == pytest.approx(7 / 12)
+    assert scores["cold_mrr"] == pytest.approx(3 / 8)
+    assert scores["cold_hr@1"] == 0.0 and scores["cold_hr@3"] == pytest.approx(0.5)
+    assert scores["cold_n_events"] == 2 and scores["n_unranked"] == 1
+    # random ranking of a 4-food menu: MRR = H_4 / 4 = (1 + 1/2 + 1/3 + 1/4) / 4
+    assert scores["random_mrr"] == pytest.approx((25 / 12) / 4)
+
+
+# ------------------------------------------------------------------------------ candidates, trade-off
+def test_candidate_set_carries_the_users_history(tiny_data):
+    data, _ = tiny_data
+    model = make_model("popularity").fit(data)
+    u = int(np.flatnonzero(~data.cold)[0])
+    user_id = int(data.user_ids[u])
+    cands = candidate_set(data, model, user_id, n=len(data.catalog))
+    orders = data.orders[data.orders[USER_IDX] == u]
+    last = orders.groupby(C.FOOD_ID)[C.SERVICE_DATE].max()
+    eaten = np.isin(cands.food_ids, last.index)
+    expected = (pd.Timestamp(data.cutoff) - last.loc[cands.food_ids[eaten]]).dt.days.to_numpy()
+    np.testing.assert_array_equal(cands.days_since_eaten[eaten], expected)
+    assert np.isinf(cands.days_since_eaten[~eaten]).all()
+    mix = pd.Series(data.food_category[orders[ITEM_IDX]]).value_counts(normalize=True)
+    assert cands.user_category_mix == pytest.approx(mix.to_dict())
+    assert list(cands.food_ids) == list(model.recommend([user_id], len(data.catalog))[C.FOOD_ID])
+
+
+def test_mmr_tradeoff_buys_diversity_with_accuracy(tiny_data):
+    data, test = tiny_data
+    model = make_model("content").fit(data)
+    truth = test[[C.USER_ID, C.FOOD_ID]].drop_duplicates()
+    points = pd.DataFrame(mmr_tradeoff(model, data, truth, k=5, lambdas=(1.0, 0.0)))
+    at_one, at_zero = points.iloc[0], points.iloc[1]
+    assert at_zero[N.ILD] > at_one[N.ILD]
+    # lambda = 1 is the model's own order: its NDCG is the model's catalog NDCG@5
+    from kurrant_core.metrics import ndcg_at_k
+    own = ndcg_at_k(model.recommend(truth[C.USER_ID].unique(), 5), truth, 5)
+    assert at_one[N.NDCG] == pytest.approx(own)
+
+
+def test_leaderboard_frame_orders_best_first():
+    stored = {N.EVALUATION: {C.DATA_CUTOFF: "2026-10-17", C.HORIZON_DAYS: 14, N.K: 10}}
+    runs = [{C.MODEL: "a", C.RUN_ID: 1, N.METRICS: {**stored, N.DAILY_MENU: {"mrr": 0.4, "hr@1": 0.2}}},
+            {C.MODEL: "b", C.RUN_ID: 2, N.METRICS: {**stored, N.DAILY_MENU: {"mrr": 0.6, "hr@1": 0.1}}}]
+    board = leaderboard_frame(runs, N.DAILY_MENU)
+    assert board[C.MODEL].tolist() == ["b", "a"]
+    assert board.columns.tolist()[:4] == [C.MODEL, C.RUN_ID, "mrr", "hr@1"]
+    with pytest.raises(KurrantError, match="protocol"):
+        leaderboard_frame(runs, "weekly")
+
+
+# ------------------------------------------------------------------------------ end to end
+def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    code = cli.main(["--url", writable_tiny_url, "evaluate", "--models", "popularity,content",
+                     "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = json.loads(out)                                  # stdout is one JSON list, nothing else
+    assert [(r["model"], r["protocol"]) for r in rows] == [
+        ("popularity", "daily_menu"), ("popularity", "catalog"),
+        ("content", "daily_menu"), ("content", "catalog")]
+    for row in rows:
+        metrics = row["metrics"]
+        assert all(key == key.lower() for key in metrics)
+        wanted = ["hr@1", "hr@3", "mrr", "ndcg"] if row["protocol"] == "daily_menu" else \
+            ["recall@10", "precision@10", "ndcg@10", "hr@10", "map@10", "mrr", "coverage", "ild",
+             "novelty", "exposure_gini", "personalisation", "calibration_error", "repeat_rate"]
+        assert set(wanted) <= set(metrics)
+        for key in wanted:
+            if key != "novelty":
+                assert 0.0 <= metrics[key] <= 1.0, key
+        assert row["fit_seconds"] >= 0 and row["score_seconds"] >= 0
+    menu = {r["model"]: r["metrics"] for r in rows if r["protocol"] == "daily_menu"}
+    assert menu["content"]["mrr"] > menu["content"]["random_mrr"]
+
+    engine = make_engine(writable_tiny_url)
+    for row in rows:                                        # the metrics live in the run
+        run = results.get_run(engine, row["run_id"])
+        assert run.is_done and run.model == row["model"]
+        assert run.metrics[row["protocol"]] == row["metrics"]
+        assert run.params[N.EVALUATION][C.HORIZON_DAYS] == HORIZON
+        assert run.data_cutoff.isoformat() == run.params[N.EVALUATION][C.DATA_CUTOFF]
+        lists = results.read_recommendations(engine, run.run_id, catalog_only=True)
+        assert lists.groupby(C.USER_ID).size().max() == 10
+    board = leaderboard(engine, N.DAILY_MENU)
+    assert set(board[C.MODEL]) == {"popularity", "content"}
+    assert board["mrr"].is_monotonic_decreasing
+    curves = tradeoff_curves(engine)
+    assert curves.groupby(C.MODEL).size().to_dict() == {"content": 6, "popularity": 6}
+    engine.dispose()

@@ -1,0 +1,153 @@
+"""AppTest of the comparison page: a user and two runs give two lists, a knob re-ranks them and
+moves their metrics, and bad inputs (unknown user, a day without a menu, a user without orders,
+no runs at all) give messages, never an exception."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from conftest import APP_PATH, build_tiny_world, new_database_url
+from kurrant_core import codes, columns as C, compare, results, schema as S
+from kurrant_core.db import make_engine
+
+PAGE = "pages/compare.py"
+CATALOG = "The catalog"
+NO_ORDERS_USER = 99_999
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny SQLite world with a popularity and a content run, plus a user without any order."""
+    folder = tmp_path_factory.mktemp("compare_page")
+    url = new_database_url("sqlite", folder)
+    build_tiny_world(url)
+    engine = make_engine(url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
+        run_ids = [results.train_and_write(engine, name, {}, k=10, triggered_by="test")
+                   for name in ("popularity", "content")]
+    with engine.begin() as conn:
+        group = conn.execute(sa.select(S.mart_user.c[C.GROUP_ID]).limit(1)).scalar()
+        conn.execute(S.mart_user.insert().values({
+            C.USER_ID: NO_ORDERS_USER, C.GROUP_ID: group, C.JOINED_ON: date(2026, 10, 30), C.USER_STATUS: 1,
+            C.IS_MEMBERSHIP: False, C.HAS_SURVEY: False, C.FAVORITE_TAGS: "", C.ALLERGY_TAGS: "",
+            C.IS_VEGAN: False, C.N_ITEMS: 0}))
+    yield url, engine, run_ids
+    engine.dispose()
+
+
+def open_page(monkeypatch, url: str) -> AppTest:
+    monkeypatch.setenv("KURRANT_DE_URL", url)
+    at = AppTest.from_file(APP_PATH, default_timeout=120)
+    at.run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def lists(at: AppTest) -> list[list[int]]:
+    """The food ids each shown list holds, best first, column by column."""
+    return [df.value[C.FOOD_ID].tolist() for df in at.dataframe if C.WHY in df.value.columns]
+
+
+def metric_values(at: AppTest) -> list[tuple[str, str, str]]:
+    return [(m.label, m.value, m.proto.delta) for m in at.metric]
+
+
+def show(at: AppTest, user_id: int, run_ids: list[int], scope: str = CATALOG) -> AppTest:
+    at.sidebar.number_input(key="cmp_user_id").set_value(user_id)
+    at.sidebar.multiselect(key="cmp_runs").set_value(run_ids)
+    at.sidebar.segmented_control(key="cmp_scope").set_value(scope)
+    return at.run()
+
+
+def test_a_user_and_two_runs_give_two_lists_and_a_knob_reranks_them(monkeypatch, world):
+    url, engine, run_ids = world
+    user = compare.pick_user(engine, compare.LIGHT)
+    at = show(open_page(monkeypatch, url), user, run_ids)
+    assert not at.exception and not at.error
+    before = lists(at)
+    assert len(before) == 2 and all(len(foods) == 10 for foods in before)
+    for run_id in run_ids:
+        expected = results.read_recommendations(engine, run_id, user, catalog_only=True)
+        assert expected[C.FOOD_ID].tolist() in before, "knobs off: the runs' stored lists"
+    assert len(at.metric) == 2 * len(compare.REPORT_METRICS)
+    assert not any(delta for _, _, delta in metric_values(at)), "no knob moved: no change to show"
+    assert at.get("plotly_chart"), "history timeline and category mix are drawn"
+    metrics_before = metric_values(at)
+
+    at.sidebar.slider(key="cmp_mmr_lambda").set_value(0.2).run()
+    assert not at.exception and not at.error
+    after = lists(at)
+    assert after != before and all(len(foods) == 10 for foods in after)
+    assert metric_values(at) != metrics_before
+    assert any(delta for _, _, delta in metric_values(at)), "metrics show what the knob changed"
+
+    at.sidebar.button(key="cmp_reset").click().run()
+    assert lists(at) == before, "reset knobs: back to the runs' own lists"
+
+
+def test_quick_picks_set_the_user_and_say_when_none_fits(monkeypatch, world):
+    url, engine, run_ids = world
+    at = open_page(monkeypatch, url)
+    at.sidebar.button(key=f"cmp_pick_{compare.LIGHT}").click().run()
+    assert at.sidebar.number_input(key="cmp_user_id").value == compare.pick_user(engine, compare.LIGHT)
+    at.sidebar.button(key=f"cmp_pick_{compare.COLD}").click().run()
+    assert not at.exception
+    # every user with an order ordered before the runs' cutoff; the one without orders is cold
+    assert at.sidebar.number_input(key="cmp_user_id").value == NO_ORDERS_USER
+
+
+def test_an_unknown_user_gets_a_message_not_a_traceback(monkeypatch, world):
+    url, _, run_ids = world
+    at = show(open_page(monkeypatch, url), 123_456, run_ids)
+    assert not at.exception
+    assert at.error and "User 123456 is not in the DE database" in at.error[0].value
+    assert not lists(at)
+
+
+def test_a_day_without_a_menu_gets_a_message(monkeypatch, world):
+    url, engine, run_ids = world
+    user = compare.pick_user(engine, compare.HEAVY)
+    at = open_page(monkeypatch, url)
+    days = compare.menu_days(engine)
+    saturday = next(d for d in (days[C.SERVICE_DATE].iloc[0] + timedelta(n) for n in range(7)) if d.weekday() == 5)
+    at.sidebar.date_input(key="cmp_date").set_value(saturday)
+    at = show(at, user, run_ids, scope="A day's menu")
+    assert not at.exception
+    assert at.error and f"no {codes.DINING_TYPE[codes.LUNCH]} menu on {saturday.isoformat()}" in at.error[0].value
+    assert not lists(at)
+
+
+def test_a_menu_day_ranks_the_groups_menu(monkeypatch, world):
+    url, engine, run_ids = world
+    user = compare.pick_user(engine, compare.HEAVY)
+    profile = compare.user_profile(engine, user)
+    days = compare.menu_days(engine, profile.group_id)
+    day = days[days[C.DINING_TYPE] == codes.LUNCH].iloc[-1]
+    at = open_page(monkeypatch, url)
+    at.sidebar.date_input(key="cmp_date").set_value(day[C.SERVICE_DATE])
+    at = show(at, user, run_ids, scope="A day's menu")
+    assert not at.exception and not at.error
+    shown = lists(at)
+    assert len(shown) == 2 and all(len(foods) == day[C.N_FOODS] for foods in shown)
+    assert len({frozenset(foods) for foods in shown}) == 1, "both rank the same menu"
+
+
+def test_a_user_without_orders_gets_messages_and_no_traceback(monkeypatch, world):
+    url, _, run_ids = world
+    at = show(open_page(monkeypatch, url), NO_ORDERS_USER, run_ids)
+    assert not at.exception and not at.error
+    assert any("has no paid orders" in info.value for info in at.info)
+    notes = [w.value for w in at.warning]
+    assert len(notes) == 2 and all("not in" in n and "training data" in n for n in notes)
+
+
+def test_no_runs_yet_says_how_to_train(monkeypatch, tiny_sqlite_url):
+    at = open_page(monkeypatch, tiny_sqlite_url)
+    assert not at.exception and not at.error
+    assert any("no finished runs" in info.value for info in at.info)
+    assert any("kurrant_core train --model" in code.value for code in at.code)
+    assert not lists(at)
