@@ -3,7 +3,8 @@
 Heavy joins run inside the database (INSERT ... SELECT) so millions of order items never travel
 through Python; only the small tables that need the code mappers (foods, users) go through pandas.
 Each mart is built into a staging table and swapped in within one transaction, so readers never
-see a half-built mart.
+see a half-built mart. After a small sync, an incremental pass instead rebuilds only the order
+items (and menu slots) whose raw rows changed since the last build, again in one transaction.
 """
 from __future__ import annotations
 
@@ -21,12 +22,42 @@ log = logging.getLogger(__name__)
 STAGING_SUFFIX = "__staging"
 META_PREPROCESSED_AT = "preprocessed_at"
 META_LATEST_ORDER_AT = "latest_order_at"
+META_MODE = "preprocess_mode"
+META_WATERMARK = "preprocess_watermark"
+"""Largest raw ``updated_date_time`` the marts have seen; rows at or after it are rebuilt next time."""
+INCREMENTAL_MAX_SHARE = 0.2
+"""Above this share of changed order items a full rebuild is cheaper than patching."""
+FULL, INCREMENTAL = "full", "incremental"
 
 
-def preprocess(engine: sa.Engine) -> dict[str, int]:
-    """Rebuild every mart from the raw mirror; returns rows per mart."""
+def preprocess(engine: sa.Engine, *, incremental: bool | None = None) -> dict[str, int]:
+    """Rebuild the marts from the raw mirror; returns rows per mart.
+
+    ``incremental=None`` chooses: patch the marts when few raw order rows changed since the last
+    build, else rebuild everything. ``True`` patches when it can, ``False`` always rebuilds.
+    """
     init_db(engine)
     t0 = time.perf_counter()
+    since = _incremental_since(engine) if incremental is not False else None
+    if since is not None:
+        counts = _patch(engine, since)
+        mode = INCREMENTAL
+    else:
+        counts = _rebuild(engine)
+        mode = FULL
+    with engine.begin() as conn:
+        latest = conn.execute(sa.select(sa.func.max(S.mart_order_item.c[C.ORDERED_AT]))).scalar()
+        write_meta(conn, META_PREPROCESSED_AT, datetime.now().isoformat(timespec="seconds"))
+        write_meta(conn, META_LATEST_ORDER_AT, str(latest) if latest else "")
+        write_meta(conn, META_MODE, mode)
+        watermark = _raw_watermark(conn)
+        if watermark is not None:
+            write_meta(conn, META_WATERMARK, watermark.isoformat())
+    log.info("preprocess (%s): %s in %.1f s", mode, counts, time.perf_counter() - t0)
+    return counts
+
+
+def _rebuild(engine: sa.Engine) -> dict[str, int]:
     staging = {t.name: _staging_table(t, keep_indexes=not is_sqlite(engine)) for t in S.MART_TABLES}
     with engine.begin() as conn:
         for t in staging.values():
@@ -40,13 +71,62 @@ def preprocess(engine: sa.Engine) -> dict[str, int]:
             [c.name for c in S.mart_order_item.columns], _order_item_select(staging[S.mart_food.name])))
         users = _user_frame(conn, staging[S.mart_order_item.name])
         _insert_frame(conn, staging[S.mart_user.name], users)
-    counts = _swap_in(engine, staging)
+    return _swap_in(engine, staging)
+
+
+# --------------------------------------------------------------------------------- incremental
+_WATERMARKED = (S.order_item, S.review, S.daily_food)
+
+
+def _raw_watermark(conn: sa.Connection) -> datetime | None:
+    marks = [conn.execute(sa.select(sa.func.max(t.c.updated_date_time))).scalar() for t in _WATERMARKED]
+    marks = [pd.Timestamp(m).to_pydatetime() for m in marks if m is not None]
+    return max(marks) if marks else None
+
+
+def _changed_items(since: datetime) -> sa.CompoundSelect:
+    """Ids of order items whose item row or review changed at or after ``since``."""
+    return sa.union(
+        sa.select(S.order_item.c.id).where(S.order_item.c.updated_date_time >= since),
+        sa.select(S.review.c.order_item_id).where(S.review.c.updated_date_time >= since))
+
+
+def _incremental_since(engine: sa.Engine) -> datetime | None:
+    """The watermark to patch from, or None when a full rebuild is needed or cheaper."""
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(S.de_meta.c.value).where(S.de_meta.c.key == META_WATERMARK)).scalar()
+        if not stored:
+            return None
+        built = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
+        raw = conn.execute(sa.select(sa.func.count()).select_from(S.order_item_dailyfood)).scalar_one()
+        since = datetime.fromisoformat(stored)
+        changed = conn.execute(sa.select(sa.func.count()).select_from(_changed_items(since).subquery())).scalar_one()
+    new_rows = max(raw - built, 0)
+    if not built or (changed + new_rows) > INCREMENTAL_MAX_SHARE * built:
+        return None
+    return since
+
+
+def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
+    """Patch the marts in one transaction: small marts replaced, changed order items rebuilt."""
+    moi, mdm = S.mart_order_item, S.mart_daily_menu
     with engine.begin() as conn:
-        latest = conn.execute(sa.select(sa.func.max(S.mart_order_item.c[C.ORDERED_AT]))).scalar()
-        write_meta(conn, META_PREPROCESSED_AT, datetime.now().isoformat(timespec="seconds"))
-        write_meta(conn, META_LATEST_ORDER_AT, str(latest) if latest else "")
-    log.info("preprocess: %s in %.1f s", counts, time.perf_counter() - t0)
-    return counts
+        conn.execute(S.mart_food.delete())
+        _insert_frame(conn, S.mart_food, _food_frame(conn))
+        changed_menu = sa.select(S.daily_food.c.id).where(S.daily_food.c.updated_date_time >= since)
+        conn.execute(mdm.delete().where(mdm.c[C.DAILY_FOOD_ID].in_(changed_menu)))
+        conn.execute(mdm.insert().from_select([c.name for c in mdm.columns],
+                                              _daily_menu_select().where(S.daily_food.c.id.in_(changed_menu))))
+        changed = _changed_items(since)
+        # New order items have no updated_date_time older than the watermark, so they are "changed" too.
+        conn.execute(moi.delete().where(moi.c[C.ORDER_ITEM_ID].in_(changed)))
+        conn.execute(moi.insert().from_select(
+            [c.name for c in moi.columns],
+            _order_item_select(S.mart_food).where(S.order_item_dailyfood.c.id.in_(changed))))
+        users = _user_frame(conn, moi)
+        conn.execute(S.mart_user.delete())
+        _insert_frame(conn, S.mart_user, users)
+        return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in S.MART_TABLES}
 
 
 # --------------------------------------------------------------------------------- staging + swap

@@ -482,7 +482,8 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
                     cutoff: date | None = None, k: int = 10, dates: Sequence[date] | None = None,
                     triggered_by: str | None = None, job_id: int | None = None,
                     data: TrainingData | None = None, progress: ProgressFn | None = None,
-                    should_stop: StopFn | None = None) -> int:
+                    should_stop: StopFn | None = None,
+                    evaluate: Callable[[Recommender, TrainingData], dict | None] | None = None) -> int:
     """Train one model and write its run in the shared format; the run id.
 
     The one pipeline behind the CLI ``train`` and the retrain job: build the training data (unless
@@ -490,8 +491,9 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
     list of ``k`` for every active user and, for each day of ``dates`` (default: the next
     ``DEFAULT_DAYS`` menu days after the cutoff), the ranking of that day's menu for every active
     user whose group has one, then finish. ``progress(stage, fraction)`` reports each stage;
-    ``should_stop()`` is asked between stages and ends the run as stopped. On any error the run is
-    failed (rows deleted, previous active run untouched) and the error re-raised.
+    ``should_stop()`` is asked between stages and ends the run as stopped. ``evaluate(model, data)``
+    (the retrain job's hook) returns the metrics stored with the run, before its lists are written.
+    On any error the run is failed (rows deleted, previous active run untouched) and re-raised.
     """
     from kurrant_core.data import build_training_data
     from kurrant_core.models import make_model
@@ -515,13 +517,19 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
         report(f"fitting {model_name}", 0.1)
         model.fit(data)
         _check_stop(should_stop, run_id)
+        metrics = None
+        if evaluate is not None:
+            report(f"evaluating {model_name}", 0.4)
+            metrics = evaluate(model, data)
+            _check_stop(should_stop, run_id)
         report("saving artifacts", 0.5)
         artifact.mkdir(parents=True, exist_ok=True)
         model.save(artifact)
         _write_lists(engine, run_id, model, data, k,
                      upcoming_menu_dates(data) if dates is None else list(dates), report, should_stop)
         report("finishing", 0.98)
-        finish_run(engine, run_id, n_users=data.n_users, n_items=data.n_foods, artifact_path=artifact)
+        finish_run(engine, run_id, metrics=metrics, n_users=data.n_users, n_items=data.n_foods,
+                   artifact_path=artifact)
     except BaseException as exc:
         stopped = isinstance(exc, RunCancelled)
         fail_run(engine, run_id, "cancelled" if stopped else exc,

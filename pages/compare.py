@@ -112,7 +112,7 @@ for knob, default in dataclasses.asdict(compare.Knobs()).items():
 with st.sidebar:
     st.header("User")
     st.selectbox("Group", [None, *groups], format_func=lambda g: "All groups" if g is None else groups[g],
-                 key="cmp_group", help="Filters the quick picks and the browse list")
+                 key="cmp_group", placeholder="All groups", help="Filters the quick picks and the browse list")
     buttons = st.columns(2)
     for n, (kind, label) in enumerate(compare.QUICK_PICKS.items()):
         buttons[n % 2].button(label, key=f"cmp_pick_{kind}", on_click=quick_pick, args=(kind,), width="stretch")

@@ -49,7 +49,7 @@ def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, w
     page.goto(server.url + "/compare", wait_until="networkidle")
     wait_until_idle(page)
 
-    page.get_by_role("button", name="The catalog").click()
+    page.get_by_role("radio", name="The catalog").click()
     expect(page.get_by_text("Ranking the catalog")).to_be_visible(timeout=TIMEOUT_MS)
     wait_until_idle(page)
     metrics = page.locator('[data-testid="stMetric"]')
@@ -58,16 +58,17 @@ def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, w
     expect(page.locator('[data-testid="stMetricDelta"]')).to_have_count(0)   # every knob off
     before = metric_texts(page)
 
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="MMR λ").get_by_role("slider")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="MMR λ").locator('input[type="range"]')
     slider.focus()
-    for _ in range(16):                                   # 1.0 -> 0.2 in steps of 0.05
-        page.keyboard.press("ArrowLeft")
-    expect(slider).to_have_attribute("aria-valuenow", "0.2", timeout=TIMEOUT_MS)
+    page.keyboard.press("Home")                           # lambda 1 (off) -> 0 (diversity only)
+    expect(slider).to_have_attribute("aria-valuetext", "0.00", timeout=TIMEOUT_MS)
     expect(page.locator('[data-testid="stMetricDelta"]').first).to_be_visible(timeout=TIMEOUT_MS)
     wait_until_idle(page)
     assert metric_texts(page) != before
     assert not page.locator('[data-testid="stException"]').count()
 
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1800, "height": 2600})   # the app scrolls inside its own pane
+    wait_until_idle(page)
     page.screenshot(path=str(SCREENSHOT_DIR / "compare.png"), full_page=True)
     page.close()

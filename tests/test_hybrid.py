@@ -95,7 +95,8 @@ def test_price_z_and_spice_diff_by_hand():
 def test_price_std_is_floored_and_a_user_without_history_is_neutral():
     builder = synthetic_builder(ORDERS)
     one_order = features_for(builder, user=1, day=12)        # user 1 has only food 2 (12000 won)
-    assert feature(one_order, Feature.PRICE_Z) == pytest.approx([(8000 - 12000) / 500, (10000 - 12000) / 500, 0])
+    expected = [(8000 - 12000) / 500, (10000 - 12000) / 500, 0]        # std 0, floored at 500
+    assert feature(one_order, Feature.PRICE_Z) == pytest.approx(expected)
     no_history = features_for(builder, user=1, day=11)
     assert feature(no_history, Feature.PRICE_Z).tolist() == [0, 0, 0]
     assert feature(no_history, Feature.DAYS_SINCE_FOOD).tolist() == [NEVER_DAYS] * 3
@@ -115,7 +116,8 @@ def test_take_rate_is_smoothed_toward_one_over_menu_size():
     exposures = [(0, 10, 1), (1, 10, 0), (0, 12, 0), (1, 12, 1), (0, 14, 1), (2, 14, 0)]   # (food, day, chosen)
     X = features_for(synthetic_builder(ORDERS, exposures), user=0, day=14)
     prior = 5 * (1 / 2)                                       # take_prior 5, typical menu size 2
-    assert feature(X, Feature.TAKE_RATE) == pytest.approx([(1 + prior) / 7, (1 + prior) / 7, prior / 5], rel=1e-5)
+    expected = [(1 + prior) / (2 + 5), (1 + prior) / (2 + 5), prior / 5]
+    assert feature(X, Feature.TAKE_RATE) == pytest.approx(expected, rel=1e-5)
 
 
 def test_survey_match_counts_shared_tags():

@@ -92,6 +92,43 @@ def test_a_failed_build_leaves_the_old_marts_in_place(writable_tiny_url, monkeyp
     pd.testing.assert_frame_equal(before.sort_values(C.ORDER_ITEM_ID).reset_index(drop=True),
                                   after.sort_values(C.ORDER_ITEM_ID).reset_index(drop=True))
     monkeypatch.undo()
-    P.preprocess(engine)               # a good run then picks the change up
+    P.preprocess(engine, incremental=False)   # a good full run then picks the change up
     assert not _table(engine, S.mart_order_item)[C.IS_PAID].astype(bool).any()
+    engine.dispose()
+
+
+def test_incremental_patch_equals_a_full_rebuild(writable_tiny_url):
+    """A few cancelled items and a new review are patched in; the marts then equal a full rebuild."""
+    engine = make_engine(writable_tiny_url)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.select(S.order_item.c.id).order_by(S.order_item.c.id).limit(5))]
+        later = conn.execute(sa.select(sa.func.max(S.order_item.c.updated_date_time))).scalar()
+        review_target = conn.execute(sa.select(S.order_item.c.id).order_by(S.order_item.c.id.desc())).first()[0]
+        user_of = conn.execute(sa.select(S.order.c.user_id).select_from(
+            S.order.join(S.order_item, S.order_item.c.order_id == S.order.c.id))
+            .where(S.order_item.c.id == review_target)).scalar_one()
+        food_of = conn.execute(sa.select(S.daily_food.c.food_id).select_from(
+            S.daily_food.join(S.order_item_dailyfood, S.order_item_dailyfood.c.daily_food_id == S.daily_food.c.id))
+            .where(S.order_item_dailyfood.c.id == review_target)).scalar_one()
+    later = pd.Timestamp(later).to_pydatetime() + pd.Timedelta(hours=1)
+    with engine.begin() as conn:
+        conn.execute(S.order_item.update().where(S.order_item.c.id.in_(ids))
+                     .values(e_order_status=codes.ORDER_CANCELLED, updated_date_time=later))
+        conn.execute(S.review.delete().where(S.review.c.order_item_id == review_target))
+        next_id = conn.execute(sa.select(sa.func.max(S.review.c.id))).scalar_one() + 1
+        conn.execute(S.review.insert().values(id=next_id, user_id=user_of, food_id=food_of, order_item_id=review_target,
+                                              satisfaction=1, is_delete=False, created_date_time=later,
+                                              updated_date_time=later))
+    P.preprocess(engine)
+    assert read_meta(engine, P.META_MODE) == P.INCREMENTAL
+    patched = {t.name: _table(engine, t) for t in S.MART_TABLES}
+    moi = patched["mart_order_item"].set_index(C.ORDER_ITEM_ID)
+    assert moi.loc[ids, C.IS_CANCELLED].astype(bool).all()
+    assert moi.loc[review_target, C.SATISFACTION] == 1
+    P.preprocess(engine, incremental=False)
+    assert read_meta(engine, P.META_MODE) == P.FULL
+    for t in S.MART_TABLES:
+        key = t.primary_key.columns.keys()[0]
+        full = _table(engine, t).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(patched[t.name].sort_values(key).reset_index(drop=True), full)
     engine.dispose()

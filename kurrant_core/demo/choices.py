@@ -121,7 +121,8 @@ class _GroupPools:
         lookup = {(int(g), int(f)): int(i) for g, f, i in zip(pool_group, pool_food, local)}
         self.menu = np.full((len(sizes), int(sizes.max())), -1)  # slot x position -> local index
         position = np.arange(len(slot_of_row)) - menus.start[slot_of_row]
-        self.menu[slot_of_row, position] = [lookup[(int(g), int(f))] for g, f in zip(group_of_row, menus.food)]
+        self.menu[slot_of_row, position] = [lookup[(int(g), int(f))]
+                                            for g, f in zip(group_of_row, menus.food)]
         self.row_start = menus.start
 
 
@@ -161,11 +162,13 @@ class _Appetite:
             util -= penalty * self.variety[u] * same
         cuisine = self.pools.cuisine[self.group[u], menu]
         yesterday = (day - self.last_day[who, 0]) == 1
-        util -= SAME_CUISINE_PENALTY * self.variety[u] * ((self.last_cuisine[u] == cuisine) & yesterday[:, None])
+        same_cuisine = (self.last_cuisine[u] == cuisine) & yesterday[:, None]
+        util -= SAME_CUISINE_PENALTY * self.variety[u] * same_cuisine
         util[~offered | self.blocked[u, menu]] = -np.inf
         possible = np.isfinite(util)
         ok = possible.any(axis=1)
-        who, slot, menu, util, possible, cuisine = who[ok], slot[ok], menu[ok], util[ok], possible[ok], cuisine[ok]
+        who, slot, menu, util, possible, cuisine = (
+            a[ok] for a in (who, slot, menu, util, possible, cuisine))
         if not len(who):
             return tuple(np.empty(0, dtype=int) for _ in range(4)) + (np.empty(0),)
         noisy = util / TEMPERATURE + rng.gumbel(size=util.shape)
@@ -175,7 +178,8 @@ class _Appetite:
         n_possible = possible.sum(axis=1)
         finite = np.where(possible, util, 0.0)
         mean = finite.sum(axis=1) / n_possible
-        spread = np.sqrt(np.where(possible, (finite - mean[:, None]) ** 2, 0.0).sum(axis=1) / n_possible) + 0.3
+        variance = np.where(possible, (finite - mean[:, None]) ** 2, 0.0).sum(axis=1) / n_possible
+        spread = np.sqrt(variance) + 0.3
         surprise = (util[line, pick] - mean) / spread
 
         food = menu[line, pick]

@@ -96,13 +96,19 @@ def plan_menus(rng: np.random.Generator, groups: Groups, makers: Makers, foods: 
                  days=days, n_past_days=len(past_days))
 
 
+def _weighted_sample(rng: np.random.Generator, weight: np.ndarray, k: int) -> np.ndarray:
+    """``k`` distinct positions drawn with probability proportional to ``weight`` (Gumbel top-k)."""
+    keys = np.log(weight) + rng.gumbel(size=len(weight))
+    return np.argpartition(-keys, k - 1)[:k] if k < len(weight) else np.argsort(-keys)
+
+
 def _pick_menu(rng: np.random.Generator, served: np.ndarray, size: int, i: int, day: np.datetime64,
                maker_last: np.ndarray, food_last: np.ndarray, foods: Foods,
                foods_of_maker: list[np.ndarray]) -> np.ndarray:
     """One menu: rotating makers, each sending its least recently served foods."""
     n_makers = min(len(served), max(2, -(-size // MAX_FOODS_PER_MAKER) + int(rng.integers(0, 2))))
     weight = np.minimum(i - maker_last[served], 10).astype(float) ** 2 + 0.1
-    chosen = rng.choice(served, size=n_makers, replace=False, p=weight / weight.sum())
+    chosen = served[_weighted_sample(rng, weight, n_makers)]
     menu: list[int] = []
     quota = np.full(n_makers, size // n_makers)
     quota[: size % n_makers] += 1

@@ -66,7 +66,9 @@ def order_tables(rng: np.random.Generator, scale: DemoScale, groups: Groups, use
 
     # status and timestamps
     cancelled = rng.random(n_items) < SHARE_CANCELLED
-    meal = service_date.astype("datetime64[s]") + np.vectorize(MEAL_TIME_S.get)(dining) * _S
+    meal_time_s = np.zeros(max(MEAL_TIME_S) + 1, dtype=np.int64)
+    meal_time_s[list(MEAL_TIME_S)] = list(MEAL_TIME_S.values())
+    meal = service_date.astype("datetime64[s]") + meal_time_s[dining] * _S
     received_at = meal + rng.integers(10 * 60, 50 * 60, n_items) * _S
     review_at = service_date.astype("datetime64[s]") + rng.integers(13 * 3600, 3 * 86400, n_items) * _S
     reviewed = ~cancelled & (rng.random(n_items) < SHARE_REVIEWED) & (review_at <= snapshot)
@@ -120,7 +122,8 @@ def _reviews(rng: np.random.Generator, snapshot: np.datetime64, users: Users, fo
                            1, 5).astype(int)
     deleted = rng.random(n) < SHARE_REVIEW_DELETED
     created = review_at[idx]
-    updated = np.where(deleted, np.minimum(created + rng.integers(3600, 5 * 86400, n) * _S, snapshot), created)
+    deleted_at = np.minimum(created + rng.integers(3600, 5 * 86400, n) * _S, snapshot)
+    updated = np.where(deleted, deleted_at, created)
     return table_columns(
         schema.review, id=np.arange(1, n + 1), user_id=users.ids[user[idx]], food_id=foods.ids[food[idx]],
         order_item_id=item_id[idx], satisfaction=satisfaction, is_delete=deleted,

@@ -132,7 +132,8 @@ def build_users(rng: np.random.Generator, scale: DemoScale, groups: Groups) -> U
     can_leave = earliest < end - _DAY
     leaving = can_leave & (rng.random(n) < SHARE_LEAVING / max(can_leave.mean(), 1e-9))
     room = ((end - _DAY - earliest) / _SECOND).astype(np.int64)
-    leave[leaving] = earliest[leaving] + (rng.random(leaving.sum()) * room[leaving]).astype(np.int64) * _SECOND
+    offset = (rng.random(leaving.sum()) * room[leaving]).astype(np.int64)
+    leave[leaving] = earliest[leaving] + offset * _SECOND
     withdrawn = leaving & (rng.random(n) < SHARE_WITHDRAWN)
     last_seen = np.where(leaving, leave, snapshot)
     recent_login = np.maximum(created, last_seen - rng.integers(0, 10 * 86400, n) * _SECOND)
@@ -142,7 +143,7 @@ def build_users(rng: np.random.Generator, scale: DemoScale, groups: Groups) -> U
         role[np.flatnonzero(group == g)[0]] = 2                  # one manager per group
 
     tastes = _draw_tastes(rng, n)
-    favorites = [_survey(rng, w) if s else [] for w, s in zip(tastes["cuisine_w"], tastes["has_survey"])]
+    favorites = _survey(rng, tastes["cuisine_w"], tastes["has_survey"])
     return Users(ids=np.arange(1, n + 1), group=group, spot=spot, created=created, leave=leave,
                  withdrawn=withdrawn, role=role, membership=rng.random(n) < SHARE_MEMBERSHIP,
                  recent_login=recent_login, favorites=favorites, **tastes)
@@ -181,11 +182,13 @@ def _draw_tastes(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def _survey(rng: np.random.Generator, cuisine_w: np.ndarray) -> list[int]:
-    """Favourite cuisines a user ticks: mostly what they like, with some noise."""
-    p = 0.8 * cuisine_w + 0.2 / len(cuisine_w)
-    k = int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]))
-    return [CUISINES[i] for i in rng.choice(len(p), size=k, replace=False, p=p / p.sum())]
+def _survey(rng: np.random.Generator, cuisine_w: np.ndarray, answered: np.ndarray) -> list[list[int]]:
+    """Favourite cuisines each user ticks (1-3): mostly what they like, with some noise."""
+    p = 0.8 * cuisine_w + 0.2 / cuisine_w.shape[1]
+    ranked = np.argsort(-(np.log(p) + rng.gumbel(size=p.shape)), axis=1)     # sampling without replacement
+    k = rng.choice([1, 2, 3], size=len(p), p=[0.4, 0.4, 0.2])
+    cuisines = np.array(CUISINES)[ranked]
+    return [cuisines[u, :k[u]].tolist() if answered[u] else [] for u in range(len(p))]
 
 
 def taste_records(users: Users) -> dict[str, list]:

@@ -206,34 +206,36 @@ class ChoiceFeatureBuilder:
         u = np.asarray(u, dtype=np.int64)
         i = np.asarray(i, dtype=np.int64)
         day = np.broadcast_to(np.asarray(day, dtype=np.int64), u.shape)
-        f = self.foods
-        maker, cuisine = f.maker[i], f.cuisine[i]
+        f, hl = self.foods, self.half_life_days
         group = self.user_group[u]
-        hl = self.half_life_days
+        food_key = u * self._n_foods + i
+        maker_key = u * self._n_makers + f.maker[i]
+        cuisine_key = u * self._n_cuisines + f.cuisine[i]
         out: dict[str, np.ndarray] = {name: np.asarray(scores[name], dtype=float) for name in SCORE_FEATURES}
 
         group_total = self._group.sum_before(group, day, half_life=hl)
-        out[Feature.GROUP_POPULARITY] = np.divide(self._group_food.sum_before(group * self._n_foods + i, day, half_life=hl),
-                                            group_total, out=np.zeros(len(u)), where=group_total > 0)
+        group_food = self._group_food.sum_before(group * self._n_foods + i, day, half_life=hl)
+        out[Feature.GROUP_POPULARITY] = np.divide(group_food, group_total, out=np.zeros(len(u)),
+                                                  where=group_total > 0)
         offered = self._offers.count_before(i, day)
         chosen = self._offers.sum_before(i, day, _CHOSEN)
         out[Feature.TAKE_RATE] = (chosen + self.take_prior * self._prior_rate) / (offered + self.take_prior)
 
         n_orders = self._user.count_before(u, day)
         denom = np.maximum(n_orders, 1.0)
-        out[Feature.USER_FOOD_COUNT] = self._user_food.count_before(u * self._n_foods + i, day)
-        out[Feature.USER_MAKER_SHARE] = self._user_maker.count_before(u * self._n_makers + maker, day) / denom
-        out[Feature.USER_CUISINE_SHARE] = self._user_cuisine.count_before(u * self._n_cuisines + cuisine, day) / denom
+        out[Feature.USER_FOOD_COUNT] = self._user_food.count_before(food_key, day)
+        out[Feature.USER_MAKER_SHARE] = self._user_maker.count_before(maker_key, day) / denom
+        out[Feature.USER_CUISINE_SHARE] = self._user_cuisine.count_before(cuisine_key, day) / denom
         out[Feature.USER_N_ORDERS] = n_orders
 
         since_any = self._user.days_since_last(u, day)
-        out[Feature.DAYS_SINCE_FOOD] = self._user_food.days_since_last(u * self._n_foods + i, day)
-        out[Feature.DAYS_SINCE_MAKER] = self._user_maker.days_since_last(u * self._n_makers + maker, day)
-        out[Feature.DAYS_SINCE_CUISINE] = self._user_cuisine.days_since_last(u * self._n_cuisines + cuisine, day)
-        out[Feature.ATE_YESTERDAY] = (out[Feature.DAYS_SINCE_FOOD] == 1).astype(float)
         has_last = since_any < NEVER_DAYS
-        out[Feature.LAST_MEAL_SAME_MAKER] = (has_last & (out[Feature.DAYS_SINCE_MAKER] == since_any)).astype(float)
-        out[Feature.LAST_MEAL_SAME_CUISINE] = (has_last & (out[Feature.DAYS_SINCE_CUISINE] == since_any)).astype(float)
+        since_food = out[Feature.DAYS_SINCE_FOOD] = self._user_food.days_since_last(food_key, day)
+        since_maker = out[Feature.DAYS_SINCE_MAKER] = self._user_maker.days_since_last(maker_key, day)
+        since_cuisine = out[Feature.DAYS_SINCE_CUISINE] = self._user_cuisine.days_since_last(cuisine_key, day)
+        out[Feature.ATE_YESTERDAY] = (since_food == 1).astype(float)
+        out[Feature.LAST_MEAL_SAME_MAKER] = (has_last & (since_maker == since_any)).astype(float)
+        out[Feature.LAST_MEAL_SAME_CUISINE] = (has_last & (since_cuisine == since_any)).astype(float)
 
         mean_price = self._user.sum_before(u, day, _PRICE) / denom
         var_price = self._user.sum_before(u, day, _PRICE_SQUARED) / denom - mean_price ** 2

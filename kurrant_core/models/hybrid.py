@@ -163,8 +163,9 @@ class HybridRecommender(Recommender):
             return super()._explain(u, i)
         day = to_days(self.data_.cutoff)[0]
         users, pairs = np.array([u]), np.arange(len(i))
-        X = self._features(_inner_scores(self._inner_models(), users, i), users, i, np.zeros(len(i), dtype=int),
-                           pairs, np.full(len(i), day), np.zeros(len(i)))
+        scores = _inner_scores(self._inner_models(), users, i)
+        X = self._features(scores, users, i, np.zeros(len(i), dtype=int), pairs, np.full(len(i), day),
+                           np.zeros(len(i)))
         base = self._predict(X)
         lift = np.empty((len(i), len(FEATURE_NAMES)))
         for f in range(len(FEATURE_NAMES)):
@@ -212,7 +213,8 @@ def _mean_rank(scores: dict[str, np.ndarray]) -> np.ndarray:
     return np.nan_to_num(np.mean(ranks, axis=0))
 
 
-def _reasons(data: TrainingData, u: int, food: int, features: list[str], values: dict[str, float]) -> list[str]:
+def _reasons(data: TrainingData, u: int, food: int, features: list[str],
+             values: dict[str, float]) -> list[str]:
     """Readable reasons for the features that raised the food's score, one per idea, best first."""
     seen, out = set(), []
     for feature in features:
@@ -235,7 +237,8 @@ def _reason(data: TrainingData, u: int, food: int, feature: str, value: float) -
     if feature == Feature.USER_MAKER_SHARE:
         return f"{value:.0%} of your orders from {maker}" if value >= 0.15 else f"a change of maker: {maker}"
     if feature == Feature.USER_CUISINE_SHARE:
-        return f"you often eat {cuisine} ({value:.0%})" if value >= 0.15 else f"a change of cuisine: {cuisine}"
+        return f"you often eat {cuisine} ({value:.0%})" if value >= 0.15 else \
+            f"a change of cuisine: {cuisine}"
     if feature == Feature.DAYS_SINCE_FOOD:
         return f"never tried {name}" if never else f"not eaten in {value:.0f} days"
     if feature == Feature.DAYS_SINCE_MAKER:
@@ -243,7 +246,9 @@ def _reason(data: TrainingData, u: int, food: int, feature: str, value: float) -
     if feature == Feature.DAYS_SINCE_CUISINE:
         return f"no {cuisine} for a while" if never or value > 3 else f"{cuisine} again"
     if feature == Feature.SPICE_DIFF:
-        return "spicier than usual" if value > 0.5 else "milder than usual" if value < -0.5 else "as spicy as you like"
+        if abs(value) <= 0.5:
+            return "as spicy as you like"
+        return "spicier than usual" if value > 0 else "milder than usual"
     phrases = {
         Feature.ALS_SCORE: "users with your taste chose it",
         Feature.CONTENT_SCORE: "like what you usually eat",

@@ -1,0 +1,88 @@
+"""What a retrain job is asked to do, as stored in ``rec_job.params`` (JSON).
+
+A spec is validated before a job row is written (unknown model or parameter, k < 1), so a wrong
+request is refused on the page or the command line instead of failing minutes later in the worker.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from kurrant_core.errors import KurrantError
+from kurrant_core.evaluation import DEFAULT_HORIZON_DAYS, resolve_models
+from kurrant_core.models import get_model_class, make_model
+
+MODEL_SEPARATOR = ","
+
+
+@dataclass(frozen=True)
+class RetrainSpec:
+    """Models to train (in order), their shared settings and each one's hyper-parameters.
+
+    ``cutoff`` None trains on every order; ``dates`` None pre-computes the next few menu days after
+    the cutoff; ``evaluate`` stores the evaluation harness's metrics with each run; ``activate``
+    makes each new run its model's active run once the whole job is done.
+    """
+
+    models: tuple[str, ...]
+    cutoff: date | None = None
+    k: int = 10
+    dates: tuple[date, ...] | None = None
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evaluate: bool = True
+    horizon_days: int = DEFAULT_HORIZON_DAYS
+    activate: bool = True
+
+    @classmethod
+    def build(cls, models: str | list[str] | tuple[str, ...] | None = "all", **settings: Any) -> RetrainSpec:
+        """A validated spec; ``models`` is a list, ``"a,b"`` or ``"all"``."""
+        spec = cls(models=tuple(resolve_models(models)), **settings)
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        """Raise KurrantError for anything the worker would only discover later."""
+        if not self.models:
+            raise KurrantError("Choose at least one model to retrain.")
+        if self.k < 1:
+            raise KurrantError(f"k (the list length) must be at least 1, not {self.k}.")
+        if self.horizon_days < 1:
+            raise KurrantError(f"The evaluation horizon must be at least 1 day, not {self.horizon_days}.")
+        stray = sorted(set(self.params) - set(self.models))
+        if stray:
+            raise KurrantError(f"Parameters were given for {', '.join(stray)}, which is not being "
+                               f"retrained (models: {', '.join(self.models)}).")
+        for name in self.models:
+            make_model(name, **self.params.get(name, {}))      # unknown parameter -> KurrantError
+
+    def model_params(self, name: str) -> dict[str, Any]:
+        """``name``'s hyper-parameters for this job (the class defaults for the rest)."""
+        return dict(self.params.get(name, {}))
+
+    # ------------------------------------------------------------------ storage in rec_job
+    def models_text(self) -> str:
+        return MODEL_SEPARATOR.join(self.models)
+
+    def to_json(self) -> str:
+        values = asdict(self)
+        values["cutoff"] = self.cutoff.isoformat() if self.cutoff else None
+        values["dates"] = [d.isoformat() for d in self.dates] if self.dates is not None else None
+        values.pop("models")                      # stored in rec_job.models
+        return json.dumps(values, default=str)
+
+    @classmethod
+    def from_row(cls, models: str, params_json: str) -> RetrainSpec:
+        """The spec stored in a ``rec_job`` row."""
+        values = json.loads(params_json or "{}")
+        cutoff, dates = values.pop("cutoff", None), values.pop("dates", None)
+        return cls(models=tuple(m for m in models.split(MODEL_SEPARATOR) if m),
+                   cutoff=date.fromisoformat(cutoff) if cutoff else None,
+                   dates=tuple(date.fromisoformat(d) for d in dates) if dates is not None else None,
+                   **values)
+
+
+def main_params(name: str) -> dict[str, tuple[type, Any]]:
+    """The hyper-parameters the retrain page offers for ``name``: name -> (type, default)."""
+    return dict(get_model_class(name).MAIN_PARAMS)
