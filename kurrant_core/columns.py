@@ -159,3 +159,8 @@ LAST_SYNC_ERROR = "last_sync_error"
 SYNC_STATUS_COLUMNS = [TABLE_NAME, WATERMARK_COLUMN, WATERMARK, LAST_SYNC_STATUS, LAST_SYNC_ROWS,
                        LAST_SYNC_SECONDS, LAST_SYNC_STARTED_AT, LAST_SYNC_FINISHED_AT, LAST_SYNC_ERROR]
 """Columns of ``sync_status`` (the overview page's data-freshness table), in order."""
+
+# retrain jobs and run history (kurrant_core.jobs)
+STATUS_LABEL = "status_label"
+DURATION_S = "duration_s"
+METRIC = "metric"

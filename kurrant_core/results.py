@@ -42,6 +42,7 @@ EXPORT_FILE = "rec_user_recommend.parquet"
 MANIFEST_FILE = "manifest.json"
 LIST_KEY = [C.USER_ID, C.SERVICE_DATE, C.DINING_TYPE]
 """One recommendation list: a user's catalog list (no date) or their list for one menu slot."""
+_ROW = "_row"                          # position of a row while it is checked against the marts
 
 _runs, _rows, _backend = schema.rec_run, schema.rec_user_recommend, schema.recommend_user_recommends
 ProgressFn = Callable[[str, float], None]
@@ -53,8 +54,8 @@ class RecommendationFormatError(KurrantError):
 
     def __init__(self, rule: str, example: dict[str, Any] | None = None, detail: str = ""):
         self.rule, self.example = rule, example
-        shown = f" e.g. {example}" if example is not None else ""
-        super().__init__(f"Recommendations break the shared format rule '{rule}'{detail}:{shown}. "
+        shown = f", e.g. {example}" if example is not None else ""
+        super().__init__(f"Recommendations break the shared format rule '{rule}'{detail}{shown}. "
                          "Fix the model output; nothing of this batch was written.")
 
 
@@ -242,7 +243,7 @@ def validate_recommendations(engine: sa.Engine, recs: pd.DataFrame) -> pd.DataFr
     wanted = [c for c in C.REC_COLUMNS if c != C.RUN_ID]
     missing = [c for c in wanted if c not in recs.columns]
     if missing:
-        raise RecommendationFormatError("columns", None, f": missing {missing}")
+        raise RecommendationFormatError("columns", None, f" (missing {missing})")
     df = recs[wanted].reset_index(drop=True)
     _violation("required values", df, df[[C.USER_ID, C.FOOD_ID, C.MAKERS_ID, C.RANK]]
                .isna().any(axis=1))
@@ -251,13 +252,15 @@ def validate_recommendations(engine: sa.Engine, recs: pd.DataFrame) -> pd.DataFr
     dated = dates.notna()
     _violation("dated rows have a dining type and a group", df,
                (dated != df[C.DINING_TYPE].notna()) | (dated & df[C.GROUP_ID].isna()))
+    rank = pd.to_numeric(df[C.RANK], errors="coerce").astype("float64")
+    _violation("ranks are whole numbers", df, rank.isna() | (rank % 1 != 0))
     score = pd.to_numeric(df[C.SCORE], errors="coerce").astype("float64")
     _violation("finite scores", df, ~np.isfinite(score.to_numpy()))
     out = pd.DataFrame({
         C.USER_ID: df[C.USER_ID].astype("int64"), C.GROUP_ID: df[C.GROUP_ID].astype("Int64"),
         C.SERVICE_DATE: pd.Series(dates.dt.date, dtype=object).where(dated, None),
         C.DINING_TYPE: df[C.DINING_TYPE].astype("Int64"), C.FOOD_ID: df[C.FOOD_ID].astype("int64"),
-        C.MAKERS_ID: df[C.MAKERS_ID].astype("int64"), C.RANK: df[C.RANK].astype("int64"),
+        C.MAKERS_ID: df[C.MAKERS_ID].astype("int64"), C.RANK: rank.astype("int64"),
         C.SCORE: score})
     _violation("no duplicate food in a list", df, out.duplicated(LIST_KEY + [C.FOOD_ID]))
     order = out.sort_values(LIST_KEY + [C.RANK], kind="stable")
@@ -285,9 +288,9 @@ def _check_against_marts(engine: sa.Engine, df: pd.DataFrame, out: pd.DataFrame)
     if user_tags.empty:
         return
     food_tags = _tag_pairs(foods, C.FOOD_ID)
-    rows = out[[C.USER_ID, C.FOOD_ID]].reset_index()
+    rows = out[[C.USER_ID, C.FOOD_ID]].rename_axis(_ROW).reset_index()
     hits = rows.merge(user_tags, on=C.USER_ID).merge(food_tags, on=[C.FOOD_ID, C.ALLERGY_TAGS])
-    _violation("no food with one of the user's allergy tags", df, df.index.isin(hits["index"]))
+    _violation("no food with one of the user's allergy tags", df, df.index.isin(hits[_ROW]))
 
 
 # ------------------------------------------------------------------------------------ writing

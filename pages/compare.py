@@ -62,16 +62,10 @@ def run_candidates(url: str, run_id: int, user_id: int, service_date, dining_typ
                                       dining_type=dining_type, load_model=lambda rid: run_model(url, rid))
 
 
-def chosen_cutoff():
-    """The latest cutoff of the chosen runs: a cold-start pick is cold for every one of them."""
-    cutoffs = runs.loc[runs[C.RUN_ID].isin(state.get("cmp_runs", [])), C.DATA_CUTOFF]
-    return max(cutoffs) if len(cutoffs) else None
-
-
 def quick_pick(kind: str) -> None:
     try:
         state.cmp_user_id = compare.pick_user(de_engine(), kind, group_id=state.cmp_group,
-                                              cutoff=chosen_cutoff())
+                                              cutoff=compare.latest_cutoff(runs, state.cmp_runs))
         state.cmp_pick_message = None
     except KurrantError as exc:
         state.cmp_pick_message = str(exc)
@@ -104,7 +98,8 @@ state.cmp_runs = [r for r in state.get("cmp_runs", compare.default_run_ids(runs)
 state.setdefault("cmp_group", None)
 state.setdefault("cmp_scope", MENU)
 state.setdefault("cmp_dining", codes.LUNCH)
-state.setdefault("cmp_date", compare.default_menu_day(all_days, codes.LUNCH, chosen_cutoff()))
+state.setdefault("cmp_date", compare.default_menu_day(all_days, codes.LUNCH,
+                                                     compare.latest_cutoff(runs, state.cmp_runs)))
 for knob, default in dataclasses.asdict(compare.Knobs()).items():
     state.setdefault(f"cmp_{knob}", default)
 
@@ -128,8 +123,7 @@ with st.sidebar:
     st.header("Setting")
     st.segmented_control("Rank", [MENU, CATALOG], key="cmp_scope", required=True)
     if state.cmp_scope == MENU:
-        first, last = (all_days[C.SERVICE_DATE].min(), all_days[C.SERVICE_DATE].max()) if len(all_days) \
-            else (None, None)
+        first, last = compare.menu_date_range(all_days)
         st.date_input("Service date", key="cmp_date", min_value=first, max_value=last)
         st.selectbox("Dining type", list(codes.DINING_TYPE), format_func=codes.DINING_TYPE.get, key="cmp_dining")
 
@@ -192,17 +186,17 @@ with friendly_errors():
 
 # ------------------------------------------------------------------------------ the lists
 if not run_labels:
-    st.info("There are no finished runs to compare yet. Train the fast models here (seconds on the demo "
-            "data), on the retrain page, or from the command line:")
+    st.info("There are no finished runs to compare yet. Start a retrain of the fast models here (seconds on "
+            "the demo data), on the retrain page, or from the command line:")
     st.code("python -m kurrant_core train --model popularity\npython -m kurrant_core train --model content",
             language="bash")
     if (config.PROJECT_ROOT / RETRAIN_PAGE).exists():
         st.page_link(RETRAIN_PAGE, label="Retrain & runs", icon=":material/model_training:")
-    if st.button(f"Train {' and '.join(compare.FAST_MODELS)} now", type="primary"):
-        with st.spinner("Training…"), friendly_errors():
-            compare.train_fast_runs(engine)
-            state.cmp_runs = compare.default_run_ids(compare.comparable_runs(engine))
-        st.rerun()
+    if st.button(f"Retrain {' and '.join(compare.FAST_MODELS)} now", key="cmp_retrain", type="primary"):
+        with friendly_errors():
+            job_id = compare.submit_fast_retrain(engine)
+        st.success(f"Retrain job {job_id} started in the background. Reload this page when it is done "
+                   "(the retrain page follows its progress).")
     st.stop()
 if not state.cmp_runs:
     st.info("Pick 2–4 runs under *Models* in the sidebar.")

@@ -60,8 +60,9 @@ def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, w
 
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="MMR λ").locator('input[type="range"]')
     slider.focus()
-    page.keyboard.press("Home")                           # lambda 1 (off) -> 0 (diversity only)
-    expect(slider).to_have_attribute("aria-valuetext", "0.00", timeout=TIMEOUT_MS)
+    for _ in range(10):                                   # lambda 1 (off) -> 0.5, in steps of 0.05
+        page.keyboard.press("ArrowLeft")
+    expect(slider).to_have_attribute("aria-valuetext", "0.50", timeout=TIMEOUT_MS)
     expect(page.locator('[data-testid="stMetricDelta"]').first).to_be_visible(timeout=TIMEOUT_MS)
     wait_until_idle(page)
     assert metric_texts(page) != before

@@ -88,9 +88,15 @@ def test_cold_pick_is_the_latest_joiner_without_orders_before_the_cutoff(tiny_en
     cold = users[users[C.FIRST_ORDER_DATE].isna() | (users[C.FIRST_ORDER_DATE] >= cutoff)]
     expected = cold.sort_values([C.JOINED_ON, C.USER_ID], ascending=False).iloc[0][C.USER_ID]
     assert compare.pick_user(tiny_engine, compare.COLD, cutoff=cutoff) == expected
-    assert (users[C.N_ITEMS] > 0).all(), "the tiny world has no user without orders"
-    with pytest.raises(KurrantError, match="No cold-start user"):
-        compare.pick_user(tiny_engine, compare.COLD)
+    never = users[users[C.N_ITEMS] == 0].sort_values([C.JOINED_ON, C.USER_ID], ascending=False)
+    if never.empty:                                   # without a cutoff, cold = no paid item at all
+        with pytest.raises(KurrantError, match="No cold-start user"):
+            compare.pick_user(tiny_engine, compare.COLD)
+    else:
+        assert compare.pick_user(tiny_engine, compare.COLD) == never.iloc[0][C.USER_ID]
+    with pytest.raises(KurrantError, match="No cold-start user to pick: every user of this group"):
+        compare.pick_user(tiny_engine, compare.COLD, group_id=int(users[C.GROUP_ID].max()) + 1,
+                          cutoff=cutoff)
     with pytest.raises(KurrantError, match="Unknown quick pick"):
         compare.pick_user(tiny_engine, "hungry")
 
@@ -137,6 +143,8 @@ def test_default_menu_day_is_the_first_on_or_after_the_cutoff(tiny_engine):
     assert compare.default_menu_day(days, codes.LUNCH, lunch[-1] + timedelta(30)) == lunch[-1]
     assert compare.default_menu_day(days, codes.LUNCH) == lunch[-1]
     assert compare.default_menu_day(days.iloc[0:0], codes.LUNCH) is None
+    assert compare.menu_date_range(days) == (min(days[C.SERVICE_DATE]), max(days[C.SERVICE_DATE]))
+    assert compare.menu_date_range(days.iloc[0:0]) == (None, None)
 
 
 # ------------------------------------------------------------------ hand-made pools, no database
@@ -244,6 +252,9 @@ def test_default_runs_prefer_active_runs_of_distinct_models():
                          S.rec_run.c.is_active.name: [False, True, False, False]})
     assert compare.default_run_ids(runs) == [4, 3]
     assert compare.default_run_ids(runs, n=4) == [4, 3, 2]
+    runs[C.DATA_CUTOFF] = [date(2026, 10, d) for d in (9, 5, 7, 1)]
+    assert compare.latest_cutoff(runs, [3, 2, 4]) == date(2026, 10, 7)
+    assert compare.latest_cutoff(runs, []) is None
 
 
 # ------------------------------------------------------------------------- runs of real models
@@ -340,7 +351,7 @@ def test_load_run_model_says_when_the_artifacts_are_gone(world):
 def test_a_cold_user_gets_the_fallback_and_an_unknown_one_a_note(world):
     engine, _ = world
     users = read(engine, S.mart_user)
-    cutoff = sorted(pd.to_datetime(users[C.FIRST_ORDER_DATE]).dt.date.unique())[-3]
+    cutoff = sorted(pd.to_datetime(users[C.FIRST_ORDER_DATE]).dropna().dt.date.unique())[-3]
     data = build_training_data(engine, cutoff)
     model = make_model("content").fit(data)
     cold = compare.pick_user(engine, compare.COLD, cutoff=cutoff)
@@ -352,3 +363,12 @@ def test_a_cold_user_gets_the_fallback_and_an_unknown_one_a_note(world):
     assert stranger.foods.empty and "not in content #0's training data" in stranger.note
     column = compare.side_by_side([stranger, scored], compare.Knobs().settings()).columns[0]
     assert column.food_ids == [] and column.report is None
+
+
+def test_the_fast_retrain_is_a_job_and_a_second_one_is_refused(world):
+    from kurrant_core import jobs
+    engine, _ = world
+    job_id = compare.submit_fast_retrain(engine, launch=False)
+    assert jobs.get_job(engine, job_id).spec.models == compare.FAST_MODELS
+    with pytest.raises(KurrantError, match=f"job {job_id}"):
+        compare.submit_fast_retrain(engine, launch=False)

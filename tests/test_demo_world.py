@@ -331,3 +331,17 @@ def test_orders_reviews_and_statuses_look_like_production(world):
     for table in (S.order_item, S.review, S.user_user, S.food, S.daily_food, S.user_group):
         updated = pd.to_datetime(_table(engine, table)[table.c.updated_date_time.name])
         assert updated.notna().all() and (updated <= snapshot).all(), table.name
+
+
+# ------------------------------------------------------------------------------ command line
+def test_demo_data_command_writes_the_world_and_reports_rows(empty_engine, capsys):
+    from kurrant_core.cli import main
+    url = empty_engine.url.render_as_string(hide_password=False)
+    assert main(["--url", url, "demo-data", "--scale", "tiny", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    with empty_engine.connect() as conn:
+        n_items = conn.execute(sa.select(sa.func.count()).select_from(S.order_item)).scalar()
+    assert n_items > 300
+    assert f"{S.order_item.name}" in out and f"{n_items:,}" in out
+    with pytest.raises(SystemExit):
+        main(["--url", url, "demo-data", "--scale", "huge"])

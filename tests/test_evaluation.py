@@ -15,11 +15,13 @@ from kurrant_core import cli, results
 from kurrant_core import columns as C
 from kurrant_core import schema as S
 from kurrant_core.candidates import candidate_set
-from kurrant_core.data import ITEM_IDX, USER_IDX, build_training_data
+from kurrant_core.data import ITEM_IDX, USER_IDX
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
-from kurrant_core.evaluation import (TimeSplit, backtest_splits, default_split, leaderboard,
-                                     leaderboard_frame, split_data, tradeoff_curves)
+from kurrant_core.evaluation import (ModelScores, TimeSplit, backtest_splits, default_split,
+                                     leaderboard, leaderboard_frame, resolve_models, split_data,
+                                     tradeoff_curves)
+from kurrant_core.evaluation.harness import mean_scores
 from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.protocols import daily_menu_accuracy, rank_daily_menus
 from kurrant_core.evaluation.tradeoff import mmr_tradeoff
@@ -185,6 +187,30 @@ def test_leaderboard_frame_orders_best_first():
         leaderboard_frame(runs, "weekly")
 
 
+def test_backtest_averages_every_metric_and_curve_point():
+    folds = [ModelScores({"mrr": 0.5, "cold_mrr": float("nan")}, {"ndcg@10": 0.2},
+                         [{C.MMR_LAMBDA: 1.0, N.NDCG: 0.2, N.ILD: 0.6}]),
+             ModelScores({"mrr": 0.7, "cold_mrr": 0.4}, {"ndcg@10": 0.3},
+                         [{C.MMR_LAMBDA: 1.0, N.NDCG: 0.4, N.ILD: 0.8}])]
+    mean = mean_scores(folds)
+    assert mean.daily_menu["mrr"] == pytest.approx(0.6)
+    assert mean.daily_menu["cold_mrr"] == pytest.approx(0.4)        # a fold without cold users
+    assert mean.catalog["ndcg@10"] == pytest.approx(0.25)
+    assert mean.tradeoff == [pytest.approx({C.MMR_LAMBDA: 1.0, N.NDCG: 0.3, N.ILD: 0.7})]
+
+
+def test_model_names_are_checked_before_anything_runs():
+    assert resolve_models("als, content") == ["als", "content"]
+    with pytest.raises(KurrantError, match="Unknown model weather"):
+        resolve_models("popularity,weather")
+
+
+def test_a_malformed_param_says_how_to_write_it(tiny_sqlite_url, capsys):
+    code = cli.main(["--url", tiny_sqlite_url, "evaluate", "--models", "als", "--param", "factors=8"])
+    assert code == 2
+    assert "MODEL:KEY=VALUE" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------ end to end
 def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
@@ -203,9 +229,9 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
             ["recall@10", "precision@10", "ndcg@10", "hr@10", "map@10", "mrr", "coverage", "ild",
              "novelty", "exposure_gini", "personalisation", "calibration_error", "repeat_rate"]
         assert set(wanted) <= set(metrics)
-        for key in wanted:
-            if key != "novelty":
-                assert 0.0 <= metrics[key] <= 1.0, key
+        for key in wanted:                                  # shares in [0, 1]; bits and KL >= 0
+            upper = np.inf if key in ("novelty", "calibration_error") else 1.0
+            assert 0.0 <= metrics[key] <= upper, key
         assert row["fit_seconds"] >= 0 and row["score_seconds"] >= 0
     menu = {r["model"]: r["metrics"] for r in rows if r["protocol"] == "daily_menu"}
     assert menu["content"]["mrr"] > menu["content"]["random_mrr"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
@@ -30,9 +31,11 @@ def world(tmp_path_factory):
         run_ids = [results.train_and_write(engine, name, {}, k=10, triggered_by="test")
                    for name in ("popularity", "content")]
     with engine.begin() as conn:
-        group = conn.execute(sa.select(S.mart_user.c[C.GROUP_ID]).limit(1)).scalar()
+        group, joined = conn.execute(sa.select(sa.func.min(S.mart_user.c[C.GROUP_ID]),
+                                               sa.func.max(S.mart_user.c[C.JOINED_ON]))).one()
         conn.execute(S.mart_user.insert().values({
-            C.USER_ID: NO_ORDERS_USER, C.GROUP_ID: group, C.JOINED_ON: date(2026, 10, 30), C.USER_STATUS: 1,
+            C.USER_ID: NO_ORDERS_USER, C.GROUP_ID: group, C.USER_STATUS: 1,
+            C.JOINED_ON: pd.Timestamp(joined).date() + timedelta(days=1),
             C.IS_MEMBERSHIP: False, C.HAS_SURVEY: False, C.FAVORITE_TAGS: "", C.ALLERGY_TAGS: "",
             C.IS_VEGAN: False, C.N_ITEMS: 0}))
     yield url, engine, run_ids
@@ -96,7 +99,7 @@ def test_quick_picks_set_the_user_and_say_when_none_fits(monkeypatch, world):
     assert at.sidebar.number_input(key="cmp_user_id").value == compare.pick_user(engine, compare.LIGHT)
     at.sidebar.button(key=f"cmp_pick_{compare.COLD}").click().run()
     assert not at.exception
-    # every user with an order ordered before the runs' cutoff; the one without orders is cold
+    # cold for the runs: no order before their cutoff; the latest such joiner is the one added above
     assert at.sidebar.number_input(key="cmp_user_id").value == NO_ORDERS_USER
 
 

@@ -42,6 +42,12 @@ def positives_of(sequences):
     return users, np.concatenate(sequences)
 
 
+def next_day_log_probs(net, sequences) -> np.ndarray:
+    """SASRec scores for the day after each sequence (its foods were eaten on days 0, 1, 2, ...)."""
+    days = [np.arange(len(s)) for s in sequences]
+    return net.next_item_log_probs(sequences, days, np.array([len(s) for s in sequences]))
+
+
 def other_food_first_rate(scores: np.ndarray, pairs, sequences) -> float:
     """Share of users whose score for the food they did *not* eat last beats the one they did."""
     hits = []
@@ -73,7 +79,7 @@ def test_training_loss_decreases(alternation):
 
 def test_sequential_learns_alternation_that_ncf_cannot_see(alternation):
     pairs, sequences, n_items, seq_net, _, ncf_net, _ = alternation
-    seq_scores = seq_net.next_item_log_probs(sequences, np.ones(len(sequences)))
+    seq_scores = next_day_log_probs(seq_net, sequences)
     ncf_scores = ncf_net.score_matrix(np.arange(len(sequences)), np.arange(n_items))
     assert other_food_first_rate(seq_scores, pairs, sequences) >= 0.95
     # NCF does learn each user's two foods, but not which one comes next: about a coin flip
@@ -87,8 +93,7 @@ def test_same_seed_gives_identical_scores_and_another_seed_does_not():
     users, items = positives_of(sequences)
     quick_seq = {**SASREC_SMALL, "epochs": 2}
     quick_ncf = {**NEUMF_SMALL, "epochs": 2}
-    histories, gaps = sequences, np.ones(len(sequences))
-    runs = [fit_sasrec(sequences, n_items, seed=s, **quick_seq)[0].next_item_log_probs(histories, gaps)
+    runs = [next_day_log_probs(fit_sasrec(sequences, n_items, seed=s, **quick_seq)[0], sequences)
             for s in (7, 7, 8)]
     assert np.array_equal(runs[0], runs[1])
     assert not np.allclose(runs[0], runs[2])

@@ -12,9 +12,9 @@ from kurrant_core.compare.lists import (CANDIDATE_COLUMNS, HISTORY_LABEL, ITEM_C
                                         ColumnView, Knobs, ReportMetric, ScoredCandidates, SideBySide,
                                         candidates_for_run, category_mix, last_eaten, marks_text,
                                         overlap_table, score_candidates, side_by_side, stored_candidates)
-from kurrant_core.compare.menus import default_menu_day, menu_days, require_menu
+from kurrant_core.compare.menus import default_menu_day, menu_date_range, menu_days, require_menu
 from kurrant_core.compare.runs import (FAST_MODELS, MAX_COMPARED, comparable_runs, default_run_ids,
-                                       load_run_model, run_label, train_fast_runs)
+                                       latest_cutoff, load_run_model, run_label, submit_fast_retrain)
 from kurrant_core.compare.users import (COLD, HEAVY, LIGHT, QUICK_PICKS, RANDOM, UserProfile, pick_user,
                                         user_groups, user_history, user_profile, users_of_group)
 
@@ -22,8 +22,8 @@ __all__ = [
     "CANDIDATE_COLUMNS", "HISTORY_LABEL", "ITEM_COLUMNS", "REPORT_METRICS", "ColumnView", "Knobs",
     "ReportMetric", "ScoredCandidates", "SideBySide", "candidates_for_run", "category_mix", "last_eaten",
     "marks_text", "overlap_table", "score_candidates", "side_by_side", "stored_candidates",
-    "default_menu_day", "menu_days", "require_menu", "FAST_MODELS", "MAX_COMPARED", "comparable_runs",
-    "default_run_ids", "load_run_model", "run_label", "train_fast_runs", "COLD", "HEAVY", "LIGHT",
+    "default_menu_day", "menu_date_range", "menu_days", "require_menu", "FAST_MODELS", "MAX_COMPARED",
+    "comparable_runs", "default_run_ids", "latest_cutoff", "load_run_model", "run_label", "submit_fast_retrain", "COLD", "HEAVY", "LIGHT",
     "QUICK_PICKS", "RANDOM", "UserProfile", "pick_user", "user_groups", "user_history", "user_profile",
     "users_of_group",
 ]

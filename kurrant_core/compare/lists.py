@@ -94,12 +94,22 @@ class ScoredCandidates:
     def is_live(self) -> bool:
         return self.candidates is not None
 
-    def column(self, name: str) -> np.ndarray:
-        """One column of ``foods`` as an array (memoised: every knob move reads them again)."""
-        cache = self.__dict__.setdefault("_arrays", {})
+    def column(self, name: str) -> pd.api.extensions.ExtensionArray:
+        """One column of ``foods`` as a typed array (memoised: every knob move reads them again;
+        taking rows from it keeps the dtype, so the shown frame is built without re-inference)."""
+        cache = self.__dict__.setdefault("_columns", {})
         if name not in cache:
-            cache[name] = self.foods[name].to_numpy()
+            cache[name] = self.foods[name].array
         return cache[name]
+
+    def own_top_report(self, k: int) -> ListReport | None:
+        """The report of the model's own top-k (memoised per k: the knobs do not move it)."""
+        if self.candidates is None or len(self.candidates) == 0:
+            return None
+        cache = self.__dict__.setdefault("_own_top", {})
+        if k not in cache:
+            cache[k] = list_report(self.candidates, _own_top(self.candidates, k), k)
+        return cache[k]
 
 
 def _no_foods() -> pd.DataFrame:
@@ -228,19 +238,17 @@ def _rank(scored: ScoredCandidates, settings: RerankSettings) -> _Ranked:
     k = min(settings.k, len(pool))
     result = rerank(pool, dataclasses.replace(settings, k=k))
     notes = " ".join(n for n in (scored.note, result.note) if n)
-    return _Ranked(result.positions, list_report(pool, result.positions, k),
-                   list_report(pool, _own_top(pool, k), k), notes, result.n_allergen_removed,
-                   result.n_recent_removed)
+    return _Ranked(result.positions, list_report(pool, result.positions, k), scored.own_top_report(k),
+                   notes, result.n_allergen_removed, result.n_recent_removed)
 
 
 def last_eaten(history: pd.DataFrame | None) -> dict[int, date]:
     """Food id -> the last service date the user ate it, from :func:`users.user_history`."""
     if history is None or history.empty:
         return {}
-    days = history[C.SERVICE_DATE].to_numpy()
+    days = history[C.SERVICE_DATE].to_numpy().astype("datetime64[D]")
     order = np.argsort(days, kind="stable")       # later dates overwrite earlier ones below
-    foods = history[C.FOOD_ID].to_numpy()[order]
-    return {int(f): pd.Timestamp(d).date() for f, d in dict(zip(foods, days[order])).items()}
+    return dict(zip(history[C.FOOD_ID].to_numpy()[order].tolist(), days[order].astype(object)))
 
 
 def marks_text(n_lists: int, n_columns: int, eaten: date | None) -> str:
@@ -261,16 +269,16 @@ def side_by_side(scored: Sequence[ScoredCandidates], settings: RerankSettings,
     it marks foods eaten before and is the first bar of the category mix.
     """
     ranked = [_rank(s, settings) for s in scored]
-    lists = [s.column(C.FOOD_ID)[r.positions].astype(int).tolist() for s, r in zip(scored, ranked)]
+    lists = [np.asarray(s.column(C.FOOD_ID))[r.positions].astype(int).tolist() for s, r in zip(scored, ranked)]
     shared = Counter(f for foods in lists for f in set(foods))
     eaten = last_eaten(history)
     columns = []
     for s, r, foods in zip(scored, ranked, lists):
         items = pd.DataFrame({
             C.RANK: np.arange(1, len(foods) + 1),
-            **{name: s.column(name)[r.positions] for name in CANDIDATE_COLUMNS if name != C.WHY},
+            **{name: s.column(name).take(r.positions) for name in CANDIDATE_COLUMNS if name != C.WHY},
             C.MARKS: [marks_text(shared[f], len(scored), eaten.get(f)) for f in foods],
-            C.WHY: s.column(C.WHY)[r.positions],
+            C.WHY: s.column(C.WHY).take(r.positions),
             C.N_LISTS: [shared[f] for f in foods],
             C.LAST_EATEN: [eaten.get(f) for f in foods]})
         columns.append(ColumnView(s.run_id, s.label, items, r.report, r.baseline, r.note,

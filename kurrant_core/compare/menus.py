@@ -39,6 +39,13 @@ def menu_days(engine: sa.Engine, group_id: int | None = None) -> pd.DataFrame:
     return frame.astype({C.DINING_TYPE: "int64", C.N_FOODS: "int64"})
 
 
+def menu_date_range(days: pd.DataFrame) -> tuple[date | None, date | None]:
+    """The first and last day with any menu: the date picker's bounds (None, None without menus)."""
+    if days.empty:
+        return None, None
+    return days[C.SERVICE_DATE].min(), days[C.SERVICE_DATE].max()
+
+
 def default_menu_day(days: pd.DataFrame, dining_type: int = codes.LUNCH,
                      on_or_after: date | None = None) -> date | None:
     """The first day with a ``dining_type`` menu on or after ``on_or_after`` (e.g. a run's cutoff:

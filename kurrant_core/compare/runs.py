@@ -6,7 +6,8 @@ can be compared without this module knowing it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from kurrant_core.errors import KurrantError
 from kurrant_core.models import Recommender, get_model_class
 
 FAST_MODELS = ("popularity", "content")
-"""Models that train in seconds: what the page offers to train when there is no run yet."""
+"""Models that train in seconds: what the page offers to retrain when there is no run yet."""
 MAX_COMPARED = 4
 _RUN = S.rec_run.c
 
@@ -44,6 +45,12 @@ def default_run_ids(runs: pd.DataFrame, n: int = 2) -> list[int]:
     return [int(r) for r in ordered.drop_duplicates(C.MODEL)[C.RUN_ID].head(n)]
 
 
+def latest_cutoff(runs: pd.DataFrame, run_ids: Sequence[int]) -> date | None:
+    """The latest data cutoff among the chosen runs (a user cold for it is cold for every one)."""
+    cutoffs = runs.loc[runs[C.RUN_ID].isin(list(run_ids)), C.DATA_CUTOFF]
+    return max(cutoffs) if len(cutoffs) else None
+
+
 def load_run_model(engine: sa.Engine, run_id: int) -> Recommender:
     """The fitted model a done run saved; KurrantError when its artifacts are gone."""
     run = results.get_run(engine, run_id)
@@ -56,8 +63,12 @@ def load_run_model(engine: sa.Engine, run_id: int) -> Recommender:
     return get_model_class(run.model).load(Path(run.artifact_path))
 
 
-def train_fast_runs(engine: sa.Engine, models: Sequence[str] = FAST_MODELS, *,
-                    progress: Callable[[str, float], None] | None = None) -> list[int]:
-    """Train the fast models with the shared pipeline so a fresh database has runs to compare."""
-    return [results.train_and_write(engine, model, {}, triggered_by="compare page", progress=progress)
-            for model in models]
+def submit_fast_retrain(engine: sa.Engine, *, launch: bool = True) -> int:
+    """Queue a retrain job of the fast models so a fresh database has runs to compare; the job id.
+
+    Training goes through the retrain job (a separate worker, one retrain at a time), never a page
+    callback; JobRefused (a KurrantError) says which retrain is already running.
+    """
+    from kurrant_core.jobs import RetrainSpec, submit     # the job machinery loads only when asked
+    spec = RetrainSpec.build(list(FAST_MODELS), evaluate=False)
+    return submit(engine, spec, triggered_by="compare page", launch=launch)

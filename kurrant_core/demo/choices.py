@@ -25,7 +25,7 @@ from kurrant_core.demo.menus import Menus
 from kurrant_core.demo.population import Users
 
 TEMPERATURE = 0.7                   # softmax temperature: lower = tastes show more clearly
-CUISINE_WEIGHT, INGREDIENT_WEIGHT, TASTE_FLOOR = 1.3, 0.6, 0.03
+CUISINE_WEIGHT, INGREDIENT_WEIGHT, TASTE_FLOOR = 1.6, 0.6, 0.03
 SPICE_PAIN, SPICE_JOY = 0.8, 0.15
 PRICE_SCALE, PRICE_CENTER = 2500.0, 9000.0
 SAME_FOOD_PENALTY = (3.0, 1.5)      # x variety seeking, for the food of 1 and 2 service days ago

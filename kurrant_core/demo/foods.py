@@ -161,7 +161,7 @@ def build_foods(rng: np.random.Generator, scale: DemoScale, makers: Makers) -> F
         protein=np.array([r["protein"] for r in rows], dtype=float),
         cuisine=np.array([r["cuisine"] for r in rows]), ingredient=ingredient,
         spice=np.array([r["spice"] for r in rows]), allergy=allergy,
-        quality=rng.normal(0.0, 0.35, n), created=created, updated=updated, stop_day=stop_day,
+        quality=rng.normal(0.0, 0.3, n), created=created, updated=updated, stop_day=stop_day,
         status=np.where(stops, 2, codes.FOOD_ON_SALE))
 
 

@@ -23,7 +23,7 @@ DINING_PATTERNS = ["2", "1,2", "2,3"]
 DINING_PATTERN_SHARE = [0.7, 0.15, 0.15]
 GROUP_TYPE_SHARE = [0.7, 0.15, 0.15]            # 기업, 오픈그룹, 마이스팟존
 
-CUISINE_PRIOR = np.array([0.30, 0.12, 0.13, 0.15, 0.15, 0.09, 0.06])
+CUISINE_PRIOR = np.array([0.24, 0.13, 0.14, 0.15, 0.15, 0.10, 0.09])
 CUISINE_CONCENTRATION = 1.2                     # low: most users clearly prefer one cuisine
 INGREDIENT_PRIOR = np.array([0.12, 0.16, 0.16, 0.04, 0.02, 0.10, 0.10, 0.07, 0.06, 0.07, 0.03, 0.04, 0.04])
 INGREDIENT_CONCENTRATION = 4.0

@@ -35,7 +35,7 @@ class DemoScale:
 SCALES: dict[str, DemoScale] = {
     "tiny": DemoScale("tiny", n_groups=3, n_users=60, n_foods=40, n_makers=8,
                       start=date(2026, 9, 21), end=date(2026, 10, 30),
-                      makers_per_group=(6, 8), spots_per_group=(1, 2)),
+                      makers_per_group=(7, 8), spots_per_group=(1, 2)),
     "demo": DemoScale("demo", n_groups=15, n_users=2_000, n_foods=300, n_makers=40,
                       start=date(2026, 5, 1), end=date(2026, 10, 30),
                       makers_per_group=(10, 14), spots_per_group=(1, 4)),

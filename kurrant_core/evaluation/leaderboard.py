@@ -50,7 +50,7 @@ def evaluated_runs(engine: sa.Engine) -> pd.DataFrame:
     rows = []
     for run in runs.itertuples(index=False):
         run = run._asdict()
-        stored = json.loads(run[METRICS]) if run[METRICS] else {}
+        stored = json.loads(run[METRICS]) if isinstance(run[METRICS], str) else {}   # NULL -> NaN
         if run[_runs.status.name] != schema.RUN_DONE or N.EVALUATION not in stored:
             continue
         split = stored[N.EVALUATION]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from kurrant_core.errors import KurrantError
@@ -86,3 +86,11 @@ class RetrainSpec:
 def main_params(name: str) -> dict[str, tuple[type, Any]]:
     """The hyper-parameters the retrain page offers for ``name``: name -> (type, default)."""
     return dict(get_model_class(name).MAIN_PARAMS)
+
+
+def date_span(start: date, end: date | None = None) -> tuple[date, ...]:
+    """Every calendar day from ``start`` to ``end`` inclusive (a retrain's service dates)."""
+    end = end or start
+    if end < start:
+        raise KurrantError(f"The date range {start} to {end} ends before it starts.")
+    return tuple(start + timedelta(days=n) for n in range((end - start).days + 1))

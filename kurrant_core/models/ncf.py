@@ -19,11 +19,13 @@ from torch import nn
 from kurrant_core import columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models.base import Recommender
-from kurrant_core.models.torch_support import (load_state, number_meals, resolve_seed, save_state,
-                                               torch_session)
+from kurrant_core.models.torch_support import (effective_batch_size, load_state, number_meals, resolve_seed,
+                                               save_state, torch_session)
 
 SCORE_CHUNK_PAIRS = 262_144
 """Pairs per forward pass when scoring a users × foods matrix (bounds memory)."""
+MIN_STEPS_PER_EPOCH = 50
+"""Smallest number of Adam updates per epoch (small data sets get smaller batches)."""
 EXPLAIN_NEIGHBOURS = 20
 """Most similar users (by NeuMF user embedding) an explanation counts."""
 
@@ -125,7 +127,7 @@ def sample_negatives(pos_u: np.ndarray, menu: MenuNegatives, n_items: int, n_neg
 def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
               menu: MenuNegatives | None = None, *, factors: int = 32,
               mlp_layers: Sequence[int] = (64, 32, 16), epochs: int = 4, lr: float = 0.005,
-              n_negatives: int = 4, menu_share: float = 0.5, batch_size: int = 8192,
+              n_negatives: int = 4, menu_share: float = 0.75, batch_size: int = 8192,
               seed: int = 0) -> tuple[NeuMF, list[float]]:
     """Train NeuMF with BCE and Adam on positives plus freshly sampled negatives each epoch.
 
@@ -145,9 +147,10 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
             i = torch.as_tensor(np.concatenate([pos_i, neg_i]), dtype=torch.long)
             y = torch.cat([torch.ones(len(pos_u)), torch.zeros(len(neg_u))])
             order = torch.as_tensor(rng.permutation(len(u)))
+            size = effective_batch_size(len(u), batch_size, MIN_STEPS_PER_EPOCH)
             total = 0.0
-            for start in range(0, len(u), batch_size):
-                batch = order[start:start + batch_size]
+            for start in range(0, len(u), size):
+                batch = order[start:start + size]
                 opt.zero_grad()
                 loss = loss_fn(net(u[batch], i[batch]), y[batch])
                 loss.backward()
@@ -166,7 +169,7 @@ class NCFRecommender(Recommender):
         "factors": (int, 32), "epochs": (int, 4), "lr": (float, 0.005), "n_negatives": (int, 4)}
 
     def __init__(self, *, factors: int = 32, mlp_layers: Sequence[int] = (64, 32, 16), epochs: int = 4,
-                 lr: float = 0.005, n_negatives: int = 4, menu_share: float = 0.5,
+                 lr: float = 0.005, n_negatives: int = 4, menu_share: float = 0.75,
                  batch_size: int = 8192, random_state: int | None = 0):
         self.factors = factors
         self.mlp_layers = mlp_layers

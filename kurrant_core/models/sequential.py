@@ -1,10 +1,14 @@
 """A small SASRec (Kang & McAuley 2018) over each user's order history, in torch.
 
 Causal self-attention over the last ``max_len`` foods (with positional embeddings) predicts the
-next food with a full softmax over the catalog, which is cheap at a few hundred to a few thousand
-foods. The prediction is also told how many days separate the last order from the day being
-ranked (bucketed), so "had it yesterday" and "had it a month ago" can weigh differently: this is
-how the model learns variety seeking and recency from the data instead of from a rule.
+next food. By default the softmax runs over the menu the food was chosen from (the production
+task: pick from today's menu); a full softmax over the catalog is the alternative, cheap at a few
+hundred to a few thousand foods. Two additions make time count: the query is told how many days
+separate the last order from the day being ranked, and a repeat head adds a learned score per
+"eaten d days before" bucket to every food in the window. Together they learn variety seeking
+(yesterday's food goes down) and habit (a food eaten now and then goes up) from the data instead
+of from a rule. An optional per-user taste vector (on by default) holds what the window is too
+short to show.
 """
 from __future__ import annotations
 
@@ -25,8 +29,8 @@ from kurrant_core import columns as C
 from kurrant_core.data import USER_IDX, TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
-from kurrant_core.models.torch_support import (load_state, number_meals, resolve_seed, save_state,
-                                               torch_session)
+from kurrant_core.models.torch_support import (effective_batch_size, load_state, number_meals, resolve_seed,
+                                               save_state, torch_session)
 
 PAD = 0
 """Input token of an empty position; food index ``i`` is token ``i + 1``."""
@@ -37,10 +41,10 @@ GAP_EDGES = np.array([1, 2, 3, 4, 7, 14, 30])
 
 OBJECTIVES = ("menu", "catalog")
 """Softmax over the menu each food was chosen from, or over the whole catalog."""
+MIN_STEPS_PER_EPOCH = 20
+"""Smallest number of Adam updates per epoch (small data sets get smaller batches)."""
 SCORE_CHUNK_USERS = 512
 """Users per forward pass when scoring."""
-EXPLAIN_RECENT_DAYS = 14
-"""An explanation mentions the food's own last order when it is at most this many days old."""
 
 
 def gap_buckets(days: np.ndarray) -> np.ndarray:
@@ -71,21 +75,26 @@ class CausalBlock(nn.Module):
 
 
 class SASRec(nn.Module):
-    """Item + position embeddings, causal blocks, and a gap-aware query against item embeddings."""
+    """Item + position embeddings and causal blocks, read out by a gap-aware query against the item
+    embeddings, plus a repeat head: a learned score per "eaten d days before" bucket that is added
+    to every food in the window, so variety seeking (yesterday's food goes down) and habit (a food
+    eaten now and then goes up) are learned directly."""
 
-    def __init__(self, n_items: int, max_len: int = 50, hidden: int = 64, layers: int = 2,
-                 heads: int = 2, dropout: float = 0.2, n_users: int = 0):
+    def __init__(self, n_items: int, max_len: int = 30, hidden: int = 32, layers: int = 1,
+                 heads: int = 1, dropout: float = 0.2, n_users: int = 0):
         super().__init__()
         self.max_len = max_len
         self.user_emb = nn.Embedding(n_users, hidden) if n_users else None
         self.item_emb = nn.Embedding(n_items + 1, hidden, padding_idx=PAD)
         self.pos_emb = nn.Embedding(max_len, hidden)
         self.gap_emb = nn.Embedding(len(GAP_EDGES) + 1, hidden)
+        self.repeat_bias = nn.Embedding(len(GAP_EDGES) + 1, 1)
         self.blocks = nn.ModuleList(CausalBlock(hidden, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
         self.query = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.drop = nn.Dropout(dropout)
         nn.init.normal_(self.item_emb.weight, std=hidden ** -0.5)
+        nn.init.zeros_(self.repeat_bias.weight)
         if self.user_emb is not None:
             nn.init.normal_(self.user_emb.weight, std=0.01)
         with torch.no_grad():
@@ -109,35 +118,64 @@ class SASRec(nn.Module):
             x = x * real[..., None]
         return self.norm(x), weights
 
-    def logits(self, hidden: torch.Tensor, gaps: torch.Tensor,
-               users: torch.Tensor | None = None) -> torch.Tensor:
-        """Next-food logits over the catalog for hidden states and the day-gap bucket to that food
-        (plus the user's own taste vector when the network has user embeddings)."""
+    def repeat_terms(self, tokens: torch.Tensor, days: torch.Tensor, target_days: torch.Tensor) -> torch.Tensor:
+        """[B, T, L] repeat score of each window position for the last T positions' targets
+        (zero for later or padded positions)."""
+        length, queries = tokens.shape[1], target_days.shape[1]
+        gap = (target_days[:, :, None] - days[:, None, :]).clamp(min=0)
+        bucket = torch.bucketize(gap, torch.as_tensor(GAP_EDGES, dtype=gap.dtype), right=True)
+        earlier = torch.arange(length)[None, :] <= torch.arange(length - queries, length)[:, None]
+        seen = earlier[None] & (tokens != PAD)[:, None, :]
+        return self.repeat_bias(bucket).squeeze(-1) * seen
+
+    def repeat_scores(self, tokens: torch.Tensor, days: torch.Tensor, target_days: torch.Tensor) -> torch.Tensor:
+        """[B, T, n_items]: the repeat terms summed per food (a food eaten twice counts twice)."""
+        terms = self.repeat_terms(tokens, days, target_days)
+        index = tokens[:, None, :].expand_as(terms)
+        out = torch.zeros(*terms.shape[:2], self.item_emb.num_embeddings, dtype=terms.dtype)
+        return out.scatter_add_(2, index, terms)[..., 1:]
+
+    def logits(self, hidden: torch.Tensor, gaps: torch.Tensor, users: torch.Tensor | None,
+               repeat: torch.Tensor) -> torch.Tensor:
+        """Next-food logits over the catalog: the query (hidden state, day gap to the target, the
+        user's own taste vector if any) against item embeddings, plus the repeat scores."""
         q = hidden + self.query(torch.cat([hidden, self.gap_emb(gaps)], dim=-1))
         if self.user_emb is not None and users is not None:
             q = q + self.user_emb(users)
-        return q @ self.item_emb.weight[1:].T
+        return q @ self.item_emb.weight[1:].T + repeat
 
     @torch.no_grad()
-    def next_item_log_probs(self, histories: list[np.ndarray], gaps: np.ndarray,
-                            users: np.ndarray | None = None) -> np.ndarray:
-        """log P(next food) over the catalog for each history (food indices, oldest first)."""
+    def next_item_log_probs(self, histories: list[np.ndarray], history_days: list[np.ndarray],
+                            target_day: int | np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
+        """log P(next food) over the catalog on ``target_day`` (one, or one per history) for each
+        history (food indices and day numbers, oldest first)."""
         self.eval()
-        tokens = torch.as_tensor(left_pad([h[-self.max_len:] + 1 for h in histories], self.max_len))
+        tokens, days = self._recent(histories, history_days)
         hidden, _ = self.encode(tokens)
-        logits = self.logits(hidden[:, -1], torch.as_tensor(gap_buckets(gaps), dtype=torch.long),
-                             None if users is None else torch.as_tensor(users, dtype=torch.long))
+        target_days = np.broadcast_to(np.asarray(target_day, dtype=np.int64), (len(histories),))
+        repeat = self.repeat_scores(tokens, days, torch.as_tensor(target_days)[:, None])[:, 0]
+        gaps = torch.as_tensor(gap_buckets(target_days - days[:, -1].numpy()), dtype=torch.long)
+        logits = self.logits(hidden[:, -1], gaps,
+                             None if users is None else torch.as_tensor(users, dtype=torch.long), repeat)
         return F.log_softmax(logits, dim=-1).numpy()
 
     @torch.no_grad()
-    def last_attention(self, history: np.ndarray) -> np.ndarray:
-        """Attention of the newest position over the last ``max_len`` foods (head mean), oldest first."""
+    def explain_terms(self, history: np.ndarray, history_days: np.ndarray,
+                      target_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """For the last ``max_len`` foods: the newest position's attention (head mean) and each
+        food's repeat term for ``target_day``, oldest first."""
         self.eval()
-        recent = history[-self.max_len:]
-        tokens = torch.as_tensor(left_pad([recent + 1], self.max_len))
+        tokens, days = self._recent([history], [history_days])
         _, weights = self.encode(tokens, need_weights=True)
         assert weights is not None
-        return weights[0, -1, -len(recent):].numpy()
+        terms = self.repeat_terms(tokens, days, torch.full((1, 1), target_day, dtype=torch.long))
+        n = min(len(history), self.max_len)
+        return weights[0, -1, -n:].numpy(), terms[0, 0, -n:].numpy()
+
+    def _recent(self, histories: list[np.ndarray], history_days: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
+        tokens = left_pad([h[-self.max_len:] + 1 for h in histories], self.max_len)
+        days = left_pad([d[-self.max_len:] for d in history_days], self.max_len)
+        return torch.as_tensor(tokens), torch.as_tensor(days)
 
 
 def left_pad(rows: list[np.ndarray], length: int, fill: int = PAD) -> np.ndarray:
@@ -155,14 +193,21 @@ class Windows:
 
     tokens: np.ndarray
     """Input tokens (food index + 1; 0 pads)."""
+    days: np.ndarray
+    """Day number of each input."""
     targets: np.ndarray
     """Food index to predict at each position (-100 where there is none)."""
-    gaps: np.ndarray
-    """Day-gap bucket from each input to its target."""
+    target_days: np.ndarray
+    """Day number of each target."""
     meals: np.ndarray
     """Meal number of each target (its menu), -1 when unknown or padded."""
     users: np.ndarray
     """Position of each window's sequence in the input list (the user index)."""
+
+    @property
+    def gaps(self) -> np.ndarray:
+        """Day-gap bucket from each input to its target."""
+        return gap_buckets(self.target_days - self.days)
 
 
 def training_windows(sequences: list[np.ndarray], days: list[np.ndarray] | None, max_len: int,
@@ -171,9 +216,10 @@ def training_windows(sequences: list[np.ndarray], days: list[np.ndarray] | None,
 
     Every target appears once. The earliest window of a long sequence is stretched to a full
     ``max_len`` inputs (its later targets, already taught by the next window, are blanked), so
-    no window starts with little context.
+    no window starts with little context. ``days`` None: one day apart.
     """
-    tokens, targets, gaps, target_meals, users = [], [], [], [], []
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("tokens", "days", "targets", "target_days", "meals")}
+    users = []
     for s, seq in enumerate(sequences):
         d = days[s] if days is not None else np.arange(len(seq))
         m = meals[s] if meals is not None else np.full(len(seq), -1)
@@ -181,15 +227,17 @@ def training_windows(sequences: list[np.ndarray], days: list[np.ndarray] | None,
             start, stop = max(0, end - max_len), end
             if start == 0:
                 stop = min(max_len, len(seq) - 1)
-            tokens.append(seq[start:stop] + 1)
             target = seq[start + 1:stop + 1].copy()
             target[end - start:] = -100
-            targets.append(target)
-            gaps.append(gap_buckets(d[start + 1:stop + 1] - d[start:stop]))
-            target_meals.append(m[start + 1:stop + 1])
+            parts["tokens"].append(seq[start:stop] + 1)
+            parts["days"].append(d[start:stop])
+            parts["targets"].append(target)
+            parts["target_days"].append(d[start + 1:stop + 1])
+            parts["meals"].append(m[start + 1:stop + 1])
             users.append(s)
-    return Windows(left_pad(tokens, max_len), left_pad(targets, max_len, -100), left_pad(gaps, max_len),
-                   left_pad(target_meals, max_len, -1), np.array(users, dtype=np.int64))
+    fills = {"targets": -100, "meals": -1}
+    return Windows(**{k: left_pad(v, max_len, fills.get(k, PAD)) for k, v in parts.items()},
+                   users=np.array(users, dtype=np.int64))
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -214,8 +262,8 @@ def menu_mask(menus: sp.csr_matrix, meals: np.ndarray, targets: np.ndarray) -> t
 
 def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray] | None = None, *,
                meals: list[np.ndarray] | None = None, menus: sp.csr_matrix | None = None,
-               max_len: int = 50, hidden: int = 64, layers: int = 2, heads: int = 2,
-               dropout: float = 0.2, epochs: int = 6, lr: float = 0.003, batch_size: int = 128,
+               max_len: int = 30, hidden: int = 32, layers: int = 1, heads: int = 1,
+               dropout: float = 0.2, epochs: int = 8, lr: float = 0.01, batch_size: int = 128,
                user_embeddings: bool = False, seed: int = 0) -> tuple[SASRec, list[float]]:
     """Train SASRec by next-food cross-entropy with Adam.
 
@@ -223,12 +271,14 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
     (None: one day apart). With ``meals`` (meal number per order, aligned with ``sequences``) and
     ``menus`` (meals x foods), the softmax runs over the menu each food was chosen from: the
     model learns to choose from a menu, not to guess which foods were on it. Without them it is
-    a full softmax over the catalog. Returns the network (eval mode) and each epoch's mean loss.
+    a full softmax over the catalog. ``user_embeddings`` adds a learned taste vector per
+    sequence. Returns the network (eval mode) and each epoch's mean loss.
     """
-    windows = training_windows(sequences, days, max_len, meals)
-    if len(windows.tokens) == 0:
+    w = training_windows(sequences, days, max_len, meals)
+    if len(w.tokens) == 0:
         raise KurrantError("The sequential model needs users with at least two paid orders before "
                            "the cutoff; move the cutoff later or load more data.")
+    gaps = w.gaps
     rng = np.random.default_rng(seed)
     losses: list[float] = []
     with torch_session(seed):
@@ -236,20 +286,24 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                      n_users=len(sequences) if user_embeddings else 0)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         net.train()
-        lengths = (windows.tokens != PAD).sum(axis=1)
+        lengths = (w.tokens != PAD).sum(axis=1)
+        size = effective_batch_size(len(lengths), batch_size, MIN_STEPS_PER_EPOCH)
         for _ in range(epochs):
             total, count = 0.0, 0
-            for batch in length_batches(lengths, batch_size, rng):
+            for batch in length_batches(lengths, size, rng):
                 cols = slice(-int(lengths[batch].max()), None)   # left padding: drop empty columns
-                hidden_states, _ = net.encode(torch.as_tensor(windows.tokens[batch, cols]))
-                valid = windows.targets[batch, cols] >= 0
-                goal = torch.as_tensor(windows.targets[batch, cols][valid])
-                window_users = np.broadcast_to(windows.users[batch, None], valid.shape)[valid]
-                logits = net.logits(hidden_states[torch.as_tensor(valid)],
-                                    torch.as_tensor(windows.gaps[batch, cols][valid]),
-                                    torch.as_tensor(window_users))
+                tokens = torch.as_tensor(w.tokens[batch, cols])
+                hidden_states, _ = net.encode(tokens)
+                repeat = net.repeat_scores(tokens, torch.as_tensor(w.days[batch, cols]),
+                                           torch.as_tensor(w.target_days[batch, cols]))
+                valid = w.targets[batch, cols] >= 0
+                goal = torch.as_tensor(w.targets[batch, cols][valid])
+                users = np.broadcast_to(w.users[batch, None], valid.shape)[valid]
+                mask = torch.as_tensor(valid)
+                logits = net.logits(hidden_states[mask], torch.as_tensor(gaps[batch, cols][valid]),
+                                    torch.as_tensor(users), repeat[mask])
                 if menus is not None:
-                    allowed = menu_mask(menus, windows.meals[batch, cols][valid], goal.numpy())
+                    allowed = menu_mask(menus, w.meals[batch, cols][valid], goal.numpy())
                     logits = logits.masked_fill(~allowed, float("-inf"))
                 loss = F.cross_entropy(logits, goal)
                 opt.zero_grad()
@@ -267,11 +321,11 @@ class SequentialRecommender(Recommender):
 
     name: ClassVar[str] = "sequential"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
-        "max_len": (int, 50), "hidden": (int, 64), "epochs": (int, 6), "lr": (float, 0.003),
+        "max_len": (int, 30), "hidden": (int, 32), "epochs": (int, 8), "lr": (float, 0.01),
         "dropout": (float, 0.2)}
 
-    def __init__(self, *, max_len: int = 50, hidden: int = 64, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.2, epochs: int = 6, lr: float = 0.003, batch_size: int = 128,
+    def __init__(self, *, max_len: int = 30, hidden: int = 32, layers: int = 1, heads: int = 1,
+                 dropout: float = 0.2, epochs: int = 8, lr: float = 0.01, batch_size: int = 128,
                  objective: str = "menu", user_embeddings: bool = True, random_state: int | None = 0):
         self.max_len = max_len
         self.hidden = hidden
@@ -299,40 +353,44 @@ class SequentialRecommender(Recommender):
             hidden=self.hidden, layers=self.layers, heads=self.heads, dropout=self.dropout,
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
             user_embeddings=self.user_embeddings, seed=resolve_seed(self.random_state))
-        self.last_day_ = np.array([d[-1] if len(d) else -1 for d in days], dtype=np.int64)
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
         target = _day_number(self.data_.cutoff if as_of is None else as_of)
-        gaps = target - self.last_day_[u]
-        sequences = self.data_.sequences
+        sequences, days = self.data_.sequences, order_days(self.data_)
+        users = u if self.user_embeddings else None
         out = np.empty((len(u), len(i)), dtype=np.float64)
         with torch_session():
             for start in range(0, len(u), SCORE_CHUNK_USERS):
                 chunk = u[start:start + SCORE_CHUNK_USERS]
-                log_probs = self.net_.next_item_log_probs([sequences[x] for x in chunk],
-                                                          gaps[start:start + SCORE_CHUNK_USERS], chunk)
+                log_probs = self.net_.next_item_log_probs(
+                    [sequences[x] for x in chunk], [days[x] for x in chunk], target,
+                    None if users is None else chunk)
                 out[start:start + len(chunk)] = log_probs[:, i]
         return out
 
+
     def _explain(self, u: int, i: np.ndarray) -> list[str]:
-        """Name the recent food the newest position attends to that is most like each candidate."""
+        """The learned repeat score when the food is in the recent history ("had it yesterday"
+        lowers it, an old favourite raises it), and the recent food the sequence attends to
+        that is most like the candidate."""
         data = self.data_
-        history = data.sequences[u][-self.max_len:]
-        days = order_days(data)[u][-self.max_len:]
+        history, days = data.sequences[u][-self.max_len:], order_days(data)[u][-self.max_len:]
+        today = _day_number(data.cutoff)
         with torch_session():
-            attention = self.net_.last_attention(history)
+            attention, repeat = self.net_.explain_terms(history, days, today)
         emb = self.net_.item_emb.weight.detach().numpy()[1:]
         emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         pull = attention[None, :] * (emb[i] @ emb[history].T)      # candidates x recent positions
-        today = _day_number(data.cutoff)
         names = data.foods[C.FOOD_NAME].to_numpy()
         lines = []
         for row, f in enumerate(i):
             p = int(np.argmax(pull[row]))
             line = f"follows your recent {names[history[p]]} ({_days_ago(today - days[p])})"
             eaten = np.flatnonzero(history == f)
-            if len(eaten) and today - days[eaten[-1]] <= EXPLAIN_RECENT_DAYS:
-                line = f"you had it {_days_ago(today - days[eaten[-1]])} (variety lowers it); " + line
+            if len(eaten):
+                effect = float(repeat[eaten].sum())
+                kind = "variety lowers it" if effect < 0 else "habit raises it"
+                line = f"you had it {_days_ago(today - days[eaten[-1]])} ({kind}, {effect:+.2f}); " + line
             lines.append(line)
         return lines
 

@@ -55,6 +55,12 @@ def torch_session(seed: int | None = None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def effective_batch_size(n_examples: int, batch_size: int, min_steps: int) -> int:
+    """``batch_size``, or smaller when an epoch would otherwise make fewer than ``min_steps``
+    optimizer updates: on a small data set big batches would leave the network untrained."""
+    return max(1, min(batch_size, -(-n_examples // min_steps)))
+
+
 def save_state(net: torch.nn.Module, folder: Path) -> None:
     """Write the network's weights (``state_dict``) into a model folder."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,78 @@
+"""Metrics for each run a retrain job trains, in the evaluation harness's stored format.
+
+A run trained before a cutoff that leaves orders after it is scored on those days directly. A run
+trained on everything (the usual retrain) has nothing after its cutoff to be judged on, so a twin
+with the same hyper-parameters is fitted before the harness's default cutoff (the last
+``horizon_days`` of orders) and scored there: the figures then say how this configuration did on
+the latest weeks, on the same split the leaderboard uses, so retrained runs join the leaderboard.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kurrant_core import columns as C
+from kurrant_core.data import TrainingData
+from kurrant_core.errors import KurrantError
+from kurrant_core.evaluation import (DEFAULT_HORIZON_DAYS, ModelEvaluation, TimeSplit,
+                                     default_split, read_test_items, score_fitted, split_data)
+from kurrant_core.models import make_model
+from kurrant_core.models.base import Recommender
+
+log = logging.getLogger(__name__)
+UNSTORED_RUN_ID = 0
+"""``ModelEvaluation`` wants a run id; ``stored_metrics`` does not use it."""
+
+
+class RunEvaluator:
+    """``evaluate(model, data) -> metrics`` hook for ``results.train_and_write``.
+
+    The holdout split and its training data are built once per job and shared by every model.
+    """
+
+    def __init__(self, engine: sa.Engine, *, k: int = 10, horizon_days: int = DEFAULT_HORIZON_DAYS,
+                 with_tradeoff: bool = True):
+        self.engine, self.k, self.horizon_days = engine, k, horizon_days
+        self.with_tradeoff = with_tradeoff
+        self._holdout: tuple[TimeSplit, TrainingData, pd.DataFrame] | None = None
+
+    def __call__(self, model: Recommender, data: TrainingData) -> dict[str, Any] | None:
+        try:
+            split, scored, scored_on, test, fit_s, fit_cpu = self._fitted_for_test(model, data)
+        except KurrantError as exc:          # too little data to hold out: the run has no metrics
+            log.warning("no evaluation for %s: %s", model.name, exc)
+            return None
+        scores = score_fitted(scored, scored_on, test, k=self.k, fit_seconds=fit_s,
+                              fit_cpu_seconds=fit_cpu, with_tradeoff=self.with_tradeoff)
+        return ModelEvaluation(model.name, UNSTORED_RUN_ID, split, [split.cutoff.isoformat()],
+                               self.k, scores).stored_metrics()
+
+    def _fitted_for_test(self, model: Recommender, data: TrainingData):
+        after = TimeSplit(data.cutoff, self.horizon_days)
+        test = _known(read_test_items(self.engine, after), data)
+        if not test.empty:
+            return after, model, data, test, float("nan"), float("nan")
+        split, holdout, test = self.holdout()
+        twin = make_model(model.name, **model.get_params())
+        started, cpu_started = time.perf_counter(), time.process_time()
+        twin.fit(holdout)
+        return (split, twin, holdout, test, time.perf_counter() - started,
+                time.process_time() - cpu_started)
+
+    def holdout(self) -> tuple[TimeSplit, TrainingData, pd.DataFrame]:
+        """The harness's default split (last ``horizon_days`` days), its training data and test."""
+        if self._holdout is None:
+            split = default_split(self.engine, self.horizon_days)
+            data, test = split_data(self.engine, split)
+            self._holdout = (split, data, test)
+        return self._holdout
+
+
+def _known(test: pd.DataFrame, data: TrainingData) -> pd.DataFrame:
+    """Test items of users and foods the training data knows (as ``split_data`` keeps them)."""
+    keep = test[C.USER_ID].isin(data.user_ids) & test[C.FOOD_ID].isin(data.food_ids)
+    return test[keep].reset_index(drop=True)

@@ -1,0 +1,193 @@
+"""The retrain worker: runs one queued job to its end, whatever happens to the page that asked.
+
+Stages: loading data, then for each model training, evaluating and writing its lists (the shared
+pipeline ``results.train_and_write``), then, if asked, activating the new runs. A background
+thread beats every few seconds (job and lock ``heartbeat_at``, the last lines of the log) so a
+dead worker can be told from a slow one. Cancel is a flag the job polls between stages and models:
+the job ends *stopped*, its unfinished run stopped and invisible, the lock released. Activation
+happens only once every model is done, so a failed, stopped or killed job never changes which run
+the dashboard and the backend serve.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import resource
+import threading
+import traceback
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from kurrant_core import config, results
+from kurrant_core.data import build_training_data
+from kurrant_core.errors import KurrantError
+from kurrant_core.jobs import lock, store
+from kurrant_core.jobs.evaluate import RunEvaluator
+from kurrant_core.jobs.recovery import fail_unfinished_runs
+from kurrant_core.jobs.store import JobRecord
+from kurrant_core.schema import RUN_DONE, RUN_FAILED, RUN_QUEUED, RUN_STATUS, RUN_STOPPED
+
+log = logging.getLogger(__name__)
+DEFAULT_HEARTBEAT_S = 5.0
+"""Seconds between heartbeats (``KURRANT_JOB_HEARTBEAT_S``); keep well under the stale limit."""
+LOG_TAIL_LINES = 200
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def heartbeat_s() -> float:
+    return float(config.setting("job_heartbeat_s", str(DEFAULT_HEARTBEAT_S)))
+
+
+class LogTail(logging.Handler):
+    """Keeps the last ``LOG_TAIL_LINES`` log lines for ``rec_job.log_tail``."""
+
+    def __init__(self, lines: int = LOG_TAIL_LINES):
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self._lines: collections.deque[str] = collections.deque(maxlen=lines)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.add(self.format(record))
+
+    def add(self, text: str) -> None:
+        self._lines.extend(text.splitlines())
+
+    def text(self) -> str:
+        return "\n".join(self._lines)
+
+
+class Heartbeat(threading.Thread):
+    """Refreshes the job's and the lock's ``heartbeat_at`` (and the log tail) every interval.
+
+    ``lost`` turns true when the job no longer holds the lock (someone recovered it as dead
+    while this process was frozen); the job then stops at its next check.
+    """
+
+    def __init__(self, engine: sa.Engine, job_id: int, tail: LogTail, interval: float):
+        super().__init__(name=f"heartbeat-job-{job_id}", daemon=True)
+        self.engine, self.job_id, self.tail, self.interval = engine, job_id, tail, interval
+        self.lost = False
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            self.beat()
+
+    def beat(self) -> None:
+        stamp = lock.now()
+        try:
+            with self.engine.begin() as conn:
+                held = lock.beat(conn, self.job_id, stamp)
+                store.write_heartbeat(conn, self.job_id, stamp, self.tail.text())
+        except sa.exc.SQLAlchemyError as exc:      # a busy database must not kill the job
+            log.warning("heartbeat of job %s failed: %s", self.job_id, exc)
+            return
+        if not held and not self.lost:
+            self.lost = True
+            log.error("job %s lost the retrain lock (recovered as dead); stopping", self.job_id)
+
+    def halt(self) -> None:
+        self._halt.set()
+        self.join(timeout=max(self.interval, 5.0) * 2)
+
+
+def run_job(engine: sa.Engine, job_id: int) -> JobRecord:
+    """Run a queued job in this process until it is done, stopped or failed; its final record.
+
+    Errors inside the job end it as failed (the message in ``rec_job.error``, the traceback in
+    its log tail) rather than propagate; an interrupt (Ctrl-C, SIGTERM turned into SystemExit)
+    ends it as failed and is re-raised.
+    """
+    job = store.get_job(engine, job_id)
+    if job.status != RUN_QUEUED:
+        raise KurrantError(f"Job {job_id} is {job.status_label}; only a queued job can be run. "
+                           "Submit a new retrain instead.")
+    pid, host = os.getpid(), lock.this_host()
+    if not lock.take_over(engine, job_id, pid, host):
+        with engine.begin() as conn:
+            store.finish_job(conn, job_id, RUN_FAILED, error="The job did not hold the retrain "
+                             "lock when its worker started (it was presumed dead).")
+        raise KurrantError(f"Job {job_id} no longer holds the retrain lock (it waited too long and "
+                           "was recovered as dead); submit a new retrain.")
+    store.mark_started(engine, job_id, pid, host)
+    tail = LogTail()
+    root = logging.getLogger()
+    root.addHandler(tail)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    heartbeat = Heartbeat(engine, job_id, tail, heartbeat_s())
+    heartbeat.start()
+    status, error, interrupt = RUN_FAILED, None, None
+    log.info("job %s started (pid %s on %s): %s", job_id, pid, host, ", ".join(job.spec.models))
+    try:
+        _train_all(engine, job, lambda: heartbeat.lost or store.cancel_requested(engine, job_id))
+        status = RUN_DONE
+    except results.RunCancelled:
+        status = RUN_STOPPED
+        log.info("job %s cancelled", job_id)
+    except Exception as exc:
+        error = str(exc) if isinstance(exc, KurrantError) else f"{type(exc).__name__}: {exc}"
+        log.error("job %s failed: %s", job_id, error)
+        tail.add(traceback.format_exc())
+    except BaseException as exc:               # KeyboardInterrupt, SystemExit: end cleanly, re-raise
+        error, interrupt = f"interrupted ({type(exc).__name__})", exc
+        log.error("job %s interrupted", job_id)
+    finally:
+        heartbeat.halt()
+        _end(engine, job_id, status, error, tail)
+        root.removeHandler(tail)
+    if interrupt is not None:
+        raise interrupt
+    return store.get_job(engine, job_id)
+
+
+def _end(engine: sa.Engine, job_id: int, status: int, error: str | None, tail: LogTail) -> None:
+    """Record the verdict, end unfinished runs and free the lock, whatever the outcome."""
+    if status != RUN_DONE:
+        fail_unfinished_runs(engine, job_id, error or "the job was cancelled",
+                             status=RUN_STOPPED if status == RUN_STOPPED else RUN_FAILED)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log.info("job %s %s; peak memory %.0f MiB", job_id, RUN_STATUS[status], peak_mib)
+    with engine.begin() as conn:
+        store.finish_job(conn, job_id, status, error=error, stage=RUN_STATUS[status],
+                         log_tail=tail.text())
+        lock.release(conn, job_id)
+
+
+def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool]) -> dict[str, int]:
+    """Every model of the job through the shared pipeline, then activation; model -> run id."""
+    spec, n = job.spec, len(job.spec.models)
+
+    def report(stage: str, fraction: float) -> None:
+        log.info("[%3.0f%%] %s", 100 * fraction, stage)
+        store.report_progress(engine, job.job_id, stage, fraction)
+
+    def check_stop() -> None:
+        if should_stop():
+            raise results.RunCancelled(f"Job {job.job_id} was cancelled.")
+
+    check_stop()
+    report("loading data", 0.0)
+    data = build_training_data(engine, spec.cutoff)
+    evaluator = RunEvaluator(engine, k=spec.k, horizon_days=spec.horizon_days) if spec.evaluate else None
+    run_ids: dict[str, int] = {}
+    for i, name in enumerate(spec.models):
+        check_stop()
+
+        def progress(stage: str, fraction: float, i: int = i, name: str = name) -> None:
+            report(f"{name} ({i + 1}/{n}): {stage}", (i + fraction) / n)
+
+        run_ids[name] = results.train_and_write(
+            engine, name, spec.model_params(name), cutoff=spec.cutoff, k=spec.k,
+            dates=list(spec.dates) if spec.dates is not None else None,
+            triggered_by=job.triggered_by, job_id=job.job_id, data=data, progress=progress,
+            should_stop=should_stop, evaluate=evaluator)
+        log.info("%s: run %s done", name, run_ids[name])
+    check_stop()
+    if spec.activate:
+        report("activating the new runs", 1.0)
+        for run_id in run_ids.values():
+            results.activate_run(engine, run_id)
+    return run_ids

@@ -1,0 +1,105 @@
+"""Submitting a retrain: one job row and the lock, taken together, then a detached worker.
+
+The job row and the lock are written in one transaction, so a refused submission leaves nothing
+behind and an accepted one can never lose its lock to a second submitter. The worker is a separate
+process (``python -m kurrant_core retrain --job ID``) in its own session with its output in a log
+file: a page reload, a closed tab or a restarted dashboard does not stop it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from kurrant_core import config
+from kurrant_core.errors import KurrantError
+from kurrant_core.jobs import lock, store
+from kurrant_core.jobs.recovery import recover_stale
+from kurrant_core.jobs.spec import RetrainSpec
+from kurrant_core.schema import RUN_FAILED
+
+LOG_FOLDER = "jobs"
+
+
+class JobRefused(KurrantError):
+    """Another retrain holds the lock; ``holder_job_id`` says which."""
+
+    def __init__(self, message: str, holder_job_id: int | None):
+        super().__init__(message)
+        self.holder_job_id = holder_job_id
+
+
+class _LockHeld(Exception):
+    """Internal: rolls the submission's transaction back."""
+
+
+def job_log_path(job_id: int) -> Path:
+    """Where a detached worker writes its output (under the artifact root)."""
+    return config.artifact_root() / LOG_FOLDER / f"job_{job_id}.log"
+
+
+def submit(engine: sa.Engine, spec: RetrainSpec, *, triggered_by: str | None,
+           launch: bool = True) -> int:
+    """Queue a retrain and take the lock for it; with ``launch``, start its detached worker.
+
+    Raises :class:`JobRefused` when another retrain holds the lock (after recovering a holder
+    that died), and KurrantError for an invalid spec. Returns the job id.
+    """
+    spec.validate()
+    recover_stale(engine)
+    try:
+        with engine.begin() as conn:
+            job_id = store.insert_job(conn, spec, triggered_by)
+            if not lock.try_acquire(conn, job_id):
+                raise _LockHeld
+    except _LockHeld:
+        raise refusal(engine) from None
+    if launch:
+        launch_worker(engine, job_id)
+    return job_id
+
+
+def refusal(engine: sa.Engine) -> JobRefused:
+    """The error for a refused submission, naming the job that holds the lock and since when."""
+    held = lock.holder(engine)
+    if held is None:
+        return JobRefused("Another retrain finished just as this one was submitted; submit again.",
+                          None)
+    job = store.get_job(engine, held.job_id)
+    who = f" by {job.triggered_by}" if job.triggered_by else ""
+    return JobRefused(
+        f"Another retrain is running: job {job.job_id} ({', '.join(job.spec.models)}), "
+        f"submitted{who} at {job.created_at}, running since {job.started_at or held.acquired_at} "
+        f"(now: {job.stage or job.status_label}). Only one retrain runs at a time: wait for it to "
+        f"finish, or cancel it (`python -m kurrant_core cancel {job.job_id}` or the Cancel button).",
+        job.job_id)
+
+
+def launch_worker(engine: sa.Engine, job_id: int) -> subprocess.Popen:
+    """Start ``python -m kurrant_core retrain --job ID`` detached from this process.
+
+    The DE URL travels in the environment (never on the command line, where ``ps`` shows it). A
+    daemon thread reaps the process when it exits, so a long-lived dashboard keeps no zombies.
+    """
+    path = job_log_path(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, **{config.ENV_DE_URL: engine.url.render_as_string(hide_password=False),
+                              "PYTHONUNBUFFERED": "1"})
+    try:
+        with path.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kurrant_core", "retrain", "--job", str(job_id)],
+                cwd=config.PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        with engine.begin() as conn:
+            store.finish_job(conn, job_id, RUN_FAILED, error=f"The worker did not start: {exc}")
+            lock.release(conn, job_id)
+        raise KurrantError(f"The retrain worker could not be started ({exc}); job {job_id} was "
+                           "marked failed. Check the Python environment and try again.") from None
+    threading.Thread(target=proc.wait, name=f"reap-retrain-{job_id}", daemon=True).start()
+    return proc

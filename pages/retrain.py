@@ -1,0 +1,206 @@
+"""Retrain & runs: retrain models as a background job, watch it live, and manage the runs it made.
+
+UI only: the job machinery, the run history and the comparisons live in ``kurrant_core.jobs``.
+Anyone may look; retrain, cancel, activate and publish need the team password.
+"""
+from functools import partial
+
+import plotly.express as px
+import streamlit as st
+
+from app_support import clear_query_caches, de_engine, friendly_errors
+from kurrant_core import columns as C
+from kurrant_core import evaluation, jobs, results
+from kurrant_core.db import check_ready
+from kurrant_core.errors import KurrantError
+from kurrant_core.evaluation import names as N
+from kurrant_core.models import MODEL_NAMES, model_available
+
+FAST_DEFAULT = ["popularity", "content"]
+ALL_MODELS = "all models"
+
+st.title("Retrain & runs")
+engine = de_engine()
+with friendly_errors():
+    check_ready(engine)
+    jobs.recover_stale(engine)
+    lock_holder = jobs.holder(engine)
+available = [name for name in MODEL_NAMES if model_available(name)]
+
+# ----------------------------------------------------------------------------------- who may act
+with st.sidebar:
+    password = st.text_input("Team password", type="password", key="rt_password",
+                             help="Retrain, cancel, activate and publish need it; looking does not.")
+    who = st.text_input("Your name (shown in the run history)", key="rt_who")
+access = jobs.check_team_password(password)
+if access.allowed:
+    st.success(access.reason, icon=":material/lock_open:")
+else:
+    st.info(access.reason, icon=":material/lock:")
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f} s"
+
+
+# ----------------------------------------------------------------------------------- the live job
+@st.fragment(run_every=2)
+def live_job() -> None:
+    """The newest job, one progress bar per model; redraws itself every 2 s."""
+    with friendly_errors():
+        jobs.recover_stale(engine)
+        job = jobs.latest_job(engine)
+        if job is None:
+            st.caption("No retrain job yet.")
+            return
+        view = jobs.job_progress(engine, job.job_id)
+    by = f" by {job.triggered_by}" if job.triggered_by else ""
+    st.markdown(f"**Job {job.job_id}**{by} · **{job.status_label}** · {job.stage or ''} · "
+                f"{_seconds(job.elapsed_s())}")
+    for model in view.models:
+        st.progress(model.fraction, text=f"{model.model} — {model.state} {_seconds(model.elapsed_s)}")
+    if job.is_running:
+        if st.button("Cancel", key="rt_cancel", disabled=not access.allowed or job.cancel_requested,
+                     help=None if access.allowed else access.reason):
+            with friendly_errors():
+                jobs.request_cancel(engine, job.job_id)
+            st.toast(f"Job {job.job_id} stops at its next check.")
+        if job.cancel_requested:
+            st.caption("Cancel requested: the job stops after its current step.")
+        st.session_state["rt_watching"] = job.job_id
+    elif st.session_state.get("rt_watching") == job.job_id:
+        st.session_state["rt_watching"] = None           # it just ended: redraw the history
+        clear_query_caches()
+        st.rerun(scope="app")
+    if job.error:
+        st.error(job.error)
+    with st.expander("Log (last lines)"):
+        st.code(job.log_tail or "(nothing yet)", language=None)
+
+
+# ----------------------------------------------------------------------------------- retrain form
+st.header("Retrain")
+models = st.multiselect("Models", available, default=[m for m in FAST_DEFAULT if m in available],
+                        key="rt_models")
+left, middle, right = st.columns(3)
+all_data = left.checkbox("Train on every order", value=True, key="rt_all_data")
+with friendly_errors():
+    default_cutoff = jobs.default_cutoff(engine)
+cutoff = None if all_data else left.date_input("Train on orders before", value=default_cutoff,
+                                               key="rt_cutoff")
+k = middle.number_input("List length k", min_value=1, max_value=50, value=10, step=1, key="rt_k")
+with friendly_errors():
+    menu_days = jobs.upcoming_menu_days(engine, cutoff)
+span = right.date_input("Service dates to pre-compute", value=(menu_days[0], menu_days[-1])
+                        if menu_days else (), key="rt_dates",
+                        help="Each day's menu is ranked for every user of the groups served.")
+evaluate = left.checkbox("Store evaluation metrics", value=True, key="rt_evaluate",
+                         help="Scores each model on the last 14 days (fits it once more).")
+activate = middle.checkbox("Activate the new runs when the job is done", value=True,
+                           key="rt_activate")
+
+params: dict[str, dict] = {}
+for name in models:
+    with st.expander(f"{name} hyper-parameters"):
+        columns = st.columns(3)
+        params[name] = {}
+        for n, (param, (kind, default)) in enumerate(jobs.main_params(name).items()):
+            widget = columns[n % 3]
+            if kind is int:
+                params[name][param] = int(widget.number_input(param, value=int(default), step=1,
+                                                              key=f"rt_{name}_{param}"))
+            else:
+                params[name][param] = float(widget.number_input(param, value=float(default),
+                                                                format="%g", key=f"rt_{name}_{param}"))
+
+busy = lock_holder is not None
+if busy:
+    st.caption(f"Job {lock_holder.job_id} is running; one retrain runs at a time.")
+if st.button("Retrain", type="primary", key="rt_submit",
+             disabled=not access.allowed or busy or not models,
+             help=None if access.allowed else access.reason):
+    try:
+        dates = jobs.date_span(*span) if span else None
+        spec = jobs.RetrainSpec.build(models, cutoff=cutoff, k=int(k), dates=dates, params=params,
+                                      evaluate=evaluate, activate=activate)
+        job_id = jobs.submit(engine, spec, triggered_by=who.strip() or "dashboard")
+    except KurrantError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["rt_watching"] = job_id
+        st.rerun()
+
+live_job()
+
+# ----------------------------------------------------------------------------------- run history
+st.header("Runs")
+shown = st.selectbox("Model", [ALL_MODELS, *available], key="rt_history_model")
+with friendly_errors():
+    history = jobs.run_history(engine, None if shown == ALL_MODELS else shown)
+st.dataframe(history, hide_index=True, column_config={
+    C.DURATION_S: st.column_config.NumberColumn("duration", format="%.0f s"),
+    C.STATUS_LABEL: "status", jobs.history.IS_ACTIVE: st.column_config.CheckboxColumn("active")})
+
+st.subheader("Act on a run")
+model = st.selectbox("Run of model", available, key="rt_act_model")
+with friendly_errors():
+    done = jobs.done_runs_of(engine, model)
+if not done:
+    st.info(f"{model} has no finished run yet; retrain it above.")
+else:
+    run_id = st.selectbox("Run", done, key="rt_act_run", format_func=lambda r: f"run {r}")
+    with friendly_errors():
+        run = results.get_run(engine, run_id)
+    st.caption(f"{'Active' if run.is_active else 'Not active'} · trained on {run.train_start} – "
+               f"{run.train_end} · by {run.triggered_by or 'unknown'}")
+    b1, b2, b3 = st.columns(3)
+    if b1.button("Activate", key="rt_activate_run", disabled=not access.allowed or run.is_active,
+                 help=None if access.allowed else access.reason):
+        with friendly_errors():
+            results.activate_run(engine, run_id)
+        clear_query_caches()
+        st.rerun()
+    if b2.button("Publish to the backend", key="rt_publish",
+                 disabled=not access.allowed or not run.is_active,
+                 help="Copies the run's dated lists into recommend__user_recommends; only the "
+                      "active run can be published."):
+        with friendly_errors():
+            n_rows = results.publish_run(engine, run_id)
+        st.success(f"Published {n_rows:,} rows of run {run_id}.")
+    b3.download_button("Download Parquet", data=partial(jobs.export_parquet, engine, run_id),
+                       file_name=f"{model}_run_{run_id}.parquet",
+                       mime="application/vnd.apache.parquet", key="rt_download", on_click="ignore")
+
+    if len(done) >= 2:
+        st.subheader(f"Compare two {model} runs")
+        c1, c2 = st.columns(2)
+        run_a = c1.selectbox("Run A", done, index=1, key="rt_cmp_a", format_func=lambda r: f"run {r}")
+        run_b = c2.selectbox("Run B", done, index=0, key="rt_cmp_b", format_func=lambda r: f"run {r}")
+        with friendly_errors():
+            comparison = jobs.compare_runs(engine, run_a, run_b)
+        overlap = comparison.overlap
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Users in both", f"{overlap.n_users:,}")
+        m2.metric("Mean list overlap (Jaccard)", f"{overlap.mean_jaccard:.2f}")
+        m3.metric("Same top pick", f"{overlap.same_top_pick:.0%}")
+        st.dataframe(comparison.metrics, hide_index=True)
+
+# ----------------------------------------------------------------------------------- leaderboard
+st.header("Leaderboard")
+with friendly_errors():
+    board = evaluation.leaderboard(engine, N.DAILY_MENU)
+    curves = evaluation.tradeoff_curves(engine)
+if board.empty:
+    st.info("No evaluated run yet: retrain with “Store evaluation metrics” on, or run "
+            "`python -m kurrant_core evaluate --models all`.")
+else:
+    st.caption("The latest evaluated run of each model on the newest split, ranked by daily-menu "
+               "MRR (how high the chosen food sat in that day's ranked menu).")
+    k_eval = int(evaluation.evaluation_splits(engine)[N.K].iloc[0])
+    st.dataframe(board[evaluation.summary_columns(board, N.DAILY_MENU, k_eval)], hide_index=True)
+    if not curves.empty:
+        chart = px.line(curves, x=N.ILD, y=N.NDCG, color=C.MODEL, markers=True,
+                        hover_data=[C.MMR_LAMBDA, C.RUN_ID],
+                        labels={N.ILD: "intra-list diversity", N.NDCG: f"NDCG@{k_eval}"},
+                        title="Accuracy vs diversity (MMR re-ranking)")
+        st.plotly_chart(chart, width="stretch")

@@ -1,0 +1,295 @@
+"""Retrain jobs on SQLite and MariaDB: one at a time, nothing lost when a worker dies or is
+cancelled, a dead holder's lock recovered; plus the small pure helpers behind the retrain page."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from kurrant_core import columns as C
+from kurrant_core import jobs, results, schema
+from kurrant_core.cli import build_parser, main
+from kurrant_core.db import make_engine
+from kurrant_core.errors import KurrantError
+from kurrant_core.jobs import lock
+from kurrant_core.schema import RUN_DONE, RUN_FAILED, RUN_LEARNING, RUN_STOPPED
+
+POLL_S = 0.2
+DEADLINE_S = 240
+"""Generous upper bound for a worker to reach a stage; tests wait for states, never for time."""
+FAST = dict(k=5, evaluate=False)
+ENDLESS_ALS = {"als": {"iterations": 10**8, "factors": 4}}
+"""ALS that would fit for hours: the worker is certainly still training when it is killed."""
+
+
+@pytest.fixture
+def engine(writable_tiny_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    eng = make_engine(writable_tiny_url)
+    yield eng
+    eng.dispose()
+
+
+def rows_of(engine, run_id: int) -> int:
+    rows = schema.rec_user_recommend
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(rows)
+                            .where(rows.c[C.RUN_ID] == run_id)).scalar()
+
+
+def job_runs(engine, job_id: int) -> dict[str, results.RunRecord]:
+    runs = results.list_runs(engine)
+    ids = runs.loc[runs[C.JOB_ID] == job_id, C.RUN_ID]
+    return {run.model: run for run in (results.get_run(engine, int(r)) for r in ids)}
+
+
+def active_run(engine, model: str) -> int:
+    """A done, active run of ``model`` trained outside any job (the one serving today)."""
+    run_id = results.train_and_write(engine, model, {"factors": 4, "iterations": 2} if model == "als"
+                                     else {}, k=5, triggered_by="earlier")
+    results.activate_run(engine, run_id)
+    return run_id
+
+
+def wait_for(predicate, what: str):
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(POLL_S)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+# ------------------------------------------------------------------------------- one at a time
+def test_two_submissions_at_once_only_one_runs(engine):
+    spec = jobs.RetrainSpec.build(["popularity"], **FAST)
+    people = ("ana", "bo", "cy", "dee")
+    barrier, outcomes = threading.Barrier(len(people)), []
+
+    def press(who: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(jobs.submit(engine, spec, triggered_by=who, launch=False))
+        except jobs.JobRefused as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=press, args=(who,)) for who in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = [o for o in outcomes if isinstance(o, int)]
+    refused = [o for o in outcomes if isinstance(o, jobs.JobRefused)]
+    assert len(accepted) == 1 and len(refused) == len(people) - 1
+    job_id = accepted[0]
+    for refusal in refused:
+        assert refusal.holder_job_id == job_id
+        assert f"job {job_id}" in str(refusal) and "Another retrain is running" in str(refusal)
+    assert [j.job_id for j in jobs.list_jobs(engine)] == [job_id]      # the refused one left nothing
+
+    with pytest.raises(jobs.JobRefused, match=f"job {job_id}"):         # still held while queued
+        jobs.submit(engine, spec, triggered_by="eve", launch=False)
+    finished = jobs.run_job(engine, job_id)
+    assert finished.status == RUN_DONE and finished.progress == 1.0
+    assert jobs.holder(engine) is None
+    run = job_runs(engine, job_id)["popularity"]
+    assert run.is_done and run.is_active and rows_of(engine, run.run_id) > 0
+    assert "popularity" in finished.log_tail and "done" in finished.log_tail
+
+
+def test_cli_refuses_while_another_retrain_runs(engine, writable_tiny_url, capsys):
+    held = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST), triggered_by="ana",
+                       launch=False)
+    code = main(["--url", writable_tiny_url, "retrain", "--models", "content", "--k", "3"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"job {held}" in err and "ana" in err and "cancel" in err
+
+
+# ------------------------------------------------------------------------------- nothing lost
+def test_a_killed_worker_is_recovered_and_nothing_is_lost(engine):
+    serving = active_run(engine, "als")
+    spec = jobs.RetrainSpec.build(["popularity", "als"], params=ENDLESS_ALS, **FAST)
+    job_id = jobs.submit(engine, spec, triggered_by="test")             # a real detached worker
+    try:
+        job = wait_for(lambda: (j := jobs.get_job(engine, job_id)).stage
+                       and "fitting als" in j.stage and j, "the worker to train als")
+        assert job.pid and job.pid != os.getpid()
+        os.kill(job.pid, signal.SIGKILL)
+        wait_for(lambda: not lock.pid_alive(job.pid), "the worker to die")
+    finally:
+        pid = jobs.get_job(engine, job_id).pid
+        if pid and lock.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+    assert jobs.recover_stale(engine) == [job_id]
+    job = jobs.get_job(engine, job_id)
+    assert job.status == RUN_FAILED and "died" in job.error and str(job.pid) in job.error
+    assert jobs.holder(engine) is None
+    runs = job_runs(engine, job_id)
+    assert runs["als"].status == RUN_FAILED
+    assert rows_of(engine, runs["als"].run_id) == 0
+    assert results.read_recommendations(engine, runs["als"].run_id).empty
+    # the job never finished, so even its finished popularity run was not activated ...
+    assert runs["popularity"].is_done and not runs["popularity"].is_active
+    # ... and yesterday's als run still serves
+    assert results.get_run(engine, serving).is_active
+    assert not results.read_recommendations(engine, serving).empty
+    assert jobs.recover_stale(engine) == []                            # idempotent
+    new_job = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST),
+                          triggered_by="test", launch=False)
+    assert jobs.run_job(engine, new_job).status == RUN_DONE
+
+
+def test_cancel_stops_the_job_and_its_partial_run_disappears(engine, monkeypatch):
+    serving = active_run(engine, "popularity")
+    job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity", "content"], **FAST),
+                         triggered_by="test", launch=False)
+    written = []
+    original = results.write_recommendations
+
+    def write_then_press_cancel(eng, run_id, recs, **kwargs):
+        n = original(eng, run_id, recs, **kwargs)
+        if not written:                          # the user presses Cancel after the first batch
+            written.append(rows_of(eng, run_id))
+            jobs.request_cancel(eng, job_id)
+        return n
+
+    monkeypatch.setattr(results, "write_recommendations", write_then_press_cancel)
+    job = jobs.run_job(engine, job_id)
+    assert written and written[0] > 0                            # a partial run existed
+    assert job.status == RUN_STOPPED and job.stage == "stopped" and job.cancel_requested
+    assert jobs.holder(engine) is None
+    runs = job_runs(engine, job_id)
+    assert list(runs) == ["popularity"]                           # content never started
+    assert runs["popularity"].status == RUN_STOPPED
+    assert rows_of(engine, runs["popularity"].run_id) == 0
+    assert results.get_run(engine, serving).is_active
+    with pytest.raises(KurrantError, match="already stopped"):
+        jobs.request_cancel(engine, job_id)
+
+
+def test_a_stale_lock_is_recovered_and_a_new_job_runs(engine):
+    job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST),
+                         triggered_by="ghost", launch=False)
+    run_id = results.start_run(engine, "popularity", {}, data_cutoff=date(2026, 10, 1),
+                               train_start=None, train_end=None, triggered_by="ghost", job_id=job_id)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()                                                    # a pid that no longer runs
+    old = lock.now() - timedelta(minutes=10)
+    assert lock.take_over(engine, job_id, gone.pid, lock.this_host())
+    with engine.begin() as conn:
+        conn.execute(schema.rec_lock.update().values(heartbeat_at=old))
+        conn.execute(schema.rec_job.update().where(schema.rec_job.c[C.JOB_ID] == job_id)
+                     .values(status=RUN_LEARNING, heartbeat_at=old))
+
+    with pytest.raises(jobs.JobRefused):              # a live-looking holder is never robbed ...
+        with engine.begin() as conn:
+            conn.execute(schema.rec_lock.update().values(pid=os.getpid(), heartbeat_at=lock.now()))
+        jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), triggered_by="x", launch=False)
+    with engine.begin() as conn:                      # ... but a silent, vanished one is
+        conn.execute(schema.rec_lock.update().values(pid=gone.pid, heartbeat_at=old))
+    new_job = jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), triggered_by="me",
+                          launch=False)
+    ghost = jobs.get_job(engine, job_id)
+    assert ghost.status == RUN_FAILED and "died" in ghost.error
+    assert results.get_run(engine, run_id).status == RUN_FAILED
+    assert jobs.holder(engine).job_id == new_job
+    assert jobs.run_job(engine, new_job).status == RUN_DONE
+
+
+def test_a_worker_that_never_started_is_recovered_after_the_silence_limit(engine):
+    job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST),
+                         triggered_by="test", launch=False)
+    acquired = jobs.holder(engine).heartbeat_at
+    assert jobs.recover_stale(engine, stale_after=60, at=acquired + timedelta(seconds=59)) == []
+    assert jobs.recover_stale(engine, stale_after=60, at=acquired + timedelta(seconds=61)) == [job_id]
+    assert jobs.get_job(engine, job_id).status == RUN_FAILED
+    with pytest.raises(KurrantError, match="only a queued job"):
+        jobs.run_job(engine, job_id)
+
+
+def test_progress_per_model_and_run_history(engine):
+    job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity", "content"], k=5),
+                         triggered_by="ana", launch=False)
+    queued = jobs.job_progress(engine, job_id)
+    assert [(m.model, m.fraction, m.state) for m in queued.models] == [
+        ("popularity", 0.0, "waiting"), ("content", 0.0, "waiting")]
+    jobs.run_job(engine, job_id)
+    view = jobs.job_progress(engine, job_id)
+    assert [(m.fraction, m.state) for m in view.models] == [(1.0, "done"), (1.0, "done")]
+    history = jobs.run_history(engine)
+    mine = history[history[C.JOB_ID] == job_id]
+    assert sorted(mine[C.MODEL]) == ["content", "popularity"]
+    assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[jobs.history.IS_ACTIVE].all()
+    assert (mine[schema.rec_run.c.triggered_by.name] == "ana").all()
+    assert mine["menu mrr"].between(0, 1).all()                  # evaluated: metrics stored
+    stored = results.get_run(engine, int(mine[C.RUN_ID].iloc[0])).metrics
+    assert "evaluation" in stored and stored["evaluation"]["k"] == 5
+
+
+# ------------------------------------------------------------------------------- pure helpers
+def test_cli_accepts_the_scheduler_form():
+    args = build_parser().parse_args(["retrain", "--models", "all", "--wait"])
+    assert args.models == "all" and args.detach is False and args.job_id is None
+    args = build_parser().parse_args(["retrain"])                     # the DAG's empty retrain_args
+    assert args.models == "all" and args.detach is False
+    assert build_parser().parse_args(["retrain", "--job", "7"]).job_id == 7
+
+
+def test_list_overlap_by_hand():
+    def lists(rows):
+        return pd.DataFrame(rows, columns=[C.USER_ID, C.FOOD_ID, C.RANK])
+    a = lists([(1, 10, 1), (1, 11, 2), (1, 12, 3), (2, 20, 1), (2, 21, 2), (3, 30, 1)])
+    b = lists([(1, 11, 1), (1, 10, 2), (1, 13, 3), (2, 20, 1), (2, 22, 2), (4, 40, 1)])
+    overlap = jobs.list_overlap(a, b)
+    # user 1: {10,11} shared of {10,11,12,13} -> 2/4; user 2: {20} of {20,21,22} -> 1/3
+    assert overlap.n_users == 2
+    assert overlap.mean_jaccard == pytest.approx((2 / 4 + 1 / 3) / 2)
+    assert overlap.same_top_pick == pytest.approx(0.5)              # user 2 only
+    assert jobs.list_overlap(a, lists([(9, 1, 1)])).n_users == 0
+
+
+def test_team_password(monkeypatch):
+    monkeypatch.delenv("KURRANT_TEAM_PASSWORD_SHA256", raising=False)
+    monkeypatch.setenv("KURRANT_SECRETS_FILE", "/nonexistent/secrets.toml")
+    nothing = jobs.check_team_password("anything")
+    assert not nothing.allowed and "KURRANT_TEAM_PASSWORD_SHA256" in nothing.reason
+    monkeypatch.setenv("KURRANT_TEAM_PASSWORD_SHA256", jobs.password_hash("밥먹자").upper())
+    assert jobs.check_team_password("밥먹자").allowed
+    assert not jobs.check_team_password("bapmeokja").allowed
+    assert "Read-only" in jobs.check_team_password("").reason
+
+
+def test_why_stale():
+    t = datetime(2026, 1, 1, 12, 0, 0)
+    alive = lock.LockHolder(1, os.getpid(), lock.this_host(), t, t)
+    assert lock.why_stale(alive, at=t + timedelta(seconds=30), stale_after=60) is None
+    assert "no heartbeat" in lock.why_stale(alive, at=t + timedelta(seconds=61), stale_after=60)
+    other_host = lock.LockHolder(1, 999_999_999, "elsewhere", t, t)   # a pid there says nothing here
+    assert lock.why_stale(other_host, at=t + timedelta(seconds=30), stale_after=60) is None
+
+
+def test_spec_round_trip_and_validation():
+    spec = jobs.RetrainSpec.build("popularity,als", cutoff=date(2026, 10, 1), k=7,
+                                  dates=jobs.date_span(date(2026, 10, 1), date(2026, 10, 3)),
+                                  params={"als": {"factors": 16}}, activate=False)
+    again = jobs.RetrainSpec.from_row(spec.models_text(), spec.to_json())
+    assert again == spec and len(again.dates) == 3
+    with pytest.raises(KurrantError, match="no parameter"):
+        jobs.RetrainSpec.build(["als"], params={"als": {"factorz": 3}})
+    with pytest.raises(KurrantError, match="not being"):
+        jobs.RetrainSpec.build(["popularity"], params={"als": {"factors": 3}})
+    with pytest.raises(KurrantError, match="Unknown model"):
+        jobs.RetrainSpec.build("popularity,bogus")
+    with pytest.raises(KurrantError, match="at least 1"):
+        jobs.RetrainSpec.build(["popularity"], k=0)
