@@ -24,6 +24,7 @@ KPI_FORMAT = {  # value format, delta format
     C.AVG_SATISFACTION: ("{:.2f}", "{:+.2f}"),
 }
 RANKING_MEASURES = {"수량": C.N_ITEMS, "매출": C.REVENUE, "비중": C.SHARE}
+TOP_N, DRILL_FOODS = 15, 500
 
 st.title("Order EDA")
 st.caption("What is ordered, by whom, and how concentrated it is — every figure follows the sidebar filters.")
@@ -122,6 +123,7 @@ tabs = st.tabs(["추이", "요일 × 식사", "Top", "집중도", "메뉴 선택
                 "고객사 비교", "음식 상세"])
 
 with friendly_errors():
+    foods = q(eda.top_foods, filt, n=DRILL_FOODS)       # most ordered first: Top tab and drill-down picker
     with tabs[0]:
         measure = st.segmented_control("Measure", [C.N_ITEMS, C.N_ORDERS], format_func=L.get,
                                        default=C.N_ITEMS, key="eda_trend_measure", required=True)
@@ -153,7 +155,8 @@ with friendly_errors():
         by = RANKING_MEASURES[by_label]
         ranker, name_col = {"음식": (eda.top_foods, C.FOOD_NAME), "메이커스": (eda.top_makers, C.MAKERS_NAME),
                             "카테고리": (eda.top_categories, C.CUISINE_LABEL)}[what]
-        top = q(ranker, filt, n=15, by=C.REVENUE if by == C.REVENUE else C.N_ITEMS)
+        top = (foods.head(TOP_N) if ranker is eda.top_foods and by != C.REVENUE     # the drill-down list
+               else q(ranker, filt, n=TOP_N, by=C.REVENUE if by == C.REVENUE else C.N_ITEMS))
         fig = px.bar(top, x=by, y=name_col, orientation="h", labels=L, title=f"Top {what} ({by_label})")
         fig.update_yaxes(autorange="reversed")
         if by == C.SHARE:
@@ -162,12 +165,12 @@ with friendly_errors():
         table(top, f"top_{name_col}")
 
     with tabs[3]:
-        summary = q(eda.concentration_summary, filt)
+        lorenz = q(eda.lorenz_curve, filt)
+        summary = eda.curve_summary(lorenz)
         a, b, c = st.columns(3)
         a.metric(L[C.GINI], fmt("{:.3f}", summary[C.GINI]))
         b.metric(L[C.TOP10_SHARE], fmt("{:.1%}", summary[C.TOP10_SHARE]))
         c.metric(L[C.N_FOODS], fmt("{:,.0f}", summary[C.N_FOODS]))
-        lorenz = q(eda.lorenz_curve, filt)
         fig = px.line(lorenz, x=C.FOOD_SHARE, y=C.ITEM_SHARE, labels=L, title="로렌츠 곡선 (음식별 주문 수량)")
         fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="완전 균등", line={"dash": "dot"})
         chart(fig, "lorenz_curve", lorenz)
@@ -230,7 +233,6 @@ with friendly_errors():
         table(q(eda.group_comparison, filt), "group_comparison")
 
     with tabs[9]:
-        foods = q(eda.top_foods, filt, n=500)
         names = dict(zip(foods[C.FOOD_ID], foods[C.FOOD_NAME]))
         food_id = st.selectbox("Food", list(names), format_func=lambda f: f"{names[f]} (#{f})",
                                key="eda_drill_food")

@@ -105,13 +105,13 @@ for name in models:
         columns = st.columns(3)
         params[name] = {}
         for n, (param, (kind, default)) in enumerate(jobs.main_params(name).items()):
-            widget = columns[n % 3]
+            widget, key = columns[n % 3], f"rt_{name}_{param}"
             if kind is int:
                 params[name][param] = int(widget.number_input(param, value=int(default), step=1,
-                                                              key=f"rt_{name}_{param}"))
+                                                              key=key))
             else:
                 params[name][param] = float(widget.number_input(param, value=float(default),
-                                                                format="%g", key=f"rt_{name}_{param}"))
+                                                                format="%g", key=key))
 
 busy = lock_holder is not None
 if busy:

@@ -195,7 +195,8 @@ def test_a_stale_lock_is_recovered_and_a_new_job_runs(engine):
     with pytest.raises(jobs.JobRefused):              # a live-looking holder is never robbed ...
         with engine.begin() as conn:
             conn.execute(schema.rec_lock.update().values(pid=os.getpid(), heartbeat_at=lock.now()))
-        jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), triggered_by="x", launch=False)
+        jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), triggered_by="x",
+                    launch=False)
     with engine.begin() as conn:                      # ... but a silent, vanished one is
         conn.execute(schema.rec_lock.update().values(pid=gone.pid, heartbeat_at=old))
     new_job = jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), triggered_by="me",

@@ -23,7 +23,7 @@ __all__ = [
     "ReportMetric", "ScoredCandidates", "SideBySide", "candidates_for_run", "category_mix", "last_eaten",
     "marks_text", "overlap_table", "score_candidates", "side_by_side", "stored_candidates",
     "default_menu_day", "menu_date_range", "menu_days", "require_menu", "FAST_MODELS", "MAX_COMPARED",
-    "comparable_runs", "default_run_ids", "latest_cutoff", "load_run_model", "run_label", "submit_fast_retrain", "COLD", "HEAVY", "LIGHT",
-    "QUICK_PICKS", "RANDOM", "UserProfile", "pick_user", "user_groups", "user_history", "user_profile",
+    "comparable_runs", "default_run_ids", "latest_cutoff", "load_run_model", "run_label",
+    "submit_fast_retrain", "COLD", "HEAVY", "LIGHT", "QUICK_PICKS", "RANDOM", "UserProfile", "pick_user", "user_groups", "user_history", "user_profile",
     "users_of_group",
 ]

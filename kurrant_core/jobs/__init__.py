@@ -22,9 +22,10 @@ from kurrant_core.jobs.store import (JobRecord, get_job, jobs_frame, latest_job,
                                      request_cancel)
 from kurrant_core.jobs.submit import JobRefused, job_log_path, launch_worker, submit
 
-__all__ = ["Access", "JobProgress", "JobRecord", "JobRefused", "ListOverlap", "LockHolder",
-           "ModelProgress", "RetrainSpec", "RunComparison", "check_team_password", "compare_runs",
-           "date_span", "default_cutoff", "done_runs_of", "export_parquet", "get_job", "holder", "job_log_path",
-           "job_progress", "jobs_frame", "latest_job", "launch_worker", "list_jobs", "list_overlap",
-           "main_params", "password_hash", "recover_stale", "request_cancel", "run_history",
-           "run_job", "submit", "upcoming_menu_days"]
+__all__ = [
+    "Access", "JobProgress", "JobRecord", "JobRefused", "ListOverlap", "LockHolder", "ModelProgress",
+    "RetrainSpec", "RunComparison", "check_team_password", "compare_runs", "date_span",
+    "default_cutoff", "done_runs_of", "export_parquet", "get_job", "holder", "job_log_path",
+    "job_progress", "jobs_frame", "latest_job", "launch_worker", "list_jobs", "list_overlap",
+    "main_params", "password_hash", "recover_stale", "request_cancel", "run_history", "run_job",
+    "submit", "upcoming_menu_days"]

@@ -113,9 +113,9 @@ def run_job(engine: sa.Engine, job_id: int) -> JobRecord:
                            "was recovered as dead); submit a new retrain.")
     store.mark_started(engine, job_id, pid, host)
     tail = LogTail()
-    root = logging.getLogger()
+    root, root_level = logging.getLogger(), logging.getLogger().level
     root.addHandler(tail)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
+    if root_level > logging.INFO or root_level == logging.NOTSET:
         root.setLevel(logging.INFO)
     heartbeat = Heartbeat(engine, job_id, tail, heartbeat_s())
     heartbeat.start()
@@ -138,6 +138,7 @@ def run_job(engine: sa.Engine, job_id: int) -> JobRecord:
         heartbeat.halt()
         _end(engine, job_id, status, error, tail)
         root.removeHandler(tail)
+        root.setLevel(root_level)
     if interrupt is not None:
         raise interrupt
     return store.get_job(engine, job_id)
@@ -171,7 +172,8 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
     check_stop()
     report("loading data", 0.0)
     data = build_training_data(engine, spec.cutoff)
-    evaluator = RunEvaluator(engine, k=spec.k, horizon_days=spec.horizon_days) if spec.evaluate else None
+    evaluator = (RunEvaluator(engine, k=spec.k, horizon_days=spec.horizon_days)
+                 if spec.evaluate else None)
     run_ids: dict[str, int] = {}
     for i, name in enumerate(spec.models):
         check_stop()

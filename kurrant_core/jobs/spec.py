@@ -36,7 +36,8 @@ class RetrainSpec:
     activate: bool = True
 
     @classmethod
-    def build(cls, models: str | list[str] | tuple[str, ...] | None = "all", **settings: Any) -> RetrainSpec:
+    def build(cls, models: str | list[str] | tuple[str, ...] | None = "all",
+              **settings: Any) -> RetrainSpec:
         """A validated spec; ``models`` is a list, ``"a,b"`` or ``"all"``."""
         spec = cls(models=tuple(resolve_models(models)), **settings)
         spec.validate()
@@ -49,7 +50,8 @@ class RetrainSpec:
         if self.k < 1:
             raise KurrantError(f"k (the list length) must be at least 1, not {self.k}.")
         if self.horizon_days < 1:
-            raise KurrantError(f"The evaluation horizon must be at least 1 day, not {self.horizon_days}.")
+            raise KurrantError(f"The evaluation horizon must be at least 1 day, not "
+                               f"{self.horizon_days}.")
         stray = sorted(set(self.params) - set(self.models))
         if stray:
             raise KurrantError(f"Parameters were given for {', '.join(stray)}, which is not being "

@@ -64,7 +64,8 @@ class JobRecord:
 def _record(row: sa.RowMapping) -> JobRecord:
     c = _job.c
     return JobRecord(
-        job_id=int(row[c[C.JOB_ID]]), status=int(row[c.status]), progress=float(row[c.progress] or 0.0),
+        job_id=int(row[c[C.JOB_ID]]), status=int(row[c.status]),
+        progress=float(row[c.progress] or 0.0),
         stage=row[c.stage], spec=RetrainSpec.from_row(row[c.models], row[c.params]),
         triggered_by=row[c.triggered_by], created_at=row[c.created_at], started_at=row[c.started_at],
         finished_at=row[c.finished_at], heartbeat_at=row[c.heartbeat_at], pid=row[c.pid],
@@ -178,5 +179,5 @@ def finish_job(conn: sa.Connection, job_id: int, status: int, *, error: str | No
 
 def running_job_ids(conn: sa.Connection) -> list[int]:
     """Ids of jobs that have not ended (queued or learning)."""
-    return [int(j) for j in conn.execute(sa.select(_job.c[C.JOB_ID]).where(_job.c.status.in_(RUNNING)))
-            .scalars()]
+    query = sa.select(_job.c[C.JOB_ID]).where(_job.c.status.in_(RUNNING))
+    return [int(j) for j in conn.execute(query).scalars()]

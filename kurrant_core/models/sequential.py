@@ -152,7 +152,7 @@ class SASRec(nn.Module):
         self.eval()
         tokens, days = self._recent(histories, history_days)
         hidden, _ = self.encode(tokens)
-        target_days = np.broadcast_to(np.asarray(target_day, dtype=np.int64), (len(histories),))
+        target_days = np.full(len(histories), target_day, dtype=np.int64)
         repeat = self.repeat_scores(tokens, days, torch.as_tensor(target_days)[:, None])[:, 0]
         gaps = torch.as_tensor(gap_buckets(target_days - days[:, -1].numpy()), dtype=torch.long)
         logits = self.logits(hidden[:, -1], gaps,

@@ -1,0 +1,81 @@
+"""A full retrain on the demo world, through the retrain button's code path, timed, with the
+worker's peak memory.
+
+Runs ``python -m kurrant_core retrain --models all --wait`` (the job the button submits, run in
+the foreground: the same ``jobs.run_job``) on a private copy of the demo world, then prints the
+wall time, the job's time, each model's run time and the worker's peak RSS (its ``maxrss``).
+
+    .venv/bin/python bench/bench_retrain.py                     # every model, with evaluation
+    .venv/bin/python bench/bench_retrain.py --no-evaluate       # lists only
+    .venv/bin/python bench/bench_retrain.py --models popularity,content
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_models import world_url  # noqa: E402  (builds the bench world once)
+from kurrant_core import columns as C  # noqa: E402
+from kurrant_core import jobs  # noqa: E402
+from kurrant_core.db import make_engine  # noqa: E402
+
+
+def private_copy(url: str, folder: Path) -> str:
+    """A consistent copy of a SQLite world (the backup API, safe while others read it)."""
+    source = sqlite3.connect(url.removeprefix("sqlite:///"))
+    target_path = folder / "demo.sqlite"
+    target = sqlite3.connect(target_path)
+    source.backup(target)
+    source.close()
+    target.close()
+    return f"sqlite:///{target_path}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="all")
+    parser.add_argument("--no-evaluate", action="store_true")
+    parser.add_argument("--scale", default="demo")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_retrain_") as tmp:
+        folder = Path(tmp)
+        url = private_copy(world_url(args.scale), folder)
+        command = [sys.executable, "-m", "kurrant_core", "--url", url, "retrain", "--models",
+                   args.models, "--wait", "--by", "bench"]
+        command += ["--no-evaluate"] if args.no_evaluate else []
+        env = dict(os.environ, KURRANT_ARTIFACT_DIR=str(folder / "artifacts"))
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        if done.returncode != 0:
+            print(done.stdout[-3000:], done.stderr[-3000:])
+            return done.returncode
+        engine = make_engine(url)
+        job = jobs.latest_job(engine)
+        history = jobs.run_history(engine)
+        mine = history[history[C.JOB_ID] == job.job_id].iloc[::-1]
+        engine.dispose()
+    print(f"retrain of {', '.join(job.spec.models)} on the {args.scale} world "
+          f"({'no evaluation' if args.no_evaluate else 'with evaluation'}): job {job.status_label}")
+    print(f"  wall time from the command  {wall:8.1f} s")
+    print(f"  job time (worker started)   {job.elapsed_s():8.1f} s")
+    for row in mine.itertuples(index=False):
+        print(f"    {getattr(row, C.MODEL):<11} {getattr(row, C.DURATION_S):8.1f} s")
+    print(f"  worker peak memory (maxrss) {peak_mib:8.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

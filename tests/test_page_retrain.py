@@ -1,0 +1,95 @@
+"""AppTest of the retrain page: read-only without the team password (and it says why); with it, a
+retrain of the fast models runs in a detached worker to done and its runs join the history."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import APP_PATH, build_tiny_world, new_database_url
+from kurrant_core import columns as C
+from kurrant_core import jobs
+from kurrant_core.db import make_engine
+from kurrant_core.schema import RUN_DONE
+
+PASSWORD = "점심은 커런트"
+HASH_ENV = "KURRANT_TEAM_PASSWORD_SHA256"
+DEADLINE_S = 300
+"""Upper bound for the worker to finish; the test waits for the job's state, not for time."""
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch) -> str:
+    """A private tiny-world SQLite copy the page may retrain on; no secrets file."""
+    url = new_database_url("sqlite", tmp_path)
+    build_tiny_world(url)
+    monkeypatch.setenv("KURRANT_DE_URL", url)
+    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("KURRANT_SECRETS_FILE", str(tmp_path / "no_secrets.toml"))
+    return url
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP_PATH, default_timeout=120)
+    at.run()
+    at.switch_page("pages/retrain.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def action_buttons(at: AppTest) -> list:
+    keys = ("rt_submit", "rt_cancel", "rt_activate_run", "rt_publish")
+    return [b for b in at.button if b.key in keys]
+
+
+def test_without_a_configured_password_the_page_says_how_to_set_one(world, monkeypatch):
+    monkeypatch.delenv(HASH_ENV, raising=False)
+    at = open_page()
+    assert at.button(key="rt_submit").disabled
+    assert HASH_ENV in at.info[0].value and "sha256" in at.info[0].value
+
+
+def test_read_only_without_the_team_password(world, monkeypatch):
+    monkeypatch.setenv(HASH_ENV, jobs.password_hash(PASSWORD))
+    at = open_page()
+    assert "Read-only" in at.info[0].value
+    assert action_buttons(at) and all(b.disabled for b in action_buttons(at))
+    at.text_input(key="rt_password").input("not it").run()
+    assert "not the team password" in at.info[0].value
+    assert at.button(key="rt_submit").disabled
+    assert jobs.latest_job(make_engine(world)) is None
+
+
+def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monkeypatch):
+    monkeypatch.setenv(HASH_ENV, jobs.password_hash(PASSWORD))
+    at = open_page()
+    at.text_input(key="rt_password").input(PASSWORD).run()
+    at.text_input(key="rt_who").input("tester").run()
+    assert not at.button(key="rt_submit").disabled
+    at.multiselect(key="rt_models").set_value(["popularity", "content"]).run()
+    at.number_input(key="rt_k").set_value(3).run()
+    assert "popularity hyper-parameters" in [e.label for e in at.expander]
+    at.button(key="rt_submit").click().run()
+    assert not at.exception and not at.error
+
+    engine = make_engine(world)
+    job = jobs.latest_job(engine)
+    assert job is not None and job.triggered_by == "tester" and job.spec.k == 3
+    assert job.spec.models == ("popularity", "content")
+    deadline = time.monotonic() + DEADLINE_S
+    while jobs.get_job(engine, job.job_id).is_running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    job = jobs.get_job(engine, job.job_id)
+    assert job.status == RUN_DONE, job.error
+
+    at.run()
+    assert not at.exception
+    assert any(f"Job {job.job_id}" in m.value and "done" in m.value for m in at.markdown)
+    history = at.dataframe[0].value
+    mine = history[history[C.JOB_ID] == job.job_id]
+    assert sorted(mine[C.MODEL]) == ["content", "popularity"]
+    assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[jobs.history.IS_ACTIVE].all()
+    assert not at.button(key="rt_submit").disabled                  # the lock is free again
+    assert len(at.get("plotly_chart")) == 1                          # the runs were evaluated
