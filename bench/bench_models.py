@@ -2,9 +2,10 @@
 
 Each model runs in its own subprocess through the production pipeline
 (``results.train_and_write``): catalog lists for every active user plus the next 5 menu days.
-Stage times come from the pipeline's progress callback; memory is the growth of the process's
-peak RSS over the baseline taken after the training data is built (so it is what the model and
-the writing add, not the data every model shares). CPU seconds (all threads) sit next to wall
+Stage times come from the pipeline's progress callback. Memory: the process's peak RSS overall,
+and ``+MB``, the peak during fit + write above the RSS held once the training data is built (the
+kernel's peak mark is reset at that point), i.e. what the model and the writing add on top of
+the data every model shares. CPU seconds (all threads) sit next to wall
 seconds because on a shared machine wall time also measures the neighbours.
 
     .venv/bin/python bench/bench_models.py                 # demo world, every registered model
@@ -49,8 +50,28 @@ def world_url(scale: str) -> str:
     return url
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024      # KiB on Linux
+def _status_mb(field: str) -> float | None:
+    """``VmRSS``/``VmHWM`` of this process in MB from /proc (None off Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux: write 5 to clear_refs), so the next peak is ours."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mb() -> float:
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(url: str, model: str) -> dict:
@@ -62,7 +83,8 @@ def measure(url: str, model: str) -> dict:
     data = build_training_data(engine)
     _ = data.interactions, data.counts, data.sequences, data.exposures   # shared, cached work
     data_s = time.perf_counter() - t0
-    baseline = _maxrss_mb()
+    data_peak = _peak_mb()
+    baseline = (_status_mb("VmRSS") or data_peak) if _reset_peak() else data_peak
     marks: list[tuple[str, float, float]] = []
 
     def mark(stage: str, _fraction: float) -> None:
@@ -80,7 +102,8 @@ def measure(url: str, model: str) -> dict:
             "save_s": wall["writing"] - wall["saving"],
             "write_s": wall["finishing"] - wall["writing"],
             "write_cpu": cpu["finishing"] - cpu["writing"],
-            "peak_mb": _maxrss_mb(), "delta_mb": _maxrss_mb() - baseline}
+            "data_peak_mb": data_peak, "peak_mb": max(_peak_mb(), data_peak),
+            "delta_mb": _peak_mb() - baseline}
 
 
 def run_child(url: str, model: str, artifacts: str) -> dict:
@@ -103,17 +126,19 @@ def main() -> None:
         print(json.dumps(measure(args.url, args.child)))
         return
     url = args.url or world_url("large" if args.large else "demo")
-    with tempfile.TemporaryDirectory() as artifacts:
-        rows = [run_child(url, m, artifacts) for m in args.models]
     print(f"\n{'model':<12}{'data s':>8}{'fit s':>9}{'fit cpu':>9}{'save s':>8}{'write s':>9}"
-          f"{'wr cpu':>8}{'rows':>9}{'rows/s':>9}{'peak MB':>9}{'+MB':>7}")
-    for r in rows:
-        if "error" in r:
-            print(f"{r['model']:<12} failed: {r['error']}")
-            continue
-        print(f"{r['model']:<12}{r['data_s']:>8.2f}{r['fit_s']:>9.2f}{r['fit_cpu']:>9.2f}"
-              f"{r['save_s']:>8.2f}{r['write_s']:>9.2f}{r['write_cpu']:>8.2f}{r['rows']:>9,}"
-              f"{r['rows'] / max(r['write_s'], 1e-9):>9,.0f}{r['peak_mb']:>9.0f}{r['delta_mb']:>7.0f}")
+          f"{'wr cpu':>8}{'rows':>10}{'rows/s':>9}{'peak MB':>9}{'+MB':>7}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as artifacts:
+        for model in args.models:                 # one line per model as soon as it is measured
+            rows.append(r := run_child(url, model, artifacts))
+            if "error" in r:
+                print(f"{r['model']:<12} failed: {r['error']}", flush=True)
+                continue
+            print(f"{r['model']:<12}{r['data_s']:>8.2f}{r['fit_s']:>9.2f}{r['fit_cpu']:>9.2f}"
+                  f"{r['save_s']:>8.2f}{r['write_s']:>9.2f}{r['write_cpu']:>8.2f}{r['rows']:>10,}"
+                  f"{r['rows'] / max(r['write_s'], 1e-9):>9,.0f}{r['peak_mb']:>9.0f}"
+                  f"{r['delta_mb']:>7.0f}", flush=True)
     ok = [r for r in rows if "error" not in r]
     if ok:
         fastest = min(ok, key=lambda r: r["fit_s"])

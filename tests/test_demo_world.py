@@ -281,7 +281,8 @@ def test_foods_have_consistent_tags_prices_and_makers(world):
     foods = _table(engine, S.food)
     makers = _table(engine, S.makers).set_index(S.makers.c.id.name)
     tag_lists = [codes.parse_codes(t) for t in foods[S.food.c.e_food_tags.name]]
-    allergen = {label: code for code, label in codes.FOOD_TAG.items() if codes.tag_category(code) == codes.ALLERGY}
+    allergen = {label: code for code, label in codes.FOOD_TAG.items()
+                if codes.tag_category(code) == codes.ALLERGY}
     for tags, maker in zip(tag_lists, foods[S.food.c.makers_id.name]):
         assert len(codes.tags_in(tags, codes.SPICINESS)) == 1
         assert len(codes.tags_in(tags, codes.CUISINE)) == 1

@@ -2,6 +2,7 @@
 cancelled, a dead holder's lock recovered; plus the small pure helpers behind the retrain page."""
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from datetime import date, datetime, timedelta
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -234,8 +236,22 @@ def test_progress_per_model_and_run_history(engine):
     assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[jobs.history.IS_ACTIVE].all()
     assert (mine[schema.rec_run.c.triggered_by.name] == "ana").all()
     assert mine["menu mrr"].between(0, 1).all()                  # evaluated: metrics stored
-    stored = results.get_run(engine, int(mine[C.RUN_ID].iloc[0])).metrics
+    first = int(mine.loc[mine[C.MODEL] == "popularity", C.RUN_ID].iloc[0])
+    stored = results.get_run(engine, first).metrics
     assert "evaluation" in stored and stored["evaluation"]["k"] == 5
+
+    again = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5), triggered_by="bo",
+                        launch=False)
+    jobs.run_job(engine, again)
+    second = job_runs(engine, again)["popularity"].run_id
+    assert results.get_run(engine, second).is_active and not results.get_run(engine, first).is_active
+    same = jobs.compare_runs(engine, first, second)       # same model, data and seed: same lists
+    assert same.overlap.mean_jaccard == 1.0 and same.overlap.same_top_pick == 1.0
+    row = same.metrics.set_index(C.METRIC).loc["daily_menu mrr"]
+    assert row[f"run {first}"] == stored["daily_menu"]["mrr"] and row[C.CHANGE] == 0.0
+    assert not any(key.startswith("evaluation") for key in same.metrics[C.METRIC])
+    exported = pq.read_table(io.BytesIO(jobs.export_parquet(engine, second)))
+    assert exported.num_rows == len(results.read_recommendations(engine, second)) > 0
 
 
 # ------------------------------------------------------------------------------- pure helpers

@@ -17,10 +17,12 @@ import scipy.sparse as sp
 import torch
 
 from kurrant_core import codes, columns as C
-from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, food_feature_matrix
+from kurrant_core.data import (ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, build_training_data,
+                               food_feature_matrix)
+from kurrant_core.db import make_engine
 from kurrant_core.models import get_model_class, make_model
 from kurrant_core.models.ncf import MenuNegatives, fit_neumf, menu_negatives, sample_negatives
-from kurrant_core.models.sequential import fit_sasrec, gap_buckets, menu_mask, training_windows
+from kurrant_core.models.sasrec import fit_sasrec, gap_buckets, menu_mask, training_windows
 from kurrant_core.models.torch_support import TORCH_THREADS, torch_session
 
 
@@ -284,6 +286,62 @@ def test_api_explanations_name_recent_foods_and_similar_users(alternation_api):
     times = int(np.sum(sequences[0] == last))
     assert f"you ordered it {times}x" in ncf_lines[0]
     assert "users most like you ordered it" in ncf_lines[1]
+
+
+# ------------------------------------------------------------------ the tiny demo world
+@pytest.fixture(scope="module")
+def tiny_fitted(tiny_sqlite_url):
+    engine = make_engine(tiny_sqlite_url)
+    data = build_training_data(engine)
+    engine.dispose()
+    return data, {name: make_model(name).fit(data) for name in API_PARAMS}
+
+
+def test_tiny_world_sequential_learns_variety_and_recency(tiny_fitted):
+    data, models = tiny_fitted
+    model = models["sequential"]
+    bias = model.net_.repeat_bias.detach().numpy()
+    yesterday, week_or_two = gap_buckets(np.array([1, 10]))
+    assert bias[yesterday] < bias[week_or_two]   # the demo world's users avoid yesterday's food
+    # users who ate the day before the cutoff: their last food ranks lower that day than 40 days on
+    last_day = pd.Timestamp(data.cutoff) - pd.Timedelta(days=1)
+    recent = data.orders[data.orders[C.SERVICE_DATE] == last_day]
+    u = recent[USER_IDX].to_numpy()
+    eaten = recent[ITEM_IDX].to_numpy()
+    assert len(u) >= 10
+
+    def share_ranked_above(as_of):
+        scores = model._score(u, np.arange(data.n_foods), as_of)
+        return np.mean(scores > scores[np.arange(len(u)), eaten][:, None])
+
+    assert share_ranked_above(data.cutoff) > share_ranked_above(data.cutoff + timedelta(days=40))
+
+
+def test_tiny_world_ncf_menu_negatives_match_the_daily_menu(tiny_fitted):
+    data, _ = tiny_fitted
+    menu = menu_negatives(data)
+    orders = data.orders
+    for row in (0, len(orders) // 2, len(orders) - 1):
+        o = orders.iloc[row]
+        same_meal = orders[(orders[USER_IDX] == o[USER_IDX]) & (orders[C.SERVICE_DATE] == o[C.SERVICE_DATE])
+                           & (orders[C.DINING_TYPE] == o[C.DINING_TYPE])]
+        expected = set(data.menu_items(o[C.GROUP_ID], o[C.SERVICE_DATE], o[C.DINING_TYPE]).tolist())
+        expected -= set(same_meal[ITEM_IDX].tolist())
+        pool = menu.pool[menu.start[row]:menu.start[row] + menu.count[row]]
+        assert set(pool.tolist()) == expected
+
+
+def test_tiny_world_explanations_state_true_facts(tiny_fitted):
+    data, models = tiny_fitted
+    u = int(np.argmax(np.diff(data.counts.indptr)))              # the user with most orders
+    history = data.orders[data.orders[USER_IDX] == u]
+    last = history.iloc[-1]
+    days_ago = (pd.Timestamp(data.cutoff) - last[C.SERVICE_DATE]).days
+    food_id = int(data.food_ids[last[ITEM_IDX]])
+    line = models["sequential"].explain(int(data.user_ids[u]), [food_id])[0]
+    assert line.startswith(f"you had it {days_ago} day")
+    times = int((history[ITEM_IDX] == last[ITEM_IDX]).sum())
+    assert f"you ordered it {times}x" in models["ncf"].explain(int(data.user_ids[u]), [food_id])[0]
 
 
 def test_package_import_does_not_load_torch():

@@ -18,6 +18,7 @@ from kurrant_core import columns as C
 from kurrant_core import results, schema
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import headline_metrics
+from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.split import last_service_date
 
 _runs = schema.rec_run.c
@@ -58,10 +59,12 @@ def done_runs_of(engine: sa.Engine, model: str) -> list[int]:
 
 
 def flat_metrics(stored: dict | None) -> dict[str, float]:
-    """A run's stored metrics as ``{"protocol metric": value}`` (numbers only)."""
-    if not stored:
+    """A run's stored metrics as ``{"protocol metric": value}`` (numbers only; the split they
+    were measured on is left out, it is not a metric)."""
+    measured = {key: value for key, value in (stored or {}).items() if key != N.EVALUATION}
+    if not measured:
         return {}
-    flat = pd.json_normalize(stored, sep=" ").iloc[0].to_dict()
+    flat = pd.json_normalize(measured, sep=" ").iloc[0].to_dict()
     return {key: float(value) for key, value in flat.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 

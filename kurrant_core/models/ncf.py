@@ -66,10 +66,10 @@ class NeuMF(nn.Module):
         out = np.empty((len(u), len(i)), dtype=np.float32)
         if len(u) == 0 or len(i) == 0:
             return out
-        items = torch.as_tensor(i, dtype=torch.long)
+        items = torch.tensor(i, dtype=torch.long)
         rows_per_chunk = max(1, SCORE_CHUNK_PAIRS // len(i))
         for start in range(0, len(u), rows_per_chunk):
-            users = torch.as_tensor(u[start:start + rows_per_chunk], dtype=torch.long)
+            users = torch.tensor(u[start:start + rows_per_chunk], dtype=torch.long)
             uu = users.repeat_interleave(len(items))
             ii = items.repeat(len(users))
             out[start:start + len(users)] = self(uu, ii).view(len(users), len(items)).numpy()
