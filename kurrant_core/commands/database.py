@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ensure-demo", help="fill the DE database with the demo world unless it already holds orders")
     p.add_argument("--scale", default="demo", choices=["tiny", "demo", "large"])
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--no-train", action="store_true",
+                   help="do not start the background retrain of every model when no run exists yet")
     p.set_defaults(func=_ensure_demo)
 
 
@@ -54,11 +56,35 @@ def _ensure_demo(args: argparse.Namespace) -> int:
     where = config.mask_url(engine.url)
     if _count(engine, schema.mart_order_item):
         print(f"DE database {where} already holds preprocessed orders; leaving it as it is.")
-        return 0
-    if not _count(engine, schema.order_item):
-        print(f"Generating the {args.scale} demo world (seed {args.seed}) into {where} ...")
-        generate_demo_world(engine, scale=args.scale, seed=args.seed)
-    print("Building the marts ...")
-    preprocess(engine)
-    print("Demo DE database ready.")
+    else:
+        if not _count(engine, schema.order_item):
+            print(f"Generating the {args.scale} demo world (seed {args.seed}) into {where} ...")
+            generate_demo_world(engine, scale=args.scale, seed=args.seed)
+        print("Building the marts ...")
+        preprocess(engine)
+        print("Demo DE database ready.")
+    if not args.no_train:
+        _train_first_runs(engine)
     return 0
+
+
+def _train_first_runs(engine: sa.Engine) -> None:
+    """Start a background retrain of every model when the DE database has no run at all yet.
+
+    The dashboard starts at once; the runs (and their leaderboard metrics) appear when the job is
+    done, and its progress shows on the Retrain & runs page.
+    """
+    from kurrant_core.jobs import JobRefused, RetrainSpec, submit
+
+    with engine.connect() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(schema.rec_run)).scalar_one():
+            return
+        if conn.execute(sa.select(sa.func.count()).select_from(schema.rec_job)).scalar_one():
+            return          # a first retrain was already started (or tried): do not start another
+    try:
+        job_id = submit(engine, RetrainSpec.build("all"), triggered_by="make run (first start)")
+    except JobRefused as exc:
+        print(f"Not starting the first retrain: {exc}")
+        return
+    print(f"Training every model in the background (job {job_id}); follow it on the "
+          "'Retrain & runs' page.")
