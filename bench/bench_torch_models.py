@@ -114,8 +114,8 @@ def main() -> None:
         t0 = time.perf_counter()
         ranks = menu_ranks(model, train, test)
         menus_s = time.perf_counter() - t0
-        print(f"{name:<11} {fit_s:7.2f} {fit_cpu:8.2f} {score_s:8.2f} {menus_s:8.2f} {np.mean(ranks == 1):6.3f} "
-              f"{np.mean(ranks <= 3):6.3f} {np.mean(1 / ranks):6.3f}", flush=True)
+        print(f"{name:<11} {fit_s:7.2f} {fit_cpu:8.2f} {score_s:8.2f} {menus_s:8.2f} "
+              f"{np.mean(ranks == 1):6.3f} {np.mean(ranks <= 3):6.3f} {np.mean(1 / ranks):6.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, eda, schema as S
 from kurrant_core.eda.dates import days_between, week_start, weekday
+from kurrant_core.errors import KurrantError
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.repeats import LOOKBACK_DAYS
 
@@ -44,6 +45,22 @@ def marts(tiny_engine) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def options(tiny_engine):
     return eda.filter_options(tiny_engine)
+
+
+def test_filter_options_list_what_the_marts_hold(options, marts):
+    oi = marts["mart_order_item"]
+    assert options.first_date == oi[C.SERVICE_DATE].min().date()
+    assert options.last_date == oi[C.SERVICE_DATE].max().date()
+    users = marts["mart_user"].dropna(subset=[C.GROUP_ID])
+    assert set(options.groups) == set(users[C.GROUP_ID].astype(int))
+    assert set(options.makers) == set(marts["mart_food"][C.MAKERS_ID])
+    assert options.dining_types == codes.DINING_TYPE
+    assert set(options.cuisines) == set(codes.TAG_CATEGORY_CODES[codes.CUISINE])
+
+
+def test_filter_options_on_an_empty_mart_say_what_to_run(empty_engine):
+    with pytest.raises(KurrantError, match="preprocess"):
+        eda.filter_options(empty_engine)
 
 
 def _default(options, oi):

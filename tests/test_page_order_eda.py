@@ -81,6 +81,27 @@ def test_changing_a_filter_changes_the_kpis_and_the_url(monkeypatch, tiny_url, i
     assert len({before, lunch, week}) == 3, "each filter change moved the KPI"
 
 
+SECTION_CONTENT = {   # open tab -> what it must draw (metrics beyond the 7 KPIs, charts, tables)
+    "추이": (0, 2, 0), "요일 × 식사": (0, 1, 0), "Top": (0, 1, 1), "집중도": (3, 2, 0), "메뉴 선택률": (0, 1, 1),
+    "재주문": (2, 1, 0), "사용자": (0, 2, 0), "만족도 · 가격": (0, 2, 1), "고객사 비교": (0, 0, 1),
+    "음식 상세": (0, 2, 1),
+}
+
+
+@pytest.mark.parametrize("tab", list(SECTION_CONTENT))
+def test_every_section_renders_when_its_tab_is_open(monkeypatch, tiny_sqlite_url, tab):
+    at = run_page(monkeypatch, tiny_sqlite_url, {"eda_tab": tab})
+    assert not at.exception, at.exception
+    assert not at.error
+    n_metrics, n_charts, n_tables = SECTION_CONTENT[tab]
+    assert len(at.metric) - 7 == n_metrics
+    assert len(at.get("plotly_chart")) >= n_charts
+    assert len(at.dataframe) == n_tables
+    if tab != next(iter(SECTION_CONTENT)):                # the default tab is left out of the URL
+        assert at.query_params["eda_tab"] == tab, "the open tab stays in the link next to the filters"
+    assert "from" in at.query_params
+
+
 def test_a_link_reproduces_the_view(monkeypatch, tiny_url, items):
     first = min(items[C.SERVICE_DATE])
     end = first + timedelta(days=13)

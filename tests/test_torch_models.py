@@ -1,7 +1,9 @@
 """The torch recommenders: NeuMF (``ncf``) and SASRec (``sequential``).
 
-Synthetic tests exercise the networks and training loops directly on index arrays; the tiny-world
-tests go through the ``Recommender`` API (fit, score, save/load, explain).
+A synthetic world where every user alternates between two foods exercises the networks and
+training loops on index arrays, then the ``Recommender`` API (fit, score, save/load, explain) on
+the same world as TrainingData; the tiny demo world checks what they learn from realistic data.
+The shared contract suite (test_model_contract.py) covers the rest of the API.
 """
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ from kurrant_core import codes, columns as C
 from kurrant_core.data import (ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, build_training_data,
                                food_feature_matrix)
 from kurrant_core.db import make_engine
+from kurrant_core.errors import KurrantError
 from kurrant_core.models import get_model_class, make_model
-from kurrant_core.models.ncf import MenuNegatives, fit_neumf, menu_negatives, sample_negatives
+from kurrant_core.models.ncf import MenuNegatives, NeuMF, fit_neumf, menu_negatives, sample_negatives
 from kurrant_core.models.sasrec import fit_sasrec, gap_buckets, menu_mask, training_windows
-from kurrant_core.models.torch_support import TORCH_THREADS, torch_session
+from kurrant_core.models.torch_support import TORCH_THREADS, effective_batch_size, torch_session
 
 
 # ------------------------------------------------------------------ a synthetic alternation world
@@ -106,6 +109,18 @@ def test_same_seed_gives_identical_scores_and_another_seed_does_not():
     assert not np.allclose(runs[0], runs[2])
 
 
+@pytest.mark.parametrize("mlp_layers", [(16, 8, 4), (16,)])
+def test_neumf_score_matrix_equals_the_forward_pass_on_every_pair(mlp_layers):
+    with torch_session(seed=0):
+        net = NeuMF(n_users=7, n_items=5, factors=4, mlp_layers=mlp_layers)
+        for p in net.parameters():                   # away from the near-zero initialisation
+            torch.nn.init.normal_(p)
+        users, items = np.array([6, 0, 3]), np.array([4, 1, 2, 0])
+        pairs = net(torch.tensor(users).repeat_interleave(len(items)), torch.tensor(items).repeat(len(users)))
+        expected = pairs.detach().numpy().reshape(len(users), len(items))
+        np.testing.assert_allclose(net.score_matrix(users, items), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_torch_session_restores_threads_and_global_rng():
     before_threads = torch.get_num_threads()
     torch.manual_seed(123)
@@ -136,6 +151,12 @@ def test_all_negatives_from_menu_when_share_is_one():
     _, items = sample_negatives(np.array([0]), menu, n_items=3, n_negatives=3, menu_share=1.0,
                                 rng=np.random.default_rng(1))
     assert items.tolist() == [42, 42, 42]
+
+
+def test_effective_batch_size_keeps_enough_updates_per_epoch():
+    assert effective_batch_size(1_000_000, 8192, 50) == 8192     # big data: the batch as asked
+    assert effective_batch_size(1_000, 8192, 50) == 20           # small data: 50 steps of 20
+    assert effective_batch_size(10, 8192, 50) == 1
 
 
 def test_gap_buckets_by_hand():
@@ -260,6 +281,14 @@ def test_api_same_random_state_gives_identical_scores(alternation_api, name):
                             for r in (5, 5, 6))
     assert np.array_equal(first, second)
     assert not np.allclose(first, other)
+
+
+def test_api_sequential_catalog_objective_and_a_bad_objective(alternation_api):
+    pairs, sequences, data, _ = alternation_api
+    model = make_model("sequential", objective="catalog", **SASREC_SMALL).fit(data)
+    assert other_food_first_rate(model.score(data.user_ids), pairs, sequences) >= 0.95
+    with pytest.raises(KurrantError, match="objective must be one of menu, catalog"):
+        make_model("sequential", objective="softmax").fit(data)
 
 
 def test_api_ncf_menu_negatives_are_the_unchosen_foods_of_that_meal(alternation_api):

@@ -110,7 +110,8 @@ class _GroupPools:
         sizes = menus.stop - menus.start
         slot_of_row = np.repeat(np.arange(len(sizes)), sizes)
         group_of_row = menus.slot_group[slot_of_row]
-        pairs = np.unique(group_of_row.astype(np.int64) * len(foods.ids) + menus.food)
+        row_key = group_of_row.astype(np.int64) * len(foods.ids) + menus.food
+        pairs = np.unique(row_key)                                   # sorted (group, food) pairs
         pool_group, pool_food = pairs // len(foods.ids), pairs % len(foods.ids)
         start = np.searchsorted(pool_group, np.arange(n_groups))
         local = np.arange(len(pairs)) - start[pool_group]
@@ -118,11 +119,9 @@ class _GroupPools:
         self.food = np.full((n_groups, width), -1)                # group x local index -> food position
         self.food[pool_group, local] = pool_food
         self.cuisine = np.where(self.food >= 0, foods.cuisine[self.food], -1)
-        lookup = {(int(g), int(f)): int(i) for g, f, i in zip(pool_group, pool_food, local)}
         self.menu = np.full((len(sizes), int(sizes.max())), -1)  # slot x position -> local index
         position = np.arange(len(slot_of_row)) - menus.start[slot_of_row]
-        self.menu[slot_of_row, position] = [lookup[(int(g), int(f))]
-                                            for g, f in zip(group_of_row, menus.food)]
+        self.menu[slot_of_row, position] = local[np.searchsorted(pairs, row_key)]
         self.row_start = menus.start
 
 

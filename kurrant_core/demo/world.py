@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WORLD_TABLES: list[sa.Table] = [*schema.RAW_TABLES, schema.demo_user_taste]
 MENU_CLOSING_S = 17 * 3600 - 86400        # menus close (주문마감) at 17:00 the day before service
+MENU_PUBLISHED_S = 10 * 3600 - 4 * 86400  # upcoming menus were registered at 10:00, 4 days before the end
 
 
 def generate_demo_world(engine: sa.Engine, scale: str = "demo", seed: int = 42) -> dict[str, int]:
@@ -146,7 +147,7 @@ def _daily_food(scale: DemoScale, groups: Groups, foods: Foods, menus: Menus) ->
     upcoming = day >= menus.n_past_days
     service_date = menus.days[day]
     closed_at = service_date.astype("datetime64[s]") + np.timedelta64(MENU_CLOSING_S, "s")
-    published = np.datetime64(scale.snapshot, "s")
+    published = np.datetime64(scale.end, "s") + np.timedelta64(MENU_PUBLISHED_S, "s")
     return table_columns(
         schema.daily_food, id=menus.daily_food_id, e_dining_type=menus.slot_dining[slot],
         service_date=service_date, food_id=foods.ids[menus.food], group_id=groups.ids[menus.slot_group[slot]],

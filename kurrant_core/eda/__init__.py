@@ -14,7 +14,7 @@ from kurrant_core.db import read_meta
 from kurrant_core.eda.concentration import (concentration_summary, curve_summary, lorenz_curve,
                                            weekly_concentration)
 from kurrant_core.eda.drilldown import food_groups, food_satisfaction, food_weekly_trend
-from kurrant_core.eda.filters import OrderFilter
+from kurrant_core.eda.filters import QUERY_KEYS, OrderFilter
 from kurrant_core.eda.groups import group_comparison
 from kurrant_core.eda.kpis import KPI_ORDER, kpi_table
 from kurrant_core.eda.options import FilterOptions, filter_options
@@ -34,7 +34,7 @@ def data_version(engine: sa.Engine) -> str:
 
 
 __all__ = [
-    "OrderFilter", "FilterOptions", "filter_options", "data_version", "KPI_ORDER", "kpi_table",
+    "OrderFilter", "QUERY_KEYS", "FilterOptions", "filter_options", "data_version", "KPI_ORDER", "kpi_table",
     "daily_orders", "weekly_orders", "weekday_heatmap", "top_foods", "top_makers", "top_categories",
     "lorenz_curve", "curve_summary", "concentration_summary", "weekly_concentration", "menu_take_rate",
     "repeat_gaps", "repeat_shares", "repeat_gap_distribution", "items_per_user", "new_vs_returning",

@@ -24,6 +24,9 @@ PARAM_START, PARAM_END = "from", "to"
 PARAM_GROUPS, PARAM_SPOTS, PARAM_DINING = "group", "spot", "dining"
 PARAM_MAKERS, PARAM_CUISINES, PARAM_PAID = "maker", "cuisine", "paid"
 PAID_ALL = "all"
+QUERY_KEYS = frozenset({PARAM_START, PARAM_END, PARAM_GROUPS, PARAM_SPOTS, PARAM_DINING, PARAM_MAKERS,
+                        PARAM_CUISINES, PARAM_PAID})
+"""Every URL key the filter owns; other keys (a page's open tab) are left alone."""
 
 # filter field -> (URL key, mart column it restricts)
 _ID_FIELDS: dict[str, tuple[str, str]] = {

@@ -8,7 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
-from kurrant_core.db import check_ready
+from kurrant_core.errors import KurrantError
 from kurrant_core.eda.filters import DEFAULT_DAYS, OrderFilter
 
 
@@ -44,12 +44,14 @@ def _clip(day: date, low: date, high: date) -> date:
 
 
 def filter_options(engine: sa.Engine) -> FilterOptions:
-    """The filter choices; KurrantError when the DE database is down, empty or not preprocessed."""
-    check_ready(engine)
+    """The filter choices. Call ``check_ready`` first; an empty mart still raises KurrantError."""
     oi, user, food = S.mart_order_item, S.mart_user, S.mart_food
     with engine.connect() as conn:
         first, last = conn.execute(sa.select(sa.func.min(oi.c[C.SERVICE_DATE]),
                                              sa.func.max(oi.c[C.SERVICE_DATE]))).one()
+        if first is None:
+            raise KurrantError("The DE database has no preprocessed orders. Run "
+                               "`python -m kurrant_core preprocess` after loading data.")
         groups = _names(conn, user.c[C.GROUP_ID], user.c[C.GROUP_NAME])
         spots = _names(conn, user.c[C.SPOT_ID], user.c[C.SPOT_NAME])
         makers = _names(conn, food.c[C.MAKERS_ID], food.c[C.MAKERS_NAME])

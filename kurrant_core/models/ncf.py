@@ -61,18 +61,39 @@ class NeuMF(nn.Module):
 
     @torch.no_grad()
     def score_matrix(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """Logits for every (user, food) pair, ``len(u) × len(i)``, in eval mode."""
+        """Logits for every (user, food) pair, ``len(u) × len(i)``, in eval mode.
+
+        Same numbers as ``forward`` on every pair, computed without materialising the pairs'
+        embeddings: the GMF tower is one matrix product, and the MLP's first layer is split into
+        a user part and a food part that are added (the costly layer runs once per user and food).
+        """
         self.eval()
         out = np.empty((len(u), len(i)), dtype=np.float32)
         if len(u) == 0 or len(i) == 0:
             return out
+        factors = self.gmf_item.embedding_dim
+        half = self.mlp_item.embedding_dim
+        w_gmf, w_mlp = self.head.weight[0, :factors], self.head.weight[0, factors:]
         items = torch.tensor(i, dtype=torch.long)
+        gmf_items = self.gmf_item(items).T                                  # [F, I]
+        mlp_items = self.mlp_item(items)                                    # [I, half]
+        layers = list(self.mlp)
+        first = layers.pop(0) if layers else None
+        if first is not None:
+            mlp_items = mlp_items @ first.weight[:, half:].T + first.bias    # [I, H1]
         rows_per_chunk = max(1, SCORE_CHUNK_PAIRS // len(i))
         for start in range(0, len(u), rows_per_chunk):
             users = torch.tensor(u[start:start + rows_per_chunk], dtype=torch.long)
-            uu = users.repeat_interleave(len(items))
-            ii = items.repeat(len(users))
-            out[start:start + len(users)] = self(uu, ii).view(len(users), len(items)).numpy()
+            logits = (self.gmf_user(users) * w_gmf) @ gmf_items + self.head.bias
+            mlp_users = self.mlp_user(users)
+            if first is None:                       # no hidden layer: the head reads both halves
+                logits += (mlp_users @ w_mlp[:half])[:, None] + (mlp_items @ w_mlp[half:])[None, :]
+            else:
+                hidden = torch.relu((mlp_users @ first.weight[:, :half].T)[:, None, :] + mlp_items[None])
+                for layer in layers[1:]:            # layers[0] is the first layer's ReLU, applied above
+                    hidden = layer(hidden)
+                logits += hidden @ w_mlp
+            out[start:start + len(users)] = logits.numpy()
         return out
 
     @torch.no_grad()

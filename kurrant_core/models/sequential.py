@@ -67,7 +67,7 @@ class SequentialRecommender(Recommender):
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
         target = _day_number(self.data_.cutoff if as_of is None else as_of)
-        sequences, days = self.data_.sequences, order_days(self.data_)
+        sequences, days = self.data_.sequences, self._order_days()
         out = np.empty((len(u), len(i)), dtype=np.float64)
         with torch_session():
             for start in range(0, len(u), SCORE_CHUNK_USERS):
@@ -83,7 +83,7 @@ class SequentialRecommender(Recommender):
         lowers it, an old favourite raises it), and the recent food the sequence attends to
         that is most like the candidate."""
         data = self.data_
-        history, days = data.sequences[u][-self.max_len:], order_days(data)[u][-self.max_len:]
+        history, days = data.sequences[u][-self.max_len:], self._order_days()[u][-self.max_len:]
         today = _day_number(data.cutoff)
         with torch_session():
             attention, repeat = self.net_.explain_terms(history, days, today)
@@ -102,6 +102,14 @@ class SequentialRecommender(Recommender):
                 line = f"you had it {_days_ago(today - days[eaten[-1]])} ({kind}, {effect:+.2f}); " + line
             lines.append(line)
         return lines
+
+    def _order_days(self) -> list[np.ndarray]:
+        """``order_days`` of the data the model was fitted on, computed once per data set: the
+        pipeline scores one group-day block at a time, thousands of calls on a large world."""
+        cached = getattr(self, "_days_of", None)
+        if cached is None or cached[0] is not self.data_:
+            self._days_of = (self.data_, order_days(self.data_))
+        return self._days_of[1]
 
     def _learned_state(self) -> dict[str, Any]:
         return {k: v for k, v in super()._learned_state().items() if k != "net_"}
