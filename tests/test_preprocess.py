@@ -102,7 +102,8 @@ def test_incremental_patch_equals_a_full_rebuild(writable_tiny_url):
     engine = make_engine(writable_tiny_url)
     with engine.connect() as conn:
         ids = [r[0] for r in conn.execute(sa.select(S.order_item.c.id).order_by(S.order_item.c.id).limit(5))]
-        later = conn.execute(sa.select(sa.func.max(S.order_item.c.updated_date_time))).scalar()
+        later = max(conn.execute(sa.select(sa.func.max(t.c.updated_date_time))).scalar()
+                    for t in (S.order_item, S.review, S.daily_food))       # after every raw watermark
         review_target = conn.execute(sa.select(S.order_item.c.id).order_by(S.order_item.c.id.desc())).first()[0]
         user_of = conn.execute(sa.select(S.order.c.user_id).select_from(
             S.order.join(S.order_item, S.order_item.c.order_id == S.order.c.id))
