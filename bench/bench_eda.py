@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from kurrant_core import columns as C, eda, schema as S  # noqa: E402
 from kurrant_core.db import check_ready, init_db, make_engine  # noqa: E402
-from kurrant_core.eda.filters import OrderFilter  # noqa: E402
+from kurrant_core.eda.filters import DEFAULT_DAYS, OrderFilter  # noqa: E402
 from kurrant_core.eda.repeats import LOOKBACK_DAYS  # noqa: E402
 
 MYSQL_SERVER_URL = "mysql+pymysql://root@127.0.0.1:3306"
@@ -232,13 +232,14 @@ def timed(fn: Callable, *args) -> float:
     return time.perf_counter() - t0
 
 
-def bench(url: str, label: str, repeat: int) -> None:
+def bench(url: str, label: str, repeat: int, days: int) -> None:
     engine = make_engine(url)
-    filt = eda.filter_options(engine).sanitize(OrderFilter())
+    options = eda.filter_options(engine)
+    filt = options.sanitize(OrderFilter(start=options.last_date - timedelta(days=days - 1)))
     food_id = int(eda.top_foods(engine, filt, n=1)[C.FOOD_ID].iloc[0])
     with engine.connect() as conn:
         n_rows = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
-    print(f"\n== {label}: {n_rows:,} order items; default view {filt.start} .. {filt.end} (paid items)")
+    print(f"\n== {label}: {n_rows:,} order items; view {filt.start} .. {filt.end} ({days} days, paid items)")
 
     sections = page_queries(filt, food_id)
     queries = {name: fn for part in sections.values() for name, fn in part}
@@ -281,13 +282,14 @@ def main() -> int:
     ap.add_argument("--backends", nargs="+", default=["mysql", "sqlite"], choices=["mysql", "sqlite"])
     ap.add_argument("--url", help="bench this DE database instead of the generated worlds")
     ap.add_argument("--repeat", type=int, default=3, help="runs per query; the best is reported")
+    ap.add_argument("--days", type=int, default=DEFAULT_DAYS, help="length of the viewed date range")
     args = ap.parse_args()
     if args.url:
-        bench(args.url, args.url, args.repeat)
+        bench(args.url, args.url, args.repeat, args.days)
         return 0
     for scale in args.scales:
         for backend in args.backends:
-            bench(world_url(scale, backend), f"{scale} world, {backend}", args.repeat)
+            bench(world_url(scale, backend), f"{scale} world, {backend}", args.repeat, args.days)
     return 0
 
 

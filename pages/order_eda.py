@@ -19,13 +19,17 @@ from kurrant_core.eda.labels import MEASURE_LABEL as L, korean
 NO_ORDERS = "No orders match these filters. Widen the date range or clear some filters."
 KPI_FORMAT = {  # value format, delta format
     C.N_ORDERS: ("{:,.0f}", "{:+,.0f}"), C.N_ITEMS: ("{:,.0f}", "{:+,.0f}"),
-    C.N_USERS: ("{:,.0f}", "{:+,.0f}"), C.REVENUE: ("{:,.0f}원", "{:+,.0f}원"),
+    C.N_USERS: ("{:,.0f}", "{:+,.0f}"), C.REVENUE: ("{:,.1f}만원", "{:+,.1f}만원"),
     C.ITEMS_PER_USER: ("{:.2f}", "{:+.2f}"), C.CANCEL_RATE: ("{:.1%}", "{:+.1%}"),
     C.AVG_SATISFACTION: ("{:.2f}", "{:+.2f}"),
 }
 RANKING_MEASURES = {"수량": C.N_ITEMS, "매출": C.REVENUE, "비중": C.SHARE}
 TOP_N, DRILL_FOODS = 15, 500
 TAB_KEY = "eda_tab"
+WON_PER_MANWON = 10_000
+KPI_LABEL = {**L, C.REVENUE: "매출"}             # the value carries its unit (만원)
+DINING_ORDER = {C.DINING_LABEL: list(codes.DINING_TYPE.values())}    # same colour per meal everywhere
+DAY_MS = 86_400_000
 
 st.title("Order EDA")
 st.caption("What is ordered, by whom, and how concentrated it is — every figure follows the sidebar filters.")
@@ -116,8 +120,8 @@ st.caption(f"{filt.start} – {filt.end} ({filt.n_days}일)" + (
     " — the previous period of equal length starts before the data, so no change is shown"))
 for column, name in zip(st.columns(len(eda.KPI_ORDER)), eda.KPI_ORDER):
     value_fmt, delta_fmt = KPI_FORMAT[name]
-    row = kpi.loc[name]
-    column.metric(L[name], fmt(value_fmt, row[C.CURRENT]),
+    row = kpi.loc[name] / (WON_PER_MANWON if name == C.REVENUE else 1)
+    column.metric(KPI_LABEL[name], fmt(value_fmt, row[C.CURRENT]),
                   fmt(delta_fmt, row[C.CHANGE]) if comparable and not math.isnan(row[C.CHANGE]) else None,
                   delta_color="inverse" if name == C.CANCEL_RATE else "normal")
 
@@ -126,23 +130,24 @@ def section_trends(filt: eda.OrderFilter) -> None:
     measure = st.segmented_control("Measure", [C.N_ITEMS, C.N_ORDERS], format_func=L.get,
                                    default=C.N_ITEMS, key="eda_trend_measure", required=True)
     daily = q(eda.daily_orders, filt)
-    fig = px.bar(daily, x=C.SERVICE_DATE, y=measure, color=C.DINING_LABEL, labels=L,
+    fig = px.bar(daily, x=C.SERVICE_DATE, y=measure, color=C.DINING_LABEL, labels=L, category_orders=DINING_ORDER,
                  title="일별 주문 (막대) 과 7일 이동평균 (선, 수량)")
-    for trace in px.line(daily, x=C.SERVICE_DATE, y=C.MOVING_AVG_7D, color=C.DINING_LABEL).data:
+    for trace in px.line(daily, x=C.SERVICE_DATE, y=C.MOVING_AVG_7D, color=C.DINING_LABEL,
+                         category_orders=DINING_ORDER).data:
         trace.update(name=f"{trace.name} 7일 평균", showlegend=True)
         fig.add_trace(trace)
-    chart(fig.update_xaxes(tickformat="%m/%d"), "daily_orders", daily)
+    fig.update_traces(opacity=0.6, selector={"type": "bar"})          # keep the average lines visible
+    chart(fig.update_xaxes(tickformat="%m/%d", dtick=DAY_MS * max(1, filt.n_days // 10)), "daily_orders", daily)
     weekly = q(eda.weekly_orders, filt)
-    chart(px.bar(weekly, x=C.WEEK, y=measure, color=C.DINING_LABEL, labels=L, title="주별 주문")
-          .update_xaxes(tickformat="%m/%d"), "weekly_orders", weekly)
+    chart(px.bar(weekly, x=C.WEEK, y=measure, color=C.DINING_LABEL, labels=L, category_orders=DINING_ORDER,
+                 title="주별 주문").update_xaxes(tickformat="%m/%d", dtick=7 * DAY_MS), "weekly_orders", weekly)
 
 
 def section_weekday(filt: eda.OrderFilter) -> None:
     heat = q(eda.weekday_heatmap, filt)
     fig = px.density_heatmap(heat, x=C.WEEKDAY_LABEL, y=C.DINING_LABEL, z=C.N_ITEMS, histfunc="sum",
                              text_auto=True, labels=L, title="요일 × 식사 유형 주문 수량",
-                             category_orders={C.WEEKDAY_LABEL: list(codes.WEEKDAY.values()),
-                                              C.DINING_LABEL: list(codes.DINING_TYPE.values())})
+                             category_orders={C.WEEKDAY_LABEL: list(codes.WEEKDAY.values()), **DINING_ORDER})
     chart(fig, "weekday_heatmap", heat)
 
 

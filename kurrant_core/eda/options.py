@@ -47,8 +47,9 @@ def filter_options(engine: sa.Engine) -> FilterOptions:
     """The filter choices. Call ``check_ready`` first; an empty mart still raises KurrantError."""
     oi, user, food = S.mart_order_item, S.mart_user, S.mart_food
     with engine.connect() as conn:
-        first, last = conn.execute(sa.select(sa.func.min(oi.c[C.SERVICE_DATE]),
-                                             sa.func.max(oi.c[C.SERVICE_DATE]))).one()
+        day = oi.c[C.SERVICE_DATE]      # two scalar subqueries: SQLite reads MIN or MAX off an index only alone
+        first, last = conn.execute(sa.select(sa.select(sa.func.min(day)).scalar_subquery(),
+                                             sa.select(sa.func.max(day)).scalar_subquery())).one()
         if first is None:
             raise KurrantError("The DE database has no preprocessed orders. Run "
                                "`python -m kurrant_core preprocess` after loading data.")

@@ -24,27 +24,26 @@ SLOT_KEY = (C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE)
 
 
 def menu_take_rate(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
-    """One row per offered food: name, times offered, times chosen, items, pick rate, take rate."""
+    """One row per offered food: name, times offered, times chosen, items, pick rate, take rate.
+
+    Items can only be ordered from the menu, so a slot's total is the sum over its menu rows of
+    each row's items: a window SUM over the slot replaces a second join to per-slot totals.
+    """
     menu, food = S.mart_daily_menu, S.mart_food
-    where = filt.where_clause(MOI)
-    per_slot_food = (sa.select(MOI.c[C.DAILY_FOOD_ID], n_items().label(C.N_ITEMS)).where(where)
-                     .group_by(MOI.c[C.DAILY_FOOD_ID]).subquery())
-    per_slot = (sa.select(*[MOI.c[k] for k in SLOT_KEY], n_items().label(_SLOT_ITEMS)).where(where)
-                .group_by(*[MOI.c[k] for k in SLOT_KEY]).subquery())
-    items = sa.func.coalesce(per_slot_food.c[C.N_ITEMS], 0)
-    stmt = (
-        sa.select(menu.c[C.FOOD_ID], sa.func.max(food.c[C.FOOD_NAME]).label(C.FOOD_NAME),
-                  sa.func.count().label(C.TIMES_OFFERED),
-                  sa.func.sum(sa.case((items > 0, 1), else_=0)).label(C.TIMES_CHOSEN),
-                  sa.func.sum(items).label(C.N_ITEMS),
-                  sa.func.sum(sa.func.coalesce(per_slot.c[_SLOT_ITEMS], 0)).label(_SLOT_ITEMS))
-        .select_from(
-            menu.join(food, food.c[C.FOOD_ID] == menu.c[C.FOOD_ID])
-            .outerjoin(per_slot_food, per_slot_food.c[C.DAILY_FOOD_ID] == menu.c[C.DAILY_FOOD_ID])
-            .outerjoin(per_slot, sa.and_(*[per_slot.c[k] == menu.c[k] for k in SLOT_KEY])))
-        .where(filt.where_clause(menu, food))
-        .group_by(menu.c[C.FOOD_ID])
-        .order_by(sa.func.count().desc(), menu.c[C.FOOD_ID]))
+    per_menu_row = (sa.select(MOI.c[C.DAILY_FOOD_ID], n_items().label(C.N_ITEMS)).where(filt.where_clause(MOI))
+                    .group_by(MOI.c[C.DAILY_FOOD_ID]).subquery())
+    items = sa.func.coalesce(per_menu_row.c[C.N_ITEMS], 0)
+    offers = (sa.select(menu.c[C.FOOD_ID], food.c[C.FOOD_NAME], items.label(C.N_ITEMS),
+                        sa.func.sum(items).over(partition_by=[menu.c[k] for k in SLOT_KEY]).label(_SLOT_ITEMS))
+              .select_from(menu.join(food, food.c[C.FOOD_ID] == menu.c[C.FOOD_ID])
+                           .outerjoin(per_menu_row, per_menu_row.c[C.DAILY_FOOD_ID] == menu.c[C.DAILY_FOOD_ID]))
+              .where(filt.where_clause(menu, food)).subquery())
+    stmt = (sa.select(offers.c[C.FOOD_ID], sa.func.max(offers.c[C.FOOD_NAME]).label(C.FOOD_NAME),
+                      sa.func.count().label(C.TIMES_OFFERED),
+                      sa.func.sum(sa.case((offers.c[C.N_ITEMS] > 0, 1), else_=0)).label(C.TIMES_CHOSEN),
+                      sa.func.sum(offers.c[C.N_ITEMS]).label(C.N_ITEMS),
+                      sa.func.sum(offers.c[_SLOT_ITEMS]).label(_SLOT_ITEMS))
+            .group_by(offers.c[C.FOOD_ID]).order_by(sa.func.count().desc(), offers.c[C.FOOD_ID]))
     frame = read_frame(engine, stmt)
     frame[C.PICK_RATE] = ratio(frame[C.TIMES_CHOSEN], frame[C.TIMES_OFFERED])
     frame[C.TAKE_RATE] = ratio(frame[C.N_ITEMS], frame[_SLOT_ITEMS])
