@@ -133,3 +133,12 @@ def test_incremental_patch_equals_a_full_rebuild(writable_tiny_url):
         full = _table(engine, t).sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(patched[t.name].sort_values(key).reset_index(drop=True), full)
     engine.dispose()
+
+
+def test_rebuilt_marts_keep_their_indexes(writable_tiny_url):
+    engine = make_engine(writable_tiny_url)
+    P.preprocess(engine, incremental=False)
+    insp = sa.inspect(engine)
+    for mart in S.MART_TABLES:
+        assert {ix.name for ix in mart.indexes} <= {ix["name"] for ix in insp.get_indexes(mart.name)}, mart.name
+    engine.dispose()
