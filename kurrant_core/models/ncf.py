@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -18,9 +17,8 @@ from torch import nn
 
 from kurrant_core import columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
-from kurrant_core.models.base import Recommender
-from kurrant_core.models.torch_support import (effective_batch_size, load_state, number_meals, resolve_seed,
-                                               save_state, torch_session)
+from kurrant_core.models.torch_support import (
+    TorchRecommender, effective_batch_size, number_meals, resolve_seed, torch_session)
 
 SCORE_CHUNK_PAIRS = 262_144
 """Pairs per forward pass when scoring a users × foods matrix (bounds memory)."""
@@ -182,7 +180,7 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
 
 
 # ====================================================================== the recommender
-class NCFRecommender(Recommender):
+class NCFRecommender(TorchRecommender):
     """NeuMF scores: the logit that the user orders the food (higher = more likely)."""
 
     name: ClassVar[str] = "ncf"
@@ -237,17 +235,8 @@ class NCFRecommender(Recommender):
             lines.append(line)
         return lines
 
-    def _learned_state(self) -> dict[str, Any]:
-        return {k: v for k, v in super()._learned_state().items() if k != "net_"}
-
-    def _save_state(self, folder: Path) -> None:
-        super()._save_state(folder)
-        save_state(self.net_, folder)
-
-    def _load_state(self, folder: Path) -> None:
-        super()._load_state(folder)
-        net = NeuMF(self.data_.n_users, self.data_.n_foods, self.factors, tuple(self.mlp_layers))
-        self.net_ = load_state(net, folder)
+    def _new_net(self) -> NeuMF:
+        return NeuMF(self.data_.n_users, self.data_.n_foods, self.factors, tuple(self.mlp_layers))
 
 
 def menu_negatives(data: TrainingData) -> MenuNegatives:

@@ -7,8 +7,7 @@ from real menus, it learns taste, variety seeking and recency; see ``sasrec`` fo
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -16,10 +15,9 @@ import pandas as pd
 from kurrant_core import columns as C
 from kurrant_core.data import USER_IDX, TrainingData
 from kurrant_core.errors import KurrantError
-from kurrant_core.models.base import Recommender
 from kurrant_core.models.sasrec import SASRec, fit_sasrec
-from kurrant_core.models.torch_support import (load_state, number_meals, resolve_seed, save_state,
-                                               torch_session)
+from kurrant_core.models.torch_support import (
+    TorchRecommender, number_meals, resolve_seed, torch_session)
 
 OBJECTIVES = ("menu", "catalog")
 """Softmax over the menu each food was chosen from, or over the whole catalog."""
@@ -27,7 +25,7 @@ SCORE_CHUNK_USERS = 512
 """Users per forward pass when scoring."""
 
 
-class SequentialRecommender(Recommender):
+class SequentialRecommender(TorchRecommender):
     """SASRec scores: log P(next food = f | the user's last foods, days since the last one)."""
 
     name: ClassVar[str] = "sequential"
@@ -111,18 +109,9 @@ class SequentialRecommender(Recommender):
             self._days_of = (self.data_, order_days(self.data_))
         return self._days_of[1]
 
-    def _learned_state(self) -> dict[str, Any]:
-        return {k: v for k, v in super()._learned_state().items() if k != "net_"}
-
-    def _save_state(self, folder: Path) -> None:
-        super()._save_state(folder)
-        save_state(self.net_, folder)
-
-    def _load_state(self, folder: Path) -> None:
-        super()._load_state(folder)
-        net = SASRec(self.data_.n_foods, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
-                     n_users=self.data_.n_users if self.user_embeddings else 0)
-        self.net_ = load_state(net, folder)
+    def _new_net(self) -> SASRec:
+        return SASRec(self.data_.n_foods, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
+                      n_users=self.data_.n_users if self.user_embeddings else 0)
 
 
 def _day_number(day: date | pd.Timestamp) -> int:

@@ -17,6 +17,7 @@ import torch
 
 from kurrant_core import columns as C
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.models.base import Recommender
 
 TORCH_THREADS = 1
 """Threads per torch model. The workbench shares a small machine with the dashboard and jobs;
@@ -98,3 +99,25 @@ def number_meals(data: TrainingData) -> Meals:
     table = exposures[MEAL_KEYS].assign(**{_MEAL: meal}).drop_duplicates(MEAL_KEYS)
     of_order = data.orders[MEAL_KEYS].merge(table, on=MEAL_KEYS, how="left")[_MEAL]
     return Meals(of_order=of_order.fillna(-1).to_numpy(dtype=np.int64), menus=menus, unchosen=others)
+
+
+class TorchRecommender(Recommender):
+    """A recommender whose learned network ``net_`` is saved as a state dict beside the base's files.
+
+    Subclasses say how to build an untrained network of the fitted shape (:meth:`_new_net`); saving,
+    loading and keeping the network out of the base's generic state live here once.
+    """
+
+    def _new_net(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _learned_state(self) -> dict:
+        return {k: v for k, v in super()._learned_state().items() if k != "net_"}
+
+    def _save_state(self, folder: Path) -> None:
+        super()._save_state(folder)
+        save_state(self.net_, folder)
+
+    def _load_state(self, folder: Path) -> None:
+        super()._load_state(folder)
+        self.net_ = load_state(self._new_net(), folder)
