@@ -216,3 +216,14 @@ def dashboard_factory(tmp_path):
 SCREENSHOT_DIR = ROOT / "tests" / "screenshots"
 APP_PATH = str(ROOT / "app.py")
 """Absolute path for AppTest.from_file (relative paths resolve against the calling test file)."""
+
+
+def run_script(monkeypatch, de_url: str, script: str, query: dict[str, str] | None = None,
+               timeout: int = 60):
+    """Run a dashboard script (app.py or a page) once in AppTest against ``de_url``."""
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("KURRANT_DE_URL", de_url)
+    at = AppTest.from_file(script, default_timeout=timeout)
+    at.query_params.update(query or {})
+    at.run()
+    return at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, build_tiny_world, new_database_url
+from conftest import ROOT, build_tiny_world, new_database_url, run_script
 from kurrant_core.db import make_engine
 from kurrant_core.evaluation import evaluate
 
@@ -28,10 +28,7 @@ def evaluated_url(tmp_path_factory) -> str:
 
 
 def run_page(monkeypatch, url: str) -> AppTest:
-    monkeypatch.setenv("KURRANT_DE_URL", url)
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    return at
+    return run_script(monkeypatch, url, PAGE)
 
 
 def test_leaderboard_ranks_the_evaluated_models(monkeypatch, evaluated_url):

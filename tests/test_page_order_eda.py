@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.db import make_engine, write_meta
 from kurrant_core.eda.labels import MEASURE_LABEL
@@ -20,11 +20,7 @@ ITEMS = MEASURE_LABEL[C.N_ITEMS]
 
 
 def run_page(monkeypatch, url: str, query: dict[str, str] | None = None) -> AppTest:
-    monkeypatch.setenv("KURRANT_DE_URL", url)
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.query_params.update(query or {})
-    at.run()
-    return at
+    return run_script(monkeypatch, url, PAGE, query)
 
 
 def metrics(at: AppTest) -> dict[str, str]:

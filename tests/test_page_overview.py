@@ -6,14 +6,11 @@ from streamlit.testing.v1 import AppTest
 from kurrant_core import schema as S
 from kurrant_core.db import make_engine
 
-from conftest import APP_PATH as APP
+from conftest import APP_PATH as APP, run_script
 
 
 def run_app(monkeypatch, url: str) -> AppTest:
-    monkeypatch.setenv("KURRANT_DE_URL", url)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    return at
+    return run_script(monkeypatch, url, APP)
 
 
 def test_overview_shows_counts_of_the_tiny_world(monkeypatch, tiny_url):
