@@ -1,5 +1,4 @@
 """AppTest of the overview page on a filled, an empty and an unreachable DE database."""
-import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
