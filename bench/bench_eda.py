@@ -109,8 +109,7 @@ def page_queries(filt: OrderFilter, food_id: int) -> dict[str, list[tuple[str, C
         "메뉴 선택률": [("menu_take_rate", lambda e: eda.menu_take_rate(e, filt))],
         "재주문": [("repeat_gaps", lambda e: eda.repeat_gaps(e, filt))],
         "사용자": [("items_per_user", lambda e: eda.items_per_user(e, filt)),
-                ("new_vs_returning", lambda e: eda.new_vs_returning(e, filt)),
-                ("cohort_retention", lambda e: eda.cohort_retention(e, filt))],
+                ("weekly_user_counts (new/returning + cohorts)", lambda e: eda.weekly_user_counts(e, filt))],
         "만족도 · 가격": [("satisfaction_by_category", lambda e: eda.satisfaction_by_category(e, filt)),
                      ("satisfaction_by_maker", lambda e: eda.satisfaction_by_maker(e, filt)),
                      ("price_distribution", lambda e: eda.price_distribution(e, filt))],
@@ -141,7 +140,7 @@ class Naive:
         self.users[C.FIRST_ORDER_DATE] = pd.to_datetime(self.users[C.FIRST_ORDER_DATE])
         self.rows[C.IS_PAID] = self.rows[C.IS_PAID].astype(bool)
         self.rows[C.IS_CANCELLED] = self.rows[C.IS_CANCELLED].astype(bool)
-        self.rows[C.WEEK] = self.rows[C.SERVICE_DATE] - pd.to_timedelta(self.rows[C.SERVICE_DATE].dt.dayofweek, "D")
+        self.rows[C.WEEK] = self.rows[C.SERVICE_DATE] - pd.to_timedelta(self.rows[C.SERVICE_DATE].dt.day_of_week, "D")
 
     def select(self, start=None, end=None) -> pd.DataFrame:
         r = self.rows
@@ -157,7 +156,7 @@ class Naive:
              .unstack(fill_value=0).rolling(7, min_periods=1).mean()),
             ("weekly_orders", lambda: cur().groupby([C.WEEK, C.DINING_TYPE])
              .agg(n_orders=(C.ORDER_ID, "nunique"), n_items=(C.COUNT, "sum"))),
-            ("weekday_heatmap", lambda: cur().groupby([cur()[C.SERVICE_DATE].dt.dayofweek, C.DINING_TYPE])[C.COUNT].sum()),
+            ("weekday_heatmap", lambda: cur().groupby([cur()[C.SERVICE_DATE].dt.day_of_week, C.DINING_TYPE])[C.COUNT].sum()),
             ("top_foods (500; Top tab + picker)", lambda: cur().groupby(C.FOOD_ID)[C.COUNT].sum().nlargest(500)),
             ("lorenz_curve (+ Gini, top 10 %)", lambda: _lorenz(cur().groupby(C.FOOD_ID)[C.COUNT].sum().to_numpy())),
             ("weekly_concentration", lambda: cur().groupby([C.WEEK, C.FOOD_ID])[C.COUNT].sum()
@@ -165,8 +164,7 @@ class Naive:
             ("menu_take_rate", self._take_rate),
             ("repeat_gaps", self._repeats),
             ("items_per_user", lambda: cur().groupby(C.USER_ID)[C.COUNT].sum().value_counts()),
-            ("new_vs_returning", self._new_vs_returning),
-            ("cohort_retention", self._cohorts),
+            ("weekly_user_counts (new/returning + cohorts)", lambda: (self._new_vs_returning(), self._cohorts())),
             ("satisfaction_by_category", lambda: cur().groupby(C.CUISINE_CODE)[C.SATISFACTION].agg(["mean", "count"])),
             ("satisfaction_by_maker", lambda: cur().groupby(C.MAKERS_ID)[C.SATISFACTION].agg(["mean", "count"])),
             ("price_distribution", lambda: cur().groupby(cur()[C.PRICE] // cur()[C.COUNT] // 1000)[C.COUNT].sum()),
@@ -202,7 +200,7 @@ class Naive:
 
     def _cohorts(self) -> pd.Series:
         active = self._active()
-        first_week = active[C.FIRST_ORDER_DATE] - pd.to_timedelta(active[C.FIRST_ORDER_DATE].dt.dayofweek, "D")
+        first_week = active[C.FIRST_ORDER_DATE] - pd.to_timedelta(active[C.FIRST_ORDER_DATE].dt.day_of_week, "D")
         cohort = active[first_week == active[C.WEEK]][[C.USER_ID, C.WEEK]].rename(columns={C.WEEK: "cohort"})
         joined = cohort.merge(active, on=C.USER_ID)
         joined = joined[joined[C.WEEK] >= joined["cohort"]]

@@ -111,6 +111,17 @@ COHORT_SIZE = "cohort_size"
 RETENTION = "retention"
 UNIT_PRICE = "unit_price"
 
+# rollup marts (pre-aggregated by preprocess for the order EDA page): paid / all variants
+N_ITEMS_PAID = "n_items_paid"
+N_ORDERS_PAID = "n_orders_paid"
+N_USERS_PAID = "n_users_paid"
+SATISFACTION_SUM = "satisfaction_sum"
+SATISFACTION_SUM_PAID = "satisfaction_sum_paid"
+N_REVIEWS_PAID = "n_reviews_paid"
+FIRST_DAY = "first_day"
+DAYS_ACTIVE = "days_active"
+DAYS_PAID = "days_paid"
+
 # shared output format v1
 RANK = "rank"
 SCORE = "score"

@@ -18,6 +18,8 @@ metadata = MetaData()
 # BIGINT ids on MySQL, INTEGER on SQLite (so autoincrement maps to the rowid there).
 Id = BigInteger().with_variant(Integer(), "sqlite")
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+DayString = Text().with_variant(mysql.TEXT(charset="ascii", collation="ascii_bin"), "mysql", "mariadb")
+"""One character per day: single-byte on MySQL, where SUBSTR on utf8mb4 text is 3-5x slower."""
 
 
 def _pk(name: str = "id", autoincrement: bool = False) -> Column:
@@ -232,7 +234,7 @@ mart_food = Table(
     Column(C.ALLERGY_TAGS, String(200), nullable=False),
     Column(C.CALORIE, Float), Column(C.CARBOHYDRATE, Float), Column(C.FAT, Float), Column(C.PROTEIN, Float),
     Column(C.CREATED_AT, DateTime, nullable=False),
-    Index("ix_mart_food_makers", C.MAKERS_ID),
+    Index("ix_mart_food_makers", C.MAKERS_ID, C.MAKERS_NAME),
 )
 mart_daily_menu = Table(
     "mart_daily_menu", metadata,
@@ -267,9 +269,77 @@ mart_user = Table(
     Column(C.FIRST_ORDER_DATE, Date),
     Column(C.LAST_ORDER_DATE, Date),
     Column(C.N_ITEMS, Integer, nullable=False),
-    Index("ix_mart_user_group", C.GROUP_ID),
+    # (id, name) pairs: the EDA filter lists read their choices off these indexes alone
+    Index("ix_mart_user_group", C.GROUP_ID, C.GROUP_NAME),
+    Index("ix_mart_user_spot", C.SPOT_ID, C.SPOT_NAME),
 )
-MART_TABLES: list[Table] = [mart_order_item, mart_food, mart_daily_menu, mart_user]
+
+# Rollups of mart_order_item for the order EDA page (kurrant_core.rollups builds them). Each keeps
+# a paid and an all-statuses variant of every measure, so the page's "paid only" switch is a
+# choice of column, not a rescan. Revenue counts paid items only; paid items are never cancelled.
+def _rollup_measures(*names: str) -> list[Column]:
+    return [Column(name, BigInteger().with_variant(Integer(), "sqlite"), nullable=False) for name in names]
+
+
+ROLLUP_ITEM_MEASURES = (C.N_ITEMS, C.N_ITEMS_PAID, C.N_CANCELLED, C.REVENUE, C.SATISFACTION_SUM, C.N_REVIEWS,
+                        C.SATISFACTION_SUM_PAID, C.N_REVIEWS_PAID)
+mart_menu_orders = Table(
+    # what was ordered from one daily-menu food at one unit price (line total / count)
+    "mart_menu_orders", metadata,
+    Column(C.DAILY_FOOD_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.UNIT_PRICE, Integer, primary_key=True, autoincrement=False),
+    Column(C.SERVICE_DATE, Date, nullable=False),
+    Column(C.DINING_TYPE, SmallInteger, nullable=False),
+    Column(C.GROUP_ID, Id, nullable=False),
+    Column(C.FOOD_ID, Id, nullable=False),
+    Column(C.MAKERS_ID, Id, nullable=False),
+    Column(C.CUISINE_CODE, SmallInteger),
+    *_rollup_measures(*ROLLUP_ITEM_MEASURES),
+    Index("ix_mmo_date", C.SERVICE_DATE),
+    Index("ix_mmo_food_date", C.FOOD_ID, C.SERVICE_DATE),
+)
+mart_slot_orders = Table(
+    # one spot's meal (service date x dining type): distinct orders and users there, and the items
+    "mart_slot_orders", metadata,
+    Column(C.SERVICE_DATE, Date, primary_key=True),
+    Column(C.DINING_TYPE, SmallInteger, primary_key=True, autoincrement=False),
+    Column(C.GROUP_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.SPOT_ID, Id, primary_key=True, autoincrement=False),
+    *_rollup_measures(C.N_ORDERS, C.N_ORDERS_PAID, C.N_USERS, C.N_USERS_PAID, *ROLLUP_ITEM_MEASURES),
+)
+mart_user_activity = Table(
+    # which days a user ordered at one spot's meal type: character i of the day strings is '1'
+    # when they had an item (any status / a paid one) on first_day + i days, else '0'. Distinct
+    # active users of any date range are then a substring test over one row per user, not a
+    # COUNT(DISTINCT) over every item row of the range.
+    "mart_user_activity", metadata,
+    Column(C.USER_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.GROUP_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.SPOT_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.DINING_TYPE, SmallInteger, primary_key=True, autoincrement=False),
+    Column(C.FIRST_DAY, Date, nullable=False),          # the same for every row: the mart's first date
+    Column(C.DAYS_ACTIVE, DayString, nullable=False),
+    Column(C.DAYS_PAID, DayString, nullable=False),
+)
+mart_item_slim = Table(
+    # a narrow copy of the item mart, clustered by date, with each item's days since its user last
+    # had the same food (a paid item, any meal; 0 = earlier the same day; NULL = never before)
+    "mart_item_slim", metadata,
+    Column(C.SERVICE_DATE, Date, primary_key=True),
+    Column(C.ORDER_ITEM_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.USER_ID, Id, nullable=False),
+    Column(C.GROUP_ID, Id, nullable=False),
+    Column(C.SPOT_ID, Id, nullable=False),
+    Column(C.DINING_TYPE, SmallInteger, nullable=False),
+    Column(C.MAKERS_ID, Id, nullable=False),
+    Column(C.CUISINE_CODE, SmallInteger),
+    Column(C.IS_PAID, Boolean, nullable=False),
+    Column(C.COUNT, Integer, nullable=False),
+    Column(C.DAYS_BETWEEN, Integer),
+    sqlite_with_rowid=False,
+)
+ROLLUP_TABLES: list[Table] = [mart_menu_orders, mart_slot_orders, mart_user_activity, mart_item_slim]
+MART_TABLES: list[Table] = [mart_order_item, mart_food, mart_daily_menu, mart_user, *ROLLUP_TABLES]
 
 de_meta = Table(
     "de_meta", metadata,

@@ -213,12 +213,13 @@ def section_users(filt: eda.OrderFilter) -> None:
     per_user = q(eda.items_per_user, filt)
     chart(px.bar(per_user, x=C.N_ITEMS, y=C.N_USERS, labels=L, title="사용자별 주문 수량 분포"),
           "items_per_user", per_user)
-    new_old = q(eda.new_vs_returning, filt)
+    weekly = q(eda.weekly_user_counts, filt)             # one query for both charts below
+    new_old = eda.new_vs_returning_from(weekly)
     fig = px.bar(new_old, x=C.WEEK, y=[C.NEW_USERS, C.RETURNING_USERS], labels=L,
                  title="주별 신규 / 재방문 사용자")
     fig.for_each_trace(lambda t: t.update(name=L[t.name]))
     chart(fig, "new_vs_returning", new_old)
-    cohorts = q(eda.cohort_retention, filt)
+    cohorts = eda.cohort_retention_from(weekly)
     if cohorts.empty:
         st.info("No user had a first order inside this date range, so there is no cohort to follow.")
     else:

@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, eda, schema as S
-from kurrant_core.eda.dates import days_between, week_start, weekday
+from kurrant_core.sql_dates import days_between, week_start, weekday
 from kurrant_core.errors import KurrantError
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.repeats import LOOKBACK_DAYS
+from kurrant_core.rollups import refresh_rollups
 
 TOL = 1e-9
 
@@ -80,8 +81,19 @@ def _makers_cuisines(options, oi):
                                         cuisine_codes=cuisines, spot_ids=[spot]))
 
 
-@pytest.fixture(scope="module", params=[_default, _narrow, _makers_cuisines],
-                ids=["default", "group-lunch-all", "makers-cuisines-spot"])
+def _spot(options, oi):
+    return options.sanitize(OrderFilter(spot_ids=[int(oi[C.SPOT_ID].value_counts().index[0])]))
+
+
+def _makers_all(options, oi):
+    makers = [int(m) for m in oi[C.MAKERS_ID].value_counts().index[:4]]
+    return options.sanitize(OrderFilter(makers_ids=makers, paid_only=False))
+
+
+# The rollups answer the first two from their stored rows; a spot filter makes the menu rollup,
+# a maker or cuisine filter the meal rollup, run over the filtered items instead - each path once.
+@pytest.fixture(scope="module", params=[_default, _narrow, _makers_cuisines, _spot, _makers_all],
+                ids=["default", "group-lunch-all", "makers-cuisines-spot", "spot", "makers-all"])
 def filt(request, options, marts) -> OrderFilter:
     f = request.param(options, marts["mart_order_item"])
     assert len(select_rows(marts["mart_order_item"], f)) > 0, "the filter must select some rows"
@@ -110,11 +122,19 @@ def week_of(days: pd.Series) -> pd.Series:
     return days - pd.to_timedelta(days.dt.weekday, unit="D")
 
 
+MEAL = [C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.SPOT_ID]
+
+
+def meal_orders(rows: pd.DataFrame) -> int:
+    """Orders counted once per meal (service date x dining type; an order has one group and spot)."""
+    return int(rows.groupby(MEAL)[C.ORDER_ID].nunique().sum()) if len(rows) else 0
+
+
 def activity(rows: pd.DataFrame) -> dict[str, float]:
     items = rows[C.COUNT].sum()
     users = rows[C.USER_ID].nunique()
     return {
-        C.N_ORDERS: rows[C.ORDER_ID].nunique(), C.N_ITEMS: items, C.N_USERS: users,
+        C.N_ORDERS: meal_orders(rows), C.N_ITEMS: items, C.N_USERS: users,
         C.REVENUE: rows.loc[rows[C.IS_PAID], C.PRICE].sum(),
         C.ITEMS_PER_USER: items / users if users else math.nan,
         C.CANCEL_RATE: rows.loc[rows[C.IS_CANCELLED], C.COUNT].sum() / items if items else math.nan,
@@ -193,8 +213,9 @@ def test_daily_orders_and_moving_average(tiny_engine, marts, filt):
 def test_weekly_orders(tiny_engine, marts, filt):
     rows = select_rows(marts["mart_order_item"], filt)
     rows[C.WEEK] = week_of(rows[C.SERVICE_DATE])
-    expected = (rows.groupby([C.WEEK, C.DINING_TYPE])
-                .agg(**{C.N_ORDERS: (C.ORDER_ID, "nunique"), C.N_ITEMS: (C.COUNT, "sum")}).reset_index())
+    expected = pd.DataFrame([{C.WEEK: week, C.DINING_TYPE: dining, C.N_ORDERS: meal_orders(part),
+                              C.N_ITEMS: part[C.COUNT].sum()}
+                             for (week, dining), part in rows.groupby([C.WEEK, C.DINING_TYPE])])
     assert_frames(eda.weekly_orders(tiny_engine, filt), expected, [C.WEEK, C.DINING_TYPE])
 
 
@@ -311,7 +332,7 @@ def test_menu_take_rate(tiny_engine, marts, filt):
 # ------------------------------------------------------------------------------ repeats
 def test_repeat_shares_and_gap_distribution(tiny_engine, marts, filt):
     oi = marts["mart_order_item"]
-    history = select_rows(oi, filt, start=filt.start - timedelta(days=LOOKBACK_DAYS))
+    history = oi[oi[C.IS_PAID]]         # had it before: a paid item of the food, at any meal, whatever the filter
     current = select_rows(oi, filt)
     pairs = current.reset_index(names="row").merge(
         history[[C.USER_ID, C.FOOD_ID, C.SERVICE_DATE, C.ORDER_ITEM_ID]], on=[C.USER_ID, C.FOOD_ID],
@@ -423,8 +444,8 @@ def test_food_drilldown(tiny_engine, marts, filt):
     mine[C.WEEK] = week_of(mine[C.SERVICE_DATE])
     trend = mine.groupby(C.WEEK).agg(**{C.N_ITEMS: (C.COUNT, "sum"), C.N_USERS: (C.USER_ID, "nunique")}).reset_index()
     assert_frames(eda.food_weekly_trend(tiny_engine, filt, food), trend, [C.WEEK])
-    groups = mine.groupby(C.GROUP_ID).agg(**{C.N_ORDERS: (C.ORDER_ID, "nunique"), C.N_ITEMS: (C.COUNT, "sum"),
-                                              C.N_USERS: (C.USER_ID, "nunique")}).reset_index()
+    groups = pd.DataFrame([{C.GROUP_ID: g, C.N_ORDERS: meal_orders(part), C.N_ITEMS: part[C.COUNT].sum(),
+                            C.N_USERS: part[C.USER_ID].nunique()} for g, part in mine.groupby(C.GROUP_ID)])
     assert_frames(eda.food_groups(tiny_engine, filt, food), groups, [C.GROUP_ID])
     reviews = mine[C.SATISFACTION].dropna().astype(int).value_counts().rename_axis(C.SATISFACTION)
     expected = reviews.rename(C.N_REVIEWS).reset_index()
@@ -465,6 +486,7 @@ def test_hand_computed_concentration_and_repeats(empty_engine):
     ]
     with empty_engine.begin() as conn:
         conn.execute(S.mart_order_item.insert(), rows)
+        refresh_rollups(conn)                   # as preprocess does after building the item mart
     filt = OrderFilter(start=d, end=d + timedelta(days=14))
 
     # items per food 1, 1, 1, 6 (total 9): Gini = 2·(1+2+3+4·6)/(4·9) − 5/4 = 5/12; top 10 % = 1 food = 6/9

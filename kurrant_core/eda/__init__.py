@@ -2,8 +2,8 @@
 
 Each function takes an engine and an :class:`OrderFilter` and returns a small DataFrame (or
 Series); grouping happens in the database, pandas only shapes the aggregated result. Modules:
-``filters`` (the filter and its URL form), ``options`` (filter choices), ``dates`` (dialect-aware
-week/weekday/day-difference SQL), ``kpis``, ``trends``, ``rankings``, ``concentration``,
+``filters`` (the filter and its URL form), ``options`` (filter choices), ``sources`` (a stored
+rollup or the same rollup over the filtered items), ``kpis``, ``trends``, ``rankings``, ``concentration``,
 ``take_rate``, ``repeats``, ``users``, ``satisfaction``, ``groups``, ``drilldown``, ``names``, ``labels``.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from kurrant_core.eda.repeats import repeat_gap_distribution, repeat_gaps, repea
 from kurrant_core.eda.satisfaction import price_distribution, satisfaction_by_category, satisfaction_by_maker
 from kurrant_core.eda.take_rate import menu_take_rate
 from kurrant_core.eda.trends import daily_orders, weekday_heatmap, weekly_orders
-from kurrant_core.eda.users import cohort_retention, items_per_user, new_vs_returning, retention_matrix
+from kurrant_core.eda.users import (cohort_retention, cohort_retention_from, items_per_user, new_vs_returning,
+                                   new_vs_returning_from, retention_matrix, weekly_user_counts)
 from kurrant_core.preprocess import META_PREPROCESSED_AT
 
 
@@ -37,7 +38,7 @@ __all__ = [
     "OrderFilter", "QUERY_KEYS", "FilterOptions", "filter_options", "data_version", "KPI_ORDER", "kpi_table",
     "daily_orders", "weekly_orders", "weekday_heatmap", "top_foods", "top_makers", "top_categories",
     "lorenz_curve", "curve_summary", "concentration_summary", "weekly_concentration", "menu_take_rate",
-    "repeat_gaps", "repeat_shares", "repeat_gap_distribution", "items_per_user", "new_vs_returning",
-    "cohort_retention", "retention_matrix", "satisfaction_by_category", "satisfaction_by_maker", "price_distribution",
+    "repeat_gaps", "repeat_shares", "repeat_gap_distribution", "items_per_user", "weekly_user_counts",
+    "new_vs_returning", "new_vs_returning_from", "cohort_retention", "cohort_retention_from", "retention_matrix", "satisfaction_by_category", "satisfaction_by_maker", "price_distribution",
     "group_comparison", "food_weekly_trend", "food_groups", "food_satisfaction",
 ]

@@ -11,9 +11,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C
-from kurrant_core.eda.dates import week_start
+from kurrant_core.sql_dates import week_start
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import MOI, as_datetime, n_items, ratio, read_frame
+from kurrant_core.eda.measures import as_datetime, ratio, read_frame
+from kurrant_core.eda.sources import items, menu_orders
 
 TOP_FRACTION_DENOMINATOR = 10
 """Top 1/10 of foods: rank r (1 = most ordered) is in the top when 10·(r − 1) < n."""
@@ -24,8 +25,9 @@ _RANK, _RANK_DESC = "rank_asc", "rank_desc"
 def lorenz_curve(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     """Points of the Lorenz curve: cumulative share of foods (least ordered first) against
     cumulative share of items, starting at (0, 0)."""
-    per_food = (sa.select(MOI.c[C.FOOD_ID], n_items().label(C.N_ITEMS)).where(filt.where_clause(MOI))
-                .group_by(MOI.c[C.FOOD_ID]).subquery())
+    menu = menu_orders(filt)
+    per_food = (sa.select(menu.c[C.FOOD_ID], items(menu, filt).label(C.N_ITEMS))
+                .group_by(menu.c[C.FOOD_ID]).having(items(menu, filt) > 0).subquery())
     order = [per_food.c[C.N_ITEMS], per_food.c[C.FOOD_ID]]
     stmt = sa.select(
         sa.func.row_number().over(order_by=order).label(_RANK),
@@ -63,14 +65,15 @@ def weekly_concentration(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     ``G = 2·Σ i·x_i / (n·Σx) − (n + 1) / n``, and the top 10 % are the foods whose descending
     rank r satisfies 10·(r − 1) < n, i.e. r ≤ ceil(n / 10).
     """
-    week = week_start(MOI.c[C.SERVICE_DATE])
-    per_food = (sa.select(week.label(C.WEEK), MOI.c[C.FOOD_ID], n_items().label(C.N_ITEMS))
-                .where(filt.where_clause(MOI)).group_by(week, MOI.c[C.FOOD_ID]).subquery())
-    items, partition = per_food.c[C.N_ITEMS], [per_food.c[C.WEEK]]
+    menu = menu_orders(filt)
+    week = week_start(menu.c[C.SERVICE_DATE])
+    per_food = (sa.select(week.label(C.WEEK), menu.c[C.FOOD_ID], items(menu, filt).label(C.N_ITEMS))
+                .group_by(week, menu.c[C.FOOD_ID]).having(items(menu, filt) > 0).subquery())
+    per_week, partition = per_food.c[C.N_ITEMS], [per_food.c[C.WEEK]]
     ranked = sa.select(
-        per_food.c[C.WEEK], items,
-        sa.func.row_number().over(partition_by=partition, order_by=items).label(_RANK),
-        sa.func.row_number().over(partition_by=partition, order_by=items.desc()).label(_RANK_DESC),
+        per_food.c[C.WEEK], per_week,
+        sa.func.row_number().over(partition_by=partition, order_by=per_week).label(_RANK),
+        sa.func.row_number().over(partition_by=partition, order_by=per_week.desc()).label(_RANK_DESC),
         sa.func.count().over(partition_by=partition).label(C.N_FOODS),
     ).subquery()
     in_top = TOP_FRACTION_DENOMINATOR * (ranked.c[_RANK_DESC] - 1) < ranked.c[C.N_FOODS]

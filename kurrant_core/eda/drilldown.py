@@ -5,10 +5,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C
-from kurrant_core.eda.dates import week_start
+from kurrant_core.sql_dates import week_start
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import MOI, as_datetime, n_items, n_orders, n_users, read_frame
 from kurrant_core.eda.names import group_names, with_names
+from kurrant_core.rollups import MEAL_KEY
 
 
 def _food(filt: OrderFilter, food_id: int) -> sa.ColumnElement[bool]:
@@ -26,7 +27,13 @@ def food_weekly_trend(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.
 def food_groups(engine: sa.Engine, filt: OrderFilter, food_id: int) -> pd.DataFrame:
     """Groups that ordered the food, most items first."""
     key = MOI.c[C.GROUP_ID]
-    per_group = (sa.select(key, n_orders().label(C.N_ORDERS), n_items().label(C.N_ITEMS), n_users().label(C.N_USERS))
+    meals = (sa.select(key, n_orders().label(C.N_ORDERS)).where(_food(filt, food_id))
+             .group_by(*[MOI.c[c] for c in MEAL_KEY]).subquery())
+    meal_orders = (sa.select(meals.c[C.GROUP_ID], sa.func.sum(meals.c[C.N_ORDERS]).label(C.N_ORDERS))
+                   .group_by(meals.c[C.GROUP_ID]).subquery())
+    per_group = (sa.select(key, sa.func.max(meal_orders.c[C.N_ORDERS]).label(C.N_ORDERS), n_items().label(C.N_ITEMS),
+                           n_users().label(C.N_USERS))
+                 .select_from(MOI.join(meal_orders, meal_orders.c[C.GROUP_ID] == key))
                  .where(_food(filt, food_id)).group_by(key))
     stmt, agg = with_names(per_group, C.GROUP_ID, group_names())
     return read_frame(engine, stmt.order_by(agg.c[C.N_ITEMS].desc(), agg.c[C.GROUP_ID]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from kurrant_core import columns as C
 
 MEASURE_LABEL: dict[str, str] = {
-    C.N_ORDERS: "주문 수", C.N_ITEMS: "주문 수량", C.N_USERS: "활성 사용자", C.REVENUE: "매출(원)",
+    C.N_ORDERS: "주문 수(식사별)", C.N_ITEMS: "주문 수량", C.N_USERS: "활성 사용자", C.REVENUE: "매출(원)",
     C.ITEMS_PER_USER: "사용자당 주문 수량", C.CANCEL_RATE: "취소율", C.AVG_SATISFACTION: "평균 만족도",
     C.N_CANCELLED: "취소 수량", C.N_REVIEWS: "리뷰 수", C.N_FOODS: "음식 수", C.SHARE: "비중",
     C.SERVICE_DATE: "서비스일", C.WEEK: "주(월요일 시작)", C.WEEKDAY_LABEL: "요일", C.DINING_LABEL: "식사",

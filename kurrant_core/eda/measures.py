@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from kurrant_core import columns as C, schema as S
 
 MOI = S.mart_order_item
-SATISFACTION_SUM = "satisfaction_sum"   # intermediate, dropped before results leave the package
+SATISFACTION_SUM = C.SATISFACTION_SUM   # intermediate, dropped before results leave the package
 
 
 def n_items(t: sa.FromClause = MOI) -> sa.ColumnElement:

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import MOI, n_items, ratio, read_frame, revenue
+from kurrant_core.eda.measures import ratio, read_frame
+from kurrant_core.eda.sources import items, menu_orders, revenue
 from kurrant_core.eda.names import food_names, maker_names, with_names
 
 RANK_MEASURES = (C.N_ITEMS, C.REVENUE)
@@ -31,16 +32,17 @@ def top_categories(engine: sa.Engine, filt: OrderFilter, n: int = 15, by: str = 
     return frame
 
 
-def _ranking(engine: sa.Engine, filt: OrderFilter, key: str, n: int, by: str,
+def _ranking(engine: sa.Engine, filt: OrderFilter, key: str, n_top: int, by: str,
              names: sa.FromClause | None = None) -> pd.DataFrame:
     if by not in RANK_MEASURES:
         raise ValueError(f"rank by one of {RANK_MEASURES}, not {by!r}")
-    items, money = n_items(), revenue()
-    measure = items if by == C.N_ITEMS else money
+    menu = menu_orders(filt)
+    n, money = items(menu, filt), revenue(menu)
+    measure = n if by == C.N_ITEMS else money
     # SUM(SUM(x)) OVER () is the grand total over every group, computed before LIMIT cuts the list.
-    top = (sa.select(MOI.c[key], items.label(C.N_ITEMS), money.label(C.REVENUE),
+    top = (sa.select(menu.c[key], n.label(C.N_ITEMS), money.label(C.REVENUE),
                      sa.func.sum(measure).over().label(_TOTAL))
-           .where(filt.where_clause(MOI)).group_by(MOI.c[key]).order_by(measure.desc(), MOI.c[key]).limit(n))
+           .group_by(menu.c[key]).having(n > 0).order_by(measure.desc(), menu.c[key]).limit(n_top))
     if names is not None:
         top, agg = with_names(top, key, names)
         top = top.order_by(agg.c[by].desc(), agg.c[key])

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import (MOI, SATISFACTION_SUM, add_mean_satisfaction, n_items, n_reviews,
-                                      read_frame, satisfaction_sum)
+from kurrant_core.eda.measures import SATISFACTION_SUM, add_mean_satisfaction, read_frame
+from kurrant_core.eda.sources import items, menu_orders, reviews, satisfaction_sum
 from kurrant_core.eda.names import maker_names, with_names
 
 PRICE_BIN_WON = 1_000
@@ -29,8 +29,10 @@ def satisfaction_by_maker(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
 
 def _satisfaction_by(engine: sa.Engine, filt: OrderFilter, key: str,
                      names: sa.FromClause | None = None) -> pd.DataFrame:
-    stmt = (sa.select(MOI.c[key], satisfaction_sum().label(SATISFACTION_SUM), n_reviews().label(C.N_REVIEWS))
-            .where(filt.where_clause(MOI), MOI.c[C.SATISFACTION].is_not(None)).group_by(MOI.c[key]))
+    menu = menu_orders(filt)
+    stmt = (sa.select(menu.c[key], satisfaction_sum(menu, filt).label(SATISFACTION_SUM),
+                      reviews(menu, filt).label(C.N_REVIEWS))
+            .group_by(menu.c[key]).having(reviews(menu, filt) > 0))
     if names is not None:
         stmt, _ = with_names(stmt, key, names)
     frame = add_mean_satisfaction(read_frame(engine, stmt))
@@ -40,8 +42,8 @@ def _satisfaction_by(engine: sa.Engine, filt: OrderFilter, key: str,
 
 def price_distribution(engine: sa.Engine, filt: OrderFilter, bin_won: int = PRICE_BIN_WON) -> pd.DataFrame:
     """Items per unit-price bucket (line total / count, floored to ``bin_won``): the bucket's lower edge."""
-    unit = MOI.c[C.PRICE] // sa.func.nullif(MOI.c[C.COUNT], 0)
-    bucket = (unit // bin_won) * bin_won
-    stmt = (sa.select(bucket.label(C.UNIT_PRICE), n_items().label(C.N_ITEMS))
-            .where(filt.where_clause(MOI)).group_by(bucket).order_by(bucket))
+    menu = menu_orders(filt)
+    bucket = (menu.c[C.UNIT_PRICE] // bin_won) * bin_won
+    stmt = (sa.select(bucket.label(C.UNIT_PRICE), items(menu, filt).label(C.N_ITEMS))
+            .group_by(bucket).having(items(menu, filt) > 0).order_by(bucket))
     return read_frame(engine, stmt)

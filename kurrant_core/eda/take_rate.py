@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from kurrant_core import columns as C, schema as S
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import MOI, n_items, ratio, read_frame
+from kurrant_core.eda.measures import ratio, read_frame
+from kurrant_core.eda.sources import items, menu_orders
 
 _SLOT_ITEMS = "slot_items"
 SLOT_KEY = (C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE)
@@ -30,11 +31,12 @@ def menu_take_rate(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     each row's items: a window SUM over the slot replaces a second join to per-slot totals.
     """
     menu, food = S.mart_daily_menu, S.mart_food
-    per_menu_row = (sa.select(MOI.c[C.DAILY_FOOD_ID], n_items().label(C.N_ITEMS)).where(filt.where_clause(MOI))
-                    .group_by(MOI.c[C.DAILY_FOOD_ID]).subquery())
-    items = sa.func.coalesce(per_menu_row.c[C.N_ITEMS], 0)
-    offers = (sa.select(menu.c[C.FOOD_ID], food.c[C.FOOD_NAME], items.label(C.N_ITEMS),
-                        sa.func.sum(items).over(partition_by=[menu.c[k] for k in SLOT_KEY]).label(_SLOT_ITEMS))
+    ordered = menu_orders(filt)
+    per_menu_row = (sa.select(ordered.c[C.DAILY_FOOD_ID], items(ordered, filt).label(C.N_ITEMS))
+                    .group_by(ordered.c[C.DAILY_FOOD_ID]).subquery())
+    row_items = sa.func.coalesce(per_menu_row.c[C.N_ITEMS], 0)
+    offers = (sa.select(menu.c[C.FOOD_ID], food.c[C.FOOD_NAME], row_items.label(C.N_ITEMS),
+                        sa.func.sum(row_items).over(partition_by=[menu.c[k] for k in SLOT_KEY]).label(_SLOT_ITEMS))
               .select_from(menu.join(food, food.c[C.FOOD_ID] == menu.c[C.FOOD_ID])
                            .outerjoin(per_menu_row, per_menu_row.c[C.DAILY_FOOD_ID] == menu.c[C.DAILY_FOOD_ID]))
               .where(filt.where_clause(menu, food)).subquery())

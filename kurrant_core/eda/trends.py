@@ -5,9 +5,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C
-from kurrant_core.eda.dates import week_start, weekday
+from kurrant_core.sql_dates import week_start, weekday
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import MOI, as_datetime, n_items, n_orders, read_frame
+from kurrant_core.eda.measures import as_datetime, read_frame
+from kurrant_core.eda.sources import items, menu_orders, orders, slot_orders
 
 MOVING_WINDOW_DAYS = 7
 
@@ -15,10 +16,11 @@ MOVING_WINDOW_DAYS = 7
 def daily_orders(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     """Orders and items per service date and dining type, with a 7-calendar-day moving average
     of items (days without service count as zero, so the average smooths the weekly rhythm)."""
-    day, dining = MOI.c[C.SERVICE_DATE], MOI.c[C.DINING_TYPE]
+    slots = slot_orders(filt)
+    day, dining = slots.c[C.SERVICE_DATE], slots.c[C.DINING_TYPE]
     stmt = (sa.select(day.label(C.SERVICE_DATE), dining.label(C.DINING_TYPE),
-                      n_orders().label(C.N_ORDERS), n_items().label(C.N_ITEMS))
-            .where(filt.where_clause(MOI)).group_by(day, dining).order_by(day, dining))
+                      orders(slots, filt).label(C.N_ORDERS), items(slots, filt).label(C.N_ITEMS))
+            .group_by(day, dining).having(items(slots, filt) > 0).order_by(day, dining))
     frame = as_datetime(read_frame(engine, stmt), C.SERVICE_DATE)
     if frame.empty:
         return _with_labels(frame.assign(**{C.MOVING_AVG_7D: pd.Series(dtype=float)}))
@@ -34,18 +36,20 @@ def daily_orders(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
 
 def weekly_orders(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     """Orders and items per week (Monday start) and dining type."""
-    week, dining = week_start(MOI.c[C.SERVICE_DATE]), MOI.c[C.DINING_TYPE]
+    slots = slot_orders(filt)
+    week, dining = week_start(slots.c[C.SERVICE_DATE]), slots.c[C.DINING_TYPE]
     stmt = (sa.select(week.label(C.WEEK), dining.label(C.DINING_TYPE),
-                      n_orders().label(C.N_ORDERS), n_items().label(C.N_ITEMS))
-            .where(filt.where_clause(MOI)).group_by(week, dining).order_by(week, dining))
+                      orders(slots, filt).label(C.N_ORDERS), items(slots, filt).label(C.N_ITEMS))
+            .group_by(week, dining).having(items(slots, filt) > 0).order_by(week, dining))
     return _with_labels(as_datetime(read_frame(engine, stmt), C.WEEK))
 
 
 def weekday_heatmap(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     """Items per weekday (Monday = 0) and dining type, for the weekday x dining-type heatmap."""
-    day, dining = weekday(MOI.c[C.SERVICE_DATE]), MOI.c[C.DINING_TYPE]
-    stmt = (sa.select(day.label(C.WEEKDAY), dining.label(C.DINING_TYPE), n_items().label(C.N_ITEMS))
-            .where(filt.where_clause(MOI)).group_by(day, dining).order_by(day, dining))
+    menu = menu_orders(filt)
+    day, dining = weekday(menu.c[C.SERVICE_DATE]), menu.c[C.DINING_TYPE]
+    stmt = (sa.select(day.label(C.WEEKDAY), dining.label(C.DINING_TYPE), items(menu, filt).label(C.N_ITEMS))
+            .group_by(day, dining).having(items(menu, filt) > 0).order_by(day, dining))
     frame = read_frame(engine, stmt)
     frame[C.WEEKDAY_LABEL] = frame[C.WEEKDAY].map(lambda d: codes.label(codes.WEEKDAY, d))
     return _with_labels(frame)

@@ -1,4 +1,4 @@
-"""Date bucketing that compiles to each backend's own functions (SQLite and MySQL/MariaDB).
+"""Date bucketing that compiles to each backend's own functions (SQLite and MySQL/MariaDB), for the marts' SQL.
 
 SQLite keeps dates as ISO text and has ``date()``/``strftime()``/``julianday()``; MySQL has
 ``WEEKDAY()``/``DATE_SUB()``/``DATEDIFF()``. One construct per idea, compiled per dialect, keeps

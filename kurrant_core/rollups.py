@@ -1,0 +1,170 @@
+"""Rollups of the order-item mart: the same item measures, pre-aggregated to a coarser grain.
+
+The order EDA page asks the same questions of hundreds of thousands of item rows on every view;
+most of its figures only need sums per menu food (``mart_menu_orders``) or per spot's meal
+(``mart_slot_orders``), 10-20x fewer rows. One SELECT per rollup defines it; preprocess stores
+its result, and the EDA page runs the very same SELECT on the fly (restricted by the page's
+filter) when the filter cuts finer than the stored grain, so both paths give identical figures.
+
+Measures come in a paid and an all-statuses variant, so "paid only" is a choice of column.
+"Orders" of a meal are its distinct order ids; summed over meals they count an order once per
+service date and dining type it delivers on (a multi-day order counts on each of its days).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from kurrant_core import columns as C, schema as S
+from kurrant_core.sql_dates import days_between
+
+MOI = S.mart_order_item
+MEAL_KEY = (C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.SPOT_ID)
+"""One spot's meal: the grain of ``mart_slot_orders``, where orders are counted as distinct ids."""
+
+
+def _item_measures(t: sa.FromClause) -> list[sa.Label]:
+    """The item measures of :data:`schema.ROLLUP_ITEM_MEASURES`, in that order, over item rows ``t``."""
+    paid, count, score = t.c[C.IS_PAID] == sa.true(), t.c[C.COUNT], t.c[C.SATISFACTION]
+
+    def total(value: sa.ColumnElement, when: sa.ColumnElement | None = None) -> sa.ColumnElement:
+        value = value if when is None else sa.case((when, value), else_=0)
+        return sa.func.coalesce(sa.func.sum(value), 0)
+
+    return [total(count).label(C.N_ITEMS),
+            total(count, paid).label(C.N_ITEMS_PAID),
+            total(count, t.c[C.IS_CANCELLED] == sa.true()).label(C.N_CANCELLED),
+            total(t.c[C.PRICE], paid).label(C.REVENUE),
+            total(score).label(C.SATISFACTION_SUM),
+            sa.func.count(score).label(C.N_REVIEWS),
+            total(score, paid).label(C.SATISFACTION_SUM_PAID),
+            total(sa.case((sa.and_(paid, score.is_not(None)), 1), else_=0)).label(C.N_REVIEWS_PAID)]
+
+
+def unit_price(t: sa.FromClause = MOI) -> sa.ColumnElement:
+    """Unit price of an item row: its line total over its count."""
+    return sa.func.coalesce(t.c[C.PRICE] // sa.func.nullif(t.c[C.COUNT], 0), 0)
+
+
+def menu_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Table = MOI) -> sa.Select:
+    """Rows of ``mart_menu_orders``: item measures per daily-menu food and unit price."""
+    keys = [items.c[c] for c in (C.DAILY_FOOD_ID,)]
+    price = unit_price(items)
+    dims = [items.c[c] for c in (C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.FOOD_ID, C.MAKERS_ID,
+                                 C.CUISINE_CODE)]
+    stmt = sa.select(*keys, price.label(C.UNIT_PRICE), *dims, *_item_measures(items))
+    if where is not None:
+        stmt = stmt.where(where)
+    return stmt.group_by(*keys, price, *dims)
+
+
+def slot_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Table = MOI) -> sa.Select:
+    """Rows of ``mart_slot_orders``: distinct orders and users, and item measures, per spot's meal."""
+    keys = [items.c[c] for c in MEAL_KEY]
+    paid = items.c[C.IS_PAID] == sa.true()
+
+    def distinct(name: str, only_paid: bool) -> sa.ColumnElement:
+        value = sa.case((paid, items.c[name])) if only_paid else items.c[name]
+        return sa.func.count(sa.distinct(value))
+
+    stmt = sa.select(*keys,
+                     distinct(C.ORDER_ID, False).label(C.N_ORDERS), distinct(C.ORDER_ID, True).label(C.N_ORDERS_PAID),
+                     distinct(C.USER_ID, False).label(C.N_USERS), distinct(C.USER_ID, True).label(C.N_USERS_PAID),
+                     *_item_measures(items))
+    if where is not None:
+        stmt = stmt.where(where)
+    return stmt.group_by(*keys)
+
+
+ACTIVITY_KEY = (C.USER_ID, C.GROUP_ID, C.SPOT_ID, C.DINING_TYPE)
+"""The grain of ``mart_user_activity``: a user at one spot's meal type."""
+_PREVIOUS = "previous_paid_date"
+
+
+def item_slim_select(items: sa.Table = MOI) -> sa.Select:
+    """Rows of ``mart_item_slim``: every item with the days since its user's previous paid item
+    of the same food (ordered by date, then item id), from one window pass over the item mart."""
+    key = [items.c[C.USER_ID], items.c[C.FOOD_ID]]
+    day = items.c[C.SERVICE_DATE]
+    previous = sa.func.max(sa.case((items.c[C.IS_PAID] == sa.true(), day))).over(
+        partition_by=key, order_by=[day, items.c[C.ORDER_ITEM_ID]], rows=(None, -1))
+    copied = [items.c[c.name] for c in S.mart_item_slim.columns if c.name != C.DAYS_BETWEEN]
+    rows = sa.select(*copied, previous.label(_PREVIOUS)).subquery()
+    # inserted in key order: the window hands rows out by user and food, and random inserts into
+    # a table larger than MySQL's buffer pool cost 10x more than the sort
+    return (sa.select(*[rows.c[c.name] for c in copied],
+                      days_between(rows.c[C.SERVICE_DATE], rows.c[_PREVIOUS]).label(C.DAYS_BETWEEN))
+            .order_by(rows.c[C.SERVICE_DATE], rows.c[C.ORDER_ITEM_ID]))
+
+
+_SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select,
+            S.mart_item_slim.name: lambda where, items: item_slim_select(items)}
+_WHOLE_HISTORY = {S.mart_user_activity.name, S.mart_item_slim.name}
+"""Rollups whose rows depend on every earlier day: rebuilt whole, never from a date on."""
+
+
+def fill_rollups(conn: sa.Connection, targets: dict[str, sa.Table], items: sa.Table = MOI,
+                 since: date | None = None) -> None:
+    """Fill each rollup ``targets[name]`` from the item rows ``items`` (the SQL rollups from ``since``
+    on; those that depend on earlier days are always rebuilt whole)."""
+    for name, target in targets.items():
+        where = items.c[C.SERVICE_DATE] >= since if since is not None and name not in _WHOLE_HISTORY else None
+        if name == S.mart_user_activity.name:
+            fill_activity(conn, target, items)
+            continue
+        stmt = _SELECTS[name](where, items)
+        conn.execute(target.insert().from_select([c.name for c in S.metadata.tables[name].columns], stmt))
+
+
+def refresh_rollups(conn: sa.Connection, since: date | None = None) -> None:
+    """Recompute the stored rollups after the item mart changed from ``since`` on (None: everywhere)."""
+    for table in S.ROLLUP_TABLES:
+        if since is None or table.name in _WHOLE_HISTORY:
+            conn.execute(table.delete())
+        else:
+            conn.execute(table.delete().where(table.c[C.SERVICE_DATE] >= since))
+    fill_rollups(conn, {t.name: t for t in S.ROLLUP_TABLES}, since=since)
+
+
+def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, chunk: int = 5_000) -> None:
+    """Fill ``mart_user_activity``: one '0'/'1' character per day from the items' first date, per
+    user and spot's meal type. The database lists each row's active days (GROUP_CONCAT, one short
+    text per user rather than a row per item through the driver); numpy lays out the strings."""
+    first = conn.execute(sa.select(sa.func.min(items.c[C.SERVICE_DATE]))).scalar()
+    if first is None:
+        return
+    first = pd.Timestamp(first).date()
+    day = days_between(items.c[C.SERVICE_DATE], sa.literal(first, sa.Date))
+    paid_day = sa.case((items.c[C.IS_PAID] == sa.true(), day))
+    keys = [items.c[c] for c in ACTIVITY_KEY]
+    if conn.dialect.name != "sqlite":   # MySQL 8 cuts GROUP_CONCAT at 1,024 bytes by default
+        conn.exec_driver_sql("SET SESSION group_concat_max_len = 67108864")
+    rows = conn.execute(sa.select(*keys, sa.func.group_concat(sa.distinct(day)),
+                                  sa.func.group_concat(sa.distinct(paid_day))).group_by(*keys)).all()
+    if not rows:
+        return
+    active_days = [_day_list(r[-2]) for r in rows]
+    paid_days = [_day_list(r[-1]) for r in rows]
+    width = max(int(d.max()) for d in active_days if d.size) + 1
+    frame = pd.DataFrame([r[:len(ACTIVITY_KEY)] for r in rows], columns=list(ACTIVITY_KEY))
+    frame[C.FIRST_DAY] = first
+    frame[C.DAYS_ACTIVE] = _day_strings(active_days, width)
+    frame[C.DAYS_PAID] = _day_strings(paid_days, width)
+    records = frame.astype(object).to_dict("records")
+    for start in range(0, len(records), chunk):
+        conn.execute(target.insert(), records[start:start + chunk])
+
+
+def _day_list(text: str | None) -> np.ndarray:
+    return np.array(text.split(","), dtype=np.int64) if text else np.empty(0, dtype=np.int64)
+
+
+def _day_strings(day_lists: list[np.ndarray], width: int) -> list[str]:
+    """'0'/'1' strings of ``width`` characters with a '1' at each listed day."""
+    matrix = np.full((len(day_lists), width), ord("0"), dtype=np.uint8)
+    owner = np.repeat(np.arange(len(day_lists)), [len(d) for d in day_lists])
+    matrix[owner, np.concatenate(day_lists)] = ord("1")
+    return matrix.view(f"S{width}").ravel().astype(str).tolist()
