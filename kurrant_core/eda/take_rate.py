@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from kurrant_core import columns as C, schema as S
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import ratio, read_frame
+from kurrant_core.eda.names import with_names
 from kurrant_core.eda.sources import items, menu_orders
 
 _SLOT_ITEMS = "slot_items"
@@ -35,17 +36,22 @@ def menu_take_rate(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
     per_menu_row = (sa.select(ordered.c[C.DAILY_FOOD_ID], items(ordered, filt).label(C.N_ITEMS))
                     .group_by(ordered.c[C.DAILY_FOOD_ID]).subquery())
     row_items = sa.func.coalesce(per_menu_row.c[C.N_ITEMS], 0)
-    offers = (sa.select(menu.c[C.FOOD_ID], food.c[C.FOOD_NAME], row_items.label(C.N_ITEMS),
+    offered = menu.outerjoin(per_menu_row, per_menu_row.c[C.DAILY_FOOD_ID] == menu.c[C.DAILY_FOOD_ID])
+    where = filt.where_clause(menu)
+    if filt.cuisine_codes:          # the menu has no cuisine; only then is the food mart needed here
+        where = sa.and_(where, menu.c[C.FOOD_ID].in_(
+            sa.select(food.c[C.FOOD_ID]).where(food.c[C.CUISINE_CODE].in_(filt.cuisine_codes))))
+    offers = (sa.select(menu.c[C.FOOD_ID], row_items.label(C.N_ITEMS),
                         sa.func.sum(row_items).over(partition_by=[menu.c[k] for k in SLOT_KEY]).label(_SLOT_ITEMS))
-              .select_from(menu.join(food, food.c[C.FOOD_ID] == menu.c[C.FOOD_ID])
-                           .outerjoin(per_menu_row, per_menu_row.c[C.DAILY_FOOD_ID] == menu.c[C.DAILY_FOOD_ID]))
-              .where(filt.where_clause(menu, food)).subquery())
-    stmt = (sa.select(offers.c[C.FOOD_ID], sa.func.max(offers.c[C.FOOD_NAME]).label(C.FOOD_NAME),
-                      sa.func.count().label(C.TIMES_OFFERED),
-                      sa.func.sum(sa.case((offers.c[C.N_ITEMS] > 0, 1), else_=0)).label(C.TIMES_CHOSEN),
-                      sa.func.sum(offers.c[C.N_ITEMS]).label(C.N_ITEMS),
-                      sa.func.sum(offers.c[_SLOT_ITEMS]).label(_SLOT_ITEMS))
-            .group_by(offers.c[C.FOOD_ID]).order_by(sa.func.count().desc(), offers.c[C.FOOD_ID]))
+              .select_from(offered).where(where).subquery())
+    per_food = (sa.select(offers.c[C.FOOD_ID], sa.func.count().label(C.TIMES_OFFERED),
+                          sa.func.sum(sa.case((offers.c[C.N_ITEMS] > 0, 1), else_=0)).label(C.TIMES_CHOSEN),
+                          sa.func.sum(offers.c[C.N_ITEMS]).label(C.N_ITEMS),
+                          sa.func.sum(offers.c[_SLOT_ITEMS]).label(_SLOT_ITEMS))
+                .group_by(offers.c[C.FOOD_ID]))
+    names = sa.select(food.c[C.FOOD_ID], food.c[C.FOOD_NAME]).subquery()
+    stmt, agg = with_names(per_food, C.FOOD_ID, names)      # names joined to the few result rows
+    stmt = stmt.order_by(agg.c[C.TIMES_OFFERED].desc(), agg.c[C.FOOD_ID])
     frame = read_frame(engine, stmt)
     frame[C.PICK_RATE] = ratio(frame[C.TIMES_CHOSEN], frame[C.TIMES_OFFERED])
     frame[C.TAKE_RATE] = ratio(frame[C.N_ITEMS], frame[_SLOT_ITEMS])
