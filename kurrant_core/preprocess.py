@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.db import init_db, is_sqlite, write_meta
-from kurrant_core.rollups import fill_rollups, refresh_rollups
+from kurrant_core.rollups import CHANGED_KEY, drop_temporary, fill_rollups, refresh_rollups
 
 log = logging.getLogger(__name__)
 STAGING_SUFFIX = "__staging"
@@ -132,19 +132,34 @@ def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
                                               _daily_menu_select().where(S.daily_food.c.id.in_(changed_menu))))
         changed = _changed_items(since)
         first_day = sa.select(sa.func.min(moi.c[C.SERVICE_DATE])).where(moi.c[C.ORDER_ITEM_ID].in_(changed))
+        pairs = _changed_pairs_table(conn)
+        touched = sa.select(*[moi.c[c] for c in CHANGED_KEY]).where(moi.c[C.ORDER_ITEM_ID].in_(changed)).distinct()
         old_first = conn.execute(first_day).scalar()
+        conn.execute(pairs.insert().from_select(list(CHANGED_KEY), touched))
         # New order items have no updated_date_time older than the watermark, so they are "changed" too.
         conn.execute(moi.delete().where(moi.c[C.ORDER_ITEM_ID].in_(changed)))
         conn.execute(moi.insert().from_select(
             [c.name for c in moi.columns],
             _order_item_select(S.mart_food).where(S.order_item_dailyfood.c.id.in_(changed))))
+        conn.execute(pairs.insert().from_select(list(CHANGED_KEY), touched))
         days = [pd.Timestamp(d).date() for d in (old_first, conn.execute(first_day).scalar()) if d is not None]
-        if days:               # the rollups change only on the days whose items changed
-            refresh_rollups(conn, min(days))
+        if days:   # the rollups change only on the days, users and (user, food) pairs whose items changed
+            refresh_rollups(conn, min(days), changed=pairs)
+        conn.exec_driver_sql(drop_temporary(conn, pairs.name))
         users = _user_frame(conn, moi)
         conn.execute(S.mart_user.delete())
         _insert_frame(conn, S.mart_user, users)
         return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in S.MART_TABLES}
+
+
+def _changed_pairs_table(conn: sa.Connection) -> sa.Table:
+    """A temporary table of (user, food) pairs (TEMPORARY: no implicit commit on MySQL, so the
+    patch stays one transaction)."""
+    pairs = sa.Table("kl_changed_pairs", sa.MetaData(), sa.Column(C.USER_ID, S.Id), sa.Column(C.FOOD_ID, S.Id),
+                     prefixes=["TEMPORARY"])
+    conn.exec_driver_sql(drop_temporary(conn, pairs.name))
+    pairs.create(conn)
+    return pairs
 
 
 # --------------------------------------------------------------------------------- staging + swap

@@ -81,21 +81,30 @@ def slot_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Ta
 
 ACTIVITY_KEY = (C.USER_ID, C.GROUP_ID, C.SPOT_ID, C.DINING_TYPE)
 """The grain of ``mart_user_activity``: a user at one spot's meal type."""
-def repeat_gap_select(items: sa.Table = MOI) -> sa.Select:
+def repeat_gap_select(items: sa.Table = MOI, where: sa.ColumnElement[bool] | None = None) -> sa.Select:
     """Each item's days since its user's previous paid item of the same food (ordered by date, then
-    item id; NULL when none), from one window pass over the item mart."""
+    item id; NULL when none), from one window pass over the item mart (``where`` must keep whole
+    (user, food) histories)."""
     day = items.c[C.SERVICE_DATE]
     previous = sa.func.max(sa.case((items.c[C.IS_PAID] == sa.true(), day))).over(
         partition_by=[items.c[C.USER_ID], items.c[C.FOOD_ID]], order_by=[day, items.c[C.ORDER_ITEM_ID]],
         rows=(None, -1))
-    rows = sa.select(items.c[C.ORDER_ITEM_ID], day, previous.label(_PREVIOUS)).subquery()
+    rows = sa.select(items.c[C.ORDER_ITEM_ID], day, previous.label(_PREVIOUS))
+    rows = (rows if where is None else rows.where(where)).subquery()
     return sa.select(rows.c[C.ORDER_ITEM_ID], days_between(rows.c[C.SERVICE_DATE], rows.c[_PREVIOUS]).label(C.DAYS_BETWEEN))
 
 
 _PREVIOUS = "previous_paid_date"
 
 
-def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI) -> None:
+def drop_temporary(conn: sa.Connection, name: str) -> str:
+    """SQL dropping a TEMPORARY table (a plain DROP TABLE commits the transaction on MySQL)."""
+    return (f"DROP TABLE IF EXISTS temp.{name}" if conn.dialect.name == "sqlite"
+            else f"DROP TEMPORARY TABLE IF EXISTS {name}")
+
+
+def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
+                   changed: sa.Table | None = None) -> None:
     """Fill ``mart_item_slim``: the window's gaps go to a temporary table first, then join the items
     in key order. Item ids follow ordering time, so that order nearly follows the target's date
     clustering; inserting straight from the window (rows by user and food) scatters writes over a
@@ -105,12 +114,12 @@ def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI)
                     sa.Column(C.DAYS_BETWEEN, sa.Integer), prefixes=["TEMPORARY"])
     # TEMPORARY on both statements: a plain DROP TABLE commits the caller's transaction on MySQL
     # (and an incremental patch must stay one transaction); the table is private to this connection.
-    drop = (f"DROP TABLE IF EXISTS temp.{gaps.name}" if conn.dialect.name == "sqlite"
-            else f"DROP TEMPORARY TABLE IF EXISTS {gaps.name}")
+    drop = drop_temporary(conn, gaps.name)
     conn.exec_driver_sql(drop)
     gaps.create(conn)
     try:
-        conn.execute(gaps.insert().from_select([C.ORDER_ITEM_ID, C.DAYS_BETWEEN], repeat_gap_select(items)))
+        gap_rows = repeat_gap_select(items, None if changed is None else _in_pairs(items, changed))
+        conn.execute(gaps.insert().from_select([C.ORDER_ITEM_ID, C.DAYS_BETWEEN], gap_rows))
         copied = [items.c[c.name] for c in S.mart_item_slim.columns if c.name != C.DAYS_BETWEEN]
         stmt = (sa.select(*copied, gaps.c[C.DAYS_BETWEEN])
                 .select_from(items.join(gaps, gaps.c[C.ORDER_ITEM_ID] == items.c[C.ORDER_ITEM_ID]))
@@ -121,39 +130,64 @@ def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI)
 
 
 _SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select}
-_BUILDERS = {S.mart_user_activity.name: lambda conn, target, items: fill_activity(conn, target, items),
-             S.mart_item_slim.name: lambda conn, target, items: fill_item_slim(conn, target, items)}
+_BUILDERS = {S.mart_user_activity.name: lambda *args: fill_activity(*args),
+             S.mart_item_slim.name: lambda *args: fill_item_slim(*args)}
 """Rollups built by code rather than one SELECT; their rows depend on every earlier day, so they
 are rebuilt whole, never from a date on."""
 
 
 def fill_rollups(conn: sa.Connection, targets: dict[str, sa.Table], items: sa.Table = MOI,
-                 since: date | None = None) -> None:
-    """Fill each rollup ``targets[name]`` from the item rows ``items`` (the SQL rollups from ``since``
-    on; those that depend on earlier days are always rebuilt whole)."""
+                 since: date | None = None, changed: sa.Table | None = None) -> None:
+    """Fill each rollup ``targets[name]`` from the item rows ``items``: the SQL rollups from ``since``
+    on, the history-dependent ones for the (user, food) pairs listed in ``changed`` (default: all)."""
     where = items.c[C.SERVICE_DATE] >= since if since is not None else None
     for name, target in targets.items():
         if name in _BUILDERS:
-            _BUILDERS[name](conn, target, items)
+            _BUILDERS[name](conn, target, items, changed)
             continue
         stmt = _SELECTS[name](where, items)
         conn.execute(target.insert().from_select([c.name for c in S.metadata.tables[name].columns], stmt))
 
 
-def refresh_rollups(conn: sa.Connection, since: date | None = None) -> None:
-    """Recompute the stored rollups after the item mart changed from ``since`` on (None: everywhere)."""
+def refresh_rollups(conn: sa.Connection, since: date | None = None, changed: sa.Table | None = None) -> None:
+    """Recompute the stored rollups after the item mart changed: everywhere (``since`` None), or
+    from ``since`` on and, for the day strings and repeat gaps, only the users and (user, food)
+    pairs in ``changed`` (a table of :data:`CHANGED_KEY` rows; each one's whole history is redone)."""
+    activity, slim = S.mart_user_activity, S.mart_item_slim
+    if changed is not None and not _same_first_day(conn):
+        changed = None                                   # earlier days arrived: the strings shift
     for table in S.ROLLUP_TABLES:
-        if since is None or table.name in _BUILDERS:
+        if since is None or (changed is None and table.name in _BUILDERS):
             conn.execute(table.delete())
+        elif table is activity:
+            conn.execute(table.delete().where(table.c[C.USER_ID].in_(sa.select(changed.c[C.USER_ID]))))
+        elif table is slim:
+            conn.execute(table.delete().where(_in_pairs(table, changed)))
         else:
             conn.execute(table.delete().where(table.c[C.SERVICE_DATE] >= since))
-    fill_rollups(conn, {t.name: t for t in S.ROLLUP_TABLES}, since=since)
+    fill_rollups(conn, {t.name: t for t in S.ROLLUP_TABLES}, since=since, changed=changed)
 
 
-def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, chunk: int = 5_000) -> None:
-    """Fill ``mart_user_activity``: one '0'/'1' character per day from the items' first date, per
-    user and spot's meal type. The database lists each row's active days (GROUP_CONCAT, one short
-    text per user rather than a row per item through the driver); numpy lays out the strings."""
+CHANGED_KEY = (C.USER_ID, C.FOOD_ID)
+"""Columns of the ``changed`` table :func:`refresh_rollups` takes: the (user, food) pairs whose items changed."""
+
+
+def _in_pairs(table: sa.Table, changed: sa.Table) -> sa.ColumnElement[bool]:
+    return sa.tuple_(*[table.c[c] for c in CHANGED_KEY]).in_(sa.select(*[changed.c[c] for c in CHANGED_KEY]))
+
+
+def _same_first_day(conn: sa.Connection) -> bool:
+    stored = conn.execute(sa.select(S.mart_user_activity.c[C.FIRST_DAY]).limit(1)).scalar()
+    first = conn.execute(sa.select(sa.func.min(MOI.c[C.SERVICE_DATE]))).scalar()
+    return stored is not None and first is not None and pd.Timestamp(stored) == pd.Timestamp(first)
+
+
+def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, changed: sa.Table | None = None,
+                  chunk: int = 5_000) -> None:
+    """Fill ``mart_user_activity`` (for the users in ``changed`` only, when given): one '0'/'1'
+    character per day from the items' first date up to the row's last active day, per user and
+    spot's meal type. The database lists each row's active days (GROUP_CONCAT, one short text per
+    user rather than a row per item through the driver); numpy lays out the strings."""
     first = conn.execute(sa.select(sa.func.min(items.c[C.SERVICE_DATE]))).scalar()
     if first is None:
         return
@@ -163,8 +197,10 @@ def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, 
     keys = [items.c[c] for c in ACTIVITY_KEY]
     if conn.dialect.name != "sqlite":   # MySQL 8 cuts GROUP_CONCAT at 1,024 bytes by default
         conn.exec_driver_sql("SET SESSION group_concat_max_len = 67108864")
-    rows = conn.execute(sa.select(*keys, sa.func.group_concat(sa.distinct(day)),
-                                  sa.func.group_concat(sa.distinct(paid_day))).group_by(*keys)).all()
+    stmt = sa.select(*keys, sa.func.group_concat(sa.distinct(day)), sa.func.group_concat(sa.distinct(paid_day)))
+    if changed is not None:
+        stmt = stmt.where(items.c[C.USER_ID].in_(sa.select(changed.c[C.USER_ID])))
+    rows = conn.execute(stmt.group_by(*keys)).all()
     if not rows:
         return
     active_days = [_day_list(r[-2]) for r in rows]
@@ -184,8 +220,9 @@ def _day_list(text: str | None) -> np.ndarray:
 
 
 def _day_strings(day_lists: list[np.ndarray], width: int) -> list[str]:
-    """'0'/'1' strings of ``width`` characters with a '1' at each listed day."""
+    """'0'/'1' strings with a '1' at each listed day, ending at the last one (so a row rebuilt
+    alone equals the same row of a full rebuild; a substring past the end reads as inactive)."""
     matrix = np.full((len(day_lists), width), ord("0"), dtype=np.uint8)
     owner = np.repeat(np.arange(len(day_lists)), [len(d) for d in day_lists])
     matrix[owner, np.concatenate(day_lists)] = ord("1")
-    return matrix.view(f"S{width}").ravel().astype(str).tolist()
+    return [text.rstrip("0") for text in matrix.view(f"S{width}").ravel().astype(str).tolist()]

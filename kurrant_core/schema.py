@@ -309,7 +309,8 @@ mart_slot_orders = Table(
 )
 mart_user_activity = Table(
     # which days a user ordered at one spot's meal type: character i of the day strings is '1'
-    # when they had an item (any status / a paid one) on first_day + i days, else '0'. Distinct
+    # when they had an item (any status / a paid one) on first_day + i days, else '0'; a string
+    # ends at the row's last such day. Distinct
     # active users of any date range are then a substring test over one row per user, not a
     # COUNT(DISTINCT) over every item row of the range.
     "mart_user_activity", metadata,
@@ -328,6 +329,7 @@ mart_item_slim = Table(
     Column(C.SERVICE_DATE, Date, primary_key=True),
     Column(C.ORDER_ITEM_ID, Id, primary_key=True, autoincrement=False),
     Column(C.USER_ID, Id, nullable=False),
+    Column(C.FOOD_ID, Id, nullable=False),
     Column(C.GROUP_ID, Id, nullable=False),
     Column(C.SPOT_ID, Id, nullable=False),
     Column(C.DINING_TYPE, SmallInteger, nullable=False),

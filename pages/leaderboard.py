@@ -35,9 +35,9 @@ for tab, protocol in zip(st.tabs(list(PROTOCOL_TABS.values())), PROTOCOL_TABS):
             st.dataframe(board, hide_index=True)
 
 st.subheader("Accuracy vs diversity")
-st.caption(f"MMR re-ranking of each model's top catalog candidates for a sample of test users: "
-           f"lambda = 1 is the model's own order, lambda = 0 diversity alone. "
-           f"Up and to the right is better.")
+st.caption("MMR re-ranking of each model's top catalog candidates for a sample of test users: "
+           "lambda = 1 is the model's own order, lambda = 0 diversity alone. "
+           "Up and to the right is better.")
 with friendly_errors():
     curves = evaluation.tradeoff_curves(de_engine(), cutoff=cutoff)
 if curves.empty:

@@ -3,7 +3,7 @@ moves their metrics, and bad inputs (unknown user, a day without a menu, a user 
 no runs at all) give messages, never an exception."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import pytest

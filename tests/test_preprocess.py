@@ -129,7 +129,7 @@ def test_incremental_patch_equals_a_full_rebuild(writable_tiny_url):
     P.preprocess(engine, incremental=False)
     assert read_meta(engine, P.META_MODE) == P.FULL
     for t in S.MART_TABLES:
-        key = t.primary_key.columns.keys()[0]
+        key = t.primary_key.columns.keys()
         full = _table(engine, t).sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(patched[t.name].sort_values(key).reset_index(drop=True), full)
     engine.dispose()
