@@ -131,6 +131,7 @@ def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
 
 _SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select}
 _BUILDERS = {S.mart_user_activity.name: lambda *args: fill_activity(*args),
+             S.mart_user_days.name: lambda *args: fill_activity(*args),
              S.mart_item_slim.name: lambda *args: fill_item_slim(*args)}
 """Rollups built by code rather than one SELECT; their rows depend on every earlier day, so they
 are rebuilt whole, never from a date on."""
@@ -159,7 +160,7 @@ def refresh_rollups(conn: sa.Connection, since: date | None = None, changed: sa.
     for table in S.ROLLUP_TABLES:
         if since is None or (changed is None and table.name in _BUILDERS):
             conn.execute(table.delete())
-        elif table is activity:
+        elif table is activity or table is S.mart_user_days:
             conn.execute(table.delete().where(table.c[C.USER_ID].in_(sa.select(changed.c[C.USER_ID]))))
         elif table is slim:
             conn.execute(table.delete().where(_in_pairs(table, changed)))
@@ -184,17 +185,19 @@ def _same_first_day(conn: sa.Connection) -> bool:
 
 def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, changed: sa.Table | None = None,
                   chunk: int = 5_000) -> None:
-    """Fill ``mart_user_activity`` (for the users in ``changed`` only, when given): one '0'/'1'
-    character per day from the items' first date up to the row's last active day, per user and
-    spot's meal type. The database lists each row's active days (GROUP_CONCAT, one short text per
-    user rather than a row per item through the driver); numpy lays out the strings."""
+    """Fill ``mart_user_activity`` or ``mart_user_days`` - whichever ``target`` is; its key says the
+    grain - for the users in ``changed`` only, when given: one '0'/'1' character per day from the
+    items' first date up to the row's last active day. The database lists each row's active days
+    (GROUP_CONCAT, one short text per row rather than a row per item through the driver); numpy
+    lays out the strings."""
     first = conn.execute(sa.select(sa.func.min(items.c[C.SERVICE_DATE]))).scalar()
     if first is None:
         return
     first = pd.Timestamp(first).date()
     day = days_between(items.c[C.SERVICE_DATE], sa.literal(first, sa.Date))
     paid_day = sa.case((items.c[C.IS_PAID] == sa.true(), day))
-    keys = [items.c[c] for c in ACTIVITY_KEY]
+    key = [c.name for c in target.primary_key.columns]
+    keys = [items.c[c] for c in key]
     if conn.dialect.name != "sqlite":   # MySQL 8 cuts GROUP_CONCAT at 1,024 bytes by default
         conn.exec_driver_sql("SET SESSION group_concat_max_len = 67108864")
     stmt = sa.select(*keys, sa.func.group_concat(sa.distinct(day)), sa.func.group_concat(sa.distinct(paid_day)))
@@ -206,7 +209,7 @@ def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, 
     active_days = [_day_list(r[-2]) for r in rows]
     paid_days = [_day_list(r[-1]) for r in rows]
     width = max(int(d.max()) for d in active_days if d.size) + 1
-    frame = pd.DataFrame([r[:len(ACTIVITY_KEY)] for r in rows], columns=list(ACTIVITY_KEY))
+    frame = pd.DataFrame([r[:len(key)] for r in rows], columns=key)
     frame[C.FIRST_DAY] = first
     frame[C.DAYS_ACTIVE] = _day_strings(active_days, width)
     frame[C.DAYS_PAID] = _day_strings(paid_days, width)

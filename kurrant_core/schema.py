@@ -322,6 +322,15 @@ mart_user_activity = Table(
     Column(C.DAYS_ACTIVE, DayString, nullable=False),
     Column(C.DAYS_PAID, DayString, nullable=False),
 )
+mart_user_days = Table(
+    # the same day strings per user over every group, spot and meal: one row per user, so views
+    # without a group, spot or meal filter count users without a COUNT(DISTINCT) or a GROUP BY
+    "mart_user_days", metadata,
+    Column(C.USER_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.FIRST_DAY, Date, nullable=False),
+    Column(C.DAYS_ACTIVE, DayString, nullable=False),
+    Column(C.DAYS_PAID, DayString, nullable=False),
+)
 mart_item_slim = Table(
     # a narrow copy of the item mart, clustered by date, with each item's days since its user last
     # had the same food (a paid item, any meal; 0 = earlier the same day; NULL = never before)
@@ -340,7 +349,8 @@ mart_item_slim = Table(
     Column(C.DAYS_BETWEEN, Integer),
     sqlite_with_rowid=False,
 )
-ROLLUP_TABLES: list[Table] = [mart_menu_orders, mart_slot_orders, mart_user_activity, mart_item_slim]
+ROLLUP_TABLES: list[Table] = [mart_menu_orders, mart_slot_orders, mart_user_activity, mart_user_days,
+                              mart_item_slim]
 MART_TABLES: list[Table] = [mart_order_item, mart_food, mart_daily_menu, mart_user, *ROLLUP_TABLES]
 
 de_meta = Table(

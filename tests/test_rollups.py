@@ -74,8 +74,10 @@ def test_meal_rollup_counts_distinct_orders_and_users_per_spot_meal(tiny_engine,
     _same(_read(tiny_engine, S.mart_slot_orders), expected, list(MEAL_KEY))
 
 
-def test_activity_strings_mark_exactly_the_days_with_items(tiny_engine, items):
-    stored = _read(tiny_engine, S.mart_user_activity)
+@pytest.mark.parametrize("table, key", [(S.mart_user_activity, list(ACTIVITY_KEY)), (S.mart_user_days, [C.USER_ID])],
+                         ids=["per-spot-meal", "per-user"])
+def test_day_strings_mark_exactly_the_days_with_items(tiny_engine, items, table, key):
+    stored = _read(tiny_engine, table)
     first = items[C.SERVICE_DATE].min()
     assert (stored[C.FIRST_DAY] == first).all()
     width = (items[C.SERVICE_DATE].max() - first).days + 1
@@ -84,8 +86,8 @@ def test_activity_strings_mark_exactly_the_days_with_items(tiny_engine, items):
     assert stored[C.DAYS_ACTIVE].str.len().eq(width).any()
     offsets = (items[C.SERVICE_DATE] - first).dt.days
     for column, rows in [(C.DAYS_ACTIVE, items), (C.DAYS_PAID, items[items[C.IS_PAID]])]:
-        expected = rows.assign(day=offsets).groupby(list(ACTIVITY_KEY))["day"].agg(lambda d: set(d.tolist()))
-        got = stored.set_index(list(ACTIVITY_KEY))[column].map(lambda s: {i for i, ch in enumerate(s) if ch == "1"})
+        expected = rows.assign(day=offsets).groupby(key)["day"].agg(lambda d: set(d.tolist()))
+        got = stored.set_index(key)[column].map(lambda s: {i for i, ch in enumerate(s) if ch == "1"})
         got = got[got.map(len) > 0]
         assert got.sort_index().to_dict() == expected.sort_index().to_dict(), column
     assert set(stored[C.DAYS_ACTIVE].str.cat()) <= {"0", "1"}
@@ -93,12 +95,15 @@ def test_activity_strings_mark_exactly_the_days_with_items(tiny_engine, items):
 
 @pytest.mark.parametrize("paid_only", [True, False])
 @pytest.mark.parametrize("weeks", [1, 3, 6])
-def test_user_figures_agree_between_activity_strings_and_items(tiny_engine, monkeypatch, paid_only, weeks):
-    """The activity path and the item path are two independent computations of the same figures."""
+@pytest.mark.parametrize("by_group", [False, True], ids=["per-user-strings", "per-spot-meal-strings"])
+def test_user_figures_agree_between_day_strings_and_items(tiny_engine, monkeypatch, paid_only, weeks, by_group):
+    """The day-string path and the item path are two independent computations of the same figures."""
     options = eda.filter_options(tiny_engine)
+    groups = sorted(options.groups)[:2] if by_group else []
     # a range that starts and ends mid-week, so partial first and last weeks are exercised
     filt = OrderFilter(start=options.last_date - timedelta(days=7 * weeks + 2), end=options.last_date - timedelta(days=1),
-                       paid_only=paid_only)
+                       paid_only=paid_only, group_ids=groups)
+    assert users._day_strings(filt) is (S.mart_user_activity if by_group else S.mart_user_days)
     previous = filt.previous_period()
     fast = (users.active_users(tiny_engine, filt, (filt.start, filt.end), (previous.start, previous.end)),
             users.active_users_by(tiny_engine, filt, C.GROUP_ID), eda.new_vs_returning(tiny_engine, filt),

@@ -36,26 +36,34 @@ def items_per_user(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ activity strings or items
 def _use_activity(filt: OrderFilter) -> bool:
-    """``mart_user_activity`` knows groups, spots and meal types, not foods, makers or cuisines."""
+    """The day strings know groups, spots and meal types, not foods, makers or cuisines."""
     return not (filt.makers_ids or filt.cuisine_codes)
 
 
+def _day_strings(filt: OrderFilter) -> sa.Table:
+    """``mart_user_days`` (one row per user) unless the filter needs the spot-meal grain."""
+    return S.mart_user_activity if (filt.group_ids or filt.spot_ids or filt.dining_types) else S.mart_user_days
+
+
 def _first_day(conn: sa.Connection) -> date | None:
-    day = conn.execute(sa.select(S.mart_user_activity.c[C.FIRST_DAY]).limit(1)).scalar()
+    day = conn.execute(sa.select(S.mart_user_days.c[C.FIRST_DAY]).limit(1)).scalar()
     return None if day is None else pd.Timestamp(day).date()
 
 
-def _active_between(filt: OrderFilter, first_day: date, start: date, end: date) -> sa.ColumnElement[bool]:
-    """An activity row had an item the filter counts on some day of ``start .. end``."""
+def _active_between(filt: OrderFilter, first_day: date, start: date, end: date,
+                    table: sa.Table = S.mart_user_activity) -> sa.ColumnElement[bool]:
+    """A day-string row had an item the filter counts on some day of ``start .. end``."""
     a, b = max((start - first_day).days, 0), (end - first_day).days
     if b < a:
         return sa.false()
-    days = S.mart_user_activity.c[C.DAYS_PAID if filt.paid_only else C.DAYS_ACTIVE]
+    days = table.c[C.DAYS_PAID if filt.paid_only else C.DAYS_ACTIVE]
     return sa.func.instr(sa.func.substr(days, a + 1, b - a + 1), "1") > 0
 
 
-def _count_users(cond: sa.ColumnElement[bool], user: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.func.count(sa.distinct(sa.case((cond, user))))
+def _count_users(cond: sa.ColumnElement[bool], user: sa.ColumnElement, distinct: bool = True) -> sa.ColumnElement:
+    if distinct:
+        return sa.func.count(sa.distinct(sa.case((cond, user))))
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)      # one row per user
 
 
 def active_users(engine: sa.Engine, filt: OrderFilter, *periods: tuple[date, date]) -> list[int]:
@@ -64,9 +72,10 @@ def active_users(engine: sa.Engine, filt: OrderFilter, *periods: tuple[date, dat
     with engine.connect() as conn:
         first_day = _first_day(conn) if _use_activity(filt) else None
         if first_day is not None:
-            act = S.mart_user_activity
-            counts = [_count_users(_active_between(filt, first_day, a, b), act.c[C.USER_ID]) for a, b in periods]
-            stmt = sa.select(*counts).where(filt.where_clause(act))
+            t = _day_strings(filt)
+            counts = [_count_users(_active_between(filt, first_day, a, b, t), t.c[C.USER_ID],
+                                   distinct=t is S.mart_user_activity) for a, b in periods]
+            stmt = sa.select(*counts).where(filt.where_clause(t))
         else:
             day, span = MOI.c[C.SERVICE_DATE], filt.replace(start=min(a for a, _ in periods),
                                                               end=max(b for _, b in periods))
@@ -102,9 +111,15 @@ def _weekly_flags(engine: sa.Engine, filt: OrderFilter, weeks: list[date]) -> sa
     spans = [(max(week, filt.start), min(week + timedelta(days=DAYS_PER_WEEK - 1), filt.end)) for week in weeks]
     with engine.connect() as conn:
         first_day = _first_day(conn) if _use_activity(filt) else None
+    if first_day is not None and _day_strings(filt) is S.mart_user_days:     # already one row per user
+        t = S.mart_user_days
+        inside = [_active_between(filt, first_day, a, b, t) for a, b in spans]
+        flags = [sa.case((cond, 1), else_=0).label(f"w{i}") for i, cond in enumerate(inside)]
+        return (sa.select(t.c[C.USER_ID], *flags)
+                .where(_active_between(filt, first_day, filt.start, filt.end, t)).subquery("weekly"))
     if first_day is not None:
         t = S.mart_user_activity
-        inside = [_active_between(filt, first_day, a, b) for a, b in spans]
+        inside = [_active_between(filt, first_day, a, b, t) for a, b in spans]
     else:
         t = MOI
         inside = [t.c[C.SERVICE_DATE].between(a, b) for a, b in spans]
