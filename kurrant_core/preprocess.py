@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.db import init_db, is_sqlite, write_meta
-from kurrant_core.rollups import CHANGED_KEY, drop_temporary, fill_rollups, refresh_rollups
+from kurrant_core.rollups import CHANGED_KEY, drop_temporary, fill_rollups, refresh_rollups, temporary_table
 
 log = logging.getLogger(__name__)
 STAGING_SUFFIX = "__staging"
@@ -130,7 +130,11 @@ def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
         conn.execute(mdm.delete().where(mdm.c[C.DAILY_FOOD_ID].in_(changed_menu)))
         conn.execute(mdm.insert().from_select([c.name for c in mdm.columns],
                                               _daily_menu_select().where(S.daily_food.c.id.in_(changed_menu))))
-        changed = _changed_items(since)
+        # the changed ids, once: MySQL re-runs an IN (... UNION ...) subquery for every mart row
+        changed_ids = temporary_table(conn, "kl_changed_items",
+                                      sa.Column(C.ORDER_ITEM_ID, S.Id, primary_key=True, autoincrement=False))
+        conn.execute(changed_ids.insert().from_select([C.ORDER_ITEM_ID], _changed_items(since)))
+        changed = sa.select(changed_ids.c[C.ORDER_ITEM_ID])
         first_day = sa.select(sa.func.min(moi.c[C.SERVICE_DATE])).where(moi.c[C.ORDER_ITEM_ID].in_(changed))
         pairs = _changed_pairs_table(conn)
         touched = sa.select(*[moi.c[c] for c in CHANGED_KEY]).where(moi.c[C.ORDER_ITEM_ID].in_(changed)).distinct()
@@ -140,12 +144,13 @@ def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
         conn.execute(moi.delete().where(moi.c[C.ORDER_ITEM_ID].in_(changed)))
         conn.execute(moi.insert().from_select(
             [c.name for c in moi.columns],
-            _order_item_select(S.mart_food).where(S.order_item_dailyfood.c.id.in_(changed))))
+            _order_item_select(S.mart_food, only=changed_ids)))
         conn.execute(pairs.insert().from_select(list(CHANGED_KEY), touched))
         days = [pd.Timestamp(d).date() for d in (old_first, conn.execute(first_day).scalar()) if d is not None]
         if days:   # the rollups change only on the days, users and (user, food) pairs whose items changed
             refresh_rollups(conn, min(days), changed=pairs)
-        conn.exec_driver_sql(drop_temporary(conn, pairs.name))
+        for scratch in (pairs, changed_ids):
+            conn.exec_driver_sql(drop_temporary(conn, scratch.name))
         users = _user_frame(conn, moi)
         conn.execute(S.mart_user.delete())
         _insert_frame(conn, S.mart_user, users)
@@ -153,13 +158,8 @@ def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
 
 
 def _changed_pairs_table(conn: sa.Connection) -> sa.Table:
-    """A temporary table of (user, food) pairs (TEMPORARY: no implicit commit on MySQL, so the
-    patch stays one transaction)."""
-    pairs = sa.Table("kl_changed_pairs", sa.MetaData(), sa.Column(C.USER_ID, S.Id), sa.Column(C.FOOD_ID, S.Id),
-                     prefixes=["TEMPORARY"])
-    conn.exec_driver_sql(drop_temporary(conn, pairs.name))
-    pairs.create(conn)
-    return pairs
+    """A temporary table of the (user, food) pairs whose items a patch changes."""
+    return temporary_table(conn, "kl_changed_pairs", sa.Column(C.USER_ID, S.Id), sa.Column(C.FOOD_ID, S.Id))
 
 
 # --------------------------------------------------------------------------------- staging + swap
@@ -248,7 +248,8 @@ def _daily_menu_select() -> sa.Select:
             .select_from(df.join(f, f.c.id == df.c.food_id)))
 
 
-def _order_item_select(mart_food: sa.Table) -> sa.Select:
+def _order_item_select(mart_food: sa.Table, only: sa.Table | None = None) -> sa.Select:
+    """mart_order_item rows from the raw mirror: every order item, or those whose ids ``only`` lists."""
     oidf, oi, o, od = S.order_item_dailyfood, S.order_item, S.order, S.order_daily_food
     df, g, r = S.daily_food, S.order_item_dailyfood_group, S.review
     review = (sa.select(r.c.order_item_id, sa.func.max(r.c.satisfaction).label("satisfaction"))
@@ -261,7 +262,8 @@ def _order_item_select(mart_food: sa.Table) -> sa.Select:
                   status.in_(sorted(codes.PAID_STATUSES)), status.in_(sorted(codes.CANCELLED_STATUSES)),
                   oi.c.created_date_time, review.c.satisfaction)
         .select_from(
-            oidf.join(oi, oi.c.id == oidf.c.id)
+            (oidf if only is None else only.join(oidf, oidf.c.id == only.c[C.ORDER_ITEM_ID]))
+            .join(oi, oi.c.id == oidf.c.id)
             .join(o, o.c.id == oi.c.order_id)
             .join(od, od.c.id == o.c.id)
             .join(df, df.c.id == oidf.c.daily_food_id)

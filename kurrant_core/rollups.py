@@ -103,20 +103,26 @@ def drop_temporary(conn: sa.Connection, name: str) -> str:
             else f"DROP TEMPORARY TABLE IF EXISTS {name}")
 
 
+def temporary_table(conn: sa.Connection, name: str, *columns: sa.Column) -> sa.Table:
+    """A fresh TEMPORARY table, private to ``conn``: creating one does not commit the caller's
+    transaction on MySQL (an incremental patch stays one transaction). Drop it with
+    :func:`drop_temporary`; MySQL lets a statement name it only once."""
+    table = sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
+    conn.exec_driver_sql(drop_temporary(conn, name))
+    table.create(conn)
+    return table
+
+
 def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
                    changed: sa.Table | None = None) -> None:
     """Fill ``mart_item_slim``: the window's gaps go to a temporary table first, then join the items
     in key order. Item ids follow ordering time, so that order nearly follows the target's date
     clustering; inserting straight from the window (rows by user and food) scatters writes over a
     table larger than MySQL's default buffer pool and runs 5x longer."""
-    gaps = sa.Table("kl_repeat_gaps", sa.MetaData(), sa.Column(C.ORDER_ITEM_ID, S.Id, primary_key=True,
-                                                                autoincrement=False),
-                    sa.Column(C.DAYS_BETWEEN, sa.Integer), prefixes=["TEMPORARY"])
-    # TEMPORARY on both statements: a plain DROP TABLE commits the caller's transaction on MySQL
-    # (and an incremental patch must stay one transaction); the table is private to this connection.
+    gaps = temporary_table(conn, "kl_repeat_gaps",
+                           sa.Column(C.ORDER_ITEM_ID, S.Id, primary_key=True, autoincrement=False),
+                           sa.Column(C.DAYS_BETWEEN, sa.Integer))
     drop = drop_temporary(conn, gaps.name)
-    conn.exec_driver_sql(drop)
-    gaps.create(conn)
     try:
         gap_rows = repeat_gap_select(items, None if changed is None else _in_pairs(items, changed))
         conn.execute(gaps.insert().from_select([C.ORDER_ITEM_ID, C.DAYS_BETWEEN], gap_rows))

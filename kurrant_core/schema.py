@@ -211,7 +211,8 @@ mart_order_item = Table(
     Index("ix_moi_date_cover", C.SERVICE_DATE, C.DINING_TYPE, C.IS_PAID, C.GROUP_ID, C.SPOT_ID, C.MAKERS_ID,
           C.CUISINE_CODE, C.FOOD_ID, C.USER_ID, C.ORDER_ID, C.DAILY_FOOD_ID, C.COUNT, C.PRICE, C.IS_CANCELLED,
           C.SATISFACTION),
-    Index("ix_moi_user_date", C.USER_ID, C.SERVICE_DATE),
+    # covers the per-user day strings (user, date, paid) without a row lookup per item
+    Index("ix_moi_user_date", C.USER_ID, C.SERVICE_DATE, C.IS_PAID),
     Index("ix_moi_food_date", C.FOOD_ID, C.SERVICE_DATE),
     Index("ix_moi_group_date", C.GROUP_ID, C.SERVICE_DATE),
     Index("ix_moi_makers", C.MAKERS_ID),
