@@ -159,7 +159,8 @@ def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
 
 def _changed_pairs_table(conn: sa.Connection) -> sa.Table:
     """A temporary table of the (user, food) pairs whose items a patch changes."""
-    return temporary_table(conn, "kl_changed_pairs", sa.Column(C.USER_ID, S.Id), sa.Column(C.FOOD_ID, S.Id))
+    return temporary_table(conn, "kl_changed_pairs", sa.Column(C.USER_ID, S.Id), sa.Column(C.FOOD_ID, S.Id),
+                           sa.Index("ix_kl_changed_pairs", C.USER_ID, C.FOOD_ID))
 
 
 # --------------------------------------------------------------------------------- staging + swap
