@@ -135,6 +135,36 @@ def test_incremental_patch_equals_a_full_rebuild(writable_tiny_url):
     engine.dispose()
 
 
+def _marts_by_key(engine) -> dict[str, pd.DataFrame]:
+    return {t.name: _table(engine, t).sort_values(t.primary_key.columns.keys()).reset_index(drop=True)
+            for t in S.MART_TABLES}
+
+
+def test_a_patch_that_moves_the_first_day_redoes_every_day_string(writable_tiny_url):
+    """An item moved before the mart's first day shifts every day string's origin: the patch must
+    rebuild them all (not only the changed user's) and still equal a full rebuild."""
+    engine = make_engine(writable_tiny_url)
+    oidf, grp = S.order_item_dailyfood, S.order_item_dailyfood_group
+    with engine.connect() as conn:
+        first_item = conn.execute(sa.select(oidf.c.id, oidf.c.order_item_daily_food_group_id)
+                                  .order_by(oidf.c.id).limit(1)).one()
+        first_day = conn.execute(sa.select(sa.func.min(grp.c.service_date))).scalar_one()
+        later = conn.execute(sa.select(sa.func.max(S.order_item.c.updated_date_time))).scalar_one()
+    earlier = pd.Timestamp(first_day).date() - pd.Timedelta(days=3)
+    with engine.begin() as conn:
+        conn.execute(grp.update().where(grp.c.id == first_item[1]).values(service_date=earlier))
+        conn.execute(S.order_item.update().where(S.order_item.c.id == first_item[0])
+                     .values(updated_date_time=pd.Timestamp(later).to_pydatetime() + pd.Timedelta(hours=1)))
+    P.preprocess(engine)
+    assert read_meta(engine, P.META_MODE) == P.INCREMENTAL
+    patched = _marts_by_key(engine)
+    assert (pd.to_datetime(patched[S.mart_user_days.name][C.FIRST_DAY]) == pd.Timestamp(earlier)).all()
+    P.preprocess(engine, incremental=False)
+    for name, full in _marts_by_key(engine).items():
+        pd.testing.assert_frame_equal(patched[name], full, obj=name)
+    engine.dispose()
+
+
 def test_rebuilt_marts_keep_their_indexes(writable_tiny_url):
     engine = make_engine(writable_tiny_url)
     P.preprocess(engine, incremental=False)
