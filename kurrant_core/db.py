@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -90,3 +91,10 @@ def write_meta(conn: sa.Connection, key: str, value: str) -> None:
     updated = conn.execute(t.update().where(t.c.key == key).values(value=value, updated_at=now)).rowcount
     if not updated:
         conn.execute(t.insert().values(key=key, value=value, updated_at=now))
+
+
+def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, chunk: int = 10_000) -> None:
+    """Insert a frame's rows in chunked executemany calls (missing values as NULL)."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for start in range(0, len(records), chunk):
+        conn.execute(table.insert(), records[start:start + chunk])

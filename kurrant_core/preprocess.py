@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
-from kurrant_core.db import init_db, is_sqlite, write_meta
+from kurrant_core.db import init_db, insert_frame, is_sqlite, write_meta
 from kurrant_core.rollups import CHANGED_KEY, drop_temporary, fill_rollups, refresh_rollups, temporary_table
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _rebuild(engine: sa.Engine) -> dict[str, int]:
             t.drop(conn, checkfirst=True)
             t.create(conn)
         foods = _food_frame(conn)
-        _insert_frame(conn, staging[S.mart_food.name], foods)
+        insert_frame(conn, staging[S.mart_food.name], foods)
         if not is_sqlite(engine):   # fresh statistics, so the order-item join looks foods up by key
             conn.exec_driver_sql(f"ANALYZE TABLE `{staging[S.mart_food.name].name}`")
         conn.execute(staging[S.mart_daily_menu.name].insert().from_select(
@@ -74,7 +74,7 @@ def _rebuild(engine: sa.Engine) -> dict[str, int]:
             [c.name for c in S.mart_order_item.columns], _order_item_select(staging[S.mart_food.name])))
         fill_rollups(conn, {t.name: staging[t.name] for t in S.ROLLUP_TABLES}, items=staging[S.mart_order_item.name])
         users = _user_frame(conn, staging[S.mart_order_item.name])
-        _insert_frame(conn, staging[S.mart_user.name], users)
+        insert_frame(conn, staging[S.mart_user.name], users)
         if not is_sqlite(engine):
             _index_staging(conn, staging)
     return _swap_in(engine, staging)
@@ -125,7 +125,7 @@ def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
     moi, mdm = S.mart_order_item, S.mart_daily_menu
     with engine.begin() as conn:
         conn.execute(S.mart_food.delete())
-        _insert_frame(conn, S.mart_food, _food_frame(conn))
+        insert_frame(conn, S.mart_food, _food_frame(conn))
         changed_menu = sa.select(S.daily_food.c.id).where(S.daily_food.c.updated_date_time >= since)
         conn.execute(mdm.delete().where(mdm.c[C.DAILY_FOOD_ID].in_(changed_menu)))
         conn.execute(mdm.insert().from_select([c.name for c in mdm.columns],
@@ -153,7 +153,7 @@ def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
             conn.exec_driver_sql(drop_temporary(conn, scratch.name))
         users = _user_frame(conn, moi)
         conn.execute(S.mart_user.delete())
-        _insert_frame(conn, S.mart_user, users)
+        insert_frame(conn, S.mart_user, users)
         return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in S.MART_TABLES}
 
 
@@ -202,12 +202,6 @@ def _swap_in(engine: sa.Engine, staging: dict[str, sa.Table]) -> dict[str, int]:
             for name in staging:
                 conn.exec_driver_sql(f"DROP TABLE `{name}__old`")
     return counts
-
-
-def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, chunk: int = 10_000) -> None:
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    for start in range(0, len(records), chunk):
-        conn.execute(table.insert(), records[start:start + chunk])
 
 
 # --------------------------------------------------------------------------------- marts

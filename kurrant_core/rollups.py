@@ -12,6 +12,7 @@ service date and dining type it delivers on (a multi-day order counts on each of
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -19,11 +20,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C, schema as S
+from kurrant_core.db import insert_frame
 from kurrant_core.sql_dates import days_between
 
 MOI = S.mart_order_item
 MEAL_KEY = (C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.SPOT_ID)
 """One spot's meal: the grain of ``mart_slot_orders``, where orders are counted as distinct ids."""
+ACTIVITY_KEY = (C.USER_ID, C.GROUP_ID, C.SPOT_ID, C.DINING_TYPE)
+"""The grain of ``mart_user_activity``: a user at one spot's meal type."""
+CHANGED_KEY = (C.USER_ID, C.FOOD_ID)
+"""Columns of the ``changed`` table :func:`refresh_rollups` takes: the (user, food) pairs whose items changed."""
+_PREVIOUS = "previous_paid_date"
 
 
 def _item_measures(t: sa.FromClause) -> list[sa.Label]:
@@ -79,8 +86,7 @@ def slot_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Ta
     return stmt.group_by(*keys)
 
 
-ACTIVITY_KEY = (C.USER_ID, C.GROUP_ID, C.SPOT_ID, C.DINING_TYPE)
-"""The grain of ``mart_user_activity``: a user at one spot's meal type."""
+
 def repeat_gap_select(items: sa.Table = MOI, where: sa.ColumnElement[bool] | None = None) -> sa.Select:
     """Each item's days since its user's previous paid item of the same food (ordered by date, then
     item id; NULL when none), from one window pass over the item mart (``where`` must keep whole
@@ -92,9 +98,6 @@ def repeat_gap_select(items: sa.Table = MOI, where: sa.ColumnElement[bool] | Non
     rows = sa.select(items.c[C.ORDER_ITEM_ID], day, previous.label(_PREVIOUS))
     rows = (rows if where is None else rows.where(where)).subquery()
     return sa.select(rows.c[C.ORDER_ITEM_ID], days_between(rows.c[C.SERVICE_DATE], rows.c[_PREVIOUS]).label(C.DAYS_BETWEEN))
-
-
-_PREVIOUS = "previous_paid_date"
 
 
 def drop_temporary(conn: sa.Connection, name: str) -> str:
@@ -124,7 +127,7 @@ def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
                            sa.Column(C.DAYS_BETWEEN, sa.Integer))
     drop = drop_temporary(conn, gaps.name)
     try:
-        gap_rows = repeat_gap_select(items, None if changed is None else _in_pairs(items, changed))
+        gap_rows = repeat_gap_select(items, None if changed is None else _listed(items, changed, CHANGED_KEY))
         conn.execute(gaps.insert().from_select([C.ORDER_ITEM_ID, C.DAYS_BETWEEN], gap_rows))
         copied = [items.c[c.name] for c in S.mart_item_slim.columns if c.name != C.DAYS_BETWEEN]
         stmt = (sa.select(*copied, gaps.c[C.DAYS_BETWEEN])
@@ -135,60 +138,17 @@ def fill_item_slim(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
         conn.exec_driver_sql(drop)
 
 
-_SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select}
-_BUILDERS = {S.mart_user_activity.name: lambda *args: fill_activity(*args),
-             S.mart_user_days.name: lambda *args: fill_activity(*args),
-             S.mart_item_slim.name: lambda *args: fill_item_slim(*args)}
-"""Rollups built by code rather than one SELECT; their rows depend on every earlier day, so they
-are rebuilt whole, never from a date on."""
+def _listed(table: sa.Table, listed: sa.Table, key: Sequence[str]) -> sa.ColumnElement[bool]:
+    """``table``'s rows whose ``key`` appears in ``listed``."""
+    return sa.tuple_(*[table.c[c] for c in key]).in_(sa.select(*[listed.c[c] for c in key]))
 
 
-def fill_rollups(conn: sa.Connection, targets: dict[str, sa.Table], items: sa.Table = MOI,
-                 since: date | None = None, changed: sa.Table | None = None) -> None:
-    """Fill each rollup ``targets[name]`` from the item rows ``items``: the SQL rollups from ``since``
-    on, the history-dependent ones for the (user, food) pairs listed in ``changed`` (default: all)."""
-    where = items.c[C.SERVICE_DATE] >= since if since is not None else None
-    for name, target in targets.items():
-        if name in _BUILDERS:
-            _BUILDERS[name](conn, target, items, changed)
-            continue
-        stmt = _SELECTS[name](where, items)
-        conn.execute(target.insert().from_select([c.name for c in S.metadata.tables[name].columns], stmt))
-
-
-def refresh_rollups(conn: sa.Connection, since: date | None = None, changed: sa.Table | None = None) -> None:
-    """Recompute the stored rollups after the item mart changed: everywhere (``since`` None), or
-    from ``since`` on and, for the day strings and repeat gaps, only the users and (user, food)
-    pairs in ``changed`` (a table of :data:`CHANGED_KEY` rows; each one's whole history is redone)."""
-    activity, slim = S.mart_user_activity, S.mart_item_slim
-    if changed is not None and not _same_first_day(conn):
-        changed = None                                   # earlier days arrived: the strings shift
-    for table in S.ROLLUP_TABLES:
-        if since is None or (changed is None and table.name in _BUILDERS):
-            conn.execute(table.delete())
-        elif table is activity or table is S.mart_user_days:
-            conn.execute(_delete_listed(conn, table, changed, [C.USER_ID]))
-        elif table is slim:
-            conn.execute(_delete_listed(conn, table, changed, list(CHANGED_KEY)))
-        else:
-            conn.execute(table.delete().where(table.c[C.SERVICE_DATE] >= since))
-    fill_rollups(conn, {t.name: t for t in S.ROLLUP_TABLES}, since=since, changed=changed)
-
-
-CHANGED_KEY = (C.USER_ID, C.FOOD_ID)
-"""Columns of the ``changed`` table :func:`refresh_rollups` takes: the (user, food) pairs whose items changed."""
-
-
-def _delete_listed(conn: sa.Connection, table: sa.Table, listed: sa.Table, key: list[str]) -> sa.Delete:
+def _delete_listed(conn: sa.Connection, table: sa.Table, listed: sa.Table, key: Sequence[str]) -> sa.Delete:
     """DELETE the rows of ``table`` whose ``key`` appears in ``listed``. MySQL gets a joined DELETE:
     MariaDB before 11.1 runs ``IN (subquery)`` of a DELETE once per row of the table."""
     if conn.dialect.name == "sqlite":
-        return table.delete().where(sa.tuple_(*[table.c[c] for c in key]).in_(sa.select(*[listed.c[c] for c in key])))
+        return table.delete().where(_listed(table, listed, key))
     return table.delete().where(*[table.c[c] == listed.c[c] for c in key])
-
-
-def _in_pairs(table: sa.Table, changed: sa.Table) -> sa.ColumnElement[bool]:
-    return sa.tuple_(*[table.c[c] for c in CHANGED_KEY]).in_(sa.select(*[changed.c[c] for c in CHANGED_KEY]))
 
 
 def _same_first_day(conn: sa.Connection) -> bool:
@@ -197,8 +157,8 @@ def _same_first_day(conn: sa.Connection) -> bool:
     return stored is not None and first is not None and pd.Timestamp(stored) == pd.Timestamp(first)
 
 
-def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, changed: sa.Table | None = None,
-                  chunk: int = 5_000) -> None:
+def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
+                  changed: sa.Table | None = None) -> None:
     """Fill ``mart_user_activity`` or ``mart_user_days`` - whichever ``target`` is; its key says the
     grain - for the users in ``changed`` only, when given: one '0'/'1' character per day from the
     items' first date up to the row's last active day. The database lists each row's active days
@@ -227,9 +187,7 @@ def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI, 
     frame[C.FIRST_DAY] = first
     frame[C.DAYS_ACTIVE] = _day_strings(active_days, width)
     frame[C.DAYS_PAID] = _day_strings(paid_days, width)
-    records = frame.astype(object).to_dict("records")
-    for start in range(0, len(records), chunk):
-        conn.execute(target.insert(), records[start:start + chunk])
+    insert_frame(conn, target, frame)
 
 
 def _day_list(text: str | None) -> np.ndarray:
@@ -243,3 +201,42 @@ def _day_strings(day_lists: list[np.ndarray], width: int) -> list[str]:
     owner = np.repeat(np.arange(len(day_lists)), [len(d) for d in day_lists])
     matrix[owner, np.concatenate(day_lists)] = ord("1")
     return [text.rstrip("0") for text in matrix.view(f"S{width}").ravel().astype(str).tolist()]
+
+
+_SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select}
+_BUILDERS = {S.mart_user_activity.name: fill_activity, S.mart_user_days.name: fill_activity,
+             S.mart_item_slim.name: fill_item_slim}
+"""Rollups built by code rather than one SELECT; their rows depend on every earlier day, so they
+are redone whole, or for the listed users / (user, food) pairs - never from a date on."""
+
+
+def fill_rollups(conn: sa.Connection, targets: dict[str, sa.Table], items: sa.Table = MOI,
+                 since: date | None = None, changed: sa.Table | None = None) -> None:
+    """Fill each rollup ``targets[name]`` from the item rows ``items``: the SQL rollups from ``since``
+    on, the history-dependent ones for the (user, food) pairs listed in ``changed`` (default: all)."""
+    where = items.c[C.SERVICE_DATE] >= since if since is not None else None
+    for name, target in targets.items():
+        if name in _BUILDERS:
+            _BUILDERS[name](conn, target, items, changed)
+            continue
+        stmt = _SELECTS[name](where, items)
+        conn.execute(target.insert().from_select([c.name for c in S.metadata.tables[name].columns], stmt))
+
+
+def refresh_rollups(conn: sa.Connection, since: date | None = None, changed: sa.Table | None = None) -> None:
+    """Recompute the stored rollups after the item mart changed: everywhere (``since`` None), or
+    from ``since`` on and, for the day strings and repeat gaps, only the users and (user, food)
+    pairs in ``changed`` (a table of :data:`CHANGED_KEY` rows; each one's whole history is redone)."""
+    activity, slim = S.mart_user_activity, S.mart_item_slim
+    if changed is not None and not _same_first_day(conn):
+        changed = None                                   # earlier days arrived: the strings shift
+    for table in S.ROLLUP_TABLES:
+        if since is None or (changed is None and table.name in _BUILDERS):
+            conn.execute(table.delete())
+        elif table is activity or table is S.mart_user_days:
+            conn.execute(_delete_listed(conn, table, changed, [C.USER_ID]))
+        elif table is slim:
+            conn.execute(_delete_listed(conn, table, changed, CHANGED_KEY))
+        else:
+            conn.execute(table.delete().where(table.c[C.SERVICE_DATE] >= since))
+    fill_rollups(conn, {t.name: t for t in S.ROLLUP_TABLES}, since=since, changed=changed)

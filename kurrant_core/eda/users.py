@@ -4,9 +4,10 @@ A user's first order is ``mart_user.first_order_date`` (their first *paid* item,
 all groups), so "new" means new to Kurrant, whatever the filter. A user active in a week whose
 first paid order is not before that week (or who has none) counts as new that week.
 
-Who was active when comes from ``mart_user_activity`` (one day string per user and spot's meal
-type; a substring test per row instead of a COUNT(DISTINCT) over every item of the range) unless
-the filter names makers or cuisines, which only the items know.
+Who was active when comes from the day strings - ``mart_user_days`` (one row per user) or, with a
+group, spot or meal filter, ``mart_user_activity`` (per user and spot's meal type): a substring
+test per row instead of a COUNT(DISTINCT) over every item of the range - unless the filter names
+makers or cuisines, which only the items know.
 """
 from __future__ import annotations
 
@@ -45,8 +46,12 @@ def _day_strings(filt: OrderFilter) -> sa.Table:
     return S.mart_user_activity if (filt.group_ids or filt.spot_ids or filt.dining_types) else S.mart_user_days
 
 
-def _first_day(conn: sa.Connection) -> date | None:
-    day = conn.execute(sa.select(S.mart_user_days.c[C.FIRST_DAY]).limit(1)).scalar()
+def _strings_first_day(engine: sa.Engine, filt: OrderFilter) -> date | None:
+    """The day strings' first day, or None when the filter needs the items (or there are no strings)."""
+    if not _use_activity(filt):
+        return None
+    with engine.connect() as conn:
+        day = conn.execute(sa.select(S.mart_user_days.c[C.FIRST_DAY]).limit(1)).scalar()
     return None if day is None else pd.Timestamp(day).date()
 
 
@@ -69,25 +74,24 @@ def _count_users(cond: sa.ColumnElement[bool], user: sa.ColumnElement, distinct:
 def active_users(engine: sa.Engine, filt: OrderFilter, *periods: tuple[date, date]) -> list[int]:
     """Distinct users with at least one item under the filter in each period (default: its range)."""
     periods = periods or ((filt.start, filt.end),)
+    first_day = _strings_first_day(engine, filt)
+    if first_day is not None:
+        t = _day_strings(filt)
+        counts = [_count_users(_active_between(filt, first_day, a, b, t), t.c[C.USER_ID],
+                               distinct=t is S.mart_user_activity) for a, b in periods]
+        stmt = sa.select(*counts).where(filt.where_clause(t))
+    else:
+        day, span = MOI.c[C.SERVICE_DATE], filt.replace(start=min(a for a, _ in periods),
+                                                          end=max(b for _, b in periods))
+        stmt = (sa.select(*[_count_users(day.between(a, b), MOI.c[C.USER_ID]) for a, b in periods])
+                .where(span.where_clause(MOI)))
     with engine.connect() as conn:
-        first_day = _first_day(conn) if _use_activity(filt) else None
-        if first_day is not None:
-            t = _day_strings(filt)
-            counts = [_count_users(_active_between(filt, first_day, a, b, t), t.c[C.USER_ID],
-                                   distinct=t is S.mart_user_activity) for a, b in periods]
-            stmt = sa.select(*counts).where(filt.where_clause(t))
-        else:
-            day, span = MOI.c[C.SERVICE_DATE], filt.replace(start=min(a for a, _ in periods),
-                                                              end=max(b for _, b in periods))
-            stmt = (sa.select(*[_count_users(day.between(a, b), MOI.c[C.USER_ID]) for a, b in periods])
-                    .where(span.where_clause(MOI)))
         return [int(v or 0) for v in conn.execute(stmt).one()]
 
 
 def active_users_by(engine: sa.Engine, filt: OrderFilter, key: str) -> pd.DataFrame:
     """Distinct users with at least one item under the filter, per value of ``key`` (e.g. group)."""
-    with engine.connect() as conn:
-        first_day = _first_day(conn) if _use_activity(filt) else None
+    first_day = _strings_first_day(engine, filt)
     if first_day is not None:
         act = S.mart_user_activity
         stmt = (sa.select(act.c[key], sa.func.count(sa.distinct(act.c[C.USER_ID])).label(C.N_USERS))
@@ -109,22 +113,19 @@ def _weekly_flags(engine: sa.Engine, filt: OrderFilter, weeks: list[date]) -> sa
     """One row per user active under the filter: w<i> = 1 when active in week i (within the range);
     from the activity strings when the filter allows, else from the items."""
     spans = [(max(week, filt.start), min(week + timedelta(days=DAYS_PER_WEEK - 1), filt.end)) for week in weeks]
-    with engine.connect() as conn:
-        first_day = _first_day(conn) if _use_activity(filt) else None
-    if first_day is not None and _day_strings(filt) is S.mart_user_days:     # already one row per user
-        t = S.mart_user_days
-        inside = [_active_between(filt, first_day, a, b, t) for a, b in spans]
-        flags = [sa.case((cond, 1), else_=0).label(f"w{i}") for i, cond in enumerate(inside)]
-        return (sa.select(t.c[C.USER_ID], *flags)
-                .where(_active_between(filt, first_day, filt.start, filt.end, t)).subquery("weekly"))
-    if first_day is not None:
-        t = S.mart_user_activity
-        inside = [_active_between(filt, first_day, a, b, t) for a, b in spans]
-    else:
+    first_day = _strings_first_day(engine, filt)
+    if first_day is None:
         t = MOI
         inside = [t.c[C.SERVICE_DATE].between(a, b) for a, b in spans]
-    flags = [sa.func.max(sa.case((cond, 1), else_=0)).label(f"w{i}") for i, cond in enumerate(inside)]
-    return sa.select(t.c[C.USER_ID], *flags).where(filt.where_clause(t)).group_by(t.c[C.USER_ID]).subquery("weekly")
+    else:
+        t = _day_strings(filt)
+        inside = [_active_between(filt, first_day, a, b, t) for a, b in spans]
+    flags = [sa.case((cond, 1), else_=0) for cond in inside]
+    if t is S.mart_user_days:                                   # already one row per user
+        return (sa.select(t.c[C.USER_ID], *[flag.label(f"w{i}") for i, flag in enumerate(flags)])
+                .where(_active_between(filt, first_day, filt.start, filt.end, t)).subquery("weekly"))
+    return (sa.select(t.c[C.USER_ID], *[sa.func.max(flag).label(f"w{i}") for i, flag in enumerate(flags)])
+            .where(filt.where_clause(t)).group_by(t.c[C.USER_ID]).subquery("weekly"))
 
 
 # ------------------------------------------------------------------ new vs returning, cohorts
