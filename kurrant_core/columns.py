@@ -119,8 +119,9 @@ SATISFACTION_SUM = "satisfaction_sum"
 SATISFACTION_SUM_PAID = "satisfaction_sum_paid"
 N_REVIEWS_PAID = "n_reviews_paid"
 FIRST_DAY = "first_day"
-DAYS_ACTIVE = "days_active"
-DAYS_PAID = "days_paid"
+DAY_ITEMS = "day_items"
+DAY_ITEMS_PAID = "day_items_paid"
+PEAK_DAY_ITEMS = "peak_day_items"
 
 # shared output format v1
 RANK = "rank"

@@ -76,6 +76,10 @@ def check_ready(engine: sa.Engine) -> None:
         raise KurrantError(
             "The DE database has no preprocessed orders. Run `python -m kurrant_core demo-data "
             "--scale demo` (or `sync --source URL`), then `python -m kurrant_core preprocess`.")
+    if read_meta(engine, schema.META_MART_LAYOUT) != schema.mart_layout():
+        raise KurrantError(
+            "The DE database's marts were built by another version of Kurrant Lens. Run "
+            "`python -m kurrant_core preprocess` to rebuild them (`make run` does it for the demo database).")
 
 
 def read_meta(engine: sa.Engine, key: str) -> str | None:

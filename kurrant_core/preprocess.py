@@ -51,6 +51,7 @@ def preprocess(engine: sa.Engine, *, incremental: bool | None = None) -> dict[st
         write_meta(conn, META_PREPROCESSED_AT, datetime.now().isoformat(timespec="seconds"))
         write_meta(conn, META_LATEST_ORDER_AT, str(latest) if latest else "")
         write_meta(conn, META_MODE, mode)
+        write_meta(conn, S.META_MART_LAYOUT, S.mart_layout())
         watermark = _raw_watermark(conn)
         if watermark is not None:
             write_meta(conn, META_WATERMARK, watermark.isoformat())
@@ -108,7 +109,8 @@ def _incremental_since(engine: sa.Engine) -> datetime | None:
     """The watermark to patch from, or None when a full rebuild is needed or cheaper."""
     with engine.connect() as conn:
         stored = conn.execute(sa.select(S.de_meta.c.value).where(S.de_meta.c.key == META_WATERMARK)).scalar()
-        if not stored:
+        layout = conn.execute(sa.select(S.de_meta.c.value).where(S.de_meta.c.key == S.META_MART_LAYOUT)).scalar()
+        if not stored or layout != S.mart_layout():       # none yet, or built by another version
             return None
         built = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
         raw = conn.execute(sa.select(sa.func.count()).select_from(S.order_item_dailyfood)).scalar_one()
@@ -186,11 +188,13 @@ def _swap_in(engine: sa.Engine, staging: dict[str, sa.Table]) -> dict[str, int]:
         for name, staged in staging.items():
             counts[name] = conn.execute(sa.select(sa.func.count()).select_from(staged)).scalar_one()
         if is_sqlite(engine):
-            # SQLite DDL is transactional and WAL readers keep the old snapshot until commit.
+            # SQLite DDL is transactional and WAL readers keep the old snapshot until commit. Each
+            # mart is created afresh, so one an older version built takes this version's layout.
             for name, staged in staging.items():
                 mart = S.metadata.tables[name]
                 cols = [c.name for c in mart.columns]
-                conn.execute(mart.delete())
+                mart.drop(conn, checkfirst=True)
+                mart.create(conn)
                 conn.execute(mart.insert().from_select(cols, sa.select(*[staged.c[c] for c in cols])))
                 staged.drop(conn)
         else:

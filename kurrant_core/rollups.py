@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C, schema as S
+from kurrant_core import columns as C, day_counts, schema as S
 from kurrant_core.db import insert_frame
 from kurrant_core.sql_dates import days_between
 
@@ -31,6 +31,7 @@ ACTIVITY_KEY = (C.USER_ID, C.GROUP_ID, C.SPOT_ID, C.DINING_TYPE)
 CHANGED_KEY = (C.USER_ID, C.FOOD_ID)
 """Columns of the ``changed`` table :func:`refresh_rollups` takes: the (user, food) pairs whose items changed."""
 _PREVIOUS = "previous_paid_date"
+_DAY = "day"
 
 
 def _item_measures(t: sa.FromClause) -> list[sa.Label]:
@@ -160,47 +161,43 @@ def _same_first_day(conn: sa.Connection) -> bool:
 def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
                   changed: sa.Table | None = None) -> None:
     """Fill ``mart_user_activity`` or ``mart_user_days`` - whichever ``target`` is; its key says the
-    grain - for the users in ``changed`` only, when given: one '0'/'1' character per day from the
-    items' first date up to the row's last active day. The database lists each row's active days
-    (GROUP_CONCAT, one short text per row rather than a row per item through the driver); numpy
-    lays out the strings."""
+    grain - for the users in ``changed`` only, when given: the day-count strings (see
+    :mod:`kurrant_core.day_counts`) from the items' first date up to the row's last day with items,
+    the row's peak day count and its user's cohort week. The database sums each row's items per
+    day and lists them (GROUP_CONCAT: one short text per row rather than a row per item through the
+    driver); numpy lays out the strings."""
     first = conn.execute(sa.select(sa.func.min(items.c[C.SERVICE_DATE]))).scalar()
     if first is None:
         return
     first = pd.Timestamp(first).date()
-    day = days_between(items.c[C.SERVICE_DATE], sa.literal(first, sa.Date))
-    paid_day = sa.case((items.c[C.IS_PAID] == sa.true(), day))
     key = [c.name for c in target.primary_key.columns]
-    keys = [items.c[c] for c in key]
+    day = days_between(items.c[C.SERVICE_DATE], sa.literal(first, sa.Date)).label(_DAY)
+    count = items.c[C.COUNT]
+    per_day = sa.select(*[items.c[c] for c in key], day, sa.func.sum(count).label(C.N_ITEMS),
+                        sa.func.sum(sa.case((items.c[C.IS_PAID] == sa.true(), count), else_=0)).label(C.N_ITEMS_PAID))
+    if changed is not None:
+        per_day = per_day.where(items.c[C.USER_ID].in_(sa.select(changed.c[C.USER_ID])))
+    per_day = per_day.group_by(*[items.c[c] for c in key], day).subquery()
+    as_text = [sa.cast(per_day.c[c], sa.String) for c in (_DAY, C.N_ITEMS, C.N_ITEMS_PAID)]
+    listed = sa.func.group_concat(as_text[0] + ":" + as_text[1] + ":" + as_text[2])
     if conn.dialect.name != "sqlite":   # MySQL 8 cuts GROUP_CONCAT at 1,024 bytes by default
         conn.exec_driver_sql("SET SESSION group_concat_max_len = 67108864")
-    stmt = sa.select(*keys, sa.func.group_concat(sa.distinct(day)), sa.func.group_concat(sa.distinct(paid_day)))
-    if changed is not None:
-        stmt = stmt.where(items.c[C.USER_ID].in_(sa.select(changed.c[C.USER_ID])))
-    rows = conn.execute(stmt.group_by(*keys)).all()
+    rows = conn.execute(sa.select(*[per_day.c[c] for c in key], listed).group_by(*[per_day.c[c] for c in key])).all()
     if not rows:
         return
-    active_days = [_day_list(r[-2]) for r in rows]
-    paid_days = [_day_list(r[-1]) for r in rows]
-    width = max(int(d.max()) for d in active_days if d.size) + 1
+    triples = [np.array(r[-1].replace(":", ",").split(","), dtype=np.int64).reshape(-1, 3) for r in rows]
+    days = [t[:, 0] for t in triples]
+    width = max(int(d.max()) for d in days) + 1
     frame = pd.DataFrame([r[:len(key)] for r in rows], columns=key)
     frame[C.FIRST_DAY] = first
-    frame[C.DAYS_ACTIVE] = _day_strings(active_days, width)
-    frame[C.DAYS_PAID] = _day_strings(paid_days, width)
+    frame[C.DAY_ITEMS] = day_counts.encode(days, [t[:, 1] for t in triples], width)
+    frame[C.DAY_ITEMS_PAID] = day_counts.encode(days, [t[:, 2] for t in triples], width)
+    frame[C.PEAK_DAY_ITEMS] = [int(t[:, 1].max()) for t in triples]
+    first_paid = pd.Series([t[t[:, 2] > 0, 0].min(initial=width) for t in triples], index=frame.index)
+    first_paid = first_paid.where(first_paid < width).groupby(frame[C.USER_ID]).transform("min")   # over all groups
+    paid_day = pd.Timestamp(first) + pd.to_timedelta(first_paid, unit="D")
+    frame[C.COHORT_WEEK] = (paid_day - pd.to_timedelta(paid_day.dt.weekday, unit="D")).dt.date
     insert_frame(conn, target, frame)
-
-
-def _day_list(text: str | None) -> np.ndarray:
-    return np.array(text.split(","), dtype=np.int64) if text else np.empty(0, dtype=np.int64)
-
-
-def _day_strings(day_lists: list[np.ndarray], width: int) -> list[str]:
-    """'0'/'1' strings with a '1' at each listed day, ending at the last one (so a row rebuilt
-    alone equals the same row of a full rebuild; a substring past the end reads as inactive)."""
-    matrix = np.full((len(day_lists), width), ord("0"), dtype=np.uint8)
-    owner = np.repeat(np.arange(len(day_lists)), [len(d) for d in day_lists])
-    matrix[owner, np.concatenate(day_lists)] = ord("1")
-    return [text.rstrip("0") for text in matrix.view(f"S{width}").ravel().astype(str).tolist()]
 
 
 _SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select}
@@ -220,12 +217,12 @@ def fill_rollups(conn: sa.Connection, targets: dict[str, sa.Table], items: sa.Ta
             _BUILDERS[name](conn, target, items, changed)
             continue
         stmt = _SELECTS[name](where, items)
-        conn.execute(target.insert().from_select([c.name for c in S.metadata.tables[name].columns], stmt))
+        conn.execute(target.insert().from_select([c.name for c in stmt.selected_columns], stmt))
 
 
 def refresh_rollups(conn: sa.Connection, since: date | None = None, changed: sa.Table | None = None) -> None:
     """Recompute the stored rollups after the item mart changed: everywhere (``since`` None), or
-    from ``since`` on and, for the day strings and repeat gaps, only the users and (user, food)
+    from ``since`` on and, for the day counts and repeat gaps, only the users and (user, food)
     pairs in ``changed`` (a table of :data:`CHANGED_KEY` rows; each one's whole history is redone)."""
     activity, slim = S.mart_user_activity, S.mart_item_slim
     if changed is not None and not _same_first_day(conn):

@@ -6,6 +6,8 @@ runs on SQLite and MySQL/MariaDB; ``create_all`` is idempotent.
 """
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer,
@@ -19,7 +21,8 @@ metadata = MetaData()
 Id = BigInteger().with_variant(Integer(), "sqlite")
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 DayString = Text().with_variant(mysql.TEXT(charset="ascii", collation="ascii_bin"), "mysql", "mariadb")
-"""One character per day: single-byte on MySQL, where SUBSTR on utf8mb4 text is 3-5x slower."""
+"""One character per day (see ``kurrant_core.day_counts``): single-byte on MySQL, where SUBSTR and
+REPLACE on utf8mb4 text are 3-5x slower."""
 
 
 def _pk(name: str = "id", autoincrement: bool = False) -> Column:
@@ -211,7 +214,7 @@ mart_order_item = Table(
     Index("ix_moi_date_cover", C.SERVICE_DATE, C.DINING_TYPE, C.IS_PAID, C.GROUP_ID, C.SPOT_ID, C.MAKERS_ID,
           C.CUISINE_CODE, C.FOOD_ID, C.USER_ID, C.ORDER_ID, C.DAILY_FOOD_ID, C.COUNT, C.PRICE, C.IS_CANCELLED,
           C.SATISFACTION),
-    # covers the per-user day strings (user, date, paid) without a row lookup per item
+    # a patch reads the changed users' items by user (their day counts are redone whole)
     Index("ix_moi_user_date", C.USER_ID, C.SERVICE_DATE, C.IS_PAID),
     Index("ix_moi_food_date", C.FOOD_ID, C.SERVICE_DATE),
     Index("ix_moi_group_date", C.GROUP_ID, C.SERVICE_DATE),
@@ -248,7 +251,8 @@ mart_daily_menu = Table(
     Column(C.DAILY_FOOD_STATUS, SmallInteger, nullable=False),
     Column(C.PRICE, Integer, nullable=False),
     Index("ix_mdm_group_date", C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE),
-    Index("ix_mdm_date", C.SERVICE_DATE),
+    # covers the take-rate scan of a date range's menus (InnoDB adds the key, daily_food_id)
+    Index("ix_mdm_date_slot", C.SERVICE_DATE, C.GROUP_ID, C.DINING_TYPE, C.FOOD_ID),
     Index("ix_mdm_food", C.FOOD_ID),
 )
 mart_user = Table(
@@ -284,20 +288,28 @@ def _rollup_measures(*names: str) -> list[Column]:
 
 ROLLUP_ITEM_MEASURES = (C.N_ITEMS, C.N_ITEMS_PAID, C.N_CANCELLED, C.REVENUE, C.SATISFACTION_SUM, C.N_REVIEWS,
                         C.SATISFACTION_SUM_PAID, C.N_REVIEWS_PAID)
+def _day_count_columns() -> list[Column]:
+    return [Column(C.FIRST_DAY, Date, nullable=False),        # the same for every row: the mart's first date
+            Column(C.DAY_ITEMS, DayString, nullable=False),   # items of any status per day
+            Column(C.DAY_ITEMS_PAID, DayString, nullable=False),
+            Column(C.PEAK_DAY_ITEMS, Integer, nullable=False),  # the row's largest day count (any status)
+            Column(C.COHORT_WEEK, Date)]                      # Monday of the user's first paid day, all groups
+
+
 mart_menu_orders = Table(
     # what was ordered from one daily-menu food at one unit price (line total / count)
     "mart_menu_orders", metadata,
+    Column(C.SERVICE_DATE, Date, primary_key=True),     # first: the rows of a date range lie together
     Column(C.DAILY_FOOD_ID, Id, primary_key=True, autoincrement=False),
     Column(C.UNIT_PRICE, Integer, primary_key=True, autoincrement=False),
-    Column(C.SERVICE_DATE, Date, nullable=False),
     Column(C.DINING_TYPE, SmallInteger, nullable=False),
     Column(C.GROUP_ID, Id, nullable=False),
     Column(C.FOOD_ID, Id, nullable=False),
     Column(C.MAKERS_ID, Id, nullable=False),
     Column(C.CUISINE_CODE, SmallInteger),
     *_rollup_measures(*ROLLUP_ITEM_MEASURES),
-    Index("ix_mmo_date", C.SERVICE_DATE),
     Index("ix_mmo_food_date", C.FOOD_ID, C.SERVICE_DATE),
+    sqlite_with_rowid=False,
 )
 mart_slot_orders = Table(
     # one spot's meal (service date x dining type): distinct orders and users there, and the items
@@ -307,30 +319,28 @@ mart_slot_orders = Table(
     Column(C.GROUP_ID, Id, primary_key=True, autoincrement=False),
     Column(C.SPOT_ID, Id, primary_key=True, autoincrement=False),
     *_rollup_measures(C.N_ORDERS, C.N_ORDERS_PAID, C.N_USERS, C.N_USERS_PAID, *ROLLUP_ITEM_MEASURES),
+    sqlite_with_rowid=False,
 )
 mart_user_activity = Table(
-    # which days a user ordered at one spot's meal type: character i of the day strings is '1'
-    # when they had an item (any status / a paid one) on first_day + i days, else '0'; a string
-    # ends at the row's last such day. Distinct
-    # active users of any date range are then a substring test over one row per user, not a
-    # COUNT(DISTINCT) over every item row of the range.
+    # how many items a user had on each day at one spot's meal type: character i of a day-count
+    # string stands for first_day + i days (see kurrant_core.day_counts); a string ends at the row's
+    # last day with items. Active users and items per user of any date range are then a substring
+    # test or count over one row per user, not a COUNT(DISTINCT) or GROUP BY over every item row.
     "mart_user_activity", metadata,
     Column(C.USER_ID, Id, primary_key=True, autoincrement=False),
     Column(C.GROUP_ID, Id, primary_key=True, autoincrement=False),
     Column(C.SPOT_ID, Id, primary_key=True, autoincrement=False),
     Column(C.DINING_TYPE, SmallInteger, primary_key=True, autoincrement=False),
-    Column(C.FIRST_DAY, Date, nullable=False),          # the same for every row: the mart's first date
-    Column(C.DAYS_ACTIVE, DayString, nullable=False),
-    Column(C.DAYS_PAID, DayString, nullable=False),
+    *_day_count_columns(),
 )
 mart_user_days = Table(
-    # the same day strings per user over every group, spot and meal: one row per user, so views
+    # the same day counts per user over every group, spot and meal: one row per user, so views
     # without a group, spot or meal filter count users without a COUNT(DISTINCT) or a GROUP BY
     "mart_user_days", metadata,
     Column(C.USER_ID, Id, primary_key=True, autoincrement=False),
-    Column(C.FIRST_DAY, Date, nullable=False),
-    Column(C.DAYS_ACTIVE, DayString, nullable=False),
-    Column(C.DAYS_PAID, DayString, nullable=False),
+    *_day_count_columns(),
+    # the largest count of any row: how many digits an items-per-user sum must read (one index probe)
+    Index("ix_mud_peak", C.PEAK_DAY_ITEMS),
 )
 mart_item_slim = Table(
     # a narrow copy of the item mart, clustered by date, with each item's days since its user last
@@ -469,6 +479,21 @@ sync_log = Table(
     Column("status", String(20), nullable=False),
     Column("error", Text),
 )
+
+
+META_MART_LAYOUT = "mart_layout"
+"""de_meta key: :func:`mart_layout` of the code that last built the marts."""
+
+
+def mart_layout() -> str:
+    """A short fingerprint of the marts' columns, keys and indexes. Preprocess stores it; marts built
+    by a version with another layout are rebuilt whole, and pages ask for a preprocess meanwhile."""
+    parts = []
+    for table in MART_TABLES:
+        columns = [f"{c.name}:{c.type!r}:{int(c.primary_key)}:{int(c.nullable)}" for c in table.columns]
+        indexes = sorted(f"{i.name}({','.join(c.name for c in i.columns)})" for i in table.indexes)
+        parts.append(f"{table.name}[{';'.join(columns)}|{';'.join(indexes)}|{table.dialect_options['sqlite']['with_rowid']}]")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def create_all(engine: sa.Engine) -> None:

@@ -5,7 +5,7 @@ import kurrant_core.jobs as jobs
 from conftest import drop_database, new_database_url
 from kurrant_core import schema as S
 from kurrant_core.cli import main
-from kurrant_core.db import make_engine
+from kurrant_core.db import check_ready, make_engine
 
 
 def _count(url, table) -> int:
@@ -36,6 +36,13 @@ def test_ensure_demo_fills_once_and_then_leaves_the_data_alone(backend, tmp_path
         assert _count(url, S.mart_order_item) == items and len(submitted) == 1
         assert main(["--url", url, "status"]) == 0
         assert "mart_order_item" in capsys.readouterr().out
+        # marts stamped by another version: the next start rebuilds them, keeping the raw data
+        with make_engine(url).begin() as conn:
+            conn.execute(S.de_meta.update().where(S.de_meta.c.key == S.META_MART_LAYOUT).values(value="older"))
+        assert main(["--url", url, "ensure-demo", "--scale", "tiny"]) == 0
+        assert "built by another version; rebuilding" in capsys.readouterr().out
+        check_ready(make_engine(url))
+        assert _count(url, S.mart_order_item) == items
     finally:
         drop_database(url)
 

@@ -4,7 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, preprocess as P, schema as S
-from kurrant_core.db import make_engine, read_meta
+from kurrant_core.db import check_ready, make_engine, read_meta
+from kurrant_core.errors import KurrantError
 
 
 def _table(engine, table) -> pd.DataFrame:
@@ -141,7 +142,7 @@ def _marts_by_key(engine) -> dict[str, pd.DataFrame]:
 
 
 def test_a_patch_that_moves_the_first_day_redoes_every_day_string(writable_tiny_url):
-    """An item moved before the mart's first day shifts every day string's origin: the patch must
+    """An item moved before the mart's first day shifts every day-count string's origin: the patch must
     rebuild them all (not only the changed user's) and still equal a full rebuild."""
     engine = make_engine(writable_tiny_url)
     oidf, grp = S.order_item_dailyfood, S.order_item_dailyfood_group
@@ -171,4 +172,26 @@ def test_rebuilt_marts_keep_their_indexes(writable_tiny_url):
     insp = sa.inspect(engine)
     for mart in S.MART_TABLES:
         assert {ix.name for ix in mart.indexes} <= {ix["name"] for ix in insp.get_indexes(mart.name)}, mart.name
+    engine.dispose()
+
+
+def test_marts_of_another_version_are_refused_then_rebuilt(writable_tiny_url):
+    """A DE database whose marts an older version built (other columns, no layout stamp): pages get
+    a clear message instead of an SQL error, and the next preprocess rebuilds every mart whole."""
+    engine = make_engine(writable_tiny_url)
+    old = sa.Table(S.mart_user_days.name, sa.MetaData(), sa.Column(C.USER_ID, S.Id, primary_key=True),
+                   sa.Column("days_active", sa.Text))
+    with engine.begin() as conn:
+        S.mart_user_days.drop(conn)
+        old.create(conn)
+        conn.execute(S.de_meta.delete().where(S.de_meta.c.key == S.META_MART_LAYOUT))
+    with pytest.raises(KurrantError, match="another version"):
+        check_ready(engine)
+    P.preprocess(engine)                              # would patch, if the layout were current
+    assert read_meta(engine, P.META_MODE) == P.FULL
+    check_ready(engine)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns(S.mart_user_days.name)}
+    assert columns == {c.name for c in S.mart_user_days.columns}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(S.mart_user_days)).scalar_one() > 0
     engine.dispose()
