@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -26,6 +27,7 @@ from kurrant_core.eda.measures import MOI, n_items, ratio, read_frame
 
 DAYS_PER_WEEK = 7
 N_RETAINED = "n_retained"
+_USERS_ALIKE = "users_alike"
 
 
 # ------------------------------------------------------------------ day-count strings or items
@@ -136,8 +138,9 @@ def _weeks(filt: OrderFilter) -> list[date]:
 
 
 def _weekly_flags(engine: sa.Engine, filt: OrderFilter, weeks: list[date]) -> sa.Subquery:
-    """One row per user active under the filter: their cohort week and w<i> = 1 when active in
-    week i (within the range); from the day-count strings when the filter allows, else from the items."""
+    """Users active under the filter: their cohort week, w<i> = 1 when active in week i (within the
+    range) and how many users the row stands for; from the day-count strings when the filter allows,
+    else from the items."""
     spans = [(max(week, filt.start), min(week + timedelta(days=DAYS_PER_WEEK - 1), filt.end)) for week in weeks]
     counts = _day_counts(engine, filt)
     if counts is None:
@@ -147,16 +150,21 @@ def _weekly_flags(engine: sa.Engine, filt: OrderFilter, weeks: list[date]) -> sa
                                                for i, cond in enumerate(inside)])
                  .where(filt.where_clause(MOI)).group_by(MOI.c[C.USER_ID]).subquery())
         cohort = week_start(user.c[C.FIRST_ORDER_DATE]).label(C.COHORT_WEEK)
-        return (sa.select(flags.c[C.USER_ID], cohort, *[flags.c[f"w{i}"] for i in range(len(weeks))])
+        return (sa.select(flags.c[C.USER_ID], cohort, *[flags.c[f"w{i}"] for i in range(len(weeks))],
+                          sa.literal(1).label(_USERS_ALIKE))
                 .select_from(flags.outerjoin(user, user.c[C.USER_ID] == flags.c[C.USER_ID])).subquery("weekly"))
     t = counts.table
     inside = [sa.case((day_counts.has_items(counts.window(filt, a, b)), 1), else_=0) for a, b in spans]
     in_range = day_counts.has_items(counts.window(filt, filt.start, filt.end))
     if counts.per_user:
-        return (sa.select(t.c[C.USER_ID], t.c[C.COHORT_WEEK], *[flag.label(f"w{i}") for i, flag in enumerate(inside)])
-                .where(in_range).subquery("weekly"))
+        # one row per user already: group them by cohort and week pattern, so each flag's string
+        # test runs once per user (a derived table without GROUP BY is merged into the outer query,
+        # which would repeat the tests for every reference)
+        flags = [flag.label(f"w{i}") for i, flag in enumerate(inside)]
+        return (sa.select(t.c[C.COHORT_WEEK], *flags, sa.func.count().label(_USERS_ALIKE)).where(in_range)
+                .group_by(t.c[C.COHORT_WEEK], *flags).subquery("weekly"))
     return (sa.select(t.c[C.USER_ID], sa.func.max(t.c[C.COHORT_WEEK]).label(C.COHORT_WEEK),
-                      *[sa.func.max(flag).label(f"w{i}") for i, flag in enumerate(inside)])
+                      *[sa.func.max(flag).label(f"w{i}") for i, flag in enumerate(inside)], sa.literal(1).label(_USERS_ALIKE))
             .where(filt.where_clause(t), in_range).group_by(t.c[C.USER_ID]).subquery("weekly"))
 
 
@@ -176,13 +184,17 @@ def weekly_user_counts(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
                         else_=0) == 1
     sums = []
     for i in range(len(weeks)):
-        active = flags.c[f"w{i}"]
+        active = flags.c[f"w{i}"] * flags.c[_USERS_ALIKE]
         sums += [sa.func.sum(active).label(f"a{i}"), sa.func.sum(sa.case((in_cohort, active), else_=0)).label(f"r{i}")]
     stmt = sa.select(cohort, *sums).group_by(cohort)
     wide = read_frame(engine, stmt)
-    rows = [(row[C.COHORT_WEEK], week, int(row[f"a{i}"] or 0), int(row[f"r{i}"] or 0))
-            for _, row in wide.iterrows() for i, week in enumerate(weeks)]
-    frame = pd.DataFrame(rows, columns=columns)
+    n = len(wide)
+    frame = pd.DataFrame({                              # one row per cohort x week, cohort-major
+        C.COHORT_WEEK: np.repeat(wide[C.COHORT_WEEK].to_numpy(), len(weeks)),
+        C.WEEK: np.tile(np.array(weeks, dtype=object), n),
+        C.N_USERS: wide[[f"a{i}" for i in range(len(weeks))]].fillna(0).to_numpy(dtype=np.int64).ravel(),
+        N_RETAINED: wide[[f"r{i}" for i in range(len(weeks))]].fillna(0).to_numpy(dtype=np.int64).ravel()},
+        columns=columns)
     frame = frame[frame[C.N_USERS] > 0]
     frame[C.COHORT_WEEK] = pd.to_datetime(frame[C.COHORT_WEEK])
     frame[C.WEEK] = pd.to_datetime(frame[C.WEEK])
