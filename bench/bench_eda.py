@@ -11,6 +11,10 @@ SQLite files under data/bench/, MariaDB databases kurrant_bench_eda_<scale> (mar
     .venv/bin/python bench/bench_eda.py                          # large and demo, MariaDB and SQLite
     .venv/bin/python bench/bench_eda.py --scales demo --backends sqlite
     .venv/bin/python bench/bench_eda.py --url mysql+pymysql://root@127.0.0.1:3306/kurrant_de
+    .venv/bin/python bench/bench_eda.py --scales large --view "group=12&maker=40"   # a filtered view
+
+``--view`` takes the page's own URL query string, so any view a user shares can be measured; the
+naive side applies the same filter to the rows it loaded.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
@@ -135,6 +140,7 @@ class Naive:
                                     conn)
             self.users = pd.read_sql(sa.select(S.mart_user), conn)
             self.foods = pd.read_sql(sa.select(S.mart_food), conn)
+        self.rows, self.menu = _only(self.rows, filt), _only(self.menu, filt)
         for frame in (self.rows, self.menu):
             frame[C.SERVICE_DATE] = pd.to_datetime(frame[C.SERVICE_DATE])
         self.users[C.FIRST_ORDER_DATE] = pd.to_datetime(self.users[C.FIRST_ORDER_DATE])
@@ -207,6 +213,19 @@ class Naive:
         return joined.groupby(["cohort", (joined[C.WEEK] - joined["cohort"]).dt.days // 7]).size()
 
 
+_FILTERED_COLUMNS = {"group_ids": C.GROUP_ID, "spot_ids": C.SPOT_ID, "dining_types": C.DINING_TYPE,
+                     "makers_ids": C.MAKERS_ID, "cuisine_codes": C.CUISINE_CODE}
+
+
+def _only(frame: pd.DataFrame, filt: OrderFilter) -> pd.DataFrame:
+    """The rows the filter's id lists keep (a list whose column the frame lacks is skipped, as in SQL)."""
+    keep = pd.Series(True, index=frame.index)
+    for field, column in _FILTERED_COLUMNS.items():
+        if getattr(filt, field) and column in frame:
+            keep &= frame[column].isin(getattr(filt, field))
+    return frame[keep].reset_index(drop=True)
+
+
 def _activity(rows: pd.DataFrame) -> dict:
     return {"orders": rows[C.ORDER_ID].nunique(), "items": rows[C.COUNT].sum(), "users": rows[C.USER_ID].nunique(),
             "revenue": rows.loc[rows[C.IS_PAID], C.PRICE].sum(), "sat": rows[C.SATISFACTION].mean()}
@@ -230,14 +249,17 @@ def timed(fn: Callable, *args) -> float:
     return time.perf_counter() - t0
 
 
-def bench(url: str, label: str, repeat: int, days: int) -> None:
+def bench(url: str, label: str, repeat: int, days: int, view: str = "") -> None:
     engine = make_engine(url)
     options = eda.filter_options(engine)
-    filt = options.sanitize(OrderFilter(start=options.last_date - timedelta(days=days - 1)))
+    filt = OrderFilter.from_query_params(dict(parse_qsl(view)))
+    filt = options.sanitize(filt if filt.start else filt.replace(start=options.last_date - timedelta(days=days - 1)))
     food_id = int(eda.top_foods(engine, filt, n=1)[C.FOOD_ID].iloc[0])
     with engine.connect() as conn:
         n_rows = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
-    print(f"\n== {label}: {n_rows:,} order items; view {filt.start} .. {filt.end} ({days} days, paid items)")
+    what = "paid items" if filt.paid_only else "all items"
+    print(f"\n== {label}: {n_rows:,} order items; view {filt.start} .. {filt.end} ({filt.n_days} days, {what})"
+          + (f"; filter {view}" if view else ""))
 
     sections = page_queries(filt, food_id)
     queries = {name: fn for part in sections.values() for name, fn in part}
@@ -281,13 +303,14 @@ def main() -> int:
     ap.add_argument("--url", help="bench this DE database instead of the generated worlds")
     ap.add_argument("--repeat", type=int, default=3, help="runs per query; the best is reported")
     ap.add_argument("--days", type=int, default=DEFAULT_DAYS, help="length of the viewed date range")
+    ap.add_argument("--view", default="", help="the page's URL query string, e.g. 'group=12&maker=40'")
     args = ap.parse_args()
     if args.url:
-        bench(args.url, args.url, args.repeat, args.days)
+        bench(args.url, args.url, args.repeat, args.days, args.view)
         return 0
     for scale in args.scales:
         for backend in args.backends:
-            bench(world_url(scale, backend), f"{scale} world, {backend}", args.repeat, args.days)
+            bench(world_url(scale, backend), f"{scale} world, {backend}", args.repeat, args.days, args.view)
     return 0
 
 

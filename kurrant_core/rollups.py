@@ -69,9 +69,11 @@ def menu_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Ta
     return stmt.group_by(*keys, price, *dims)
 
 
-def slot_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Table = MOI) -> sa.Select:
-    """Rows of ``mart_slot_orders``: distinct orders and users, and item measures, per spot's meal."""
-    keys = [items.c[c] for c in MEAL_KEY]
+def slot_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Table = MOI,
+                       by: Sequence[str] = ()) -> sa.Select:
+    """Rows of ``mart_slot_orders``: distinct orders and users, and item measures, per spot's meal
+    (and per value of the columns ``by``)."""
+    keys = [items.c[c] for c in (*MEAL_KEY, *by)]
     paid = items.c[C.IS_PAID] == sa.true()
 
     def distinct(name: str, only_paid: bool) -> sa.ColumnElement:
@@ -200,7 +202,14 @@ def fill_activity(conn: sa.Connection, target: sa.Table, items: sa.Table = MOI,
     insert_frame(conn, target, frame)
 
 
-_SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select}
+def slot_cuisine_orders_select(where: sa.ColumnElement[bool] | None = None, items: sa.Table = MOI) -> sa.Select:
+    """Rows of ``mart_slot_cuisine_orders``: :func:`slot_orders_select` per cuisine as well."""
+    tagged = items.c[C.CUISINE_CODE].is_not(None)
+    return slot_orders_select(tagged if where is None else sa.and_(where, tagged), items, by=[C.CUISINE_CODE])
+
+
+_SELECTS = {S.mart_menu_orders.name: menu_orders_select, S.mart_slot_orders.name: slot_orders_select,
+            S.mart_slot_cuisine_orders.name: slot_cuisine_orders_select}
 _BUILDERS = {S.mart_user_activity.name: fill_activity, S.mart_user_days.name: fill_activity,
              S.mart_item_slim.name: fill_item_slim}
 """Rollups built by code rather than one SELECT; their rows depend on every earlier day, so they

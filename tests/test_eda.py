@@ -90,10 +90,16 @@ def _makers_all(options, oi):
     return options.sanitize(OrderFilter(makers_ids=makers, paid_only=False))
 
 
+def _one_cuisine(options, oi):
+    cuisine = int(oi[C.CUISINE_CODE].dropna().value_counts().index[0])
+    return options.sanitize(OrderFilter(start=options.first_date, cuisine_codes=[cuisine], paid_only=False))
+
+
 # The rollups answer the first two from their stored rows; a spot filter makes the menu rollup,
-# a maker or cuisine filter the meal rollup, run over the filtered items instead - each path once.
-@pytest.fixture(scope="module", params=[_default, _narrow, _makers_cuisines, _spot, _makers_all],
-                ids=["default", "group-lunch-all", "makers-cuisines-spot", "spot", "makers-all"])
+# makers or several cuisines the meal rollup, run over the filtered items instead - each path
+# once; one cuisine reads the per-cuisine meal rollup.
+@pytest.fixture(scope="module", params=[_default, _narrow, _makers_cuisines, _spot, _makers_all, _one_cuisine],
+                ids=["default", "group-lunch-all", "makers-cuisines-spot", "spot", "makers-all", "one-cuisine"])
 def filt(request, options, marts) -> OrderFilter:
     f = request.param(options, marts["mart_order_item"])
     assert len(select_rows(marts["mart_order_item"], f)) > 0, "the filter must select some rows"

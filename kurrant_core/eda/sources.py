@@ -2,7 +2,8 @@
 same rollup computed on the fly from the item mart under the filter (see ``kurrant_core.rollups``).
 
 ``mart_menu_orders`` has no spot (a menu food's items are summed over spots) and
-``mart_slot_orders`` no food, maker or cuisine; a filter on those cuts finer than the stored rows,
+``mart_slot_orders`` no food, maker or cuisine (``mart_slot_cuisine_orders`` answers one cuisine:
+distinct orders do not add up over several); a filter on those cuts finer than the stored rows,
 so the rollup's own SELECT runs over the filtered items instead. Either way the query sees the same
 columns, already filtered, and the measure helpers below pick the paid or all-statuses column.
 """
@@ -24,10 +25,11 @@ def menu_orders(filt: OrderFilter) -> sa.Subquery:
 
 
 def slot_orders(filt: OrderFilter) -> sa.Subquery:
-    """Orders, users and item measures per spot's meal (date x dining type), under ``filt``."""
-    if filt.makers_ids or filt.cuisine_codes:
+    """Orders, users and item measures per spot's meal (date x dining type), under ``filt``: from
+    the meal rollup, its per-cuisine twin for one cuisine, else computed from the filtered items."""
+    if filt.makers_ids or len(filt.cuisine_codes) > 1:
         return slot_orders_select(_items_where(filt)).subquery("slot_orders")
-    t = S.mart_slot_orders
+    t = S.mart_slot_cuisine_orders if filt.cuisine_codes else S.mart_slot_orders
     return sa.select(t).where(filt.where_clause(t)).subquery("slot_orders")
 
 

@@ -23,10 +23,13 @@ import sqlalchemy as sa
 from kurrant_core import columns as C, day_counts, schema as S
 from kurrant_core.sql_dates import week_start
 from kurrant_core.eda.filters import OrderFilter
-from kurrant_core.eda.measures import MOI, n_items, ratio, read_frame
+from kurrant_core.eda.measures import n_items, ratio, read_frame
 
 DAYS_PER_WEEK = 7
 N_RETAINED = "n_retained"
+ITEMS = S.mart_item_slim
+"""Where a filter the day counts cannot answer reads items: the item mart's narrow copy, clustered by
+date and holding every filter column - 4x faster to scan than the item mart's covering index."""
 _USERS_ALIKE = "users_alike"
 
 
@@ -86,9 +89,8 @@ def items_per_user(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
             per_user = (sa.select(t.c[C.USER_ID], sa.func.sum(total).label(C.N_ITEMS)).where(*where)
                         .group_by(t.c[C.USER_ID]).subquery())
     else:
-        slim = S.mart_item_slim        # the item rows of a date range, without the wide columns
-        per_user = (sa.select(slim.c[C.USER_ID], n_items(slim).label(C.N_ITEMS)).where(filt.where_clause(slim))
-                    .group_by(slim.c[C.USER_ID]).subquery())
+        per_user = (sa.select(ITEMS.c[C.USER_ID], n_items(ITEMS).label(C.N_ITEMS)).where(filt.where_clause(ITEMS))
+                    .group_by(ITEMS.c[C.USER_ID]).subquery())
     items = per_user.c[C.N_ITEMS]
     stmt = sa.select(items, sa.func.count().label(C.N_USERS)).group_by(items).order_by(items)
     return read_frame(engine, stmt)
@@ -107,10 +109,10 @@ def active_users(engine: sa.Engine, filt: OrderFilter, *periods: tuple[date, dat
             columns = [sa.func.count(sa.distinct(sa.case((cond, user)))) for cond in active]
         stmt = sa.select(*columns).where(filt.where_clause(t))
     else:
-        day, span = MOI.c[C.SERVICE_DATE], filt.replace(start=min(a for a, _ in periods),
+        day, span = ITEMS.c[C.SERVICE_DATE], filt.replace(start=min(a for a, _ in periods),
                                                           end=max(b for _, b in periods))
-        stmt = (sa.select(*[sa.func.count(sa.distinct(sa.case((day.between(a, b), MOI.c[C.USER_ID]))))
-                            for a, b in periods]).where(span.where_clause(MOI)))
+        stmt = (sa.select(*[sa.func.count(sa.distinct(sa.case((day.between(a, b), ITEMS.c[C.USER_ID]))))
+                            for a, b in periods]).where(span.where_clause(ITEMS)))
     with engine.connect() as conn:
         return [int(v or 0) for v in conn.execute(stmt).one()]
 
@@ -125,8 +127,8 @@ def active_users_by(engine: sa.Engine, filt: OrderFilter, key: str) -> pd.DataFr
         active = day_counts.has_items(DayCounts(t, counts.first_day, counts.peak).window(filt, filt.start, filt.end))
         where = [filt.where_clause(t), active]
     else:
-        t = MOI
-        where = [filt.where_clause(MOI)]
+        t = ITEMS
+        where = [filt.where_clause(ITEMS)]
     pairs = sa.select(t.c[key], t.c[C.USER_ID]).where(*where).distinct().subquery()
     return read_frame(engine, sa.select(pairs.c[key], sa.func.count().label(C.N_USERS)).group_by(pairs.c[key]))
 
@@ -145,10 +147,10 @@ def _weekly_flags(engine: sa.Engine, filt: OrderFilter, weeks: list[date]) -> sa
     counts = _day_counts(engine, filt)
     if counts is None:
         user = S.mart_user
-        inside = [MOI.c[C.SERVICE_DATE].between(a, b) for a, b in spans]
-        flags = (sa.select(MOI.c[C.USER_ID], *[sa.func.max(sa.case((cond, 1), else_=0)).label(f"w{i}")
+        inside = [ITEMS.c[C.SERVICE_DATE].between(a, b) for a, b in spans]
+        flags = (sa.select(ITEMS.c[C.USER_ID], *[sa.func.max(sa.case((cond, 1), else_=0)).label(f"w{i}")
                                                for i, cond in enumerate(inside)])
-                 .where(filt.where_clause(MOI)).group_by(MOI.c[C.USER_ID]).subquery())
+                 .where(filt.where_clause(ITEMS)).group_by(ITEMS.c[C.USER_ID]).subquery())
         cohort = week_start(user.c[C.FIRST_ORDER_DATE]).label(C.COHORT_WEEK)
         return (sa.select(flags.c[C.USER_ID], cohort, *[flags.c[f"w{i}"] for i in range(len(weeks))],
                           sa.literal(1).label(_USERS_ALIKE))
