@@ -140,6 +140,16 @@ def test_unreachable_database_shows_the_friendly_message(monkeypatch):
     assert "topsecret" not in at.error[0].value
 
 
+def test_marts_of_another_version_ask_for_a_preprocess(monkeypatch, writable_tiny_url):
+    engine = make_engine(writable_tiny_url)
+    with engine.begin() as conn:
+        write_meta(conn, S.META_MART_LAYOUT, "an older layout")
+    engine.dispose()
+    at = run_page(monkeypatch, writable_tiny_url)
+    assert not at.exception and not at.metric
+    assert at.error and "another version" in at.error[0].value and "preprocess" in at.error[0].value
+
+
 def test_a_new_preprocess_invalidates_cached_results(monkeypatch, writable_tiny_url):
     """Results are cached per data version: rows changed behind the cache's back stay hidden until
     the ``preprocessed_at`` token changes, as it does when preprocess rebuilds the marts."""
