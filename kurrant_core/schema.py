@@ -315,28 +315,26 @@ mart_menu_orders = Table(
     Index("ix_mmo_food_date", C.FOOD_ID, C.SERVICE_DATE),
     sqlite_with_rowid=False,
 )
-mart_slot_orders = Table(
-    # one spot's meal (service date x dining type): distinct orders and users there, and the items
-    "mart_slot_orders", metadata,
-    Column(C.SERVICE_DATE, Date, primary_key=True),
-    Column(C.DINING_TYPE, SmallInteger, primary_key=True, autoincrement=False),
-    Column(C.GROUP_ID, Id, primary_key=True, autoincrement=False),
-    Column(C.SPOT_ID, Id, primary_key=True, autoincrement=False),
-    *_rollup_measures(C.N_ORDERS, C.N_ORDERS_PAID, C.N_USERS, C.N_USERS_PAID, *ROLLUP_ITEM_MEASURES),
-    sqlite_with_rowid=False,
-)
-mart_slot_cuisine_orders = Table(
-    # the same per spot's meal and cuisine (items of foods with a cuisine tag only): distinct
-    # orders and users do not add up over cuisines, so a one-cuisine filter needs its own rows
-    "mart_slot_cuisine_orders", metadata,
-    Column(C.SERVICE_DATE, Date, primary_key=True),
-    Column(C.DINING_TYPE, SmallInteger, primary_key=True, autoincrement=False),
-    Column(C.GROUP_ID, Id, primary_key=True, autoincrement=False),
-    Column(C.SPOT_ID, Id, primary_key=True, autoincrement=False),
-    Column(C.CUISINE_CODE, SmallInteger, primary_key=True, autoincrement=False),
-    *_rollup_measures(C.N_ORDERS, C.N_ORDERS_PAID, C.N_USERS, C.N_USERS_PAID, *ROLLUP_ITEM_MEASURES),
-    sqlite_with_rowid=False,
-)
+def _meal_rollup(name: str, *extra_key: Column) -> Table:
+    """A rollup per spot's meal (service date x dining type x group x spot, plus ``extra_key``):
+    distinct orders and users there, and the item measures."""
+    return Table(
+        name, metadata,
+        Column(C.SERVICE_DATE, Date, primary_key=True),
+        Column(C.DINING_TYPE, SmallInteger, primary_key=True, autoincrement=False),
+        Column(C.GROUP_ID, Id, primary_key=True, autoincrement=False),
+        Column(C.SPOT_ID, Id, primary_key=True, autoincrement=False),
+        *extra_key,
+        *_rollup_measures(C.N_ORDERS, C.N_ORDERS_PAID, C.N_USERS, C.N_USERS_PAID, *ROLLUP_ITEM_MEASURES),
+        sqlite_with_rowid=False,
+    )
+
+
+mart_slot_orders = _meal_rollup("mart_slot_orders")
+# the same per cuisine (items of foods with a cuisine tag only): distinct orders and users do not
+# add up over cuisines, so a one-cuisine filter needs its own rows
+mart_slot_cuisine_orders = _meal_rollup(
+    "mart_slot_cuisine_orders", Column(C.CUISINE_CODE, SmallInteger, primary_key=True, autoincrement=False))
 mart_user_activity = Table(
     # how many items a user had on each day at one spot's meal type: character i of a day-count
     # string stands for first_day + i days (see kurrant_core.day_counts); a string ends at the row's
