@@ -4,6 +4,10 @@
 - orders: distinct order ids; active users: distinct user ids;
 - revenue: line totals of *paid* items only (a cancelled item earns nothing, even under "all");
 - cancellation rate: cancelled items / items; satisfaction: mean review score (1-5) of reviewed rows.
+
+Most figures read these measures pre-summed from the rollups (``kurrant_core.rollups`` defines them
+over item rows, ``eda.sources`` picks the paid or all-statuses column); the helpers here count item
+rows directly, for the queries that read the item marts.
 """
 from __future__ import annotations
 
@@ -28,35 +32,10 @@ def n_users(t: sa.FromClause = MOI) -> sa.ColumnElement:
     return sa.func.count(sa.distinct(t.c[C.USER_ID]))
 
 
-def revenue(t: sa.FromClause = MOI) -> sa.ColumnElement:
-    return sa.func.coalesce(sa.func.sum(sa.case((t.c[C.IS_PAID] == sa.true(), t.c[C.PRICE]), else_=0)), 0)
-
-
-def n_cancelled(t: sa.FromClause = MOI) -> sa.ColumnElement:
-    return sa.func.coalesce(sa.func.sum(
-        sa.case((t.c[C.IS_CANCELLED] == sa.true(), t.c[C.COUNT]), else_=0)), 0)
-
-
-def satisfaction_sum(t: sa.FromClause = MOI) -> sa.ColumnElement:
-    """Sum of review scores; with :func:`n_reviews` it gives the mean exactly (MySQL's AVG of an
-    integer column is a DECIMAL rounded to 4 places)."""
-    return sa.func.sum(t.c[C.SATISFACTION])
-
-
-def n_reviews(t: sa.FromClause = MOI) -> sa.ColumnElement:
-    return sa.func.count(t.c[C.SATISFACTION])
-
-
-def activity_columns(t: sa.FromClause = MOI) -> list[sa.Label]:
-    """The KPI aggregates, labelled; :func:`add_rates` derives the ratios from them."""
-    return [n_orders(t).label(C.N_ORDERS), n_items(t).label(C.N_ITEMS), n_users(t).label(C.N_USERS),
-            revenue(t).label(C.REVENUE), n_cancelled(t).label(C.N_CANCELLED),
-            satisfaction_sum(t).label(SATISFACTION_SUM), n_reviews(t).label(C.N_REVIEWS)]
-
-
 def add_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add items per active user, cancellation rate and mean satisfaction to rows of
-    :func:`activity_columns` (ratios of integers, so both backends give the same floats)."""
+    """Add items per active user, cancellation rate and mean satisfaction to rows of items, users,
+    cancelled items, satisfaction sum and reviews (ratios of integers, so both backends give the
+    same floats)."""
     out = frame.copy()
     out[C.ITEMS_PER_USER] = ratio(out[C.N_ITEMS], out[C.N_USERS])
     out[C.CANCEL_RATE] = ratio(out[C.N_CANCELLED], out[C.N_ITEMS])
@@ -64,7 +43,8 @@ def add_rates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_mean_satisfaction(frame: pd.DataFrame) -> pd.DataFrame:
-    """Replace the satisfaction sum by the mean score over the reviewed items."""
+    """Replace the satisfaction sum by the mean score over the reviewed items (a sum and a count,
+    not AVG: MySQL's AVG of an integer column is a DECIMAL rounded to 4 places)."""
     out = frame.copy()
     out[C.AVG_SATISFACTION] = ratio(out[SATISFACTION_SUM], out[C.N_REVIEWS])
     return out.drop(columns=[SATISFACTION_SUM])
