@@ -70,13 +70,14 @@ def check_ready(engine: sa.Engine) -> None:
                     "`python -m kurrant_core preprocess` (or just `make run`).")
             # an existence probe, not COUNT(*): InnoDB counts millions of rows in ~1 s on every page run
             n = conn.execute(sa.select(sa.literal(1)).select_from(schema.mart_order_item).limit(1)).scalar()
+            current = marts_current(conn)
     except sa.exc.OperationalError as exc:
         raise unreachable(engine, exc) from None
     if not n:
         raise KurrantError(
             "The DE database has no preprocessed orders. Run `python -m kurrant_core demo-data "
             "--scale demo` (or `sync --source URL`), then `python -m kurrant_core preprocess`.")
-    if read_meta(engine, schema.META_MART_LAYOUT) != schema.mart_layout():
+    if not current:
         raise KurrantError(
             "The DE database's marts were built by another version of Kurrant Lens. Run "
             "`python -m kurrant_core preprocess` to rebuild them (`make run` does it for the demo database).")
@@ -84,7 +85,16 @@ def check_ready(engine: sa.Engine) -> None:
 
 def read_meta(engine: sa.Engine, key: str) -> str | None:
     with engine.connect() as conn:
-        return conn.execute(sa.select(schema.de_meta.c.value).where(schema.de_meta.c.key == key)).scalar()
+        return _meta(conn, key)
+
+
+def _meta(conn: sa.Connection, key: str) -> str | None:
+    return conn.execute(sa.select(schema.de_meta.c.value).where(schema.de_meta.c.key == key)).scalar()
+
+
+def marts_current(conn: sa.Connection) -> bool:
+    """Whether this version built the marts: their stored layout stamp is :func:`schema.mart_layout`."""
+    return _meta(conn, schema.META_MART_LAYOUT) == schema.mart_layout()
 
 
 def write_meta(conn: sa.Connection, key: str, value: str) -> None:

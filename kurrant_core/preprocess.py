@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
-from kurrant_core.db import init_db, insert_frame, is_sqlite, write_meta
+from kurrant_core.db import init_db, insert_frame, is_sqlite, marts_current, write_meta
 from kurrant_core.rollups import CHANGED_KEY, drop_temporary, fill_rollups, refresh_rollups, temporary_table
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,7 @@ def _incremental_since(engine: sa.Engine) -> datetime | None:
     """The watermark to patch from, or None when a full rebuild is needed or cheaper."""
     with engine.connect() as conn:
         stored = conn.execute(sa.select(S.de_meta.c.value).where(S.de_meta.c.key == META_WATERMARK)).scalar()
-        layout = conn.execute(sa.select(S.de_meta.c.value).where(S.de_meta.c.key == S.META_MART_LAYOUT)).scalar()
-        if not stored or layout != S.mart_layout():       # none yet, or built by another version
+        if not stored or not marts_current(conn):       # none yet, or built by another version
             return None
         built = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
         raw = conn.execute(sa.select(sa.func.count()).select_from(S.order_item_dailyfood)).scalar_one()

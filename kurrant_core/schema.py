@@ -6,6 +6,7 @@ runs on SQLite and MySQL/MariaDB; ``create_all`` is idempotent.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import sqlalchemy as sa
@@ -499,9 +500,11 @@ META_MART_LAYOUT = "mart_layout"
 """de_meta key: :func:`mart_layout` of the code that last built the marts."""
 
 
+@functools.cache
 def mart_layout() -> str:
     """A short fingerprint of the marts' columns, keys and indexes. Preprocess stores it; marts built
-    by a version with another layout are rebuilt whole, and pages ask for a preprocess meanwhile."""
+    by a version with another layout are rebuilt whole, and pages ask for a preprocess meanwhile
+    (every page run compares it, so it is computed once per process)."""
     parts = []
     for table in MART_TABLES:
         columns = [f"{c.name}:{c.type!r}:{int(c.primary_key)}:{int(c.nullable)}" for c in table.columns]

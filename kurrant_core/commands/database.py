@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from kurrant_core import config, schema
 from kurrant_core.commands import engine_from
-from kurrant_core.db import init_db, read_meta
+from kurrant_core.db import init_db, marts_current
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,11 +54,14 @@ def _ensure_demo(args: argparse.Namespace) -> int:
     engine = engine_from(args)
     init_db(engine)
     where = config.mask_url(engine.url)
-    if _count(engine, schema.mart_order_item) and read_meta(engine, schema.META_MART_LAYOUT) != schema.mart_layout():
+    built = _count(engine, schema.mart_order_item)
+    with engine.connect() as conn:
+        current = marts_current(conn)
+    if built and not current:
         print(f"DE database {where}: the marts were built by another version; rebuilding them ...")
         preprocess(engine, incremental=False)
         print("Demo DE database ready.")
-    elif _count(engine, schema.mart_order_item):
+    elif built:
         print(f"DE database {where} already holds preprocessed orders; leaving it as it is.")
     else:
         if not _count(engine, schema.order_item):
