@@ -293,6 +293,8 @@ def _rollup_measures(*names: str) -> list[Column]:
 
 ROLLUP_ITEM_MEASURES = (C.N_ITEMS, C.N_ITEMS_PAID, C.N_CANCELLED, C.REVENUE, C.SATISFACTION_SUM, C.N_REVIEWS,
                         C.SATISFACTION_SUM_PAID, C.N_REVIEWS_PAID)
+
+
 def _day_count_columns() -> list[Column]:
     return [Column(C.FIRST_DAY, Date, nullable=False),        # the same for every row: the mart's first date
             Column(C.DAY_ITEMS, DayString, nullable=False),   # items of any status per day
@@ -316,6 +318,8 @@ mart_menu_orders = Table(
     Index("ix_mmo_food_date", C.FOOD_ID, C.SERVICE_DATE),
     sqlite_with_rowid=False,
 )
+
+
 def _meal_rollup(name: str, *extra_key: Column) -> Table:
     """A rollup per spot's meal (service date x dining type x group x spot, plus ``extra_key``):
     distinct orders and users there, and the item measures."""
@@ -336,6 +340,7 @@ mart_slot_orders = _meal_rollup("mart_slot_orders")
 # add up over cuisines, so a one-cuisine filter needs its own rows
 mart_slot_cuisine_orders = _meal_rollup(
     "mart_slot_cuisine_orders", Column(C.CUISINE_CODE, SmallInteger, primary_key=True, autoincrement=False))
+
 mart_user_activity = Table(
     # how many items a user had on each day at one spot's meal type: character i of a day-count
     # string stands for first_day + i days (see kurrant_core.day_counts); a string ends at the row's
@@ -357,21 +362,19 @@ mart_user_days = Table(
     # the largest count of any row: how many digits an items-per-user sum must read (one index probe)
     Index("ix_mud_peak", C.PEAK_DAY_ITEMS),
 )
+def _copied(table: Table, *names: str, key: tuple[str, ...] = ()) -> list[Column]:
+    """Columns of ``table`` again, with the same types and nullability; ``key`` the new primary key."""
+    return [Column(name, table.c[name].type, primary_key=name in key, autoincrement=False,
+                   nullable=table.c[name].nullable and name not in key) for name in names]
+
+
 mart_item_slim = Table(
     # a narrow copy of the item mart, clustered by date, with each item's days since its user last
     # had the same food (a paid item, any meal; 0 = earlier the same day; NULL = never before)
     "mart_item_slim", metadata,
-    Column(C.SERVICE_DATE, Date, primary_key=True),
-    Column(C.ORDER_ITEM_ID, Id, primary_key=True, autoincrement=False),
-    Column(C.USER_ID, Id, nullable=False),
-    Column(C.FOOD_ID, Id, nullable=False),
-    Column(C.GROUP_ID, Id, nullable=False),
-    Column(C.SPOT_ID, Id, nullable=False),
-    Column(C.DINING_TYPE, SmallInteger, nullable=False),
-    Column(C.MAKERS_ID, Id, nullable=False),
-    Column(C.CUISINE_CODE, SmallInteger),
-    Column(C.IS_PAID, Boolean, nullable=False),
-    Column(C.COUNT, Integer, nullable=False),
+    *_copied(mart_order_item, C.SERVICE_DATE, C.ORDER_ITEM_ID, C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SPOT_ID,
+             C.DINING_TYPE, C.MAKERS_ID, C.CUISINE_CODE, C.IS_PAID, C.COUNT,
+             key=(C.SERVICE_DATE, C.ORDER_ITEM_ID)),
     Column(C.DAYS_BETWEEN, Integer),
     sqlite_with_rowid=False,
 )

@@ -98,6 +98,11 @@ def test_a_failed_build_leaves_the_old_marts_in_place(writable_tiny_url, monkeyp
     engine.dispose()
 
 
+def _marts_by_key(engine) -> dict[str, pd.DataFrame]:
+    return {t.name: _table(engine, t).sort_values(t.primary_key.columns.keys()).reset_index(drop=True)
+            for t in S.MART_TABLES}
+
+
 def test_incremental_patch_equals_a_full_rebuild(writable_tiny_url):
     """A few cancelled items and a new review are patched in; the marts then equal a full rebuild."""
     engine = make_engine(writable_tiny_url)
@@ -123,22 +128,15 @@ def test_incremental_patch_equals_a_full_rebuild(writable_tiny_url):
                                               updated_date_time=later))
     P.preprocess(engine)
     assert read_meta(engine, P.META_MODE) == P.INCREMENTAL
-    patched = {t.name: _table(engine, t) for t in S.MART_TABLES}
+    patched = _marts_by_key(engine)
     moi = patched["mart_order_item"].set_index(C.ORDER_ITEM_ID)
     assert moi.loc[ids, C.IS_CANCELLED].astype(bool).all()
     assert moi.loc[review_target, C.SATISFACTION] == 1
     P.preprocess(engine, incremental=False)
     assert read_meta(engine, P.META_MODE) == P.FULL
-    for t in S.MART_TABLES:
-        key = t.primary_key.columns.keys()
-        full = _table(engine, t).sort_values(key).reset_index(drop=True)
-        pd.testing.assert_frame_equal(patched[t.name].sort_values(key).reset_index(drop=True), full)
+    for name, full in _marts_by_key(engine).items():
+        pd.testing.assert_frame_equal(patched[name], full, obj=name)
     engine.dispose()
-
-
-def _marts_by_key(engine) -> dict[str, pd.DataFrame]:
-    return {t.name: _table(engine, t).sort_values(t.primary_key.columns.keys()).reset_index(drop=True)
-            for t in S.MART_TABLES}
 
 
 def test_a_patch_that_moves_the_first_day_redoes_every_day_string(writable_tiny_url):

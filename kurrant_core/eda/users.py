@@ -13,6 +13,7 @@ names makers or cuisines, which only the items know.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -123,8 +124,8 @@ def active_users_by(engine: sa.Engine, filt: OrderFilter, key: str) -> pd.DataFr
     sorts every row and is ~4x slower."""
     counts = _day_counts(engine, filt)
     if counts is not None:
-        t = S.mart_user_activity
-        active = day_counts.has_items(DayCounts(t, counts.first_day, counts.peak).window(filt, filt.start, filt.end))
+        t = S.mart_user_activity                  # per group, spot or meal: always the spot-meal rows
+        active = day_counts.has_items(dataclasses.replace(counts, table=t).window(filt, filt.start, filt.end))
         where = [filt.where_clause(t), active]
     else:
         t = ITEMS
