@@ -13,6 +13,10 @@ Conventions (after Microsoft Recommenders' ``python_evaluation``, with the diffe
   ignored, users with truth but no recommendations count as 0 (Microsoft Recommenders averages
   over the users present in both instead). With no truth users at all the mean is undefined: nan.
 - ``precision_at_k`` divides by k even when a list is shorter than k (as Microsoft Recommenders).
+- Two recall conventions, named apart: ``recall_at_k`` = hits / min(|relevant|, k) (a perfect
+  list scores 1), ``recall_full_at_k`` = hits / |relevant| (Microsoft Recommenders' recall).
+- Every ranking metric has a ``*_per_user`` twin (one value per truth user): the paired
+  bootstrap resamples users from those.
 - ``map_at_k`` divides each user's sum of precisions at the hits by min(k, |relevant|).
 - Logarithms: log2 for discounts and self-information, natural log for KL divergence.
 - Beyond-accuracy metrics return nan when undefined (no recommendations, no pairs).
@@ -107,62 +111,152 @@ def _hits(recs: pd.DataFrame, truth: pd.DataFrame,
     return n_relevant, users[is_hit], position[is_hit]
 
 
-def _mean_over_truth_users(per_user: pd.Series, n_relevant: pd.Series) -> float:
-    """Mean over the truth users; users without a value (no recs, no hits) count as 0."""
-    if n_relevant.empty:
-        return float("nan")
-    return float(per_user.reindex(n_relevant.index, fill_value=0.0).mean())
+def _over_truth_users(per_user: pd.Series, n_relevant: pd.Series) -> pd.Series:
+    """One value per truth user; users without a value (no recs, no hits) get 0."""
+    return per_user.reindex(n_relevant.index, fill_value=0.0).astype(float)
+
+
+def _mean(per_user: pd.Series) -> float:
+    """Mean over the truth users; nan when there are none."""
+    return float(per_user.mean()) if len(per_user) else float("nan")
 
 
 def _per_user_sum(values: np.ndarray, users: np.ndarray) -> pd.Series:
     return pd.Series(values, index=users, dtype=float).groupby(level=0).sum()
 
 
-def precision_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
-    """Mean over truth users of (relevant foods in the top k) / k."""
+def precision_per_user(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per truth user: (relevant foods in the top k) / k."""
     n_relevant, users, _ = _hits(recs, truth, k)
-    return _mean_over_truth_users(_per_user_sum(np.ones(users.size), users) / k, n_relevant)
+    return _over_truth_users(_per_user_sum(np.ones(users.size), users) / k, n_relevant)
 
 
-def recall_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
-    """Mean over truth users of (relevant foods in the top k) / (relevant foods)."""
+def recall_per_user(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per truth user: (relevant foods in the top k) / min(relevant foods, k), so a perfect list
+    scores 1 even when the user ordered more than k foods."""
     n_relevant, users, _ = _hits(recs, truth, k)
     hits = _per_user_sum(np.ones(users.size), users)
-    return _mean_over_truth_users(hits / n_relevant.reindex(hits.index), n_relevant)
+    return _over_truth_users(hits / np.minimum(n_relevant, _check_k(k)).reindex(hits.index), n_relevant)
 
 
-def hit_rate_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
-    """Share of truth users with at least one relevant food in their top k."""
+def recall_full_per_user(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per truth user: (relevant foods in the top k) / (relevant foods)."""
     n_relevant, users, _ = _hits(recs, truth, k)
-    return _mean_over_truth_users(pd.Series(1.0, index=np.unique(users)), n_relevant)
+    hits = _per_user_sum(np.ones(users.size), users)
+    return _over_truth_users(hits / n_relevant.reindex(hits.index), n_relevant)
 
 
-def ndcg_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
-    """Mean NDCG@k with binary relevance: DCG = sum over hits of 1/log2(position + 1), divided by
-    the ideal DCG = sum_{r=1}^{min(k, |relevant|)} 1/log2(r + 1)."""
+def hit_rate_per_user(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per truth user: 1 when a relevant food is in the top k, else 0."""
+    n_relevant, users, _ = _hits(recs, truth, k)
+    return _over_truth_users(pd.Series(1.0, index=np.unique(users)), n_relevant)
+
+
+def ndcg_per_user(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per truth user NDCG@k with binary relevance: DCG = sum over hits of 1/log2(position + 1),
+    divided by the ideal DCG = sum_{r=1}^{min(k, |relevant|)} 1/log2(r + 1)."""
     n_relevant, users, position = _hits(recs, truth, k)
     dcg = _per_user_sum(1.0 / np.log2(position + 1.0), users)
-    ideal_cumsum = np.cumsum(1.0 / np.log2(np.arange(2, n_relevant.to_numpy().max(initial=1) + 2)))
-    ideal = pd.Series(ideal_cumsum[np.minimum(n_relevant.to_numpy(), k) - 1],
-                      index=n_relevant.index)
-    return _mean_over_truth_users(dcg / ideal.reindex(dcg.index), n_relevant)
+    ideal = pd.Series(ideal_dcg(np.minimum(n_relevant.to_numpy(), k)), index=n_relevant.index)
+    return _over_truth_users(dcg / ideal.reindex(dcg.index), n_relevant)
 
 
-def map_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
-    """Mean average precision: per user, the sum of precision@position at each hit in the top k,
-    divided by min(k, |relevant|)."""
+def ideal_dcg(n_slots: np.ndarray) -> np.ndarray:
+    """sum_{r=1}^{n} 1/log2(r + 1) for each n (n >= 1)."""
+    n = np.asarray(n_slots, dtype=np.int64)
+    cumsum = np.cumsum(1.0 / np.log2(np.arange(2, max(int(n.max(initial=1)), 1) + 2)))
+    return cumsum[n - 1]
+
+
+def map_per_user(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per truth user: the sum of precision@position at each hit in the top k, divided by
+    min(k, |relevant|)."""
     n_relevant, users, position = _hits(recs, truth, k)
     nth_hit = pd.Series(users).groupby(users).cumcount().to_numpy() + 1
     summed = _per_user_sum(nth_hit / position, users)
     denominator = np.minimum(n_relevant, k).reindex(summed.index)
-    return _mean_over_truth_users(summed / denominator, n_relevant)
+    return _over_truth_users(summed / denominator, n_relevant)
+
+
+def reciprocal_rank_per_user(recs: pd.DataFrame, truth: pd.DataFrame,
+                             k: int | None = None) -> pd.Series:
+    """Per truth user: 1 / position of the first relevant food (within the top k if given)."""
+    n_relevant, users, position = _hits(recs, truth, k)
+    first = pd.Series(position, index=users, dtype=float).groupby(level=0).min()
+    return _over_truth_users(1.0 / first, n_relevant)
+
+
+def precision_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
+    """Mean over truth users of (relevant foods in the top k) / k."""
+    return _mean(precision_per_user(recs, truth, k))
+
+
+def recall_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
+    """Mean over truth users of (relevant foods in the top k) / min(relevant foods, k)."""
+    return _mean(recall_per_user(recs, truth, k))
+
+
+def recall_full_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
+    """Mean over truth users of (relevant foods in the top k) / (relevant foods)."""
+    return _mean(recall_full_per_user(recs, truth, k))
+
+
+def hit_rate_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
+    """Share of truth users with at least one relevant food in their top k."""
+    return _mean(hit_rate_per_user(recs, truth, k))
+
+
+def ndcg_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
+    """Mean NDCG@k over truth users (see ``ndcg_per_user``)."""
+    return _mean(ndcg_per_user(recs, truth, k))
+
+
+def map_at_k(recs: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
+    """Mean average precision at k over truth users (see ``map_per_user``)."""
+    return _mean(map_per_user(recs, truth, k))
 
 
 def mrr(recs: pd.DataFrame, truth: pd.DataFrame, k: int | None = None) -> float:
     """Mean reciprocal rank of each truth user's first relevant food (within the top k if given)."""
-    n_relevant, users, position = _hits(recs, truth, k)
-    first = pd.Series(position, index=users, dtype=float).groupby(level=0).min()
-    return _mean_over_truth_users(1.0 / first, n_relevant)
+    return _mean(reciprocal_rank_per_user(recs, truth, k))
+
+
+def random_ranking_expectation(n_candidates: np.ndarray, n_hittable: np.ndarray,
+                               n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per user, the expected catalog metrics of a uniformly random ranking (exact, no sampling).
+
+    A user's list is a random order of ``n_candidates`` foods of which ``n_hittable`` are relevant;
+    ``n_relevant`` (>= n_hittable) is the size of their truth, the denominator of recall and the
+    ideal DCG as in the functions above. With p = h/n and k' = min(k, n), position r holds a
+    relevant food with probability p, so E[DCG] = p sum_{r<=k'} 1/log2(r+1), E[hits] = k' p;
+    HR = 1 - prod_{j<k'} (n-h-j)/(n-j); the first hit is at r with probability
+    prod_{j<r-1} (n-h-j)/(n-j) x h/(n-r+1); E[rel_r x precision@r] = p (1 + (r-1)(h-1)/(n-1)) / r.
+    Returns arrays keyed like the metric names: precision, recall, recall_full, ndcg, hr, map, mrr.
+    """
+    n = np.asarray(n_candidates, dtype=float)
+    h = np.minimum(np.asarray(n_hittable, dtype=float), n)
+    t = np.maximum(np.asarray(n_relevant, dtype=float), 1.0)
+    kk = int(_check_k(k))
+    r = np.arange(1, kk + 1, dtype=float)[None, :]                      # users x positions
+    inside = r <= n[:, None]
+    p = np.divide(h, n, out=np.zeros_like(h), where=n > 0)[:, None]
+    hits = (p * inside).sum(axis=1)
+    dcg = (p * inside / np.log2(r + 1.0)).sum(axis=1)
+    # probability that positions 1..r-1 hold no relevant food, then that r does
+    miss_step = np.where(inside, (n[:, None] - h[:, None] - (r - 1)) / np.maximum(n[:, None] - (r - 1), 1.0), 1.0)
+    miss_before = np.cumprod(np.hstack([np.ones((len(n), 1)), np.clip(miss_step, 0.0, 1.0)[:, :-1]]), axis=1)
+    first_at = miss_before * np.where(inside, h[:, None] / np.maximum(n[:, None] - (r - 1), 1.0), 0.0)
+    others = np.divide(h - 1.0, n - 1.0, out=np.zeros_like(h), where=n > 1)[:, None]
+    ap_terms = np.where(inside, p * (1.0 + (r - 1.0) * others) / r, 0.0)
+    return {
+        "precision": hits / kk,
+        "recall": hits / np.minimum(t, kk),
+        "recall_full": hits / t,
+        "ndcg": dcg / ideal_dcg(np.minimum(t, kk).astype(np.int64)),
+        "hr": 1.0 - np.prod(np.clip(miss_step, 0.0, 1.0), axis=1),
+        "map": ap_terms.sum(axis=1) / np.minimum(t, kk),
+        "mrr": (first_at / r).sum(axis=1),
+    }
 
 
 # ---------------------------------------------------------------- the daily-menu protocol

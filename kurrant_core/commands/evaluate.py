@@ -36,6 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a model hyper-parameter, e.g. als:factors=32; repeat for several")
     p.add_argument("--no-tradeoff", dest="tradeoff", action="store_false",
                    help="skip the MMR accuracy-diversity curve (faster)")
+    p.add_argument("--exclude-seen", action="store_true",
+                   help="catalog protocol: leave each user's past foods out of their list and truth "
+                        "(default off: for lunch, reordering is the target)")
+    p.add_argument("--tune", action="store_true",
+                   help="first choose each model's main hyper-parameters on the validation window "
+                        "(the --horizon days before the cutoff; never the test window)")
+    p.add_argument("--tune-metric", default=None, metavar="PROTOCOL:METRIC",
+                   help="what --tune maximises (default daily_menu:mrr; e.g. catalog:ndcg@10)")
+    p.add_argument("--tune-trials", type=int, default=None, metavar="N",
+                   help="most grid points tried per model, defaults first (default 6)")
+    p.add_argument("--tune-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop trying more points of a model after this many seconds (default 60)")
     p.add_argument("--format", choices=FORMATS, default="table", help="table (default) or json")
     p.set_defaults(func=_evaluate)
 
@@ -55,25 +67,36 @@ def _evaluate(args: argparse.Namespace) -> int:
     from kurrant_core.evaluation import TimeSplit, evaluate, leaderboard_frame, summary_columns
     from kurrant_core.evaluation import names as N
 
+    from kurrant_core.evaluation import tuning
+
     params = parse_model_params(args.param)
     split = TimeSplit(parse_date(args.cutoff), args.horizon) if args.cutoff else None
+    tune_options = {"tune_metric": args.tune_metric or tuning.DEFAULT_METRIC,
+                    "tune_trials": args.tune_trials or tuning.DEFAULT_MAX_TRIALS,
+                    "tune_budget_seconds": args.tune_budget or tuning.DEFAULT_BUDGET_SECONDS}
+    if not args.tune and any(v is not None for v in (args.tune_metric, args.tune_trials, args.tune_budget)):
+        raise KurrantError("--tune-metric, --tune-trials and --tune-budget only apply with --tune.")
     with contextlib.redirect_stdout(sys.stderr):        # stdout is the result, nothing else
         evaluations = evaluate(engine_from(args), args.models, split=split,
                                horizon_days=args.horizon, k=args.k, backtest=args.backtest,
-                               params=params, with_tradeoff=args.tradeoff, triggered_by="cli")
+                               params=params, with_tradeoff=args.tradeoff,
+                               exclude_seen=args.exclude_seen, tune=args.tune, **tune_options,
+                               triggered_by="cli")
     if args.format == "json":
-        rows = [row for e in evaluations for row in e.json_rows()]
+        rows = [row for e in evaluations for row in e.json_rows()] + evaluations[0].random_json_rows()
         print(json.dumps(rows, ensure_ascii=False, allow_nan=False))
         return 0
     first = evaluations[0]
     print(f"cutoff {first.split.cutoff}, test window {first.split.horizon_days} days"
-          + (f", averaged over cutoffs {', '.join(first.cutoffs)}" if len(first.cutoffs) > 1 else ""))
+          + (f", averaged over cutoffs {', '.join(first.cutoffs)}" if len(first.cutoffs) > 1 else "")
+          + (", seen foods excluded" if args.exclude_seen else ""))
     runs = [{C.MODEL: e.model, C.RUN_ID: e.run_id, N.METRICS: e.stored_metrics()}
             for e in evaluations]
     with pd.option_context("display.width", 250, "display.max_columns", 40,
                            "display.float_format", "{:.4f}".format):
         for protocol in N.PROTOCOLS:
             board = leaderboard_frame(runs, protocol)
-            print(f"\n{protocol}")
+            print(f"\n{protocol}  (interval: paired bootstrap 95 % of the difference to the best "
+                  "baseline; * = above 0)")
             print(board[summary_columns(board, protocol, args.k)].to_string(index=False))
     return 0

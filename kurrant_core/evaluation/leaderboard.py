@@ -17,6 +17,7 @@ from kurrant_core import columns as C
 from kurrant_core import results, schema
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
+from kurrant_core.evaluation.baselines import is_baseline
 
 _runs = schema.rec_run.c
 METRICS = _runs.metrics.name
@@ -36,12 +37,29 @@ def headline_keys(protocol: str, k: int) -> list[str]:
 
 
 def summary_columns(board: pd.DataFrame, protocol: str, k: int) -> list[str]:
-    """The columns of a leaderboard worth printing on one screen: model, run, the headline
-    metrics, random's expectation (daily menu) and the seconds spent."""
-    extra = [f"random_{N.MRR}", f"random_{N.at_k(N.HR, 1)}"] if protocol == N.DAILY_MENU else []
-    wanted = [C.MODEL, C.RUN_ID, *headline_keys(protocol, k), *extra, N.FIT_SECONDS, N.FIT_CPU_SECONDS,
-              N.SCORE_SECONDS]
+    """The columns of a leaderboard worth printing on one screen: model, baseline mark, run, the
+    headline metrics, the interval of the first one against the best baseline, the seconds spent."""
+    first = headline_keys(protocol, k)[0]
+    wanted = [C.MODEL, N.BASELINE, C.RUN_ID, *headline_keys(protocol, k), *interval_columns(first),
+              N.FIT_SECONDS, N.FIT_CPU_SECONDS, N.SCORE_SECONDS]
     return [c for c in wanted if c in board.columns]
+
+
+INTERVAL_FIELDS = (N.REFERENCE, "diff", "low", "high", N.BEATS_BASELINES)
+
+
+def interval_columns(metric: str) -> list[str]:
+    """Leaderboard columns of a metric's interval against the best baseline: ``mrr vs``
+    (the baseline), ``mrr diff``, ``mrr low``, ``mrr high``, ``mrr beats_baselines``."""
+    return [f"{metric} {'vs' if field == N.REFERENCE else field}" for field in INTERVAL_FIELDS]
+
+
+def _interval_cells(stored: dict, protocol: str) -> dict[str, Any]:
+    cells = {}
+    for metric, interval in stored.get(N.VERSUS_BASELINE, {}).get(protocol, {}).items():
+        cells.update({column: interval.get(field) for column, field
+                      in zip(interval_columns(metric), INTERVAL_FIELDS)})
+    return cells
 
 
 def evaluated_runs(engine: sa.Engine) -> pd.DataFrame:
@@ -81,15 +99,24 @@ def _runs_on_split(engine: sa.Engine, cutoff: date | None) -> pd.DataFrame:
 
 
 def leaderboard_frame(runs: list[dict[str, Any]], protocol: str) -> pd.DataFrame:
-    """One row per run (``{model, run_id, metrics}``, metrics as stored), best first."""
+    """One row per run (``{model, run_id, metrics}``, metrics as stored), best first, with the
+    baseline mark, each headline metric's interval against the best baseline, and the random
+    ranking's expectation as a row of its own (no run)."""
     if not runs:
         return pd.DataFrame(columns=[C.MODEL, C.RUN_ID])
     k = int(runs[0][METRICS][N.EVALUATION][N.K])
     first = headline_keys(protocol, k)
-    rows = [{C.MODEL: r[C.MODEL], C.RUN_ID: r[C.RUN_ID], **r[METRICS][protocol]} for r in runs]
+    rows = [{C.MODEL: r[C.MODEL], N.BASELINE: bool(r[METRICS].get(N.BASELINE, is_baseline(r[C.MODEL]))),
+             C.RUN_ID: r[C.RUN_ID], **r[METRICS][protocol], **_interval_cells(r[METRICS], protocol)}
+            for r in runs]
+    random = runs[0][METRICS].get(N.RANDOM, {}).get(protocol)
+    if random:
+        rows.append({C.MODEL: N.RANDOM, N.BASELINE: True, C.RUN_ID: None, **random})
     frame = pd.DataFrame(rows)
-    ordered = [C.MODEL, C.RUN_ID, *[c for c in first if c in frame],
-               *[c for c in frame if c not in first and c not in (C.MODEL, C.RUN_ID)]]
+    frame[C.RUN_ID] = frame[C.RUN_ID].astype("Int64")
+    lead = (C.MODEL, N.BASELINE, C.RUN_ID)
+    ordered = [*lead, *[c for c in first if c in frame],
+               *[c for c in frame if c not in first and c not in lead]]
     return (frame[ordered].sort_values(first[0], ascending=False, na_position="last")
             .reset_index(drop=True))
 

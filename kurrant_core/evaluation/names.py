@@ -14,6 +14,8 @@ HR = "hr"
 MRR = "mrr"
 NDCG = "ndcg"
 RECALL = "recall"
+RECALL_FULL = "recall_full"
+"""hits / |relevant|; ``recall`` is hits / min(|relevant|, k)."""
 PRECISION = "precision"
 MAP = "map"
 N_EVENTS = "n_events"
@@ -35,6 +37,18 @@ FIT_SECONDS = "fit_seconds"
 FIT_CPU_SECONDS = "fit_cpu_seconds"
 """CPU seconds of all the process's threads while fitting: comparable on a busy, shared machine."""
 SCORE_SECONDS = "score_seconds"
+
+# baselines and intervals
+RANDOM = "random"
+"""The random ranking: a baseline computed in expectation, never fitted or stored as a run."""
+BASELINE = "baseline"
+VERSUS_BASELINE = "versus_best_baseline"
+"""Per protocol and headline metric: the best baseline and the paired bootstrap interval of the
+difference to it (``reference``, ``diff``, ``low``, ``high``)."""
+REFERENCE = "reference"
+BEATS_BASELINES = "beats_baselines"
+EXCLUDE_SEEN = "exclude_seen"
+TUNING = "tuning"
 
 # the rest of a stored evaluation (rec_run.metrics)
 METRICS = "metrics"

@@ -13,9 +13,11 @@ from typing import Any
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
 
-MODEL_NAMES = ["popularity", "content", "als", "hybrid", "ncf", "sequential"]
+MODEL_NAMES = ["popularity", "content", "als", "hybrid", "ncf", "sequential", "history", "tifu"]
+BASELINE_NAMES = ("popularity", "history")
+"""Registered models that are baselines (the random ranking is the third, computed, not fitted)."""
 
-__all__ = ["MODEL_NAMES", "Recommender", "get_model_class", "make_model", "model_available"]
+__all__ = ["BASELINE_NAMES", "MODEL_NAMES", "Recommender", "get_model_class", "make_model", "model_available"]
 
 
 def get_model_class(name: str) -> type[Recommender]:

@@ -1,0 +1,171 @@
+"""Hyper-parameters chosen on a validation window before the cutoff, never on the test window.
+
+For a test split at T (horizon h), the validation window is [T - h, T): candidates are fitted on
+the orders served before T - h and judged on the orders of the validation window. Nothing dated
+T or later is read: the training data is built for cutoff T - h and the validation items are read
+for [T - h, T) only. The winner is then refitted on everything before T by the caller.
+
+The search is small and bounded: each model's grid (``GRIDS``, around its defaults) is tried in a
+seeded random order, at most ``max_trials`` points and until ``budget_seconds`` is spent; the
+defaults are always tried first, so tuning never does worse than the defaults on validation.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from kurrant_core import columns as C
+from kurrant_core.data import TrainingData
+from kurrant_core.errors import KurrantError
+from kurrant_core.evaluation import names as N
+from kurrant_core.evaluation.protocols import (catalog_accuracy, daily_menu_accuracy, rank_daily_menus,
+                                               seen_foods, truth_of)
+from kurrant_core.evaluation.split import TimeSplit, split_data
+from kurrant_core.models import make_model
+
+log = logging.getLogger(__name__)
+
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "popularity": {"half_life_days": [7.0, 14.0, 30.0, 60.0]},
+    "history": {"half_life_days": [14.0, 30.0, 90.0], "variety_days": [0, 1, 2, 3],
+                "variety_strength": [0.25, 0.5, 1.0]},
+    "content": {"half_life_days": [30.0, 60.0, 120.0], "survey_weight": [1.0, 3.0, 10.0]},
+    "als": {"factors": [32, 64], "regularization": [0.01, 0.05, 0.2], "alpha": [5.0, 10.0, 40.0]},
+    "hybrid": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "train_weeks": [4, 8]},
+    "ncf": {"lr": [0.003, 0.01], "factors": [16, 32]},
+    "sequential": {"lr": [0.005, 0.01], "dropout": [0.1, 0.3]},
+    "tifu": {"alpha": [0.5, 0.7, 0.9], "n_neighbours": [50, 300]},
+}
+"""Per model, the values of its main hyper-parameters to try (names absent from a model's
+``__init__`` are ignored, so a grid can run ahead of a model's parameters)."""
+CHOSEN = "chosen"
+"""Key of the chosen hyper-parameters in a tuning record."""
+DEFAULT_MAX_TRIALS = 6
+DEFAULT_BUDGET_SECONDS = 60.0
+DEFAULT_METRIC = f"{N.DAILY_MENU}:{N.MRR}"
+"""What tuning maximises: ``protocol:metric``; the daily-menu MRR is the production task."""
+
+
+@dataclass
+class Validation:
+    """The validation window's training data and items, built once and shared by every model."""
+
+    window: TimeSplit
+    data: TrainingData
+    items: pd.DataFrame
+
+
+@dataclass
+class TuningResult:
+    """The chosen hyper-parameters and every trial (params, validation score, fit seconds)."""
+
+    model: str
+    chosen: dict[str, Any]
+    metric: str
+    window: TimeSplit
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """What a run's params keep under ``tuning``: shown on the run, reused by retrain."""
+        best = max((t[N.METRICS] for t in self.trials if t[N.METRICS] is not None), default=None)
+        return {CHOSEN: self.chosen, "metric": self.metric, "score": best,
+                "validation_from": self.window.cutoff.isoformat(),
+                "validation_to": (self.window.test_end - timedelta(days=1)).isoformat(),
+                "trials": len(self.trials)}
+
+
+def validation_window(test_split: TimeSplit) -> TimeSplit:
+    """The ``horizon_days`` just before the test cutoff."""
+    return TimeSplit(test_split.cutoff - timedelta(days=test_split.horizon_days), test_split.horizon_days)
+
+
+def build_validation(engine: sa.Engine, test_split: TimeSplit) -> Validation:
+    """Training data before the validation window and the window's paid items (nothing >= T)."""
+    window = validation_window(test_split)
+    data, items = split_data(engine, window)
+    if items[C.SERVICE_DATE].max() >= pd.Timestamp(test_split.cutoff):   # split_data bounds it
+        raise KurrantError("validation items reach the test window")
+    return Validation(window, data, items)
+
+
+def grid_points(name: str, max_trials: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Up to ``max_trials`` points of ``name``'s grid: the defaults first, then a seeded sample."""
+    from kurrant_core.models import get_model_class
+    accepted = set(get_model_class(name)._param_names())
+    grid = {key: values for key, values in GRIDS.get(name, {}).items() if key in accepted}
+    if not grid:
+        return [{}]
+    keys = sorted(grid)
+    points = [dict(zip(keys, combo)) for combo in itertools.product(*(grid[key] for key in keys))]
+    order = np.random.default_rng(seed).permutation(len(points))
+    return [{}, *[points[j] for j in order[:max(max_trials - 1, 0)]]]
+
+
+def validation_score(model_name: str, params: dict[str, Any], validation: Validation, metric: str,
+                     k: int, exclude_seen: bool) -> float:
+    """``metric`` (``protocol:key``) of ``model_name`` with ``params`` on the validation window."""
+    protocol, _, key = metric.partition(":")
+    model = make_model(model_name, **params).fit(validation.data)
+    if protocol == N.DAILY_MENU:
+        return float(daily_menu_accuracy(rank_daily_menus(model, validation.data, validation.items))[key])
+    if protocol == N.CATALOG:
+        truth = truth_of(validation.items, validation.data, exclude_seen=exclude_seen)
+        users = truth[C.USER_ID].unique()
+        exclude = seen_foods(validation.data, users) if exclude_seen else None
+        recs = model.recommend(users, k, exclude=exclude)
+        return float(catalog_accuracy(recs, truth, k)[key])
+    raise KurrantError(f"--tune-metric {metric!r}: write PROTOCOL:METRIC, e.g. {DEFAULT_METRIC} or "
+                       f"{N.CATALOG}:{N.at_k(N.NDCG, 10)}.")
+
+
+def tune_model(model_name: str, validation: Validation, *, base_params: dict[str, Any] | None = None,
+               metric: str = DEFAULT_METRIC, k: int = 10, exclude_seen: bool = False,
+               max_trials: int = DEFAULT_MAX_TRIALS, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+               seed: int = 0) -> TuningResult:
+    """Try ``model_name``'s grid on the validation window; the best point (ties: the earlier).
+
+    ``base_params`` (e.g. given with ``--param``) are kept fixed and override the grid.
+    """
+    base = dict(base_params or {})
+    result = TuningResult(model_name, dict(base), metric, validation.window)
+    best = -np.inf
+    started = time.perf_counter()
+    for point in grid_points(model_name, max_trials, seed):
+        if result.trials and time.perf_counter() - started > budget_seconds:
+            log.info("tuning %s: %.0f s budget spent after %d trials", model_name, budget_seconds,
+                     len(result.trials))
+            break
+        params = {**point, **base}
+        trial_started = time.perf_counter()
+        score = validation_score(model_name, params, validation, metric, k, exclude_seen)
+        result.trials.append({N.METRICS: None if np.isnan(score) else score, "params": params,
+                              N.FIT_SECONDS: time.perf_counter() - trial_started})
+        log.info("tuning %s %s: %s = %.4f", model_name, params, metric, score)
+        if score > best:
+            best, result.chosen = score, params
+    return result
+
+
+def last_tuned_params(engine: sa.Engine, model_name: str) -> dict[str, Any]:
+    """The hyper-parameters the newest done run of ``model_name`` was tuned to ({} if none):
+    what a retrain uses by default."""
+    import json
+
+    from kurrant_core import results, schema
+    runs = results.list_runs(engine, model_name)
+    for row in runs.to_dict("records"):
+        if row[schema.rec_run.c.status.name] != schema.RUN_DONE:
+            continue
+        params = json.loads(row[schema.rec_run.c.params.name] or "{}")
+        if isinstance(params.get(N.TUNING), dict):
+            return dict(params[N.TUNING].get(CHOSEN, {}))
+    return {}
+
