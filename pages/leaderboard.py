@@ -30,7 +30,18 @@ cutoff, k = splits[C.DATA_CUTOFF].iloc[choice], int(splits[N.K].iloc[choice])
 for tab, protocol in zip(st.tabs(list(PROTOCOL_TABS.values())), PROTOCOL_TABS):
     with tab, friendly_errors():
         board = evaluation.leaderboard(de_engine(), protocol, cutoff=cutoff)
-        st.dataframe(board[evaluation.summary_columns(board, protocol, k)], hide_index=True)
+        headline = evaluation.headline_keys(protocol, k)[0]
+        st.caption(f"Baselines (marked): popularity, each user's own history, a random ranking "
+                   f"(its expectation). '{headline} diff / low / high' is the model's difference to "
+                   f"the best baseline ('{headline} vs') with its paired bootstrap 95 % interval "
+                   "(users resampled); a model beats the baselines only when 'low' is above 0.")
+        winners = evaluation.models_beating_baselines(board, headline)
+        if winners:
+            st.success(f"Beat every baseline on {headline}: {', '.join(winners)}")
+        else:
+            st.warning(f"No model beats the best baseline on {headline} with the interval above 0.")
+        st.dataframe(board[evaluation.summary_columns(board, protocol, k)], hide_index=True,
+                     column_config={N.BASELINE: st.column_config.CheckboxColumn("baseline")})
         with st.expander("Every stored metric"):
             st.dataframe(board, hide_index=True)
 

@@ -104,7 +104,7 @@ for name in models:
     with st.expander(f"{name} hyper-parameters"):
         columns = st.columns(3)
         params[name] = {}
-        for n, (param, (kind, default)) in enumerate(jobs.main_params(name).items()):
+        for n, (param, (kind, default)) in enumerate(jobs.main_params(name, engine).items()):
             widget, key = columns[n % 3], f"rt_{name}_{param}"
             if kind is int:
                 params[name][param] = int(widget.number_input(param, value=int(default), step=1,

@@ -182,7 +182,8 @@ def test_leaderboard_frame_orders_best_first():
             {C.MODEL: "b", C.RUN_ID: 2, N.METRICS: {**stored, N.DAILY_MENU: {"mrr": 0.6, "hr@1": 0.1}}}]
     board = leaderboard_frame(runs, N.DAILY_MENU)
     assert board[C.MODEL].tolist() == ["b", "a"]
-    assert board.columns.tolist()[:4] == [C.MODEL, C.RUN_ID, "mrr", "hr@1"]
+    assert board.columns.tolist()[:5] == [C.MODEL, N.BASELINE, C.RUN_ID, "mrr", "hr@1"]
+    assert not board[N.BASELINE].any()
     with pytest.raises(KurrantError, match="protocol"):
         leaderboard_frame(runs, "weekly")
 
@@ -201,6 +202,7 @@ def test_backtest_averages_every_metric_and_curve_point():
 
 def test_model_names_are_checked_before_anything_runs():
     assert resolve_models("als, content") == ["als", "content"]
+    assert resolve_models("als, history", with_baselines=True) == ["popularity", "history", "als"]
     with pytest.raises(KurrantError, match="Unknown model weather"):
         resolve_models("popularity,weather")
 
@@ -219,9 +221,27 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
     out = capsys.readouterr().out
     assert code == 0
     rows = json.loads(out)                                  # stdout is one JSON list, nothing else
+    # the baselines come first and always: popularity, history, then the models, then random
     assert [(r["model"], r["protocol"]) for r in rows] == [
         ("popularity", "daily_menu"), ("popularity", "catalog"),
-        ("content", "daily_menu"), ("content", "catalog")]
+        ("history", "daily_menu"), ("history", "catalog"),
+        ("content", "daily_menu"), ("content", "catalog"),
+        ("random", "daily_menu"), ("random", "catalog")]
+    assert {r["model"]: r["baseline"] for r in rows} == {
+        "popularity": True, "history": True, "content": False, "random": True}
+    random_rows = [r for r in rows if r["model"] == "random"]
+    assert all(r["run_id"] is None for r in random_rows)
+    menu_random = next(r for r in random_rows if r["protocol"] == "daily_menu")["metrics"]
+    menu_content = next(r for r in rows if r["model"] == "content" and r["protocol"] == "daily_menu")
+    assert menu_random["mrr"] == pytest.approx(menu_content["metrics"]["random_mrr"], abs=1e-6)
+    for row in rows:
+        if row["model"] == "random":
+            continue
+        interval = row["versus_best_baseline"]["mrr"]
+        assert interval["low"] <= interval["diff"] <= interval["high"]
+        assert interval["reference"] in ("popularity", "history", "random")
+        assert interval["beats_baselines"] == (interval["low"] > 0)
+    rows = [r for r in rows if r["model"] != "random"]
     for row in rows:
         metrics = row["metrics"]
         assert all(key == key.lower() for key in metrics)
@@ -245,9 +265,138 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
         assert run.data_cutoff.isoformat() == run.params[N.EVALUATION][C.DATA_CUTOFF]
         lists = results.read_recommendations(engine, run.run_id, catalog_only=True)
         assert lists.groupby(C.USER_ID).size().max() == 10
+        stored = run.metrics[N.VERSUS_BASELINE][row["protocol"]]     # intervals live in the run
+        assert stored == row["versus_best_baseline"]
     board = leaderboard(engine, N.DAILY_MENU)
-    assert set(board[C.MODEL]) == {"popularity", "content"}
+    assert set(board[C.MODEL]) == {"popularity", "history", "content", "random"}
     assert board["mrr"].is_monotonic_decreasing
+    assert board.set_index(C.MODEL)[N.BASELINE].to_dict() == {
+        "popularity": True, "history": True, "content": False, "random": True}
+    best = board[board[N.BASELINE]].sort_values("mrr").iloc[-1][C.MODEL]
+    assert (board.loc[board[C.RUN_ID].notna(), "mrr vs"] == best).all()
     curves = tradeoff_curves(engine)
-    assert curves.groupby(C.MODEL).size().to_dict() == {"content": 6, "popularity": 6}
+    assert curves.groupby(C.MODEL).size().to_dict() == {"content": 6, "history": 6, "popularity": 6}
+    engine.dispose()
+
+
+# ------------------------------------------------------------------------------ exclude seen
+def test_exclude_seen_leaves_past_foods_out_of_lists_and_truth(tiny_engine):
+    from kurrant_core.evaluation import score_fitted
+    from kurrant_core.evaluation.protocols import seen_foods, truth_of
+    data, test = split_data(tiny_engine, default_split(tiny_engine, HORIZON))
+    truth_all = truth_of(test)
+    truth = truth_of(test, data, exclude_seen=True)
+    eaten = set(zip(data.orders[C.USER_ID], data.orders[C.FOOD_ID]))
+    assert not set(zip(truth[C.USER_ID], truth[C.FOOD_ID])) & eaten
+    assert len(truth) < len(truth_all)                       # the tiny world has repeats
+    model = make_model("history").fit(data)
+    users = truth[C.USER_ID].unique()
+    recs = model.recommend(users, 10, exclude=seen_foods(data, users))
+    assert not set(zip(recs[C.USER_ID], recs[C.FOOD_ID])) & eaten
+    # history puts eaten foods first, so with them excluded its catalog recall changes
+    with_seen = score_fitted(model, data, test, with_tradeoff=False)
+    without = score_fitted(model, data, test, with_tradeoff=False, exclude_seen=True)
+    assert without.catalog[N.N_USERS] == truth[C.USER_ID].nunique()
+    assert without.catalog["ndcg@10"] != pytest.approx(with_seen.catalog["ndcg@10"])
+
+
+# ------------------------------------------------------------------------------ tuning
+def _tuning_scores(engine: sa.Engine, split: TimeSplit, names: list[str]) -> dict[str, list]:
+    from kurrant_core.evaluation import tuning
+    validation = tuning.build_validation(engine, split)
+    return {name: [t[N.METRICS] for t in tuning.tune_model(name, validation, max_trials=3).trials]
+            for name in names}
+
+
+class PeekingModel(Recommender):
+    """A cheat: ranks by what users order on or after the test cutoff, read from the database."""
+
+    name: ClassVar[str] = "history"
+    engine: ClassVar[sa.Engine | None] = None
+    cutoff: ClassVar[date | None] = None
+
+    def __init__(self, *, random_state: int | None = 0, **ignored):
+        self.random_state = random_state
+
+    def _fit(self, data):
+        oi = S.mart_order_item.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(oi[C.USER_ID], oi[C.FOOD_ID])
+                                .where(oi[C.SERVICE_DATE] >= self.cutoff)).all()
+        known = [(data.user_index[u], data.food_index[f]) for u, f in rows
+                 if u in data.user_index and f in data.food_index]
+        self.future_ = np.zeros((data.n_users, data.n_foods))
+        for u, i in known:
+            self.future_[u, i] += 1
+
+    def _score(self, u, i, as_of):
+        return self.future_[u][:, i]
+
+
+def test_tuning_never_reads_the_test_window(writable_tiny_url, monkeypatch):
+    """Tuning twice, with the test window's orders wiped in between, must give the same
+    validation scores; the same check catches a model that reads the test window."""
+    from kurrant_core.evaluation import tuning
+    engine = make_engine(writable_tiny_url)
+    split = default_split(engine, 7)
+    reads = []
+    real_split_data = tuning.split_data
+    monkeypatch.setattr(tuning, "split_data",
+                        lambda e, window: reads.append(window) or real_split_data(e, window))
+    before = _tuning_scores(engine, split, ["history", "popularity"])
+    assert reads and all(w.test_end <= split.cutoff for w in reads)     # windows end before T
+    PeekingModel.engine, PeekingModel.cutoff = engine, split.cutoff
+    monkeypatch.setattr(tuning, "make_model", lambda name, **params: PeekingModel(**params))
+    cheat_before = _tuning_scores(engine, split, ["history"])["history"]
+    monkeypatch.setattr(tuning, "make_model", make_model)
+
+    oi = S.mart_order_item.c
+    with engine.begin() as conn:                  # the test window disappears
+        gone = conn.execute(sa.delete(S.mart_order_item).where(oi[C.SERVICE_DATE] >= split.cutoff))
+    assert gone.rowcount > 0
+    after = _tuning_scores(engine, split, ["history", "popularity"])
+    assert after == before
+    monkeypatch.setattr(tuning, "make_model", lambda name, **params: PeekingModel(**params))
+    cheat_after = _tuning_scores(engine, split, ["history"])["history"]
+    assert cheat_after != cheat_before            # the check would have caught a peeking model
+    engine.dispose()
+
+
+def test_tuning_tries_the_defaults_first_and_keeps_the_best(tiny_engine):
+    from kurrant_core.evaluation import tuning
+    validation = tuning.build_validation(tiny_engine, default_split(tiny_engine, 7))
+    result = tuning.tune_model("history", validation, max_trials=4)
+    assert result.trials[0]["params"] == {}
+    scores = [t[N.METRICS] for t in result.trials]
+    assert len(scores) == 4
+    best = result.trials[int(np.argmax(scores))]["params"]
+    assert result.chosen == best
+    fixed = tuning.tune_model("history", validation, max_trials=3, base_params={"variety_days": 0})
+    assert all(t["params"]["variety_days"] == 0 for t in fixed.trials)
+    with pytest.raises(KurrantError, match="PROTOCOL:METRIC"):
+        tuning.validation_score("history", {}, validation, "weekly:mrr", 10, False)
+
+
+def test_evaluate_tune_stores_the_choice_and_retrain_reuses_it(writable_tiny_url, monkeypatch, tmp_path):
+    from kurrant_core.evaluation import evaluate, tuning
+    from kurrant_core.jobs import main_params
+    from kurrant_core.jobs.history import TUNED, run_history
+    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    engine = make_engine(writable_tiny_url)
+    evaluations = evaluate(engine, ["popularity"], horizon_days=7, with_tradeoff=False, tune=True,
+                           tune_trials=3)
+    by_model = {e.model: e for e in evaluations}
+    assert set(by_model) == {"popularity", "history"}
+    for e in evaluations:
+        run = results.get_run(engine, e.run_id)
+        record = run.params[N.TUNING]
+        assert record[tuning.CHOSEN] == {k: run.params[k] for k in record[tuning.CHOSEN]}
+        assert date.fromisoformat(record[tuning.VALIDATION_TO]) < run.data_cutoff   # before T
+        assert record["trials"] == 3
+    chosen = results.get_run(engine, by_model["history"].run_id).params[N.TUNING][tuning.CHOSEN]
+    assert tuning.last_tuned_params(engine, "history") == chosen
+    offered = main_params("history", engine)
+    assert all(offered[k][1] == v for k, v in chosen.items() if k in offered)
+    history = run_history(engine, "history")
+    assert history[TUNED].iloc[0].startswith(", ".join(f"{k}={v}" for k, v in chosen.items()) or "defaults")
     engine.dispose()

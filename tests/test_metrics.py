@@ -316,3 +316,54 @@ def test_smoothed_kl_is_zero_for_equal_mixes_and_positive_otherwise():
     # p = (1, 0), q = (0, 1): q~ = (0.01, 0.99) -> ln(1/0.01) = 4.6052
     assert M.smoothed_kl(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(
         np.log(100))
+
+
+# ---------------------------------------------------------------- the two recall conventions
+
+def test_recall_divides_by_min_of_relevant_and_k_recall_full_by_relevant():
+    # k = 2: user 1 hits food 2 at position 2 (|rel| = 3): recall 1/min(3, 2) = 1/2, full 1/3;
+    # user 2: 1/1 both; user 3: 0 both -> recall (1/2 + 1) / 3 = 1/2, full (1/3 + 1) / 3 = 4/9
+    assert M.recall_at_k(RECS, TRUTH, 2) == pytest.approx(1 / 2)
+    assert M.recall_full_at_k(RECS, TRUTH, 2) == pytest.approx(4 / 9)
+    # per-user values average to the metric, users without recommendations count 0
+    assert M.recall_per_user(RECS, TRUTH, 2).to_dict() == pytest.approx({1: 0.5, 2: 1.0, 3: 0.0})
+
+
+def test_per_user_metrics_average_to_the_metric():
+    for per_user, metric in ((M.ndcg_per_user, M.ndcg_at_k), (M.map_per_user, M.map_at_k),
+                             (M.hit_rate_per_user, M.hit_rate_at_k),
+                             (M.precision_per_user, M.precision_at_k)):
+        values = per_user(RECS, TRUTH, 3)
+        assert sorted(values.index) == [1, 2, 3]
+        assert values.mean() == pytest.approx(metric(RECS, TRUTH, 3))
+
+
+# ---------------------------------------------------------------- the random ranking's expectation
+
+def test_random_expectation_by_hand():
+    # 6 candidates, 2 of them relevant, 3 relevant foods in truth (one not among the candidates), k = 3:
+    # HR = 1 - C(4, 3) / C(6, 3) = 1 - 4/20 = 0.8; E[hits] = 3 x 2/6 = 1 -> precision 1/3,
+    # recall 1/min(3, 3) = 1/3; MRR = P(first at 1)/1 + P(at 2)/2 + P(at 3)/3
+    #   = 2/6 + (4/6)(2/5)/2 + (4/6)(3/5)(2/4)/3 = 1/3 + 2/15 + 1/15 = 8/15
+    e = M.random_ranking_expectation(np.array([6]), np.array([2]), np.array([3]), 3)
+    assert e["hr"][0] == pytest.approx(0.8)
+    assert e["precision"][0] == pytest.approx(1 / 3)
+    assert e["recall"][0] == pytest.approx(1 / 3)
+    assert e["mrr"][0] == pytest.approx(8 / 15)
+
+
+@pytest.mark.parametrize("n, h, t, k", [(5, 2, 3, 3), (4, 1, 1, 2), (4, 4, 4, 3), (4, 2, 2, 10)])
+def test_random_expectation_equals_the_mean_over_every_permutation(n, h, t, k):
+    from itertools import permutations
+    truth = pd.DataFrame({C.USER_ID: 1, C.FOOD_ID: list(range(h)) + [100 + j for j in range(t - h)]})
+    metrics = {"precision": M.precision_at_k, "recall": M.recall_at_k, "recall_full": M.recall_full_at_k,
+               "ndcg": M.ndcg_at_k, "hr": M.hit_rate_at_k, "map": M.map_at_k, "mrr": M.mrr}
+    sums = dict.fromkeys(metrics, 0.0)
+    perms = list(permutations(range(n)))
+    for perm in perms:
+        recs = pd.DataFrame({C.USER_ID: 1, C.FOOD_ID: list(perm), C.RANK: range(1, n + 1)})
+        for key, metric in metrics.items():
+            sums[key] += metric(recs, truth, k)
+    expected = M.random_ranking_expectation(np.array([n]), np.array([h]), np.array([t]), k)
+    for key in metrics:
+        assert expected[key][0] == pytest.approx(sums[key] / len(perms)), key

@@ -7,13 +7,15 @@ MMR lambda moves), ``harness`` (fit, score and store each model as a run), ``lea
 """
 from kurrant_core.evaluation.harness import (ModelEvaluation, ModelScores, evaluate,
                                              resolve_models, score_fitted)
-from kurrant_core.evaluation.leaderboard import (evaluated_runs, evaluation_splits,
+from kurrant_core.evaluation.leaderboard import (evaluated_runs, evaluation_splits, headline_keys,
                                                  headline_metrics, leaderboard, leaderboard_frame,
-                                                 summary_columns, tradeoff_curves)
+                                                 models_beating_baselines, summary_columns,
+                                                 tradeoff_curves)
 from kurrant_core.evaluation.split import (DEFAULT_HORIZON_DAYS, TimeSplit, backtest_splits,
                                            default_split, read_test_items, split_data)
 
 __all__ = ["DEFAULT_HORIZON_DAYS", "ModelEvaluation", "ModelScores", "TimeSplit", "backtest_splits",
-           "default_split", "evaluate", "evaluated_runs", "evaluation_splits", "headline_metrics",
+           "default_split", "evaluate", "evaluated_runs", "evaluation_splits", "headline_keys",
+           "headline_metrics", "models_beating_baselines",
            "leaderboard", "leaderboard_frame", "read_test_items", "resolve_models", "score_fitted",
            "split_data", "summary_columns", "tradeoff_curves"]

@@ -181,8 +181,8 @@ def mean_scores(folds: Sequence[ModelScores]) -> ModelScores:
 def resolve_models(spec: str | Sequence[str] | None, *, with_baselines: bool = False) -> list[str]:
     """``"all"``/None -> every model built here; ``"a,b"`` or a list -> those, validated.
 
-    ``with_baselines`` puts the fitted baselines (popularity, history) first when they are missing:
-    an evaluation always carries them.
+    ``with_baselines`` puts the fitted baselines (popularity, history) first, whether asked for or
+    not: an evaluation always carries them.
     """
     if spec is None or spec == "all":
         names = [name for name in MODEL_NAMES if model_available(name)]
@@ -194,7 +194,7 @@ def resolve_models(spec: str | Sequence[str] | None, *, with_baselines: bool = F
                                f"{', '.join(MODEL_NAMES)} or 'all'.")
         names = list(dict.fromkeys(names))
     if with_baselines:
-        names = [*[b for b in BASELINE_NAMES if b not in names], *names]
+        names = [*BASELINE_NAMES, *[n for n in names if n not in BASELINE_NAMES]]
     return names
 
 

@@ -54,6 +54,15 @@ def interval_columns(metric: str) -> list[str]:
     return [f"{metric} {'vs' if field == N.REFERENCE else field}" for field in INTERVAL_FIELDS]
 
 
+def models_beating_baselines(board: pd.DataFrame, metric: str) -> list[str]:
+    """The non-baseline models of a leaderboard whose interval on ``metric`` lies above 0."""
+    column = interval_columns(metric)[-1]
+    if column not in board or board.empty:
+        return []
+    beats = board[column].astype("boolean").fillna(False) & ~board[N.BASELINE].astype(bool)
+    return board.loc[beats.to_numpy(dtype=bool), C.MODEL].tolist()
+
+
 def _interval_cells(stored: dict, protocol: str) -> dict[str, Any]:
     cells = {}
     for metric, interval in stored.get(N.VERSUS_BASELINE, {}).get(protocol, {}).items():

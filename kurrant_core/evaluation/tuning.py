@@ -12,6 +12,7 @@ defaults are always tried first, so tuning never does worse than the defaults on
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
 ``__init__`` are ignored, so a grid can run ahead of a model's parameters)."""
 CHOSEN = "chosen"
 """Key of the chosen hyper-parameters in a tuning record."""
+VALIDATION_FROM, VALIDATION_TO = "validation_from", "validation_to"
+"""Keys of the validation window's first and last day in a tuning record."""
+FROM_RUN = "from_run"
+"""Key of the run a retrain took its tuned hyper-parameters from."""
 DEFAULT_MAX_TRIALS = 6
 DEFAULT_BUDGET_SECONDS = 60.0
 DEFAULT_METRIC = f"{N.DAILY_MENU}:{N.MRR}"
@@ -77,8 +82,8 @@ class TuningResult:
         """What a run's params keep under ``tuning``: shown on the run, reused by retrain."""
         best = max((t[N.METRICS] for t in self.trials if t[N.METRICS] is not None), default=None)
         return {CHOSEN: self.chosen, "metric": self.metric, "score": best,
-                "validation_from": self.window.cutoff.isoformat(),
-                "validation_to": (self.window.test_end - timedelta(days=1)).isoformat(),
+                VALIDATION_FROM: self.window.cutoff.isoformat(),
+                VALIDATION_TO: (self.window.test_end - timedelta(days=1)).isoformat(),
                 "trials": len(self.trials)}
 
 
@@ -154,18 +159,22 @@ def tune_model(model_name: str, validation: Validation, *, base_params: dict[str
     return result
 
 
-def last_tuned_params(engine: sa.Engine, model_name: str) -> dict[str, Any]:
-    """The hyper-parameters the newest done run of ``model_name`` was tuned to ({} if none):
-    what a retrain uses by default."""
-    import json
-
+def last_tuning(engine: sa.Engine, model_name: str) -> dict[str, Any] | None:
+    """The tuning record of the newest done run of ``model_name`` that carries one (None if no
+    run was ever tuned), with ``from_run`` added: what a retrain uses by default."""
     from kurrant_core import results, schema
     runs = results.list_runs(engine, model_name)
     for row in runs.to_dict("records"):
         if row[schema.rec_run.c.status.name] != schema.RUN_DONE:
             continue
         params = json.loads(row[schema.rec_run.c.params.name] or "{}")
-        if isinstance(params.get(N.TUNING), dict):
-            return dict(params[N.TUNING].get(CHOSEN, {}))
-    return {}
+        if isinstance(params.get(N.TUNING), dict) and isinstance(params[N.TUNING].get(CHOSEN), dict):
+            return {**params[N.TUNING], FROM_RUN: int(row[C.RUN_ID])}
+    return None
+
+
+def last_tuned_params(engine: sa.Engine, model_name: str) -> dict[str, Any]:
+    """The hyper-parameters ``model_name`` was last tuned to ({} when it never was)."""
+    record = last_tuning(engine, model_name)
+    return dict(record[CHOSEN]) if record else {}
 

@@ -20,14 +20,29 @@ from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import headline_metrics
 from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.split import last_service_date
+from kurrant_core.evaluation.tuning import CHOSEN, FROM_RUN, VALIDATION_FROM, VALIDATION_TO
 
 _runs = schema.rec_run.c
 IS_ACTIVE = _runs.is_active.name
+TUNED = "tuned"
+"""Run-history column: the hyper-parameters chosen on the validation window, if the run was tuned."""
 HISTORY_COLUMNS = [C.RUN_ID, C.MODEL, _runs.started_at.name, _runs.triggered_by.name,
                    _runs.data_cutoff.name, _runs.train_start.name, _runs.train_end.name, C.DURATION_S,
-                   C.STATUS_LABEL, _runs.is_active.name, C.JOB_ID]
+                   C.STATUS_LABEL, _runs.is_active.name, C.JOB_ID, TUNED]
 """The history's fixed columns; each run's headline metrics follow them."""
 DEFAULT_MENU_DAYS = results.DEFAULT_DAYS
+
+
+def tuned_text(params_json: str | None) -> str:
+    """``factors=32, alpha=10.0 (validation 2026-10-03..2026-10-16)`` for a tuned run, else ''."""
+    params = json.loads(params_json) if isinstance(params_json, str) and params_json else {}
+    record = params.get(N.TUNING)
+    if not isinstance(record, dict) or not isinstance(record.get(CHOSEN), dict):
+        return ""
+    chosen = ", ".join(f"{key}={value}" for key, value in record[CHOSEN].items()) or "defaults"
+    window = f" (validation {record.get(VALIDATION_FROM)}..{record.get(VALIDATION_TO)})"
+    source = f", from run {record[FROM_RUN]}" if record.get(FROM_RUN) else ""
+    return chosen + window + source
 
 
 def run_history(engine: sa.Engine, model: str | None = None) -> pd.DataFrame:
@@ -48,7 +63,8 @@ def run_history(engine: sa.Engine, model: str | None = None) -> pd.DataFrame:
         C.DURATION_S: (finished - started).dt.total_seconds(),
         C.STATUS_LABEL: runs[_runs.status.name].map(schema.RUN_STATUS),
         _runs.is_active.name: runs[_runs.is_active.name].astype(bool),
-        C.JOB_ID: runs[C.JOB_ID].astype("Int64")})
+        C.JOB_ID: runs[C.JOB_ID].astype("Int64"),
+        TUNED: [tuned_text(p) for p in runs[_runs.params.name]]})
     return pd.concat([out, pd.DataFrame(metrics, index=out.index)], axis=1)
 
 

@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from kurrant_core import config, results
 from kurrant_core.data import build_training_data
 from kurrant_core.errors import KurrantError
+from kurrant_core.evaluation import names as N
+from kurrant_core.evaluation.tuning import CHOSEN, last_tuning
 from kurrant_core.jobs import lock, store
 from kurrant_core.jobs.evaluate import RunEvaluator
 from kurrant_core.jobs.recovery import fail_unfinished_runs
@@ -181,8 +183,11 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
         def progress(stage: str, fraction: float, i: int = i, name: str = name) -> None:
             report(f"{name} ({i + 1}/{n}): {stage}", (i + fraction) / n)
 
+        tuned = last_tuning(engine, name)          # retrain uses the last tuned values by default
+        params = {**(tuned[CHOSEN] if tuned else {}), **spec.model_params(name)}
         run_ids[name] = results.train_and_write(
-            engine, name, spec.model_params(name), cutoff=spec.cutoff, k=spec.k,
+            engine, name, params, cutoff=spec.cutoff, k=spec.k,
+            run_params={N.TUNING: tuned} if tuned else None,
             dates=list(spec.dates) if spec.dates is not None else None,
             triggered_by=job.triggered_by, job_id=job.job_id, data=data, progress=progress,
             should_stop=should_stop, evaluate=evaluator)

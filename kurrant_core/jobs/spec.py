@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import DEFAULT_HORIZON_DAYS, resolve_models
 from kurrant_core.models import get_model_class, make_model
@@ -85,9 +87,19 @@ class RetrainSpec:
                    **values)
 
 
-def main_params(name: str) -> dict[str, tuple[type, Any]]:
-    """The hyper-parameters the retrain page offers for ``name``: name -> (type, default)."""
-    return dict(get_model_class(name).MAIN_PARAMS)
+def main_params(name: str, engine: sa.Engine | None = None) -> dict[str, tuple[type, Any]]:
+    """The hyper-parameters the retrain page offers for ``name``: name -> (type, default).
+
+    With ``engine`` the defaults are the values ``name`` was last tuned to on the validation
+    window (``evaluate --tune``), where it was.
+    """
+    offered = dict(get_model_class(name).MAIN_PARAMS)
+    if engine is not None:
+        from kurrant_core.evaluation.tuning import last_tuned_params
+        for key, value in last_tuned_params(engine, name).items():
+            if key in offered:
+                offered[key] = (offered[key][0], value)
+    return offered
 
 
 def date_span(start: date, end: date | None = None) -> tuple[date, ...]:
