@@ -35,9 +35,15 @@ def test_leaderboard_ranks_the_evaluated_models(monkeypatch, evaluated_url):
     at = run_page(monkeypatch, evaluated_url)
     assert not at.exception and not at.error
     menu_board = at.dataframe[0].value
-    assert sorted(menu_board["model"]) == ["content", "popularity"]
+    assert sorted(menu_board["model"]) == ["content", "history", "popularity", "random"]
     assert menu_board["mrr"].is_monotonic_decreasing
     assert "hr@1" in menu_board.columns and "fit_seconds" in menu_board.columns
+    marks = menu_board.set_index("model")["baseline"].to_dict()
+    assert marks == {"content": False, "history": True, "popularity": True, "random": True}
+    low = menu_board.set_index("model")["mrr low"]
+    verdict = at.success[0].value if low["content"] > 0 else at.warning[0].value
+    assert ("content" in verdict) == (low["content"] > 0)
+    assert "paired bootstrap" in " ".join(c.value for c in at.caption)
     catalog_board = at.dataframe[2].value                 # [1] is the daily menu's full table
     assert "ndcg@10" in catalog_board.columns and "coverage" in catalog_board.columns
     assert len(at.get("plotly_chart")) == 1
