@@ -239,6 +239,11 @@ def test_progress_per_model_and_run_history(engine):
     first = int(mine.loc[mine[C.MODEL] == "popularity", C.RUN_ID].iloc[0])
     stored = results.get_run(engine, first).metrics
     assert "evaluation" in stored and stored["evaluation"]["k"] == 5
+    content = results.get_run(engine, int(mine.loc[mine[C.MODEL] == "content", C.RUN_ID].iloc[0]))
+    interval = content.metrics["versus_best_baseline"]["daily_menu"]["mrr"]   # baselines fitted too
+    assert interval["reference"] in ("popularity", "history", "random")
+    assert interval["low"] <= interval["diff"] <= interval["high"]
+    assert stored["baseline"] is True and content.metrics["baseline"] is False
 
     again = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5), triggered_by="bo",
                         launch=False)

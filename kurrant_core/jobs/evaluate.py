@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from kurrant_core import columns as C
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
-from kurrant_core.evaluation import (DEFAULT_HORIZON_DAYS, ModelEvaluation, TimeSplit,
+from kurrant_core.evaluation import (DEFAULT_HORIZON_DAYS, ModelEvaluation, ModelScores, TimeSplit,
                                      default_split, read_test_items, score_fitted, split_data)
-from kurrant_core.models import make_model
+from kurrant_core.evaluation.baselines import compare_to_baselines
+from kurrant_core.evaluation.protocols import random_catalog_per_user, truth_of
+from kurrant_core.models import BASELINE_NAMES, make_model
 from kurrant_core.models.base import Recommender
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class RunEvaluator:
         self.engine, self.k, self.horizon_days = engine, k, horizon_days
         self.with_tradeoff = with_tradeoff
         self._holdout: tuple[TimeSplit, TrainingData, pd.DataFrame] | None = None
+        self._baselines: dict = {}
 
     def __call__(self, model: Recommender, data: TrainingData) -> dict[str, Any] | None:
         try:
@@ -48,8 +51,28 @@ class RunEvaluator:
             return None
         scores = score_fitted(scored, scored_on, test, k=self.k, fit_seconds=fit_s,
                               fit_cpu_seconds=fit_cpu, with_tradeoff=self.with_tradeoff)
-        return ModelEvaluation(model.name, UNSTORED_RUN_ID, split, [split.cutoff.isoformat()],
-                               self.k, scores).stored_metrics()
+        evaluation = ModelEvaluation(model.name, UNSTORED_RUN_ID, split, [split.cutoff.isoformat()],
+                                     self.k, scores)
+        evaluation.versus, evaluation.random = self._versus_baselines(model.name, scores, scored_on, test)
+        return evaluation.stored_metrics()
+
+    def _versus_baselines(self, name: str, scores: ModelScores, data: TrainingData,
+                          test: pd.DataFrame) -> tuple[dict, dict]:
+        """The model's intervals against the best baseline, the baselines fitted once per split
+        (as ``evaluate`` does, so a retrained run's row on the leaderboard carries them too)."""
+        key = data.cutoff
+        if key not in self._baselines:
+            fitted = {b: scores if b == name else score_fitted(make_model(b).fit(data), data, test,
+                                                                   k=self.k, with_tradeoff=False)
+                      for b in BASELINE_NAMES}
+            truth = truth_of(test, data)
+            self._baselines[key] = (fitted, random_catalog_per_user(data, truth, self.k))
+        fitted, random_catalog = self._baselines[key]
+        everyone = {**fitted, name: scores}
+        versus, random = compare_to_baselines({m: s.daily_users for m, s in everyone.items()},
+                                              {m: s.catalog_users for m, s in everyone.items()},
+                                              random_catalog, self.k)
+        return versus.get(name, {}), random
 
     def _fitted_for_test(self, model: Recommender, data: TrainingData):
         after = TimeSplit(data.cutoff, self.horizon_days)
