@@ -345,17 +345,18 @@ def food_feature_matrix(foods: pd.DataFrame) -> tuple[sp.csr_matrix, list[str], 
     Each block is L2-normalised per row and weighted by ``FEATURE_BLOCK_WEIGHTS`` so no block
     drowns the others by size, then every row is L2-normalised (cosine = dot product). Returns the
     matrix, readable names (Korean tag labels, maker names) and machine codes (``tag=3002``,
-    ``maker=7``, ``price=2``, ``nutrition=calorie``, ``spiciness=level``).
+    ``maker=7``, ``price=2``, ``nutrition=calorie``, ``spiciness=level``). A catalogue whose foods
+    carry no taste tag gets no ``tag=`` columns (models that need them say so when they fit).
     """
     tag_lists = _food_tags(foods)
     tag_codes = sorted({c for t in tag_lists for c in t})
     makers = foods.drop_duplicates(C.MAKERS_ID).sort_values(C.MAKERS_ID)
-    blocks: dict[str, sp.spmatrix] = {
-        "tag": TfidfTransformer().fit_transform(
-            MultiLabelBinarizer(classes=tag_codes, sparse_output=True).fit_transform(tag_lists)),
-        "maker": OneHotEncoder(categories=[makers[C.MAKERS_ID].to_numpy()], handle_unknown="ignore")
-        .fit_transform(foods[[C.MAKERS_ID]].to_numpy()),
-    }
+    blocks: dict[str, sp.spmatrix] = {}
+    if tag_codes:            # a catalogue without taste tags has no tag block (TF-IDF needs a column)
+        blocks["tag"] = TfidfTransformer().fit_transform(
+            MultiLabelBinarizer(classes=tag_codes, sparse_output=True).fit_transform(tag_lists))
+    blocks["maker"] = OneHotEncoder(categories=[makers[C.MAKERS_ID].to_numpy()],
+                                    handle_unknown="ignore").fit_transform(foods[[C.MAKERS_ID]].to_numpy())
     names = [codes.FOOD_TAG.get(c, f"?{c}") for c in tag_codes] + [str(n) for n in makers[C.MAKERS_NAME]]
     feature_codes = [f"tag={c}" for c in tag_codes] + [f"maker={int(m)}" for m in makers[C.MAKERS_ID]]
     bands = min(PRICE_BANDS, foods[C.PRICE].nunique())

@@ -1,8 +1,18 @@
-"""The one exception type a user can cause; pages catch it and show its message."""
+"""The one exception type a user can cause (subclasses narrow it); pages catch it and show its message."""
 
 
 class KurrantError(Exception):
     """A problem the user can fix (bad setting, unknown user, empty database, database down).
 
     The message says what happened and what to do about it; it never carries a password.
+    """
+
+
+class ModelNotApplicable(KurrantError):
+    """The training data lack what one model needs (no food carries a taste tag, nobody ordered twice).
+
+    A model's ``_fit`` raises it; ``Recommender.fit`` catches it and fits the popularity baseline
+    in the model's place, so one unsuitable model never fails a whole evaluation or retrain. The
+    message is one line: what is missing and what would make the model usable. It becomes the
+    run's warning (``Recommender.fit_warnings``).
     """

@@ -43,6 +43,9 @@ MANIFEST_FILE = "manifest.json"
 LIST_KEY = [C.USER_ID, C.SERVICE_DATE, C.DINING_TYPE]
 """One recommendation list: a user's catalog list (no date) or their list for one menu slot."""
 _ROW = "_row"                          # position of a row while it is checked against the marts
+WARNINGS_KEY = "warnings"
+"""Key of ``rec_run.metrics`` listing what went differently than designed (a model that fell back
+to the popularity baseline, see ``Recommender.fit_warnings``): one line each."""
 
 _runs, _rows, _backend = schema.rec_run, schema.rec_user_recommend, schema.recommend_user_recommends
 ProgressFn = Callable[[str, float], None]
@@ -94,6 +97,11 @@ class RunRecord:
     @property
     def is_done(self) -> bool:
         return self.status == RUN_DONE
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run recorded as going differently than designed (empty when nothing did)."""
+        return list((self.metrics or {}).get(WARNINGS_KEY, []))
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (dates as ISO strings), as written into export manifests."""
@@ -175,15 +183,32 @@ def _require_status(run: RunRecord, wanted: int, action: str) -> None:
 
 
 def finish_run(engine: sa.Engine, run_id: int, *, metrics: dict | None = None, n_users: int,
-               n_items: int, artifact_path: str | Path | None) -> None:
-    """Mark a learning run done: from now on its rows are visible."""
+               n_items: int, artifact_path: str | Path | None, warnings: Sequence[str] = ()) -> None:
+    """Mark a learning run done: from now on its rows are visible.
+
+    ``warnings`` (e.g. ``model.fit_warnings()``) are stored in the metrics under ``WARNINGS_KEY``.
+    """
     _require_status(get_run(engine, run_id), RUN_LEARNING, "finished")
+    if warnings:
+        metrics = {**(metrics or {}), WARNINGS_KEY: [str(line) for line in warnings]}
     values = {_runs.c.status.name: RUN_DONE, _runs.c.finished_at.name: _now(),
               _runs.c.metrics.name: json.dumps(metrics, default=float) if metrics else None,
               _runs.c.n_users.name: int(n_users), _runs.c.n_items.name: int(n_items),
               _runs.c.artifact_path.name: str(artifact_path) if artifact_path else None}
     with engine.begin() as conn:
         conn.execute(_runs.update().where(_runs.c.run_id == run_id).values(values))
+
+
+def update_run_metrics(engine: sa.Engine, run_id: int, metrics: dict) -> None:
+    """Replace a done run's stored metrics (the evaluation adds the intervals against the
+    baselines once every model of it is scored)."""
+    run = get_run(engine, run_id)
+    _require_status(run, RUN_DONE, "given new metrics")
+    if run.warnings and WARNINGS_KEY not in metrics:     # the run's warnings outlive a re-score
+        metrics = {**metrics, WARNINGS_KEY: run.warnings}
+    with engine.begin() as conn:
+        conn.execute(_runs.update().where(_runs.c.run_id == run_id)
+                     .values({_runs.c.metrics.name: json.dumps(metrics, default=float)}))
 
 
 def fail_run(engine: sa.Engine, run_id: int, error: str | BaseException, *,
@@ -486,7 +511,8 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
                     triggered_by: str | None = None, job_id: int | None = None,
                     data: TrainingData | None = None, progress: ProgressFn | None = None,
                     should_stop: StopFn | None = None,
-                    evaluate: Callable[[Recommender, TrainingData], dict | None] | None = None) -> int:
+                    evaluate: Callable[[Recommender, TrainingData], dict | None] | None = None,
+                    run_params: dict | None = None) -> int:
     """Train one model and write its run in the shared format; the run id.
 
     The one pipeline behind the CLI ``train`` and the retrain job: build the training data (unless
@@ -496,6 +522,7 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
     user whose group has one, then finish. ``progress(stage, fraction)`` reports each stage;
     ``should_stop()`` is asked between stages and ends the run as stopped. ``evaluate(model, data)``
     (the retrain job's hook) returns the metrics stored with the run, before its lists are written.
+    ``run_params`` are stored beside the model's hyper-parameters (e.g. where tuned values came from).
     On any error the run is failed (rows deleted, previous active run untouched) and re-raised.
     """
     from kurrant_core.data import build_training_data
@@ -510,7 +537,8 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
     data = data if data is not None and (cutoff is None or data.cutoff == cutoff) \
         else build_training_data(engine, cutoff)
     service_dates = pd.to_datetime(data.orders[C.SERVICE_DATE])
-    run_id = start_run(engine, model_name, model.get_params(), data_cutoff=data.cutoff,
+    run_id = start_run(engine, model_name, {**model.get_params(), **(run_params or {})},
+                       data_cutoff=data.cutoff,
                        train_start=service_dates.min().date() if len(service_dates) else None,
                        train_end=service_dates.max().date() if len(service_dates) else None,
                        triggered_by=triggered_by, job_id=job_id)
@@ -532,7 +560,7 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
                      upcoming_menu_dates(data) if dates is None else list(dates), report, should_stop)
         report("finishing", 0.98)
         finish_run(engine, run_id, metrics=metrics, n_users=data.n_users, n_items=data.n_foods,
-                   artifact_path=artifact)
+                   artifact_path=artifact, warnings=model.fit_warnings())
     except BaseException as exc:
         stopped = isinstance(exc, RunCancelled)
         fail_run(engine, run_id, "cancelled" if stopped else exc,

@@ -314,7 +314,7 @@ def _evaluated_run(engine: sa.Engine, model: Recommender, data: TrainingData, fo
         evaluation = ModelEvaluation(model.name, run_id, split, cutoffs, k, mean_scores(folds),
                                      exclude_seen=exclude_seen, tuned=tuned)
         results.finish_run(engine, run_id, metrics=evaluation.stored_metrics(), n_users=data.n_users,
-                           n_items=data.n_foods, artifact_path=artifact)
+                           n_items=data.n_foods, artifact_path=artifact, warnings=model.fit_warnings())
     except BaseException as exc:
         stopped = isinstance(exc, results.RunCancelled)
         results.fail_run(engine, run_id, "cancelled" if stopped else exc,

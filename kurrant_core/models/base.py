@@ -6,6 +6,12 @@ own names), learns in ``_fit(data)`` (attributes ending in ``_``) and scores in
 mapping, candidate restriction to a date's group menu, the allergy hard filter, exclusions,
 top-k, the shared-format DataFrame, the cold-start fallback, explanations and save/load.
 
+Data a model cannot use (no food carries a taste tag, nobody ordered twice): ``_fit`` raises
+``ModelNotApplicable`` with a one-line reason, and ``fit`` puts the popularity baseline in the
+model's place (``stand_in_``), keeps the reason (``fallback_reason_``) and reports it through
+``fit_warnings()``, which the run records. Composite models score their parts through
+``_fitted_score`` so that a part's stand-in answers for it.
+
 Persistence: ``save(folder)`` writes ``params.json``, the training data (``data/``) and the
 learned state. The default state writer handles attributes ending in ``_`` that are numpy
 arrays, scipy sparse matrices, JSON values or nested recommenders; a model holding anything else
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -27,13 +34,18 @@ import scipy.sparse as sp
 
 from kurrant_core import codes, columns as C
 from kurrant_core.data import TrainingData
-from kurrant_core.errors import KurrantError
+from kurrant_core.errors import KurrantError, ModelNotApplicable
 
+log = logging.getLogger(__name__)
 PARAMS_FILE = "params.json"
 STATE_ARRAYS = "state.npz"
 STATE_JSON = "state.json"
 DATA_FOLDER = "data"
 ARTIFACT_VERSION = 1
+STAND_IN_MODEL = "popularity"
+"""The registered model that answers for a model the data do not suit."""
+FALLBACK_META = "fallback_reason"
+"""params.json key of a model saved with a stand-in: its state is the base's, not the subclass's."""
 SURVEY_POPULARITY_TIEBREAK = 0.1
 """Weight of group popularity added to the survey match of a cold user: breaks the many ties a
 survey of two or three cuisines leaves."""
@@ -93,15 +105,47 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: TrainingData) -> Recommender:
-        """Learn from the training data and prepare the cold-start fallback; returns self."""
+        """Learn from the training data and prepare the cold-start fallback; returns self.
+
+        When the data do not suit the model, the popularity baseline is fitted in its place and
+        the reason is logged (see ``fit_warnings``).
+        """
         self._fit_without_fallback(data)
         self.fallback_ = ColdStartFallback(data)
+        for line in self.fit_warnings():
+            log.warning(line)
         return self
 
     def _fit_without_fallback(self, data: TrainingData) -> Recommender:
+        """``_fit``, or the stand-in when ``_fit`` raises ``ModelNotApplicable``; no cold-start part."""
+        for key in ("stand_in_", "fallback_reason_"):
+            vars(self).pop(key, None)   # a refit that works drops the stand-in of an earlier one
         self.data_ = data
-        self._fit(data)
+        try:
+            self._fit(data)
+        except ModelNotApplicable as exc:
+            for key in [k for k in vars(self) if k.endswith("_") and k != "data_"]:
+                delattr(self, key)      # whatever _fit learned before it gave up
+            self._stand_in(data, str(exc))
         return self
+
+    def _stand_in(self, data: TrainingData, reason: str) -> None:
+        from kurrant_core.models import make_model
+        self.fallback_reason_ = reason
+        stand_in = make_model(STAND_IN_MODEL, random_state=self.random_state)
+        self.stand_in_ = stand_in._fit_without_fallback(data)
+
+    def fit_warnings(self) -> list[str]:
+        """One line per part of the fitted model that fell back (its own, then its inner models'):
+        what a run records as its warnings. Empty when the model runs as designed."""
+        lines = []
+        reason = getattr(self, "fallback_reason_", None)
+        if reason:
+            lines.append(f"{self.name} fell back to {STAND_IN_MODEL}: {reason}")
+        for key, value in self._learned_state().items():
+            if isinstance(value, Recommender) and key != "stand_in_":
+                lines += [f"{self.name}: inner {line}" for line in value.fit_warnings()]
+        return lines
 
     def _check_fitted(self) -> TrainingData:
         if not hasattr(self, "data_"):
@@ -110,14 +154,20 @@ class Recommender(ABC):
         return self.data_
 
     # ------------------------------------------------------------------ scoring
+    def _fitted_score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
+        """``_score`` of what was fitted: the model itself, or its stand-in when the data did not
+        suit it. Composite models call this on their parts instead of ``_score``."""
+        stand_in = getattr(self, "stand_in_", None)
+        return (self if stand_in is None else stand_in)._score(u, i, as_of)
+
     def _score_users(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
         """Scores routed per user: the model for users with history, the fallback for cold ones."""
         cold = self.data_.cold[u]
         if not cold.any():
-            return np.asarray(self._score(u, i, as_of), dtype=np.float64)
+            return np.asarray(self._fitted_score(u, i, as_of), dtype=np.float64)
         out = np.empty((len(u), len(i)), dtype=np.float64)
         if (~cold).any():
-            out[~cold] = self._score(u[~cold], i, as_of)
+            out[~cold] = self._fitted_score(u[~cold], i, as_of)
         out[cold] = self.fallback_.score(u[cold], i)
         return out
 
@@ -201,6 +251,10 @@ class Recommender(ABC):
         i = data.food_indices(list(food_ids))
         if data.cold[u]:
             return self.fallback_.explain(u, i)
+        stand_in = getattr(self, "stand_in_", None)
+        if stand_in is not None:
+            return [f"{line} ({self.name} unavailable: {self.fallback_reason_})"
+                    for line in stand_in._explain(u, i)]
         return self._explain(u, i)
 
     def _explain(self, u: int, i: np.ndarray) -> list[str]:
@@ -217,7 +271,7 @@ class Recommender(ABC):
         folder.mkdir(parents=True, exist_ok=True)
         self._write_params(folder)
         self.data_.save(folder / DATA_FOLDER)
-        self._save_state(folder)
+        _write_state(self, folder)
         return folder
 
     @classmethod
@@ -229,12 +283,14 @@ class Recommender(ABC):
         data = TrainingData.load(folder / DATA_FOLDER)
         model = cls._read_params(folder)
         model.data_ = data
-        model._load_state(folder)
+        _read_state(model, folder)
         model.fallback_ = ColdStartFallback(data)
         return model
 
     def _write_params(self, folder: Path) -> None:
         meta = {"model": self.name, "params": self.get_params(), "artifact_version": ARTIFACT_VERSION}
+        if getattr(self, "stand_in_", None) is not None:
+            meta[FALLBACK_META] = self.fallback_reason_
         (folder / PARAMS_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str))
 
     @classmethod
@@ -267,7 +323,7 @@ class Recommender(ABC):
             elif isinstance(value, Recommender):
                 (folder / key).mkdir(exist_ok=True)
                 value._write_params(folder / key)
-                value._save_state(folder / key)
+                _write_state(value, folder / key)
             elif isinstance(value, (int, float, str, bool, list, dict, type(None))):
                 values[key] = value
             else:
@@ -288,7 +344,7 @@ class Recommender(ABC):
             elif child.is_dir() and child.name.endswith("_") and (child / PARAMS_FILE).exists():
                 nested = Recommender._read_params(child)
                 nested.data_ = self.data_
-                nested._load_state(child)
+                _read_state(nested, child)
                 nested.fallback_ = getattr(self, "fallback_", None) or ColdStartFallback(self.data_)
                 setattr(self, child.name, nested)
 
@@ -307,23 +363,43 @@ class ColdStartFallback:
         self.data = data
         self.popularity = PopularityRecommender()._fit_without_fallback(data)
         self.content = ContentRecommender()._fit_without_fallback(data)
+        # without taste tags the survey matches nothing: everybody cold gets popularity
+        self.surveyed = getattr(self.content, "has_survey_", np.zeros(data.n_users, dtype=bool))
 
     def score(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         pop = self.popularity._score(u, i, None)
         peak = pop.max(axis=1, keepdims=True) if pop.size else pop
         pop = np.divide(pop, peak, out=np.zeros_like(pop), where=peak > 0)
-        surveyed = self.content.has_survey_[u]
+        surveyed = self.surveyed[u]
         if surveyed.any():
             pop[surveyed] = self.content._score(u[surveyed], i, None) + SURVEY_POPULARITY_TIEBREAK * pop[surveyed]
         return pop
 
     def explain(self, u: int, i: np.ndarray) -> list[str]:
-        if self.content.has_survey_[u]:
+        if self.surveyed[u]:
             return [f"new user: {line}" for line in self.content._explain(u, i)]
         return ["new user: popular in your group lately" for _ in i]
 
 
 # ====================================================================== helpers
+def _write_state(model: Recommender, folder: Path) -> None:
+    """A model with a stand-in holds only the base's state (its stand-in and the reason), so the
+    base writer saves it, whatever the subclass's own writer expects (a network, trees)."""
+    if getattr(model, "stand_in_", None) is not None:
+        Recommender._save_state(model, folder)
+    else:
+        model._save_state(folder)
+
+
+def _read_state(model: Recommender, folder: Path) -> None:
+    """The reader matching ``_write_state``: params.json says whether the model had a stand-in."""
+    meta = json.loads((folder / PARAMS_FILE).read_text())
+    if meta.get(FALLBACK_META):
+        Recommender._load_state(model, folder)
+    else:
+        model._load_state(folder)
+
+
 _EMPTY_BLOCK = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
                 np.empty(0, dtype=np.float64))
 

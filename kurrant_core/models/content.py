@@ -15,6 +15,7 @@ from sklearn.preprocessing import normalize
 
 from kurrant_core import codes, columns as C
 from kurrant_core.data import TrainingData
+from kurrant_core.errors import ModelNotApplicable
 from kurrant_core.models.base import Recommender
 
 EXPLAIN_FEATURES = 3
@@ -35,6 +36,9 @@ class ContentRecommender(Recommender):
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
+        if not data.tag_feature_index:      # tags carry the taste (the rest refines it), the survey too
+            raise ModelNotApplicable("no food carries a taste tag (e_food_tags has none besides "
+                                     "allergies), so there is no taste to match; tag the foods and retrain.")
         features = data.food_features
         eaten = data.user_food_matrix(data.decay_weights(self.half_life_days))
         history = normalize(eaten @ features).toarray()          # decayed mean, then unit length

@@ -203,7 +203,7 @@ class HybridRecommender(Recommender):
 
 def _inner_scores(models: list[Recommender], u: np.ndarray, i: np.ndarray) -> dict[str, np.ndarray]:
     """Choice-model feature -> ``len(u) x len(i)`` scores of the inner model behind it."""
-    return {feature: np.nan_to_num(np.asarray(model._score(u, i, None), dtype=float))
+    return {feature: np.nan_to_num(np.asarray(model._fitted_score(u, i, None), dtype=float))
             for feature, model in zip(INNER_MODELS, models)}
 
 

@@ -8,7 +8,9 @@ the last order from the day being ranked, and a repeat head adds a learned score
 days before" bucket to every food in the window. Together they learn variety seeking
 (yesterday's food goes down) and habit (a food eaten now and then goes up) from the data
 instead of from a rule. An optional per-user taste vector holds what the window is too short to
-show. Works on index arrays only; ``sequential`` wraps it as a recommender.
+show. Optional food features (tags, maker, price, ...) add a learned projection to each food's
+embedding, so a food's taste is shared with the foods like it (a user's taste vector then weighs
+features, as a discrete-choice model over attributes does). Works on index arrays only; ``sequential`` wraps it as a recommender.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kurrant_core.errors import KurrantError
+from kurrant_core.errors import ModelNotApplicable
 from kurrant_core.models.torch_support import effective_batch_size, torch_session
 
 PAD = 0
@@ -66,11 +68,16 @@ class SASRec(nn.Module):
     eaten now and then goes up) are learned directly."""
 
     def __init__(self, n_items: int, max_len: int = 30, hidden: int = 32, layers: int = 1,
-                 heads: int = 1, dropout: float = 0.2, n_users: int = 0):
+                 heads: int = 1, dropout: float = 0.2, n_users: int = 0,
+                 item_features: np.ndarray | None = None):
         super().__init__()
         self.max_len = max_len
         self.user_emb = nn.Embedding(n_users, hidden) if n_users else None
         self.item_emb = nn.Embedding(n_items + 1, hidden, padding_idx=PAD)
+        self.feature_proj = None
+        if item_features is not None:       # n_items x F, row k = food index k
+            self.register_buffer("item_features", torch.as_tensor(np.asarray(item_features, dtype=np.float32)))
+            self.feature_proj = nn.Linear(self.item_features.shape[1], hidden, bias=False)
         self.pos_emb = nn.Embedding(max_len, hidden)
         self.gap_emb = nn.Embedding(len(GAP_EDGES) + 1, hidden)
         self.repeat_bias = nn.Parameter(torch.zeros(len(GAP_EDGES) + 1))
@@ -84,6 +91,13 @@ class SASRec(nn.Module):
         with torch.no_grad():
             self.item_emb.weight[PAD].zero_()
 
+    def item_vectors(self) -> torch.Tensor:
+        """[n_items + 1, hidden]: each token's embedding (+ its features' projection); PAD is zero."""
+        if self.feature_proj is None:
+            return self.item_emb.weight
+        projected = self.feature_proj(self.item_features)
+        return self.item_emb.weight + torch.cat([projected.new_zeros(1, projected.shape[1]), projected])
+
     def encode(self, tokens: torch.Tensor,
                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Hidden state at every position of left-padded ``tokens`` [B, L]; last block's attention."""
@@ -94,7 +108,7 @@ class SASRec(nn.Module):
         mask = causal[None] | ~real[:, None, :]
         mask &= ~torch.eye(length, dtype=torch.bool)[None]
         positions = torch.arange(self.max_len - length, self.max_len)
-        x = self.item_emb(tokens) * math.sqrt(self.item_emb.embedding_dim) + self.pos_emb(positions)
+        x = self.item_vectors()[tokens] * math.sqrt(self.item_emb.embedding_dim) + self.pos_emb(positions)
         x = self.drop(x) * real[..., None]
         weights = None
         for block in self.blocks:
@@ -128,7 +142,7 @@ class SASRec(nn.Module):
         q = hidden + self.query(torch.cat([hidden, self.gap_emb(gaps)], dim=-1))
         if self.user_emb is not None and users is not None:
             q = q + self.user_emb(users)
-        return q @ self.item_emb.weight[1:].T + repeat
+        return q @ self.item_vectors()[1:].T + repeat
 
     @torch.no_grad()
     def next_item_log_probs(self, histories: list[np.ndarray], history_days: list[np.ndarray],
@@ -252,7 +266,8 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                meals: list[np.ndarray] | None = None, menus: sp.csr_matrix | None = None,
                max_len: int = 30, hidden: int = 32, layers: int = 1, heads: int = 1,
                dropout: float = 0.2, epochs: int = 6, lr: float = 0.01, batch_size: int = 128,
-               user_embeddings: bool = False, seed: int = 0) -> tuple[SASRec, list[float]]:
+               user_embeddings: bool = False, item_features: np.ndarray | None = None,
+               seed: int = 0) -> tuple[SASRec, list[float]]:
     """Train SASRec by next-food cross-entropy with Adam.
 
     ``sequences`` hold food indices per user in time order; ``days`` the matching day numbers
@@ -260,18 +275,19 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
     ``menus`` (meals x foods), the softmax runs over the menu each food was chosen from: the
     model learns to choose from a menu, not to guess which foods were on it. Without them it is
     a full softmax over the catalog. ``user_embeddings`` adds a learned taste vector per
-    sequence. Returns the network (eval mode) and each epoch's mean loss.
+    sequence; ``item_features`` (foods x features) adds their learned projection to each food's
+    embedding. Returns the network (eval mode) and each epoch's mean loss.
     """
     w = training_windows(sequences, days, max_len, meals)
     if len(w.tokens) == 0:
-        raise KurrantError("The sequential model needs users with at least two paid orders before "
-                           "the cutoff; move the cutoff later or load more data.")
+        raise ModelNotApplicable("nobody has two paid orders before the cutoff, so there is no "
+                                 "sequence to learn; move the cutoff later or load more data.")
     gaps = w.gaps
     rng = np.random.default_rng(seed)
     losses: list[float] = []
     with torch_session(seed):
         net = SASRec(n_items, max_len, hidden, layers, heads, dropout,
-                     n_users=len(sequences) if user_embeddings else 0)
+                     n_users=len(sequences) if user_embeddings else 0, item_features=item_features)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         net.train()
         lengths = (w.tokens != PAD).sum(axis=1)
