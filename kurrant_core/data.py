@@ -40,6 +40,9 @@ MENU_WITHDRAWN_STATUSES = frozenset({4})
 FEATURE_BLOCK_WEIGHTS = {"tag": 1.0, "maker": 0.5, "price": 0.35, "nutrition": 0.35, "spiciness": 0.35}
 """Relative weight of each food-feature block: tags describe taste best, the rest refine it."""
 PRICE_BANDS = 5
+MAX_EXPOSED_PER_MENU = 200
+"""Foods of one menu that become exposures (negatives) for the users who ordered from it; a
+menu longer than this (a public catalogue offered whole every day) is sampled, seeded."""
 
 _ORDER_COLUMNS = [C.ORDER_ITEM_ID, C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE,
                   C.MAKERS_ID, C.CUISINE_CODE]
@@ -189,13 +192,29 @@ class TrainingData:
         """Every menu a user ordered from before the cutoff, one row per food on it.
 
         Columns ``USER_IDX``, ``ITEM_IDX``, group, service date, dining type and ``CHOSEN`` (the
-        user ordered that food that meal): the choice model's training set.
+        user ordered that food that meal): the choice model's training set. A menu longer than
+        ``MAX_EXPOSED_PER_MENU`` (a catalogue of thousands offered every day) keeps a seeded
+        sample of that many foods, the same for every user of that menu, plus each user's chosen
+        food: users x menu rows would not fit in memory, and sampled negatives teach the same.
         """
         keys = [C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]
         meals = self.orders[[USER_IDX, *keys]].drop_duplicates()
         menu = self.menus[[*keys, ITEM_IDX]].drop_duplicates()
-        out = meals.merge(menu, on=keys, how="inner")
-        eaten = self.orders[[USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX]].drop_duplicates()
+        size = menu.groupby(keys)[ITEM_IDX].transform("size").to_numpy()
+        if (size > MAX_EXPOSED_PER_MENU).any():
+            rng = np.random.default_rng(0)
+            big = menu[size > MAX_EXPOSED_PER_MENU]
+            order = big.assign(_r=rng.random(len(big))).sort_values([*keys, "_r"])
+            sampled = order[order.groupby(keys).cumcount().to_numpy() < MAX_EXPOSED_PER_MENU]
+            trimmed = pd.concat([menu[size <= MAX_EXPOSED_PER_MENU], sampled[menu.columns]])
+        else:
+            trimmed = menu
+        out = meals.merge(trimmed, on=keys, how="inner")
+        eaten = self.orders[[USER_IDX, *keys, ITEM_IDX]].drop_duplicates()
+        if trimmed is not menu:        # chosen foods the sample left out are exposures too
+            out = pd.concat([out, eaten.merge(menu, on=[*keys, ITEM_IDX], how="inner")[out.columns]])
+            out = out.drop_duplicates()
+        eaten = eaten[[USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX]].drop_duplicates()
         eaten[CHOSEN] = True
         out = out.merge(eaten, on=[USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX], how="left")
         out[CHOSEN] = out[CHOSEN].fillna(False).astype(bool)

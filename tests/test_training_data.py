@@ -200,6 +200,28 @@ def test_exposures_mark_exactly_the_ordered_foods_of_each_menu(data, marts, cuto
 
 
 # ------------------------------------------------------------------------------ persistence
+def test_long_menus_are_sampled_but_keep_every_choice(data, monkeypatch):
+    """A menu longer than MAX_EXPOSED_PER_MENU keeps a seeded sample (the same for everyone on
+    it) plus each user's chosen food; short menus are untouched."""
+    import dataclasses
+
+    import kurrant_core.data as data_module
+    full = data.exposures
+    monkeypatch.setattr(data_module, "MAX_EXPOSED_PER_MENU", 3)
+    fresh = dataclasses.replace(data)                    # a new object: no cached exposures
+    sampled = fresh.exposures
+    meal = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
+    assert len(sampled) < len(full)
+    chosen = lambda ex: set(map(tuple, ex.loc[ex[CHOSEN], [*meal, ITEM_IDX]].to_numpy().tolist()))
+    assert chosen(sampled) == chosen(full)                # no choice lost
+    per_meal = sampled.groupby(meal).agg(n=(ITEM_IDX, "size"), chosen=(CHOSEN, "sum"))
+    assert (per_meal["n"] <= 3 + per_meal["chosen"]).all()
+    assert set(map(tuple, sampled[[*meal, ITEM_IDX]].to_numpy().tolist())) <= \
+        set(map(tuple, full[[*meal, ITEM_IDX]].to_numpy().tolist()))   # only foods really offered
+    again = dataclasses.replace(data).exposures
+    pd.testing.assert_frame_equal(again, sampled)         # seeded
+
+
 def test_save_and_load_round_trip(data, tmp_path):
     data.save(tmp_path / "td")
     back = TrainingData.load(tmp_path / "td")
