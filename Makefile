@@ -24,7 +24,11 @@ run: demo-db
 test: install
 	$(PY) -m pytest -q
 
+# bench_public_data.py reads MovieLens-100K from the recbole wheel (data only: never imported,
+# not a runtime dependency); it is installed here, into the venv, when missing.
 bench: install
+	$(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('recbole') is None)" \
+		|| $(PY) -m pip install -q --no-deps recbole==1.2.1
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean-data:
