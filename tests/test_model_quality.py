@@ -82,7 +82,8 @@ def test_popularity_is_the_groups_decayed_share_of_orders(split):
 
 def test_content_scores_are_cosines_with_the_decayed_mean_of_eaten_foods(split):
     data, _ = split
-    model = make_model("content", half_life_days=20.0).fit(data)
+    model = make_model("content", half_life_days=20.0, offer_correction=0.0, history_weight=0.0,
+                       offer_weight=0.0).fit(data)
     no_survey = ~data.users[C.HAS_SURVEY].to_numpy(dtype=bool) & ~data.cold
     u = int(np.flatnonzero(no_survey)[0])
     rows = data.orders[data.orders[USER_IDX] == u]

@@ -237,7 +237,9 @@ def alternation_training_data(sequences, n_items: int) -> TrainingData:
                         users=users, user_allergens=allergen_matrix(users[C.ALLERGY_TAGS]), menus=menus)
 
 
-API_PARAMS = {"ncf": NEUMF_SMALL, "sequential": SASREC_SMALL}
+API_PARAMS = {"ncf": {**NEUMF_SMALL, "history_weight": 0.0}, "sequential": SASREC_SMALL}
+"""The ncf network alone (no history term, whose variety rule would see the alternation: see
+tests/test_repeat_aware.py)."""
 
 
 @pytest.fixture(scope="module")

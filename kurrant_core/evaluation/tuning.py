@@ -38,12 +38,15 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "popularity": {"half_life_days": [7.0, 14.0, 30.0, 60.0]},
     "history": {"half_life_days": [14.0, 30.0, 90.0], "variety_days": [0, 1, 2, 3],
                 "variety_strength": [0.25, 0.5, 1.0]},
-    "content": {"half_life_days": [30.0, 60.0, 120.0], "survey_weight": [1.0, 3.0, 10.0]},
-    "als": {"factors": [32, 64], "regularization": [0.01, 0.05, 0.2], "alpha": [5.0, 10.0, 40.0]},
+    "content": {"history_weight": [4.0, 8.0, 16.0], "offer_correction": [0.0, 0.5, 1.0],
+                "survey_weight": [1.0, 3.0]},
+    "als": {"factors": [32, 64], "regularization": [0.05, 0.1, 1.0], "history_weight": [4.0, 8.0, 16.0],
+            "history_half_life_days": [90.0, 365.0]},
     "hybrid": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "train_weeks": [4, 8]},
-    "ncf": {"lr": [0.003, 0.01], "factors": [16, 32]},
-    "sequential": {"lr": [0.005, 0.01], "dropout": [0.1, 0.3]},
-    "tifu": {"alpha": [0.5, 0.7, 0.9], "n_neighbours": [50, 300]},
+    "ncf": {"history_weight": [5.0, 10.0, 20.0], "lr": [0.003, 0.01]},
+    "sequential": {"history_weight": [0.5, 1.0, 2.0], "epochs": [8, 10]},
+    "tifu": {"alpha": [0.3, 0.5, 0.7], "n_neighbours": [10, 20, 50], "group_size": [3, 7],
+             "group_decay": [0.9, 0.98]},
 }
 """Per model, the values of its main hyper-parameters to try (names absent from a model's
 ``__init__`` are ignored, so a grid can run ahead of a model's parameters)."""

@@ -2,6 +2,12 @@
 
 Each (user, food) cell gets confidence 1 + alpha x time-decayed order count, so recent, repeated
 choices pull the factors hardest while every unseen food still counts as a weak negative.
+
+Repeat-aware: a low-rank model smooths a user's own habits away (what they order every week
+scores like what their neighbours order), so the score adds a history term, ``history_weight`` x
+(the user's own recency-decayed share of the food, minus ``variety_strength`` when they ate it on
+the last ``variety_days`` service days before the day being ranked): the factors rank what the
+user has not settled on, their own history what they have.
 """
 from __future__ import annotations
 
@@ -15,24 +21,31 @@ from threadpoolctl import threadpool_limits
 from kurrant_core import columns as C
 from kurrant_core.data import TrainingData
 from kurrant_core.models.base import Recommender
+from kurrant_core.models.choice_features import history_term, own_history
 
 EXPLAIN_FOODS = 2
 """Past foods named in one explanation line."""
 
 
 class ALSRecommender(Recommender):
-    """Score = user factors . food factors, learned by alternating least squares."""
+    """Score = user factors . food factors (alternating least squares) + the user's history term."""
 
     name: ClassVar[str] = "als"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
-        "factors": (int, 64), "iterations": (int, 15), "regularization": (float, 0.05), "alpha": (float, 10.0)}
+        "factors": (int, 32), "iterations": (int, 15), "regularization": (float, 0.1), "alpha": (float, 10.0),
+        "history_weight": (float, 8.0), "history_half_life_days": (float, 365.0)}
 
-    def __init__(self, *, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0,
-                 iterations: int = 15, random_state: int | None = 0):
+    def __init__(self, *, factors: int = 32, regularization: float = 0.1, alpha: float = 10.0,
+                 iterations: int = 15, history_weight: float = 8.0, history_half_life_days: float = 365.0,
+                 variety_days: int = 1, variety_strength: float = 0.5, random_state: int | None = 0):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
+        self.history_weight = history_weight
+        self.history_half_life_days = history_half_life_days
+        self.variety_days = variety_days
+        self.variety_strength = variety_strength
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
@@ -47,9 +60,11 @@ class ALSRecommender(Recommender):
             als.fit(confidence, show_progress=False)
         self.user_factors_ = np.asarray(als.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(als.item_factors, dtype=np.float32)
+        self.history_ = own_history(data, self.history_half_life_days, self.variety_days, self.random_state)
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
-        return self.user_factors_[u] @ self.item_factors_[i].T
+        return (self.user_factors_[u] @ self.item_factors_[i].T
+                + history_term(self.history_, u, i, as_of, self.history_weight, self.variety_strength))
 
     def _explain(self, u: int, i: np.ndarray) -> list[str]:
         """Name the past foods whose factors lie closest to each food, weighted by how much the

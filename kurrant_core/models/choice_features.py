@@ -23,6 +23,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from kurrant_core import codes, columns as C
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.models.history import HistoryRecommender
 
 SET_ID = "set_id"
 """Column of :func:`training_choice_sets`: the choice set (one menu one user faced) of each row."""
@@ -55,13 +56,22 @@ class Feature(StrEnum):
     CONTENT_RANK = "content_rank"
     POPULARITY_RANK = "popularity_rank"
     TAKE_RATE_RANK = "take_rate_rank"
+    # repeat-aware: what the user's own history says about this food, exposure-aware
+    USER_FOOD_SHARE = "user_food_share"      # time-decayed share of the user's orders (the history baseline)
+    USER_FOOD_TAKE_RATE = "user_food_take_rate"    # smoothed share of this food's offers to the user taken
+    USER_INGREDIENT_SHARE = "user_ingredient_share"
+    USER_CUISINE_LIFT = "user_cuisine_lift"  # times chosen / times expected by chance when offered
+    USER_MAKER_LIFT = "user_maker_lift"
+    USER_INGREDIENT_LIFT = "user_ingredient_lift"
+    HISTORY_RANK = "history_rank"
 
 
 FEATURE_NAMES: list[str] = [str(f) for f in Feature]
 SCORE_FEATURES = [Feature.ALS_SCORE, Feature.CONTENT_SCORE]
 """Inner-model scores the caller supplies, one value per row."""
 RANKED = {Feature.ALS_RANK: Feature.ALS_SCORE, Feature.CONTENT_RANK: Feature.CONTENT_SCORE,
-          Feature.POPULARITY_RANK: Feature.GROUP_POPULARITY, Feature.TAKE_RATE_RANK: Feature.TAKE_RATE}
+          Feature.POPULARITY_RANK: Feature.GROUP_POPULARITY, Feature.TAKE_RATE_RANK: Feature.TAKE_RATE,
+          Feature.HISTORY_RANK: Feature.USER_FOOD_SHARE}
 """Menu-rank feature -> the feature it ranks."""
 
 
@@ -142,6 +152,7 @@ class FoodAttributes:
     price: np.ndarray            # float, won
     spice: np.ndarray            # float, 0 (not spicy) .. 3
     tags: sp.csr_matrix          # foods × tag vocabulary, binary
+    ingredient: np.ndarray | None = None   # int, 0..n-1 main ingredient (None: all one)
 
 
 @dataclass(frozen=True)
@@ -155,9 +166,11 @@ class History:
     exposure_food: np.ndarray    # one row per (menu a user ordered from, food on it)
     exposure_day: np.ndarray
     exposure_chosen: np.ndarray  # bool
+    exposure_user: np.ndarray | None = None       # who saw each exposure row (None: no per-user offers)
+    exposure_set_size: np.ndarray | None = None   # foods on that menu (chance of a pick = 1 / size)
 
 
-_PRICE, _PRICE_SQUARED, _SPICE, _CHOSEN = "price", "price_squared", "spice", "chosen"
+_PRICE, _PRICE_SQUARED, _SPICE, _CHOSEN, _CHANCE = "price", "price_squared", "spice", "chosen", "chance"
 """Names of the event weights the builder sums (per-user running means, take counts)."""
 
 
@@ -167,22 +180,28 @@ class ChoiceFeatureBuilder:
     ``user_group`` gives each user's current contiguous group index (for group popularity);
     ``user_favorites`` is users × tag vocabulary (the taste survey), aligned with ``foods.tags``.
     A food nobody was offered yet has take rate 1 / ``typical_menu_size`` (a random pick), and
-    ``take_prior`` offers' worth of that prior smooth every take rate.
+    ``take_prior`` offers' worth of that prior smooth every take rate. A user's own take rate of a
+    food and their lifts (chosen / expected by chance, per cuisine, maker and main ingredient) read
+    the menus that user ordered from, smoothed by ``user_prior`` offers' worth of chance.
     """
 
     def __init__(self, history: History, foods: FoodAttributes, user_group: np.ndarray,
                  user_favorites: sp.csr_matrix, *, typical_menu_size: float = 5.0,
-                 half_life_days: float = 30.0, price_std_floor: float = 500.0, take_prior: float = 5.0):
+                 half_life_days: float = 30.0, price_std_floor: float = 500.0, take_prior: float = 5.0,
+                 user_prior: float = 1.0):
         self.foods = foods
         self.user_group = np.asarray(user_group, dtype=np.int64)
         self.user_favorites = sp.csr_matrix(user_favorites)
         self.half_life_days = half_life_days
         self.price_std_floor = price_std_floor
         self.take_prior = take_prior
+        self.user_prior = user_prior
         n_foods = len(foods.price)
         self._n_foods = n_foods
         self._n_makers = int(foods.maker.max()) + 1 if n_foods else 1
         self._n_cuisines = int(foods.cuisine.max()) + 1 if n_foods else 1
+        self._ingredient = np.zeros(n_foods, dtype=np.int64) if foods.ingredient is None else foods.ingredient
+        self._n_ingredients = int(self._ingredient.max()) + 1 if n_foods else 1
         u, i, d = history.user.astype(np.int64), history.food.astype(np.int64), history.day
         spice = foods.spice[i]
         price = foods.price[i]
@@ -195,6 +214,36 @@ class ChoiceFeatureBuilder:
         self._offers = DatedEvents(history.exposure_food, history.exposure_day,
                                    {_CHOSEN: history.exposure_chosen.astype(float)})
         self._prior_rate = 1.0 / max(float(typical_menu_size), 1.0)
+        self._user_ingredient = DatedEvents(u * self._n_ingredients + self._ingredient[i], d)
+        self._user_offers = self._user_offer_events(history)
+
+    def _user_offer_events(self, history: History) -> dict[str, DatedEvents]:
+        """Per-user offer events keyed by (user, food / cuisine / maker / ingredient): weights
+        ``chosen`` and ``chance`` (1 / menu size). Empty when the history has no per-user offers."""
+        if history.exposure_user is None:
+            ex_u = ex_i = ex_d = np.zeros(0, dtype=np.int64)
+            chosen = chance = np.zeros(0)
+        else:
+            ex_u = np.asarray(history.exposure_user, dtype=np.int64)
+            ex_i = np.asarray(history.exposure_food, dtype=np.int64)
+            ex_d = np.asarray(history.exposure_day, dtype=np.int64)
+            chosen = np.asarray(history.exposure_chosen, dtype=float)
+            size = history.exposure_set_size if history.exposure_set_size is not None else \
+                np.full(len(ex_u), 1.0 / self._prior_rate)
+            chance = 1.0 / np.maximum(np.asarray(size, dtype=float), 1.0)
+        weights = {_CHOSEN: chosen, _CHANCE: chance}
+        f = self.foods
+        keys = {"food": (self._n_foods, ex_i), "cuisine": (self._n_cuisines, f.cuisine[ex_i]),
+                "maker": (self._n_makers, f.maker[ex_i]),
+                "ingredient": (self._n_ingredients, self._ingredient[ex_i])}
+        return {name: DatedEvents(ex_u * n + code, ex_d, weights) for name, (n, code) in keys.items()}
+
+    def _lift(self, kind: str, key: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """(times chosen + prior) / (times expected by chance + prior) before ``day``: 1 = indifferent."""
+        events = self._user_offers[kind]
+        chosen = events.sum_before(key, day, _CHOSEN)
+        expected = events.sum_before(key, day, _CHANCE)
+        return (chosen + self.user_prior) / (expected + self.user_prior)
 
     def transform(self, u: np.ndarray, i: np.ndarray, day: np.ndarray, set_id: np.ndarray,
                   scores: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -244,6 +293,20 @@ class ChoiceFeatureBuilder:
         mean_spice = self._user.sum_before(u, day, _SPICE) / denom
         out[Feature.SPICE_DIFF] = np.where(n_orders > 0, f.spice[i] - mean_spice, 0.0)
         out[Feature.SURVEY_MATCH] = survey_overlap(self.user_favorites, f.tags, u, i)
+
+        decayed_total = self._user.sum_before(u, day, half_life=hl)
+        decayed_food = self._user_food.sum_before(food_key, day, half_life=hl)
+        out[Feature.USER_FOOD_SHARE] = np.divide(decayed_food, decayed_total, out=np.zeros(len(u)),
+                                                 where=decayed_total > 0)
+        offers = self._user_offers["food"]
+        out[Feature.USER_FOOD_TAKE_RATE] = (
+            (offers.sum_before(food_key, day, _CHOSEN) + self.user_prior * self._prior_rate)
+            / (offers.count_before(food_key, day) + self.user_prior))
+        ingredient_key = u * self._n_ingredients + self._ingredient[i]
+        out[Feature.USER_INGREDIENT_SHARE] = self._user_ingredient.count_before(ingredient_key, day) / denom
+        out[Feature.USER_CUISINE_LIFT] = self._lift("cuisine", cuisine_key, day)
+        out[Feature.USER_MAKER_LIFT] = self._lift("maker", maker_key, day)
+        out[Feature.USER_INGREDIENT_LIFT] = self._lift("ingredient", ingredient_key, day)
 
         out[Feature.MENU_SIZE], ranks = menu_relative_features(
             set_id, {rank: out[ranked] for rank, ranked in RANKED.items()})
@@ -309,6 +372,15 @@ def _tag_matrices(food_tags: pd.Series, user_tags: pd.Series) -> tuple[sp.csr_ma
             sp.csr_matrix(mlb.fit_transform(user_lists), dtype=np.float32))
 
 
+def _codes_of(foods: pd.DataFrame, column: str) -> np.ndarray | None:
+    """Contiguous codes 0..n-1 of a categorical food column (missing values are one code), or None
+    when the column is absent."""
+    if column not in foods:
+        return None
+    return np.unique(foods[column].astype("Float64").fillna(-1).to_numpy(dtype=np.int64),
+                     return_inverse=True)[1]
+
+
 def cut_training_data(data: TrainingData, cutoff: date) -> TrainingData:
     """The same training data as if built with an earlier ``cutoff``: orders before it only.
 
@@ -333,13 +405,16 @@ def builder_from_training_data(data: TrainingData, **params) -> ChoiceFeatureBui
         maker=np.unique(data.food_makers, return_inverse=True)[1],
         cuisine=np.unique(data.food_category, return_inverse=True)[1],
         price=foods[C.PRICE].to_numpy(dtype=float), spice=spiciness_level(foods[C.SPICINESS_CODE]),
-        tags=food_tags)
+        tags=food_tags, ingredient=_codes_of(foods, C.MAIN_INGREDIENT_CODE))
     history = History(
         user=orders[USER_IDX].to_numpy(), food=orders[ITEM_IDX].to_numpy(),
         day=to_days(orders[C.SERVICE_DATE]),
         group=np.searchsorted(group_ids, orders[C.GROUP_ID].to_numpy(dtype=np.int64)),
         exposure_food=exposures[ITEM_IDX].to_numpy(),
-        exposure_day=to_days(exposures[C.SERVICE_DATE]), exposure_chosen=exposures[CHOSEN].to_numpy())
+        exposure_day=to_days(exposures[C.SERVICE_DATE]), exposure_chosen=exposures[CHOSEN].to_numpy(),
+        exposure_user=exposures[USER_IDX].to_numpy(),
+        exposure_set_size=exposures.groupby([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE])[ITEM_IDX]
+        .transform("size").to_numpy())
     params.setdefault("half_life_days", data.half_life_days)
     menu_sizes = data.menus.groupby([C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]).size()
     params.setdefault("typical_menu_size", float(menu_sizes.median()) if len(menu_sizes) else 5.0)
@@ -377,3 +452,69 @@ def training_choice_sets(exposures: pd.DataFrame, since: date, *, max_sets: int 
     out = rows[keep].reset_index(drop=True)
     out[SET_ID] = np.unique(out[SET_ID].to_numpy(), return_inverse=True)[1]
     return out
+
+
+# ================================================================================= repeat-aware terms
+OFFER_HALF_LIFE_DAYS = 28.0
+"""Half-life of past menus in a group's offer rate: a menu rotation changes over a few weeks."""
+OFFER_RATE_FLOOR = 1e-3
+"""Offer rate of a food the group's menus never had: such a food can hardly be ordered, but the
+model's own order still ranks it among its like."""
+
+
+def group_offer_rates(data: TrainingData, half_life_days: float = OFFER_HALF_LIFE_DAYS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(group ids, groups x foods): the time-decayed share of each group's past service days
+    (before the cutoff, any meal) whose menu had the food.
+
+    A model that learned which food a user picks *from a menu* answers the catalog question
+    ("what will they order next?") as P(on their menu) x P(picked | on it); this is the first
+    factor, read from the menus already served.
+    """
+    menus = data.menus[data.menus[C.SERVICE_DATE] < pd.Timestamp(data.cutoff)]
+    rows = menus[[C.GROUP_ID, C.SERVICE_DATE, ITEM_IDX]].drop_duplicates()
+    groups, g = np.unique(rows[C.GROUP_ID].to_numpy(dtype=np.int64), return_inverse=True)
+    age = (data.last_day - rows[C.SERVICE_DATE]).dt.days.to_numpy(dtype=float)
+    weight = np.exp2(-np.maximum(age, 0.0) / float(half_life_days))      # per (group, day, food) row
+    offered = sp.csr_matrix((weight, (g, rows[ITEM_IDX].to_numpy())), shape=(len(groups), data.n_foods))
+    first_of_day = ~rows.duplicated([C.GROUP_ID, C.SERVICE_DATE]).to_numpy()
+    served = np.bincount(g[first_of_day], weights=weight[first_of_day], minlength=len(groups))
+    return groups, offered.toarray() / np.maximum(served, 1e-12)[:, None]
+
+
+def offer_rates_of(groups: np.ndarray, rates: np.ndarray, user_group: np.ndarray, u: np.ndarray,
+                   i: np.ndarray) -> np.ndarray:
+    """``len(u) x len(i)`` offer rates of the users' groups (1 where a group has no past menus:
+    nothing is known, so nothing changes), floored at :data:`OFFER_RATE_FLOOR`."""
+    group = user_group[u]
+    pos = np.minimum(np.searchsorted(groups, group), max(len(groups) - 1, 0))
+    known = groups[pos] == group if len(groups) else np.zeros(len(u), dtype=bool)
+    out = np.ones((len(u), len(i)))
+    out[known] = rates[pos[known]][:, i]
+    return np.maximum(out, OFFER_RATE_FLOOR)
+
+
+def own_history(data: TrainingData, half_life_days: float, variety_days: int,
+                random_state: int | None = 0) -> HistoryRecommender:
+    """The ``history`` baseline fitted on ``data`` (variety rule on): the source of a learned
+    model's history term (its ``shares_`` and ``recent_foods``)."""
+    return HistoryRecommender(half_life_days=half_life_days, variety_days=max(int(variety_days), 0),
+                              variety_strength=1.0, random_state=random_state)._fit_without_fallback(data)
+
+
+def history_term(history: HistoryRecommender, u: np.ndarray, i: np.ndarray, as_of: date | None,
+                 weight: float, variety_strength: float) -> np.ndarray:
+    """``weight`` x (the user's decayed share of their orders that were the food, minus
+    ``variety_strength`` where they ate it on one of the last service days before ``as_of``).
+
+    The share is the ``history`` baseline's own score (in [0, 1]); ``variety_strength`` 1 takes
+    more than any share away, as the baseline's rule at strength 0.5 does.
+    """
+    out = np.zeros((len(u), len(i)))
+    if not weight:
+        return out
+    out += history.shares_[u][:, i].toarray()
+    recent = history.recent_foods(as_of) if variety_strength else None
+    if recent is not None:
+        out -= float(variety_strength) * (recent[u][:, i].toarray() > 0)
+    return float(weight) * out

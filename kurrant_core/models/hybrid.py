@@ -6,7 +6,15 @@ positive and the rest negatives (``TrainingData.exposures``). A gradient-boostin
 (scikit-learn ``HistGradientBoostingClassifier``) reads, per (user, food, date), the inner ALS and
 content scores, group popularity, the user's history with the food / maker / cuisine, recency and
 variety (eaten yesterday?), price and spiciness against the user's habits, the taste survey, the
-food's take rate when offered, and ranks within the menu (see ``choice_features``).
+food's take rate when offered, and ranks within the menu (see ``choice_features``). Repeat-aware
+features read what the user's own history says: the history baseline's decayed share of the food
+(and its menu rank), how often the user took the food when it was on their menu, and the user's
+lifts for the food's cuisine, maker and main ingredient (times chosen / times a random pick would
+have chosen them, from the menus they ordered from).
+
+The choice model answers "which food of this menu?". A date-free catalog list asks "what will the
+user order next?", so there the probability is weighed by how often the food was on the user's
+group menu lately (``choice_features.group_offer_rates``).
 
 Leakage: history features of a row dated ``d`` read only days before ``d``. The inner models'
 scores cannot be recomputed per day, so the choice model trains on the exposures of the last
@@ -33,10 +41,13 @@ from kurrant_core.models import make_model
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import (
     FEATURE_NAMES, NEVER_DAYS, RANKED, SET_ID, Feature, builder_from_training_data, cut_training_data,
-    to_days, training_choice_sets)
+    group_offer_rates, offer_rates_of, to_days, training_choice_sets)
 
 INNER_MODELS = {Feature.ALS_SCORE: "als", Feature.CONTENT_SCORE: "content"}
 """Choice-model feature -> the registered model whose score it is."""
+INNER_PARAMS = {"als": {"history_weight": 0.0}, "content": {"history_weight": 0.0, "offer_weight": 0.0}}
+"""The inner models score taste alone: the choice model reads the user's history itself (the
+history features), so their own history terms would only blur the taste they add."""
 MIN_CHOICE_SETS = 20
 """Fewer training menus than this: no choice model, rank by the inner models' mean menu rank."""
 EXPLAIN_REASONS = 3
@@ -93,6 +104,7 @@ class HybridRecommender(Recommender):
             if self.n_choice_sets_ >= MIN_CHOICE_SETS else None
         for model in self._fit_inner(data):          # the inner models that score for ranking
             setattr(self, f"{model.name}_", model)
+        self.offer_groups_, self.offer_rates_ = group_offer_rates(data)
 
     def _window_start(self, data: TrainingData) -> date:
         """First service date of the choice model's training menus (inner models train before it)."""
@@ -103,8 +115,8 @@ class HybridRecommender(Recommender):
         return start
 
     def _fit_inner(self, data: TrainingData) -> list[Recommender]:
-        return [make_model(name, random_state=self.random_state)._fit_without_fallback(data)
-                for name in INNER_MODELS.values()]
+        return [make_model(name, random_state=self.random_state, **INNER_PARAMS.get(name, {}))
+                ._fit_without_fallback(data) for name in INNER_MODELS.values()]
 
     def _fit_choice_model(self, X: np.ndarray, y: np.ndarray, days: np.ndarray,
                           cutoff: date) -> HistGradientBoostingClassifier:
@@ -140,13 +152,17 @@ class HybridRecommender(Recommender):
         if len(i) <= self.n_candidates:     # a menu: the choice model scores every pair
             rows, cols = np.repeat(np.arange(len(u)), len(i)), np.tile(np.arange(len(i)), len(u))
             out = np.empty((len(u), len(i)))
-        else:                               # the catalog: each user's top candidates by the inner models
-            prior = _mean_rank(scores)
+        else:       # the catalog: the foods the user had, then the inner models' best, are the candidates
+            prior = _mean_rank(scores) + (self.data_.counts[u][:, i] > 0).toarray()
             cols = np.argpartition(-prior, self.n_candidates - 1, axis=1)[:, :self.n_candidates].ravel()
             rows = np.repeat(np.arange(len(u)), self.n_candidates)
-            out = prior - 2.0               # below every probability: the rest rank after the candidates
+            out = prior - 3.0               # below every probability: the rest rank after the candidates
         X = self._features(scores, u, i, rows, cols, np.full(len(rows), day), rows)
-        out[rows, cols] = self._predict(X)
+        probability = self._predict(X)
+        if len(i) > self.n_candidates:      # the catalog: P(picked from their menu) x P(on their menu)
+            rates = offer_rates_of(self.offer_groups_, self.offer_rates_, self.data_.user_group, u, i)
+            probability = probability * rates[rows, cols]
+        out[rows, cols] = probability
         return out
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
@@ -245,6 +261,15 @@ def _reason(data: TrainingData, u: int, food: int, feature: str, value: float) -
         return f"new maker for you: {maker}" if never else f"no {maker} for {value:.0f} days"
     if feature == Feature.DAYS_SINCE_CUISINE:
         return f"no {cuisine} for a while" if never or value > 3 else f"{cuisine} again"
+    if feature == Feature.USER_FOOD_SHARE:
+        return f"{value:.0%} of your recent orders" if value >= 0.05 else ""
+    if feature == Feature.USER_FOOD_TAKE_RATE:
+        return f"you took it {value:.0%} of the times it was on your menu" if value >= 0.3 else ""
+    lifted = {Feature.USER_CUISINE_LIFT: cuisine, Feature.USER_MAKER_LIFT: maker,
+              Feature.USER_INGREDIENT_LIFT: row.get(C.MAIN_INGREDIENT_LABEL, None)}
+    if feature in lifted:
+        return f"you pick {lifted[feature]} {value:.1f}x as often as chance" \
+            if value >= 1.2 and lifted[feature] is not None else ""
     if feature == Feature.SPICE_DIFF:
         if abs(value) <= 0.5:
             return "as spicy as you like"

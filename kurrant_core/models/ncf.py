@@ -3,6 +3,12 @@
 Trained as binary classification of (user, food) pairs: every paid order item is a positive;
 negatives are drawn partly from the menu the user ordered from that day (foods they saw and did
 not choose: the realistic negatives) and partly from the whole catalog.
+
+Repeat-aware: the logit gets a history term, ``history_weight`` x (the user's own recency-decayed
+share of the food, minus ``variety_strength`` when they ate it on the last ``variety_days``
+service days), as residual on what the embeddings already say. Trained on menu choices, the
+network answers "which of today's foods?"; a date-free catalog list also needs "will it be on
+their menu?", so it adds the log of the group's recent offer rate of the food.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ from torch import nn
 
 from kurrant_core import columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.models.choice_features import (
+    group_offer_rates, history_term, offer_rates_of, own_history)
 from kurrant_core.models.torch_support import (
     TorchRecommender, effective_batch_size, number_meals, resolve_seed, torch_session)
 
@@ -185,11 +193,13 @@ class NCFRecommender(TorchRecommender):
 
     name: ClassVar[str] = "ncf"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
-        "factors": (int, 32), "epochs": (int, 4), "lr": (float, 0.005), "n_negatives": (int, 4)}
+        "factors": (int, 32), "epochs": (int, 4), "lr": (float, 0.005), "n_negatives": (int, 8),
+        "history_weight": (float, 10.0)}
 
     def __init__(self, *, factors: int = 32, mlp_layers: Sequence[int] = (64, 32, 16), epochs: int = 4,
-                 lr: float = 0.005, n_negatives: int = 4, menu_share: float = 0.75,
-                 batch_size: int = 8192, random_state: int | None = 0):
+                 lr: float = 0.005, n_negatives: int = 8, menu_share: float = 0.75,
+                 batch_size: int = 8192, history_weight: float = 10.0, history_half_life_days: float = 365.0,
+                 variety_days: int = 1, variety_strength: float = 0.5, random_state: int | None = 0):
         self.factors = factors
         self.mlp_layers = mlp_layers
         self.epochs = epochs
@@ -197,6 +207,10 @@ class NCFRecommender(TorchRecommender):
         self.n_negatives = n_negatives
         self.menu_share = menu_share
         self.batch_size = batch_size
+        self.history_weight = history_weight
+        self.history_half_life_days = history_half_life_days
+        self.variety_days = variety_days
+        self.variety_strength = variety_strength
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
@@ -205,11 +219,18 @@ class NCFRecommender(TorchRecommender):
             menu_negatives(data), factors=self.factors, mlp_layers=tuple(self.mlp_layers),
             epochs=self.epochs, lr=self.lr, n_negatives=self.n_negatives, menu_share=self.menu_share,
             batch_size=self.batch_size, seed=resolve_seed(self.random_state))
+        self.history_ = own_history(data, self.history_half_life_days, self.variety_days, self.random_state)
+        self.offer_groups_, self.offer_rates_ = group_offer_rates(data)
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
-        # NeuMF has no notion of time: as_of does not change its scores.
+        """Logit + history term (variety rule for ``as_of``); date-free lists (``as_of`` None, the
+        catalog) add log P(on the user's menu)."""
         with torch_session():
-            return self.net_.score_matrix(u, i)
+            out = self.net_.score_matrix(u, i).astype(np.float64)
+        out += history_term(self.history_, u, i, as_of, self.history_weight, self.variety_strength)
+        if as_of is None:
+            out += np.log(offer_rates_of(self.offer_groups_, self.offer_rates_, self.data_.user_group, u, i))
+        return out
 
     def _explain(self, u: int, i: np.ndarray) -> list[str]:
         data = self.data_

@@ -10,7 +10,8 @@ days before" bucket to every food in the window. Together they learn variety see
 instead of from a rule. An optional per-user taste vector holds what the window is too short to
 show. Optional food features (tags, maker, price, ...) add a learned projection to each food's
 embedding, so a food's taste is shared with the foods like it (a user's taste vector then weighs
-features, as a discrete-choice model over attributes does). Works on index arrays only; ``sequential`` wraps it as a recommender.
+features, as a discrete-choice model over attributes does). Works on index arrays only;
+``sequential`` wraps it as a recommender.
 """
 from __future__ import annotations
 

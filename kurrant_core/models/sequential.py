@@ -3,6 +3,12 @@
 The score of a food for day ``as_of`` is log P(the user picks it next | their last foods before
 the cutoff, how long ago each was eaten, the days since the last order). Trained on choices
 from real menus, it learns taste, variety seeking and recency; see ``sasrec`` for the network.
+
+Repeat-aware beyond the window: the network sees the last ``max_len`` foods (its repeat head scores
+each by how long ago it was eaten); a history term adds ``history_weight`` x the user's own
+recency-decayed share of the food over their whole history. Trained to choose from a menu, it
+answers a date-free catalog list with log P(on the user's menu) added (the group's recent offer
+rate of the food).
 """
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ import pandas as pd
 from kurrant_core import columns as C
 from kurrant_core.data import USER_IDX, TrainingData
 from kurrant_core.errors import KurrantError
+from kurrant_core.models.choice_features import (
+    group_offer_rates, history_term, offer_rates_of, own_history)
 from kurrant_core.models.sasrec import SASRec, fit_sasrec
 from kurrant_core.models.torch_support import (
     TorchRecommender, number_meals, resolve_seed, torch_session)
@@ -30,12 +38,14 @@ class SequentialRecommender(TorchRecommender):
 
     name: ClassVar[str] = "sequential"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
-        "max_len": (int, 30), "hidden": (int, 32), "epochs": (int, 6), "lr": (float, 0.01),
-        "dropout": (float, 0.2)}
+        "max_len": (int, 30), "hidden": (int, 32), "epochs": (int, 10), "lr": (float, 0.01),
+        "dropout": (float, 0.3), "history_weight": (float, 1.0)}
 
     def __init__(self, *, max_len: int = 30, hidden: int = 32, layers: int = 1, heads: int = 1,
-                 dropout: float = 0.2, epochs: int = 6, lr: float = 0.01, batch_size: int = 128,
-                 objective: str = "menu", user_embeddings: bool = True, random_state: int | None = 0):
+                 dropout: float = 0.3, epochs: int = 10, lr: float = 0.01, batch_size: int = 128,
+                 objective: str = "menu", user_embeddings: bool = True, food_features: bool = True,
+                 history_weight: float = 1.0, history_half_life_days: float = 365.0,
+                 random_state: int | None = 0):
         self.max_len = max_len
         self.hidden = hidden
         self.layers = layers
@@ -46,6 +56,9 @@ class SequentialRecommender(TorchRecommender):
         self.batch_size = batch_size
         self.objective = objective
         self.user_embeddings = user_embeddings
+        self.food_features = food_features
+        self.history_weight = history_weight
+        self.history_half_life_days = history_half_life_days
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
@@ -61,7 +74,11 @@ class SequentialRecommender(TorchRecommender):
             data.sequences, data.n_foods, days, meals=meals, menus=menus, max_len=self.max_len,
             hidden=self.hidden, layers=self.layers, heads=self.heads, dropout=self.dropout,
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-            user_embeddings=self.user_embeddings, seed=resolve_seed(self.random_state))
+            user_embeddings=self.user_embeddings, item_features=self._item_features(),
+            seed=resolve_seed(self.random_state))
+        # the repeat head has the variety rule; the history term only adds the long-run share
+        self.history_ = own_history(data, self.history_half_life_days, 0, self.random_state)
+        self.offer_groups_, self.offer_rates_ = group_offer_rates(data)
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
         target = _day_number(self.data_.cutoff if as_of is None else as_of)
@@ -74,6 +91,9 @@ class SequentialRecommender(TorchRecommender):
                     [sequences[x] for x in chunk], [days[x] for x in chunk], target,
                     chunk if self.user_embeddings else None)
                 out[start:start + len(chunk)] = log_probs[:, i]
+        out += history_term(self.history_, u, i, as_of, self.history_weight, 0.0)
+        if as_of is None:       # a date-free list: weigh by P(on the user's menu)
+            out += np.log(offer_rates_of(self.offer_groups_, self.offer_rates_, self.data_.user_group, u, i))
         return out
 
     def _explain(self, u: int, i: np.ndarray) -> list[str]:
@@ -85,7 +105,7 @@ class SequentialRecommender(TorchRecommender):
         today = _day_number(data.cutoff)
         with torch_session():
             attention, repeat = self.net_.explain_terms(history, days, today)
-        emb = self.net_.item_emb.weight.detach().numpy()[1:]
+        emb = self.net_.item_vectors().detach().numpy()[1:]
         emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         pull = attention[None, :] * (emb[i] @ emb[history].T)      # candidates x recent positions
         names = data.foods[C.FOOD_NAME].to_numpy()
@@ -109,9 +129,14 @@ class SequentialRecommender(TorchRecommender):
             self._days_of = (self.data_, order_days(self.data_))
         return self._days_of[1]
 
+    def _item_features(self) -> np.ndarray | None:
+        """The food-feature matrix the network reads (dense), or None when it learns ids alone."""
+        return self.data_.food_features.toarray() if self.food_features else None
+
     def _new_net(self) -> SASRec:
         return SASRec(self.data_.n_foods, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
-                      n_users=self.data_.n_users if self.user_embeddings else 0)
+                      n_users=self.data_.n_users if self.user_embeddings else 0,
+                      item_features=self._item_features())
 
 
 def _day_number(day: date | pd.Timestamp) -> int:
