@@ -16,10 +16,7 @@ import pandas as pd
 from kurrant_core import columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models.base import Recommender
-from kurrant_core.rerank import CandidateSet
-
-DEFAULT_POOL = 50
-"""Candidates handed to the re-ranker: enough room for diversity, small enough to stay fast."""
+from kurrant_core.rerank import DEFAULT_POOL, CandidateSet
 
 
 def candidate_set(data: TrainingData, model: Recommender, user_id: int, *, n: int = DEFAULT_POOL,
@@ -30,37 +27,52 @@ def candidate_set(data: TrainingData, model: Recommender, user_id: int, *, n: in
 
 
 def candidate_sets(data: TrainingData, model: Recommender, user_ids, *, n: int = DEFAULT_POOL,
-                   service_date: date | None = None,
-                   dining_type: int | None = None) -> dict[int, CandidateSet]:
+                   service_date: date | None = None, dining_type: int | None = None,
+                   exclude=None) -> dict[int, CandidateSet]:
     """User id -> the model's top-``n`` candidates, scored, ready for ``rerank``.
 
     With ``service_date`` the pool is that day's menu of the user's group (meal ``dining_type``),
     else the catalog; a user with no candidates gets no entry. ``days_since_eaten`` counts from
     ``service_date`` (else the training cutoff) back to the user's last order of the food before
     the cutoff; the category mix is the user's share of orders per cuisine before the cutoff
-    (empty for a cold user). One ``recommend`` call serves every user, so a batch is cheap.
+    (empty for a cold user). One ``recommend`` call serves every user, so a batch is cheap;
+    ``exclude`` is passed to it.
     """
-    recs = model.recommend(user_ids, n, service_date=service_date, dining_type=dining_type)
+    recs = model.recommend(user_ids, n, service_date=service_date, dining_type=dining_type,
+                           exclude=exclude)
     if recs.empty:
         return {}
     as_of = pd.Timestamp(service_date if service_date is not None else data.cutoff)
-    u = data.user_indices(recs[C.USER_ID].to_numpy())
+    users = recs[C.USER_ID].to_numpy()
+    u = data.user_indices(users)
     i = data.food_indices(recs[C.FOOD_ID].to_numpy())
-    days = _days_since_eaten(data, u, i, as_of)
+    last = np.asarray(data.last_eaten_day[u, i]).ravel()
+    today = np.datetime64(as_of.date(), "D").astype(np.int64)
+    days = np.where(last > 0, today - (last - 1), np.inf)
     allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
-    popularity = np.asarray(data.counts.sum(axis=0)).ravel()
-    mixes = user_category_mix(data, np.unique(u))
-    features = data.food_features
+    popularity = _popularity(data)
+    mix, codes = data.category_mix, data.category_codes
+    food_ids, scores = recs[C.FOOD_ID].to_numpy(), recs[C.SCORE].to_numpy()
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])     # recommend keeps users together
+    ends = np.r_[starts[1:], len(users)]
     out: dict[int, CandidateSet] = {}
-    for user_id, rows in recs.groupby(C.USER_ID, sort=False).indices.items():
-        items = i[rows]
-        out[int(user_id)] = CandidateSet(
-            food_ids=recs[C.FOOD_ID].to_numpy()[rows], relevance=recs[C.SCORE].to_numpy()[rows],
-            features=features[items].toarray(), category=data.food_category[items],
-            maker=data.food_makers[items], popularity=popularity[items],
-            days_since_eaten=days[rows], user_category_mix=mixes.get(int(u[rows[0]]), {}),
-            allergen=allergen[rows], user_id=int(user_id))
+    for a, b in zip(starts, ends):
+        items, row = i[a:b], mix[u[a]]
+        out[int(users[a])] = CandidateSet(
+            food_ids=food_ids[a:b], relevance=scores[a:b], features=data.dense_features[items],
+            category=data.food_category[items], maker=data.food_makers[items], popularity=popularity[items],
+            days_since_eaten=days[a:b], user_category_mix=dict(zip(codes[row.indices].tolist(), row.data.tolist())),
+            allergen=allergen[a:b], user_id=int(users[a]))
     return out
+
+
+def _popularity(data: TrainingData) -> np.ndarray:
+    """Paid items per food before the cutoff (memoised on the data: one sum per data set)."""
+    cached = data.__dict__.get("_food_popularity")
+    if cached is None:
+        cached = np.asarray(data.counts.sum(axis=0)).ravel()
+        data.__dict__["_food_popularity"] = cached
+    return cached
 
 
 def user_category_mix(data: TrainingData, u: np.ndarray) -> dict[int, dict[int, float]]:

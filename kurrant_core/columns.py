@@ -127,6 +127,10 @@ PEAK_DAY_ITEMS = "peak_day_items"
 RANK = "rank"
 SCORE = "score"
 IS_COLD_START = "is_cold_start"
+RAW_SCORE = "raw_score"
+"""The model's own score of a shipped row, before the run's diversity policy re-ranked it."""
+POLICY_NAME = "policy_name"
+POLICY_STEPS = "policy_steps"
 
 REC_COLUMNS = [RUN_ID, USER_ID, GROUP_ID, SERVICE_DATE, DINING_TYPE, FOOD_ID, MAKERS_ID, RANK, SCORE]
 """Columns of ``rec_user_recommend`` (shared output format v1), in order."""

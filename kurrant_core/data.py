@@ -173,6 +173,39 @@ class TrainingData:
         return {int(name.split("=", 1)[1]): k for k, name in enumerate(self.feature_codes)
                 if name.startswith("tag=")}
 
+    # ------------------------------------------------------------------------------ re-ranking inputs
+    @cached_property
+    def dense_features(self) -> np.ndarray:
+        """``food_features`` as a dense array (rows are unit length): the re-ranker indexes it
+        for every user's candidates, which a sparse matrix makes slow."""
+        return self.food_features.toarray()
+
+    @cached_property
+    def category_codes(self) -> np.ndarray:
+        """The distinct cuisine codes of the foods (column order of ``category_mix``)."""
+        return np.unique(self.food_category)
+
+    @cached_property
+    def category_mix(self) -> sp.csr_matrix:
+        """users x ``category_codes``: each user's share of paid items per cuisine before the
+        cutoff (an empty row for a cold user)."""
+        column = np.searchsorted(self.category_codes, self.food_category[self.orders[ITEM_IDX].to_numpy()])
+        counts = sp.csr_matrix((np.ones(len(self.orders)), (self.orders[USER_IDX].to_numpy(), column)),
+                               shape=(self.n_users, len(self.category_codes)))
+        counts.sum_duplicates()
+        return normalize(counts, norm="l1").tocsr()
+
+    @cached_property
+    def last_eaten_day(self) -> sp.csr_matrix:
+        """users x foods: 1 + the day number (days since 1970) of the user's last paid item of the
+        food before the cutoff; 0 where they never had it."""
+        day = self.orders[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64) + 1
+        frame = pd.DataFrame({"u": self.orders[USER_IDX].to_numpy(), "i": self.orders[ITEM_IDX].to_numpy(),
+                              "d": day}).groupby(["u", "i"], sort=False)["d"].max()
+        return sp.csr_matrix((frame.to_numpy(dtype=np.float64),
+                              (frame.index.get_level_values(0), frame.index.get_level_values(1))),
+                             shape=(self.n_users, self.n_foods))
+
     # ------------------------------------------------------------------------------ menus
     @cached_property
     def _menu_lookup(self) -> dict[tuple[int, pd.Timestamp, int], np.ndarray]:

@@ -423,6 +423,17 @@ def calibration_error(recs: pd.DataFrame, user_category_mix: pd.DataFrame,
     return float(np.mean(values)) if values else float("nan")
 
 
+def category_coverage(recs: pd.DataFrame, food_category: pd.Series, n_categories: int) -> float:
+    """Mean over lists of (distinct categories in the list) / min(list length, ``n_categories``),
+    so 1 means as varied as a list of that length can be. ``food_category`` maps food id -> code."""
+    if recs.empty or n_categories < 1:
+        return float("nan")
+    frame = pd.DataFrame({**{key: recs[key].to_numpy() for key in _list_keys(recs)},
+                          "category": food_category.reindex(recs[C.FOOD_ID].to_numpy()).to_numpy()})
+    per_list = frame.groupby(_list_keys(recs), dropna=False)["category"].agg(["nunique", "size"])
+    return float(np.mean(per_list["nunique"] / np.minimum(per_list["size"], n_categories)))
+
+
 def _day_numbers(values) -> np.ndarray:
     return np.asarray(pd.to_datetime(values), dtype="datetime64[D]").astype(np.int64)
 

@@ -25,7 +25,7 @@ Each step is also a function of its own (``admissible``, ``normalise_relevance``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -41,10 +41,29 @@ DPP_JITTER = 1e-6
 _TIE = 1e-12
 
 
-@dataclass(frozen=True)
-class RerankSettings:
-    """The dashboard's knobs. ``None`` (or 0 for beta and tau) switches a step off."""
+POLICY_VERSION = 1
+"""Version of a policy's stored shape: a stored policy of another version is refused, not guessed."""
+OFF = "off"
+"""The name of the policy that re-ranks nothing: the model's own top-k."""
+DEFAULT_POOL = 50
+"""Candidates a policy chooses from: enough room for diversity, small enough to stay fast."""
+_NEUTRAL_KNOBS = {"mmr_lambda": 1.0, "dpp_theta": 1.0, "calibration_lambda": 0.0, "max_per_category": 0,
+                  "max_per_maker": 0, "repeat_window_days": 0}
+"""The widget value at which each optional step is off (the Compare page's sliders)."""
 
+
+@dataclass(frozen=True)
+class Policy:
+    """A diversity policy: the re-rank settings as one validated, versioned value.
+
+    The Compare page's knobs, a run's stored policy and the default policy are all this type.
+    ``None`` (or 0 for beta and tau) switches a step off. ``k`` is the list length (a run sets its
+    own); ``pool`` the model's top candidates the policy chooses from; ``spread_max_share`` the
+    population option: on one group's menu day, at most this share of the users get the same #1
+    pick (None = off, the per-user view).
+    """
+
+    name: str = OFF
     k: int = 10
     mmr_lambda: float | None = None          # 1 = relevance order, 0 = diversity only
     dpp_theta: float | None = None           # Chen et al.'s theta: 1 = relevance order
@@ -56,10 +75,20 @@ class RerankSettings:
     explore_temperature: float = 0.0         # tau
     seed: int | None = 0
     normalisation: str = "minmax"
+    pool: int = DEFAULT_POOL
+    spread_max_share: float | None = None
+    version: int = POLICY_VERSION
 
     def __post_init__(self) -> None:
-        if int(self.k) != self.k or self.k < 1:
-            raise KurrantError(f"k must be a whole number of at least 1, not {self.k!r}.")
+        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 64:
+            raise KurrantError(f"A policy needs a name of 1 to 64 characters, not {self.name!r}.")
+        if self.version != POLICY_VERSION:
+            raise KurrantError(f"Policy {self.name!r} is of version {self.version}; this build reads "
+                               f"version {POLICY_VERSION}. Save it again from the Compare page.")
+        for name in ("k", "pool"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise KurrantError(f"{name} must be a whole number of at least 1, not {value!r}.")
         for name in ("mmr_lambda", "dpp_theta", "calibration_lambda"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
@@ -75,6 +104,89 @@ class RerankSettings:
         if self.normalisation not in NORMALISATIONS:
             raise KurrantError(f"normalisation must be one of {NORMALISATIONS}, "
                                f"not {self.normalisation!r}.")
+        if self.spread_max_share is not None and not 0.0 < self.spread_max_share <= 1.0:
+            raise KurrantError(f"spread_max_share must lie in (0, 1] (or be off), not {self.spread_max_share}.")
+
+    # ------------------------------------------------------------------ what it does
+    @property
+    def reranks(self) -> bool:
+        """False when the policy leaves the model's order alone (every step off)."""
+        steps = (self.mmr_lambda, self.dpp_theta, self.calibration_lambda, self.max_per_category,
+                 self.max_per_maker, self.repeat_window_days, self.spread_max_share)
+        return any(v is not None for v in steps) or self.popularity_penalty > 0 or self.explore_temperature > 0
+
+    def steps_text(self) -> str:
+        """The steps that are on, e.g. ``calibration 0.3 · max 2 per maker · repeat window 1 d``."""
+        parts = [f"MMR λ {self.mmr_lambda}" if self.mmr_lambda is not None else "",
+                 f"DPP θ {self.dpp_theta}" if self.dpp_theta is not None else "",
+                 f"calibration {self.calibration_lambda}" if self.calibration_lambda is not None else "",
+                 f"max {self.max_per_category} per category" if self.max_per_category else "",
+                 f"max {self.max_per_maker} per maker" if self.max_per_maker else "",
+                 f"repeat window {self.repeat_window_days} d" if self.repeat_window_days is not None else "",
+                 f"popularity penalty {self.popularity_penalty}" if self.popularity_penalty else "",
+                 f"exploration {self.explore_temperature}" if self.explore_temperature else "",
+                 f"≤ {self.spread_max_share:.0%} of a group on one pick" if self.spread_max_share else ""]
+        return " · ".join(p for p in parts if p) or "no re-ranking (the model's own order)"
+
+    # ------------------------------------------------------------------ storage
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> Policy:
+        """A policy from stored or typed values; unknown or mistyped keys are refused clearly."""
+        if not isinstance(values, Mapping):
+            raise KurrantError(f"A policy is a JSON object of settings, not {type(values).__name__}.")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise KurrantError(f"Unknown policy setting {', '.join(unknown)}; a policy takes "
+                               f"{', '.join(known)}.")
+        typed = {}
+        for key, value in values.items():
+            default = known[key].default
+            if value is None or isinstance(default, str) and isinstance(value, str):
+                typed[key] = value
+                continue
+            kind = int if key in _WHOLE_SETTINGS else float if key in _REAL_SETTINGS else type(default)
+            try:
+                if isinstance(value, bool) or (kind is int and float(value) != int(float(value))):
+                    raise ValueError
+                typed[key] = kind(value)
+            except (TypeError, ValueError):
+                raise KurrantError(f"Policy setting {key} must be a {kind.__name__}, not {value!r}.") from None
+        return cls(**typed)
+
+    # ------------------------------------------------------------------ the Compare page's widgets
+    def knobs(self) -> dict[str, float | int]:
+        """The settings as slider values: an off step at its neutral value (MMR 1, caps 0, ...)."""
+        values = {name: getattr(self, name) for name in KNOB_NAMES}
+        for name, neutral in _NEUTRAL_KNOBS.items():
+            if values[name] is None:
+                values[name] = neutral
+        values["seed"] = 0 if values["seed"] is None else values["seed"]
+        return values
+
+    @classmethod
+    def from_knobs(cls, name: str = "custom", **knobs: float | int) -> Policy:
+        """The policy of slider values: a knob at its neutral value switches its step off (MMR at
+        lambda 1 alone is relevance order, but summed with DPP it would reweight it)."""
+        values = dict(knobs)
+        for key, neutral in _NEUTRAL_KNOBS.items():
+            if key in values and values[key] == neutral:
+                values[key] = None
+        return cls.from_dict({"name": name, **values})
+
+
+KNOB_NAMES = ("k", "mmr_lambda", "dpp_theta", "calibration_lambda", "max_per_category", "max_per_maker",
+              "repeat_window_days", "popularity_penalty", "explore_temperature", "seed")
+"""The settings the Compare page shows as sliders."""
+_WHOLE_SETTINGS = {"k", "pool", "max_per_category", "max_per_maker", "repeat_window_days", "seed",
+                   "version"}
+_REAL_SETTINGS = {"mmr_lambda", "dpp_theta", "calibration_lambda", "popularity_penalty",
+                  "explore_temperature", "spread_max_share"}
+RerankSettings = Policy
+"""The re-ranker's historical name for the same type."""
 
 
 @dataclass(frozen=True, eq=False)

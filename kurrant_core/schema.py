@@ -430,9 +430,20 @@ rec_user_recommend = Table(
     Column(C.MAKERS_ID, Id, nullable=False),
     Column(C.RANK, SmallInteger, nullable=False),
     Column(C.SCORE, Float, nullable=False),
+    Column(C.RAW_SCORE, Float),        # the model's own score before the run's policy (DE only)
     Index("ix_rur_run_user", C.RUN_ID, C.USER_ID),
     Index("ix_rur_run_date", C.RUN_ID, C.SERVICE_DATE),
 )
+rec_policy = Table(
+    "rec_policy", metadata,
+    Column(C.POLICY_NAME, String(64), primary_key=True),
+    Column("version", SmallInteger, nullable=False),
+    Column("settings", Text, nullable=False),           # the policy as JSON (rerank.Policy)
+    Column("saved_by", String(100), nullable=False),
+    Column("saved_at", DateTime, nullable=False),
+)
+"""Named diversity policies (DE-owned): what a run applies to its model's scores."""
+
 recommend_user_recommends = Table(
     "recommend__user_recommends", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
@@ -516,6 +527,26 @@ def mart_layout() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+ADDED_COLUMNS = {"rec_user_recommend": [C.RAW_SCORE]}
+"""Nullable columns added to DE-owned tables after they first shipped: ``create_all`` adds them to
+a database created before (an ALTER TABLE; nothing else changes)."""
+
+
 def create_all(engine: sa.Engine) -> None:
-    """Create every table and index that does not exist yet; safe to run again."""
+    """Create every table and index that does not exist yet, and add the columns that later
+    versions added to existing DE-owned tables; safe to run again."""
     metadata.create_all(engine, checkfirst=True)
+    add_missing_columns(engine)
+
+
+def add_missing_columns(engine: sa.Engine) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of ``ADDED_COLUMNS`` a table lacks."""
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        for table_name, names in ADDED_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table_name)}
+            for name in names:
+                if name not in present:
+                    column = metadata.tables[table_name].c[name]
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}")

@@ -2,8 +2,8 @@
 
 UI only: the sidebar picks a user, a setting (a day's menu or the catalog), 2–4 finished runs and
 the diversity knobs; every list, mark, metric and message comes from ``kurrant_core.compare``.
-A run's scores for the user are cached per (run, user, date, meal), so moving a knob only
-re-ranks the cached pools.
+A run's scores for the user are cached once per server per (run, user, date, meal, data version),
+so moving a knob only re-ranks the cached pools and a second session reuses them.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 import plotly.express as px
 import streamlit as st
 
-from app_support import QUERY_TTL_S, cached_query, de_engine, friendly_errors
+from app_support import cached_figure, cached_query, de_engine, friendly_errors, run_candidates
 from kurrant_core import codes, columns as C, compare, config, eda
 from kurrant_core.db import check_ready
 from kurrant_core.eda.labels import MEASURE_LABEL
@@ -51,17 +51,6 @@ def q(fn, *args, **kwargs):
     return cached_query(fn, *args, version=version, **kwargs)
 
 
-@st.cache_resource(show_spinner="Loading the run's model…", max_entries=16)
-def run_model(url: str, run_id: int):
-    return compare.load_run_model(de_engine(), run_id)
-
-
-@st.cache_data(ttl=QUERY_TTL_S, show_spinner="Scoring the user's candidates…", max_entries=256)
-def run_candidates(url: str, run_id: int, user_id: int, service_date, dining_type) -> compare.ScoredCandidates:
-    return compare.candidates_for_run(de_engine(), run_id, user_id, service_date=service_date,
-                                      dining_type=dining_type, load_model=lambda rid: run_model(url, rid))
-
-
 def quick_pick(kind: str) -> None:
     try:
         state.cmp_user_id = compare.pick_user(de_engine(), kind, group_id=state.cmp_group,
@@ -77,7 +66,7 @@ def browse() -> None:
 
 
 def reset_knobs() -> None:
-    for name, value in dataclasses.asdict(compare.Knobs()).items():
+    for name, value in compare.Policy().knobs().items():
         state[f"cmp_{name}"] = value
 
 
@@ -86,12 +75,11 @@ with friendly_errors():
     engine = de_engine()
     check_ready(engine)
     version = eda.data_version(engine)
-    url = engine.url.render_as_string()
     runs = compare.comparable_runs(engine)
     groups = q(compare.user_groups)
     all_days = q(compare.menu_days)
     if "cmp_user_id" not in state:
-        state.cmp_user_id = compare.pick_user(engine, compare.HEAVY)
+        state.cmp_user_id = q(compare.pick_user, compare.HEAVY)
 
 run_labels = dict(zip(runs[C.RUN_ID].tolist(), runs[C.LIST_LABEL].tolist()))
 state.cmp_runs = [r for r in state.get("cmp_runs", compare.default_run_ids(runs)) if r in run_labels]
@@ -100,7 +88,7 @@ state.setdefault("cmp_scope", MENU)
 state.setdefault("cmp_dining", codes.LUNCH)
 state.setdefault("cmp_date", compare.default_menu_day(all_days, codes.LUNCH,
                                                      compare.latest_cutoff(runs, state.cmp_runs)))
-for knob, default in dataclasses.asdict(compare.Knobs()).items():
+for knob, default in compare.Policy().knobs().items():
     state.setdefault(f"cmp_{knob}", default)
 
 # ------------------------------------------------------------------------------ sidebar
@@ -150,7 +138,7 @@ with st.sidebar:
     st.number_input("Exploration seed", 0, 10_000, key="cmp_seed")
     st.button("Reset knobs", key="cmp_reset", on_click=reset_knobs, icon=":material/restart_alt:")
 
-knobs = compare.Knobs(**{name: state[f"cmp_{name}"] for name in dataclasses.asdict(compare.Knobs())})
+knobs = compare.Policy.from_knobs(**{name: state[f"cmp_{name}"] for name in compare.KNOB_NAMES})
 
 # ------------------------------------------------------------------------------ the user
 with friendly_errors():
@@ -205,9 +193,10 @@ if not state.cmp_runs:
 st.subheader("Side by side")
 st.caption(f"Ranking {setting}.")
 with friendly_errors():
-    scored = [run_candidates(url, run_id, profile.user_id, service_date, dining_type) for run_id in state.cmp_runs]
+    scored = [run_candidates(run_id, profile.user_id, service_date, dining_type, version=version)
+              for run_id in state.cmp_runs]
     started = time.perf_counter()
-    view = compare.side_by_side(scored, knobs.settings(), history)
+    view = compare.side_by_side(scored, knobs, history)
     elapsed_ms = (time.perf_counter() - started) * 1000
 
 for container, column in zip(st.columns(len(view.columns)), view.columns):
@@ -239,6 +228,20 @@ else:
     st.dataframe(view.overlap, column_config=OVERLAP_CONFIG, hide_index=True)
 
 # ------------------------------------------------------------------------------ history vs lists
+def history_figure(history):
+    return px.scatter(history, x=C.SERVICE_DATE, y=C.CUISINE_LABEL, color=C.CUISINE_LABEL,
+                      symbol=C.DINING_LABEL, hover_name=C.FOOD_NAME, hover_data=[C.MAKERS_NAME, C.COUNT],
+                      labels=LABELS, title="What they ordered")
+
+
+def mix_figure(category_mix):
+    fig = px.bar(category_mix, x=C.SHARE, y=C.LIST_LABEL, color=C.CUISINE_LABEL, orientation="h",
+                 labels=LABELS, title="Category mix: history vs each list")
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
 st.subheader("The user's history")
 timeline, mix = st.columns([3, 2])
 with timeline:
@@ -246,13 +249,6 @@ with timeline:
         st.info(f"User {profile.user_id} has no paid orders" + (f" before {service_date}" if service_date else "")
                 + ". A model that never saw them order answers with its cold-start fallback.")
     else:
-        fig = px.scatter(history, x=C.SERVICE_DATE, y=C.CUISINE_LABEL, color=C.CUISINE_LABEL,
-                         symbol=C.DINING_LABEL, hover_name=C.FOOD_NAME, hover_data=[C.MAKERS_NAME, C.COUNT],
-                         labels=LABELS, title="What they ordered")
-        st.plotly_chart(fig, key="cmp_fig_history")
+        st.plotly_chart(cached_figure(history_figure, history, version=version), key="cmp_fig_history")
 with mix:
-    fig = px.bar(view.category_mix, x=C.SHARE, y=C.LIST_LABEL, color=C.CUISINE_LABEL, orientation="h",
-                 labels=LABELS, title="Category mix: history vs each list")
-    fig.update_xaxes(tickformat=".0%")
-    fig.update_yaxes(autorange="reversed")
-    st.plotly_chart(fig, key="cmp_fig_mix")
+    st.plotly_chart(cached_figure(mix_figure, view.category_mix, version=version), key="cmp_fig_mix")

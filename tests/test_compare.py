@@ -170,19 +170,22 @@ B = pool(2, [12, 11, 14], [0.8, 0.5, 0.1], [[1, 0], [1, 0], [0, 1]], [KOREAN, KO
 
 
 def test_neutral_knobs_switch_every_step_off():
-    assert compare.Knobs().settings() == RerankSettings(k=10)
-    moved = compare.Knobs(k=5, mmr_lambda=0.7, dpp_theta=0.4, calibration_lambda=0.3, max_per_category=2,
+    assert compare.Policy.from_knobs(name="off") == RerankSettings(k=10)
+    assert not compare.Policy.from_knobs().reranks
+    moved = compare.Policy.from_knobs(name="off", k=5, mmr_lambda=0.7, dpp_theta=0.4, calibration_lambda=0.3, max_per_category=2,
                           max_per_maker=1, repeat_window_days=7, popularity_penalty=0.2,
-                          explore_temperature=0.1, seed=3).settings()
+                          explore_temperature=0.1, seed=3)
     assert moved == RerankSettings(k=5, mmr_lambda=0.7, dpp_theta=0.4, calibration_lambda=0.3,
                                    max_per_category=2, max_per_maker=1, repeat_window_days=7,
                                    popularity_penalty=0.2, explore_temperature=0.1, seed=3)
+    assert moved.reranks and compare.Policy.from_knobs(**moved.knobs()) == moved.__class__(
+        **{**moved.to_dict(), "name": "custom"})
 
 
 def test_side_by_side_ranks_marks_and_overlap_by_hand():
     history = pd.DataFrame({C.SERVICE_DATE: pd.to_datetime(["2026-10-01", "2026-10-20", "2026-10-05"]),
                             C.FOOD_ID: [11, 11, 14], C.CUISINE_LABEL: ["한식", "한식", "중식"]})
-    view = compare.side_by_side([A, B], compare.Knobs(k=2).settings(), history)
+    view = compare.side_by_side([A, B], compare.Policy.from_knobs(k=2), history)
     a, b = view.columns
     assert a.food_ids == [11, 12] and b.food_ids == [12, 11]
     assert list(a.items[C.RANK]) == [1, 2] and list(a.items[C.N_LISTS]) == [2, 2]
@@ -202,8 +205,8 @@ def test_side_by_side_ranks_marks_and_overlap_by_hand():
 def test_a_knob_changes_the_list_and_reports_what_it_cost():
     """MMR at lambda 0.3 on A (w = 1, 0.9, 0): after 11, food 12 gains 0.3*0.9 - 0.7*1 = -0.43 and
     food 13 gains 0, so 13 replaces the near-duplicate 12."""
-    base = compare.side_by_side([A], compare.Knobs(k=2).settings()).columns[0]
-    moved = compare.side_by_side([A], compare.Knobs(k=2, mmr_lambda=0.3).settings()).columns[0]
+    base = compare.side_by_side([A], compare.Policy.from_knobs(k=2)).columns[0]
+    moved = compare.side_by_side([A], compare.Policy.from_knobs(k=2, mmr_lambda=0.3)).columns[0]
     assert base.food_ids == [11, 12] and moved.food_ids == [11, 13]
     assert list(moved.items[C.MODEL_RANK]) == [1, 3]
     assert base.report.intra_list_diversity == pytest.approx(0.0)
@@ -217,24 +220,24 @@ def test_a_knob_changes_the_list_and_reports_what_it_cost():
 def test_the_allergy_filter_holds_whatever_the_knobs_say():
     risky = pool(3, [21, 22, 23, 24], [1.0, 0.9, 0.5, 0.1], np.eye(4), [KOREAN, CHINESE, KOREAN, CHINESE],
                  allergen=np.array([True, False, False, True]), mix={CHINESE: 1.0})
-    for knobs in (compare.Knobs(), compare.Knobs(mmr_lambda=0.0), compare.Knobs(calibration_lambda=1.0),
-                  compare.Knobs(popularity_penalty=1.0, explore_temperature=1.0, seed=4)):
-        column = compare.side_by_side([risky], knobs.settings()).columns[0]
+    for knobs in (compare.Policy.from_knobs(), compare.Policy.from_knobs(mmr_lambda=0.0), compare.Policy.from_knobs(calibration_lambda=1.0),
+                  compare.Policy.from_knobs(popularity_penalty=1.0, explore_temperature=1.0, seed=4)):
+        column = compare.side_by_side([risky], knobs).columns[0]
         assert set(column.food_ids) == {22, 23} and column.n_allergen_removed == 2
 
 
 def test_a_short_pool_is_not_reported_as_a_shortfall_but_the_repeat_window_is():
     recent = pool(4, [31, 32, 33], [0.9, 0.5, 0.1], np.eye(3), [KOREAN] * 3, days=np.array([2, np.inf, 40]))
-    column = compare.side_by_side([recent], compare.Knobs(k=10).settings()).columns[0]
+    column = compare.side_by_side([recent], compare.Policy.from_knobs(k=10)).columns[0]
     assert column.food_ids == [31, 32, 33] and column.note == ""
-    windowed = compare.side_by_side([recent], compare.Knobs(k=10, repeat_window_days=7).settings()).columns[0]
+    windowed = compare.side_by_side([recent], compare.Policy.from_knobs(k=10, repeat_window_days=7)).columns[0]
     assert windowed.food_ids == [32, 33] and windowed.n_recent_removed == 1 and "2 of the 3" in windowed.note
 
 
 def test_a_stored_list_keeps_its_order_and_ignores_the_knobs():
     stored = compare.ScoredCandidates(5, "als #5", A.foods.iloc[[2, 0]].reset_index(drop=True),
                                       note="model gone")
-    column = compare.side_by_side([stored, A], compare.Knobs(k=2, mmr_lambda=0.0).settings()).columns[0]
+    column = compare.side_by_side([stored, A], compare.Policy.from_knobs(k=2, mmr_lambda=0.0)).columns[0]
     assert column.food_ids == [13, 11] and column.report is None and not column.is_live
     assert column.note == "model gone"
     assert compare.REPORT_METRICS[0].display(column.report, column.baseline) == ("–", None)
@@ -285,20 +288,29 @@ def test_comparable_runs_are_the_done_ones(world):
 
 
 @pytest.mark.parametrize("dated", [False, True], ids=["catalog", "menu"])
-def test_live_lists_with_every_knob_off_are_the_runs_stored_lists(world, dated):
+def test_live_lists_with_the_runs_policy_are_the_runs_stored_lists(world, dated):
+    """The knobs set to a run's policy give exactly the lists the run shipped (the pipeline and
+    the Compare page re-rank alike); the stored raw score is the model's own."""
+    from dataclasses import replace
+
+    from kurrant_core.policies import DEFAULT, run_policy
     engine, run_ids = world
+    policy = run_policy(results.get_run(engine, run_ids[1]).params)
+    assert policy.name == DEFAULT and policy.reranks
     user = compare.pick_user(engine, compare.HEAVY)
-    stored = results.read_recommendations(engine, run_ids[1], user)
+    stored = results.read_recommendations(engine, run_ids[1], user, with_raw_score=True)
     first = stored[stored[C.SERVICE_DATE].notna()].iloc[0] if dated else None
     day, meal = (first[C.SERVICE_DATE], int(first[C.DINING_TYPE])) if dated else (None, None)
     expected = (stored[(stored[C.SERVICE_DATE] == day) & (stored[C.DINING_TYPE] == meal)] if dated
                 else stored[stored[C.SERVICE_DATE].isna()])
     assert len(expected) > 1
     scored = compare.candidates_for_run(engine, run_ids[1], user, service_date=day, dining_type=meal)
-    assert scored.is_live and not scored.is_cold_start
-    column = compare.side_by_side([scored], compare.Knobs(k=10).settings()).columns[0]
+    assert scored.is_live and not scored.is_cold_start, scored.note
+    column = compare.side_by_side([scored], replace(policy, k=10)).columns[0]
     assert column.food_ids == expected[C.FOOD_ID].tolist()
-    assert column.items[C.SCORE].to_numpy() == pytest.approx(expected[C.SCORE].to_numpy(), rel=1e-5)
+    assert column.items[C.SCORE].to_numpy() == pytest.approx(expected[C.RAW_SCORE].to_numpy(), rel=1e-5)
+    off = compare.side_by_side([scored], compare.Policy.from_knobs(k=10)).columns[0]
+    assert off.food_ids != column.food_ids or dated       # the policy changed the catalog list
     model = compare.load_run_model(engine, run_ids[1])
     assert column.items[C.WHY].tolist() == model.explain(user, column.food_ids)
 
@@ -312,8 +324,8 @@ def test_no_listed_food_carries_the_users_allergy(world):
     for user in allergic:
         tags = set(codes.parse_codes(users.set_index(C.USER_ID).loc[user, C.ALLERGY_TAGS]))
         scored = [compare.candidates_for_run(engine, r, user) for r in run_ids]
-        for knobs in (compare.Knobs(k=20), compare.Knobs(k=20, mmr_lambda=0.0, explore_temperature=1.0)):
-            for column in compare.side_by_side(scored, knobs.settings()).columns:
+        for knobs in (compare.Policy.from_knobs(k=20), compare.Policy.from_knobs(k=20, mmr_lambda=0.0, explore_temperature=1.0)):
+            for column in compare.side_by_side(scored, knobs).columns:
                 assert column.food_ids and not any(tags & set(foods[f]) for f in column.food_ids)
 
 
@@ -327,7 +339,7 @@ def test_a_run_that_cannot_load_shows_its_stored_list(world):
     scored = compare.candidates_for_run(engine, run_ids[0], user, load_model=gone)
     expected = results.read_recommendations(engine, run_ids[0], user, catalog_only=True)
     assert not scored.is_live and "saved model is missing" in scored.note and "knobs do not apply" in scored.note
-    column = compare.side_by_side([scored], compare.Knobs(k=10, mmr_lambda=0.0).settings()).columns[0]
+    column = compare.side_by_side([scored], compare.Policy.from_knobs(k=10, mmr_lambda=0.0)).columns[0]
     assert column.food_ids == expected[C.FOOD_ID].tolist()
     unseen = compare.candidates_for_run(engine, run_ids[0], user, service_date=date(2030, 1, 7),
                                         dining_type=codes.LUNCH, load_model=gone)
@@ -361,7 +373,7 @@ def test_a_cold_user_gets_the_fallback_and_an_unknown_one_a_note(world):
     assert scored.foods[C.FOOD_ID].tolist() == expected.food_ids.tolist()
     stranger = compare.score_candidates(model, 10**7, run_id=0, label="content #0")
     assert stranger.foods.empty and "not in content #0's training data" in stranger.note
-    column = compare.side_by_side([stranger, scored], compare.Knobs().settings()).columns[0]
+    column = compare.side_by_side([stranger, scored], compare.Policy.from_knobs()).columns[0]
     assert column.food_ids == [] and column.report is None
 
 

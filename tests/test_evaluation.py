@@ -221,6 +221,16 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
     out = capsys.readouterr().out
     assert code == 0
     rows = json.loads(out)                                  # stdout is one JSON list, nothing else
+    shipped = [r for r in rows if r["policy"] != "off"]     # each model also as its policy ships it
+    rows = [r for r in rows if r["policy"] == "off"]
+    assert {(r["model"], r["protocol"], r["policy"]) for r in shipped} == {
+        (m, p, "default") for m in ("popularity", "history", "content") for p in ("daily_menu", "catalog")}
+    for row in shipped:
+        twin = next(r for r in rows if (r["model"], r["protocol"]) == (row["model"], row["protocol"]))
+        assert row["run_id"] == twin["run_id"]
+        if row["protocol"] == "catalog":
+            assert 0 < row["metrics"]["category_coverage"] <= 1
+            assert row["metrics"] != twin["metrics"]           # the policy changed the lists
     # the baselines come first and always: popularity, history, then the models, then random
     assert [(r["model"], r["protocol"]) for r in rows] == [
         ("popularity", "daily_menu"), ("popularity", "catalog"),
@@ -261,6 +271,10 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
         run = results.get_run(engine, row["run_id"])
         assert run.is_done and run.model == row["model"]
         assert run.metrics[row["protocol"]] == row["metrics"]
+        assert run.params["policy"]["name"] == "default"
+        shipped_row = next(r for r in shipped if (r["model"], r["protocol"]) == (row["model"], row["protocol"]))
+        assert run.metrics["with_policy"][row["protocol"]] == shipped_row["metrics"]
+        assert set(run.metrics["convergence"]) >= {"distinct_first_picks", "majority_pick_days"}
         assert run.params[N.EVALUATION][C.HORIZON_DAYS] == HORIZON
         assert run.data_cutoff.isoformat() == run.params[N.EVALUATION][C.DATA_CUTOFF]
         lists = results.read_recommendations(engine, run.run_id, catalog_only=True)
@@ -304,7 +318,7 @@ def test_exclude_seen_leaves_past_foods_out_of_lists_and_truth(tiny_engine):
 def _tuning_scores(engine: sa.Engine, split: TimeSplit, names: list[str]) -> dict[str, list]:
     from kurrant_core.evaluation import tuning
     validation = tuning.build_validation(engine, split)
-    return {name: [t[N.METRICS] for t in tuning.tune_model(name, validation, max_trials=3).trials]
+    return {name: [t["values"] for t in tuning.tune_model(name, validation, max_trials=3).trials]
             for name in names}
 
 
@@ -365,7 +379,7 @@ def test_tuning_never_reads_the_test_window(writable_tiny_url, monkeypatch):
 def test_tuning_tries_the_defaults_first_and_keeps_the_best(tiny_engine):
     from kurrant_core.evaluation import tuning
     validation = tuning.build_validation(tiny_engine, default_split(tiny_engine, 7))
-    result = tuning.tune_model("history", validation, max_trials=4)
+    result = tuning.tune_model("history", validation, max_trials=4, metric="daily_menu:mrr")
     assert result.trials[0]["params"] == {}
     scores = [t[N.METRICS] for t in result.trials]
     assert len(scores) == 4
@@ -375,6 +389,14 @@ def test_tuning_tries_the_defaults_first_and_keeps_the_best(tiny_engine):
     assert all(t["params"]["variety_days"] == 0 for t in fixed.trials)
     with pytest.raises(KurrantError, match="PROTOCOL:METRIC"):
         tuning.validation_score("history", {}, validation, "weekly:mrr", 10, False)
+    # two metrics: each trial scores the mean of its ratios to the defaults' (the first trial)
+    both = tuning.tune_model("history", validation, max_trials=3,
+                             metric="daily_menu:mrr,catalog:ndcg@10")
+    first = both.trials[0]["values"]
+    assert both.trials[0][N.METRICS] == pytest.approx(1.0)
+    for trial in both.trials[1:]:
+        ratios = [v / f for v, f in zip(trial["values"], first)]
+        assert trial[N.METRICS] == pytest.approx(sum(ratios) / 2)
 
 
 def test_evaluate_tune_stores_the_choice_and_retrain_reuses_it(writable_tiny_url, monkeypatch, tmp_path):

@@ -367,3 +367,13 @@ def test_random_expectation_equals_the_mean_over_every_permutation(n, h, t, k):
     expected = M.random_ranking_expectation(np.array([n]), np.array([h]), np.array([t]), k)
     for key in metrics:
         assert expected[key][0] == pytest.approx(sums[key] / len(perms)), key
+
+
+def test_category_coverage_by_hand():
+    # user 1's list: categories 1, 1, 2 -> 2 / min(3, 4) = 2/3; user 2's: 3 alone -> 1 / min(1, 4) = 1
+    recs = pd.DataFrame({C.USER_ID: [1, 1, 1, 2], C.FOOD_ID: [10, 11, 12, 13], C.RANK: [1, 2, 3, 1]})
+    category = pd.Series({10: 1, 11: 1, 12: 2, 13: 3})
+    assert M.category_coverage(recs, category, 4) == pytest.approx((2 / 3 + 1) / 2)
+    # only 2 categories exist: user 1's list is as varied as it can be
+    assert M.category_coverage(recs.iloc[:3], category, 2) == pytest.approx(1.0)
+    assert np.isnan(M.category_coverage(recs.iloc[:0], category, 4))

@@ -8,8 +8,9 @@ why-lines, per-list metrics, overlap between lists, category mixes).
 """
 from __future__ import annotations
 
+from kurrant_core.rerank import KNOB_NAMES, Policy
 from kurrant_core.compare.lists import (CANDIDATE_COLUMNS, HISTORY_LABEL, ITEM_COLUMNS, REPORT_METRICS,
-                                        ColumnView, Knobs, ReportMetric, ScoredCandidates, SideBySide,
+                                        ColumnView, ReportMetric, ScoredCandidates, SideBySide,
                                         candidates_for_run, category_mix, last_eaten, marks_text,
                                         overlap_table, score_candidates, side_by_side, stored_candidates)
 from kurrant_core.compare.menus import default_menu_day, menu_date_range, menu_days, require_menu
@@ -19,7 +20,7 @@ from kurrant_core.compare.users import (COLD, HEAVY, LIGHT, QUICK_PICKS, RANDOM,
                                         user_groups, user_history, user_profile, users_of_group)
 
 __all__ = [
-    "CANDIDATE_COLUMNS", "HISTORY_LABEL", "ITEM_COLUMNS", "REPORT_METRICS", "ColumnView", "Knobs",
+    "CANDIDATE_COLUMNS", "HISTORY_LABEL", "ITEM_COLUMNS", "REPORT_METRICS", "ColumnView", "KNOB_NAMES", "Policy",
     "ReportMetric", "ScoredCandidates", "SideBySide", "candidates_for_run", "category_mix", "last_eaten",
     "marks_text", "overlap_table", "score_candidates", "side_by_side", "stored_candidates",
     "default_menu_day", "menu_date_range", "menu_days", "require_menu", "FAST_MODELS", "MAX_COMPARED",

@@ -32,7 +32,7 @@ from kurrant_core.candidates import DEFAULT_POOL, candidate_sets
 from kurrant_core.compare.runs import load_run_model, run_label
 from kurrant_core.errors import KurrantError
 from kurrant_core.models import Recommender
-from kurrant_core.rerank import CandidateSet, ListReport, RerankSettings, jaccard, list_report, rbo, rerank
+from kurrant_core.rerank import CandidateSet, ListReport, Policy, jaccard, list_report, rbo, rerank
 
 FOOD_FACTS = [C.FOOD_ID, C.FOOD_NAME, C.MAKERS_NAME, C.CUISINE_LABEL, C.SPICINESS_LABEL, C.PRICE]
 CANDIDATE_COLUMNS = [*FOOD_FACTS, C.SCORE, C.MODEL_RANK, C.WHY]
@@ -42,40 +42,6 @@ ITEM_COLUMNS = [C.RANK, *FOOD_FACTS, C.SCORE, C.MODEL_RANK, C.MARKS, C.WHY, C.N_
 HISTORY_LABEL = "Order history"
 RBO_PERSISTENCE = 0.9
 """RBO's p: the top 10 ranks carry about 86% of the weight."""
-
-
-# ------------------------------------------------------------------------------------ knobs
-@dataclass(frozen=True)
-class Knobs:
-    """The sidebar's knobs in widget terms: each knob at its neutral value switches its step off
-    (MMR lambda 1, DPP theta 1, calibration 0, caps and repeat window 0, penalty and exploration 0)."""
-
-    k: int = 10
-    mmr_lambda: float = 1.0
-    dpp_theta: float = 1.0
-    calibration_lambda: float = 0.0
-    max_per_category: int = 0
-    max_per_maker: int = 0
-    repeat_window_days: int = 0
-    popularity_penalty: float = 0.0
-    explore_temperature: float = 0.0
-    seed: int = 0
-
-    def settings(self) -> RerankSettings:
-        """The re-ranker's settings; neutral knobs become None so they add no objective at all
-        (MMR at lambda 1 alone is relevance order, but summed with DPP it would reweight it)."""
-        def off_at(value: float, neutral: float) -> float | None:
-            return None if value == neutral else float(value)
-
-        def cap(value: int) -> int | None:
-            return int(value) if value > 0 else None
-
-        return RerankSettings(
-            k=int(self.k), mmr_lambda=off_at(self.mmr_lambda, 1.0), dpp_theta=off_at(self.dpp_theta, 1.0),
-            calibration_lambda=off_at(self.calibration_lambda, 0.0),
-            max_per_category=cap(self.max_per_category), max_per_maker=cap(self.max_per_maker),
-            repeat_window_days=cap(self.repeat_window_days), popularity_penalty=float(self.popularity_penalty),
-            explore_temperature=float(self.explore_temperature), seed=int(self.seed))
 
 
 # ------------------------------------------------------------------------------ scored pools
@@ -229,7 +195,7 @@ def _own_top(pool: CandidateSet, k: int) -> np.ndarray:
     return allowed[np.argsort(-pool.relevance[allowed], kind="stable")[:k]]
 
 
-def _rank(scored: ScoredCandidates, settings: RerankSettings) -> _Ranked:
+def _rank(scored: ScoredCandidates, settings: Policy) -> _Ranked:
     """Re-rank a live pool (k capped at its size, so a short menu is not reported as a shortfall);
     a stored list keeps its order."""
     pool = scored.candidates
@@ -261,7 +227,7 @@ def marks_text(n_lists: int, n_columns: int, eaten: date | None) -> str:
     return " · ".join(parts)
 
 
-def side_by_side(scored: Sequence[ScoredCandidates], settings: RerankSettings,
+def side_by_side(scored: Sequence[ScoredCandidates], settings: Policy,
                  history: pd.DataFrame | None = None) -> SideBySide:
     """Re-rank every pool with ``settings`` and assemble the comparison (see the module docstring).
 

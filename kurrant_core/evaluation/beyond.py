@@ -3,11 +3,12 @@
 The business rule is that recommendations must follow each user's taste *and not converge* on a
 few menus, so every evaluation reports, next to accuracy: catalog coverage, intra-list diversity
 on food features, novelty, exposure Gini over foods, personalisation, calibration error against
-each user's category mix, and the repeat rate (share of recommended foods the user ate in the
+each user's category mix, category coverage (distinct cuisines per list), and the repeat rate (share of recommended foods the user ate in the
 previous 7 days). All come from ``kurrant_core.metrics``; this module only feeds them.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from kurrant_core import columns as C
@@ -42,5 +43,7 @@ def beyond_accuracy(recs: pd.DataFrame, data: TrainingData) -> dict[str, float]:
         N.EXPOSURE_GINI: M.exposure_gini(recs, n_catalog),
         N.PERSONALISATION: M.personalisation(recs),
         N.CALIBRATION_ERROR: M.calibration_error(recs, user_category_mix(data), food_category),
+        N.CATEGORY_COVERAGE: M.category_coverage(recs, food_category,
+                                                 len(np.unique(data.food_category[data.catalog]))),
         N.REPEAT_RATE: M.repeat_rate(recs, data.orders, as_of=data.cutoff, days=REPEAT_WINDOW_DAYS),
     }

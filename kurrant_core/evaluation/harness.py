@@ -48,9 +48,12 @@ from kurrant_core.evaluation.protocols import (catalog_accuracy, catalog_per_use
                                                seen_foods, truth_of)
 from kurrant_core.evaluation.split import (DEFAULT_HORIZON_DAYS, TimeSplit, backtest_splits,
                                            default_split, split_data)
+from kurrant_core.evaluation.policy_eval import PolicyRanker, convergence_of
 from kurrant_core.evaluation.tradeoff import mmr_tradeoff
+from kurrant_core.rerank import OFF, Policy
 from kurrant_core.models import BASELINE_NAMES, MODEL_NAMES, make_model, model_available
 from kurrant_core.models.base import Recommender
+from kurrant_core.policies import BUILTIN, DEFAULT, POLICY_KEY, apply_policy, get_policy
 from kurrant_core.schema import RUN_FAILED, RUN_STOPPED
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,10 @@ class ModelScores:
     """Per user: events and metric sums (``protocols.daily_menu_per_user``), for the intervals."""
     catalog_users: pd.DataFrame | None = None
     """Per truth user: catalog metrics (``protocols.catalog_per_user``), for the intervals."""
+    convergence: dict[str, float] = field(default_factory=dict)
+    """Group-day convergence of the daily #1 picks (``convergence``)."""
+    with_policy: ModelScores | None = None
+    """The same model's scores with its diversity policy applied (None: not measured)."""
 
 
 @dataclass
@@ -87,6 +94,8 @@ class ModelEvaluation:
     """protocol -> the random ranking's expected metrics on the same test."""
     exclude_seen: bool = False
     tuned: dict[str, Any] | None = None
+    policy: Policy | None = None
+    """The diversity policy the ``with_policy`` figures were measured with."""
 
     @property
     def baseline(self) -> bool:
@@ -100,6 +109,8 @@ class ModelEvaluation:
                 N.DAILY_MENU: rounded(self.scores.daily_menu), N.CATALOG: rounded(self.scores.catalog),
                 N.TRADEOFF: [rounded(point) for point in self.scores.tradeoff],
                 N.BASELINE: self.baseline,
+                N.CONVERGENCE: rounded(self.scores.convergence),
+                **({N.WITH_POLICY: self.policy_metrics()} if self.scores.with_policy else {}),
                 N.RANDOM: {protocol: rounded(values) for protocol, values in self.random.items()},
                 N.VERSUS_BASELINE: _rounded_intervals(self.versus)}
 
@@ -109,18 +120,31 @@ class ModelEvaluation:
         for protocol in N.PROTOCOLS:
             metrics = rounded(getattr(self.scores, protocol))
             rows.append({C.MODEL: self.model, C.PROTOCOL: protocol, C.RUN_ID: self.run_id,
-                         N.BASELINE: self.baseline,
+                         N.BASELINE: self.baseline, N.POLICY: OFF,
+                N.CONVERGENCE: rounded(self.scores.convergence),
+                **({N.WITH_POLICY: self.policy_metrics()} if self.scores.with_policy else {}),
                          C.DATA_CUTOFF: self.split.cutoff.isoformat(),
                          C.HORIZON_DAYS: self.split.horizon_days, N.METRICS: metrics,
                          N.VERSUS_BASELINE: _rounded_intervals(self.versus).get(protocol, {}),
                          N.TUNING: self.tuned,
                          N.FIT_SECONDS: metrics[N.FIT_SECONDS],
                          N.SCORE_SECONDS: metrics[N.SCORE_SECONDS]})
+            if self.scores.with_policy is not None:
+                shipped = rounded(getattr(self.scores.with_policy, protocol))
+                rows.append({**rows[-1], N.POLICY: self.policy.name, N.METRICS: shipped,
+                             N.VERSUS_BASELINE: {}, N.SCORE_SECONDS: shipped[N.SCORE_SECONDS]})
         return rows
+
+    def policy_metrics(self) -> dict[str, Any]:
+        """The figures with the policy applied: which policy, both protocols, convergence."""
+        scored = self.scores.with_policy
+        return {N.POLICY: self.policy.to_dict() if self.policy else None,
+                N.DAILY_MENU: rounded(scored.daily_menu), N.CATALOG: rounded(scored.catalog),
+                N.CONVERGENCE: rounded(scored.convergence)}
 
     def random_json_rows(self) -> list[dict[str, Any]]:
         """The random ranking's rows (no run: an expectation on the same test)."""
-        return [{C.MODEL: N.RANDOM, C.PROTOCOL: protocol, C.RUN_ID: None, N.BASELINE: True,
+        return [{C.MODEL: N.RANDOM, C.PROTOCOL: protocol, C.RUN_ID: None, N.BASELINE: True, N.POLICY: OFF,
                  C.DATA_CUTOFF: self.split.cutoff.isoformat(), C.HORIZON_DAYS: self.split.horizon_days,
                  N.METRICS: rounded(self.random.get(protocol, {})), N.VERSUS_BASELINE: {},
                  N.TUNING: None, N.FIT_SECONDS: 0.0, N.SCORE_SECONDS: 0.0}
@@ -138,13 +162,16 @@ def _rounded_intervals(versus: dict[str, dict]) -> dict[str, dict]:
 # ------------------------------------------------------------------------------ one fitted model
 def score_fitted(model: Recommender, data: TrainingData, test: pd.DataFrame, *, k: int = 10,
                  fit_seconds: float = float("nan"), fit_cpu_seconds: float = float("nan"),
-                 with_tradeoff: bool = True, exclude_seen: bool = False) -> ModelScores:
+                 with_tradeoff: bool = True, exclude_seen: bool = False,
+                 policy: Policy | None = None) -> ModelScores:
     """Both protocols, beyond-accuracy and (optionally) the MMR trade-off for a fitted model.
 
     ``test`` holds the test window's paid items (``split.read_test_items``); pure computation,
     nothing is written. The retrain job can call this for a model it trained before a cutoff.
     ``exclude_seen`` leaves each user's past foods out of their catalog list and truth (the
     usual protocol of public benchmarks; for lunch, reordering is the target, so it is off).
+    ``policy`` (one that re-ranks) also scores the lists as that policy ships them
+    (``with_policy``): what the diversity costs in accuracy and gains in variety.
     """
     fit_costs = {N.FIT_SECONDS: fit_seconds, N.FIT_CPU_SECONDS: fit_cpu_seconds}
     started = time.perf_counter()
@@ -160,8 +187,14 @@ def score_fitted(model: Recommender, data: TrainingData, test: pd.DataFrame, *, 
                **beyond_accuracy(recs, data),
                **fit_costs, N.SCORE_SECONDS: catalog_seconds}
     tradeoff = mmr_tradeoff(model, data, truth, k=k) if with_tradeoff else []
-    return ModelScores(daily, catalog, tradeoff, daily_users=daily_menu_per_user(ranked),
-                       catalog_users=catalog_per_user(recs, truth, k))
+    scores = ModelScores(daily, catalog, tradeoff, daily_users=daily_menu_per_user(ranked),
+                         catalog_users=catalog_per_user(recs, truth, k),
+                         convergence=convergence_of(model, data, test))
+    if policy is not None and policy.reranks:
+        scores.with_policy = score_fitted(PolicyRanker(model, policy), data, test, k=k,
+                                          fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
+                                          with_tradeoff=False, exclude_seen=exclude_seen)
+    return scores
 
 
 def mean_scores(folds: Sequence[ModelScores]) -> ModelScores:
@@ -173,8 +206,11 @@ def mean_scores(folds: Sequence[ModelScores]) -> ModelScores:
         frame = pd.DataFrame(dicts, dtype=float)
         return {key: float(value) for key, value in frame.mean(skipna=True).items()}
     n_points = min(len(f.tradeoff) for f in folds)
+    policy = [f.with_policy for f in folds if f.with_policy is not None]
     return ModelScores(mean([f.daily_menu for f in folds]), mean([f.catalog for f in folds]),
-                       [mean([f.tradeoff[p] for f in folds]) for p in range(n_points)])
+                       [mean([f.tradeoff[p] for f in folds]) for p in range(n_points)],
+                       convergence=mean([f.convergence for f in folds]) if folds[0].convergence else {},
+                       with_policy=mean_scores(policy) if len(policy) == len(folds) else None)
 
 
 # ------------------------------------------------------------------------------ the pipeline
@@ -201,7 +237,8 @@ def resolve_models(spec: str | Sequence[str] | None, *, with_baselines: bool = F
 def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
              split: TimeSplit | None = None, horizon_days: int = DEFAULT_HORIZON_DAYS, k: int = 10,
              backtest: int = 1, params: dict[str, dict] | None = None, with_tradeoff: bool = True,
-             exclude_seen: bool = False, tune: bool = False, tune_metric: str = tuning.DEFAULT_METRIC,
+             exclude_seen: bool = False, policy: str | None = DEFAULT,
+             tune: bool = False, tune_metric: str = tuning.DEFAULT_METRIC,
              tune_trials: int = tuning.DEFAULT_MAX_TRIALS,
              tune_budget_seconds: float = tuning.DEFAULT_BUDGET_SECONDS,
              triggered_by: str | None = "evaluate", job_id: int | None = None,
@@ -212,12 +249,14 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
     ``split`` defaults to the last ``horizon_days`` days of orders; ``backtest`` > 1 adds earlier
     cutoffs (one horizon apart) and averages. ``params`` maps a model name to hyper-parameters
     (kept fixed when tuning). ``tune`` first picks each model's main hyper-parameters on the
-    validation window before the earliest cutoff (never on a test window). Returns one evaluation
-    per model, each with its interval against the best baseline.
+    validation window before the earliest cutoff (never on a test window). ``policy`` (a policy
+    name; ``off`` or None to skip) also measures every model's lists as that policy ships them.
+    Returns one evaluation per model, each with its interval against the best baseline.
     """
     if k < 1:
         raise KurrantError(f"k must be at least 1, not {k}.")
     names = resolve_models(models, with_baselines=True)
+    shipped = get_policy(engine, policy) if policy and policy != OFF else None
     params = {name: dict(values) for name, values in (params or {}).items()}
     latest = split or default_split(engine, horizon_days)
     splits = backtest_splits(latest, backtest)
@@ -242,12 +281,12 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
             _check_stop(should_stop, None)
             report(f"evaluating {name} (cutoff {fold.cutoff})", (f * len(names) + m) / steps)
             model = make_model(name, **params.get(name, {}))
-            scores = _fit_and_score(model, data, test, k, with_tradeoff, exclude_seen)
+            scores = _fit_and_score(model, data, test, k, with_tradeoff, exclude_seen, shipped)
             folds[name].append(scores)
             if is_latest:
                 evaluations.append(_evaluated_run(
                     engine, model, data, folds[name], latest, [s.cutoff.isoformat() for s in splits],
-                    k, exclude_seen, tuned.get(name), triggered_by, job_id, should_stop))
+                    k, exclude_seen, tuned.get(name), shipped, triggered_by, job_id, should_stop))
     report("comparing with the baselines", 0.99)
     versus, random = compare_to_baselines(
         {name: pooled([s.daily_users for s in folds[name]]) for name in names},
@@ -278,21 +317,23 @@ def _tune_all(engine: sa.Engine, names: list[str], earliest: TimeSplit, params: 
 
 
 def _fit_and_score(model: Recommender, data: TrainingData, test: pd.DataFrame, k: int,
-                   with_tradeoff: bool, exclude_seen: bool = False) -> ModelScores:
+                   with_tradeoff: bool, exclude_seen: bool = False,
+                   policy: Policy | None = None) -> ModelScores:
     started, cpu_started = time.perf_counter(), time.process_time()
     model.fit(data)
     fit_seconds, fit_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     log.info("%s fitted in %.1f s (%.1f CPU s)", model.name, fit_seconds, fit_cpu)
     return score_fitted(model, data, test, k=k, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu,
-                        with_tradeoff=with_tradeoff, exclude_seen=exclude_seen)
+                        with_tradeoff=with_tradeoff, exclude_seen=exclude_seen, policy=policy)
 
 
 def _evaluated_run(engine: sa.Engine, model: Recommender, data: TrainingData, folds: list[ModelScores],
                    split: TimeSplit, cutoffs: list[str], k: int, exclude_seen: bool,
-                   tuned: dict[str, Any] | None, triggered_by: str | None, job_id: int | None,
-                   should_stop: StopFn | None) -> ModelEvaluation:
-    """Store the model fitted at the latest cutoff as a run in the shared format, with its metrics
-    (the intervals against the baselines are added once every model is scored)."""
+                   tuned: dict[str, Any] | None, policy: Policy | None, triggered_by: str | None,
+                   job_id: int | None, should_stop: StopFn | None) -> ModelEvaluation:
+    """Store the model fitted at the latest cutoff as a run in the shared format (its catalog lists
+    as ``policy`` ships them), with its metrics (the intervals against the baselines are added
+    once every model is scored)."""
     served = data.orders[C.SERVICE_DATE]
     run_params = {**model.get_params(),
                   N.EVALUATION: {C.DATA_CUTOFF: split.cutoff.isoformat(),
@@ -300,6 +341,8 @@ def _evaluated_run(engine: sa.Engine, model: Recommender, data: TrainingData, fo
                                  N.EXCLUDE_SEEN: exclude_seen}}
     if tuned is not None:
         run_params[N.TUNING] = tuned
+    shipped = policy or BUILTIN[OFF]
+    run_params[POLICY_KEY] = shipped.to_dict()
     run_id = results.start_run(engine, model.name, run_params, data_cutoff=data.cutoff,
                                train_start=served.min().date(), train_end=served.max().date(),
                                triggered_by=triggered_by, job_id=job_id)
@@ -309,10 +352,10 @@ def _evaluated_run(engine: sa.Engine, model: Recommender, data: TrainingData, fo
         model.save(artifact)
         users = results.active_user_ids(data)
         for start in range(0, len(users), results.USER_BATCH):
-            results.write_recommendations(engine, run_id,
-                                          model.recommend(users[start:start + results.USER_BATCH], k))
+            results.write_recommendations(engine, run_id, apply_policy(
+                model, data, users[start:start + results.USER_BATCH], k, shipped))
         evaluation = ModelEvaluation(model.name, run_id, split, cutoffs, k, mean_scores(folds),
-                                     exclude_seen=exclude_seen, tuned=tuned)
+                                     exclude_seen=exclude_seen, tuned=tuned, policy=policy)
         results.finish_run(engine, run_id, metrics=evaluation.stored_metrics(), n_users=data.n_users,
                            n_items=data.n_foods, artifact_path=artifact, warnings=model.fit_warnings())
     except BaseException as exc:

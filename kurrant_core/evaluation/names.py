@@ -30,6 +30,7 @@ NOVELTY = "novelty"
 EXPOSURE_GINI = "exposure_gini"
 PERSONALISATION = "personalisation"
 CALIBRATION_ERROR = "calibration_error"
+CATEGORY_COVERAGE = "category_coverage"
 REPEAT_RATE = "repeat_rate"
 
 # cost
@@ -49,6 +50,11 @@ REFERENCE = "reference"
 BEATS_BASELINES = "beats_baselines"
 EXCLUDE_SEEN = "exclude_seen"
 TUNING = "tuning"
+POLICY = "policy"
+"""JSON rows and stored metrics: the diversity policy a row's lists were re-ranked with (or "off")."""
+WITH_POLICY = "with_policy"
+"""Stored metrics: the same model's figures with its policy applied."""
+CONVERGENCE = "convergence"
 
 # the rest of a stored evaluation (rec_run.metrics)
 METRICS = "metrics"

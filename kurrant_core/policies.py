@@ -1,0 +1,194 @@
+"""Diversity policies: saved, named re-rank settings, and the step that applies one to a model.
+
+A run is a model plus a policy. The lists a run writes (catalog and menu days) are the model's
+top ``policy.pool`` candidates re-ranked by the policy (``rerank``), so the rows the backend reads
+are the lists as shipped; the model's own score stays beside the final one (``raw_score``) so
+the cost of the policy can be measured. With ``spread_max_share`` on, one group's menu day is
+also spread across its users: no food is the #1 pick of more than that share of them (the users
+who give up least move to their next food), which keeps one maker from being overloaded.
+
+Policies live in ``rec_policy`` (name -> versioned JSON); ``off`` and ``default`` are built in,
+and a stored ``default`` (e.g. from ``policy choose --save``) replaces the built-in one.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from kurrant_core import columns as C
+from kurrant_core import schema as S
+from kurrant_core.candidates import candidate_sets
+from kurrant_core.data import TrainingData
+from kurrant_core.errors import KurrantError
+from kurrant_core.models.base import Recommender
+from kurrant_core.rerank import OFF, Policy, rerank
+
+DEFAULT = "default"
+DEFAULT_POLICY = Policy(name=DEFAULT, calibration_lambda=0.3, max_per_maker=2)
+"""The built-in default, as ``policy choose`` picked it on the demo world's validation window
+(see README, "Diversity policies"): within the accuracy budget for every model, the lowest mean
+catalog calibration error."""
+BUILTIN = {OFF: Policy(name=OFF), DEFAULT: DEFAULT_POLICY}
+POLICY_KEY = "policy"
+"""Key of the policy in a run's params (and in ``evaluate --format json`` rows)."""
+
+_policies = S.rec_policy.c
+
+
+# ------------------------------------------------------------------------------ storage
+def parse_policy(text: str | dict, name: str | None = None) -> Policy:
+    """A policy from its JSON (or dict); a malformed one raises KurrantError saying what is wrong."""
+    if isinstance(text, str):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise KurrantError(f"The policy is not valid JSON ({exc.msg} at character {exc.pos}).") from None
+    else:
+        values = dict(text)
+    if name is not None:
+        values = {**values, "name": name}
+    return Policy.from_dict(values)
+
+
+def save_policy(engine: sa.Engine, policy: Policy, *, saved_by: str) -> Policy:
+    """Store (or replace) a named policy; ``off`` cannot be redefined."""
+    if policy.name == OFF:
+        raise KurrantError("'off' is the built-in policy that re-ranks nothing; choose another name.")
+    row = {_policies[C.POLICY_NAME].name: policy.name, _policies.version.name: policy.version,
+           _policies.settings.name: json.dumps(policy.to_dict()), _policies.saved_by.name: saved_by,
+           _policies.saved_at.name: datetime.now().replace(microsecond=0)}
+    with engine.begin() as conn:
+        conn.execute(sa.delete(S.rec_policy).where(_policies[C.POLICY_NAME] == policy.name))
+        conn.execute(sa.insert(S.rec_policy).values(row))
+    return policy
+
+
+def get_policy(engine: sa.Engine | None, name: str) -> Policy:
+    """The policy called ``name``: stored ones first (a stored ``default`` overrides the built-in)."""
+    if engine is not None:
+        with engine.connect() as conn:
+            text = conn.execute(sa.select(_policies.settings).where(_policies[C.POLICY_NAME] == name)).scalar()
+        if text is not None:
+            return parse_policy(text, name)
+    if name in BUILTIN:
+        return BUILTIN[name]
+    known = ", ".join(list_policies(engine)[C.POLICY_NAME]) if engine is not None else ", ".join(BUILTIN)
+    raise KurrantError(f"No policy is called {name!r}. Known policies: {known}. Save one with "
+                       "`python -m kurrant_core policy save NAME --set key=value` or from the Compare page.")
+
+
+def list_policies(engine: sa.Engine | None) -> pd.DataFrame:
+    """Every policy (built-in and stored): name, what it does, who saved it when."""
+    rows = {name: (policy, "built in", None) for name, policy in BUILTIN.items()}
+    if engine is not None:
+        with engine.connect() as conn:
+            for r in conn.execute(sa.select(S.rec_policy).order_by(_policies[C.POLICY_NAME])).mappings():
+                try:
+                    rows[r[_policies[C.POLICY_NAME].name]] = (parse_policy(r[_policies.settings.name], r[_policies[C.POLICY_NAME].name]),
+                                                    r[_policies.saved_by.name], r[_policies.saved_at.name])
+                except KurrantError as exc:        # shown, not fatal: one bad row hides nothing else
+                    rows[r[_policies[C.POLICY_NAME].name]] = (None, f"unreadable: {exc}", r[_policies.saved_at.name])
+    return pd.DataFrame([(name, policy.steps_text() if policy else "", who, when)
+                         for name, (policy, who, when) in rows.items()],
+                        columns=[C.POLICY_NAME, C.POLICY_STEPS, _policies.saved_by.name, _policies.saved_at.name])
+
+
+def run_policy(params: dict) -> Policy:
+    """The policy a run was written with (``off`` for runs from before policies)."""
+    stored = params.get(POLICY_KEY)
+    return parse_policy(stored) if stored else BUILTIN[OFF]
+
+
+# ------------------------------------------------------------------------------ applying one
+def apply_policy(model: Recommender, data: TrainingData, user_ids, k: int, policy: Policy, *,
+                 service_date: date | None = None, dining_type: int | None = None,
+                 exclude=None) -> pd.DataFrame:
+    """The model's lists for ``user_ids`` as the policy ships them: shared columns plus
+    ``RAW_SCORE`` (the model's score). ``SCORE`` is the policy's working relevance of each pick
+    (normalised, penalised, explored); ranks follow the policy's order."""
+    if not policy.reranks:
+        recs = model.recommend(user_ids, k, service_date=service_date, dining_type=dining_type,
+                               exclude=exclude)
+        return recs.assign(**{C.RAW_SCORE: recs[C.SCORE]})
+    pools = candidate_sets(data, model, user_ids, n=max(policy.pool, k), service_date=service_date,
+                           dining_type=dining_type, exclude=exclude)
+    picks = {}
+    for user_id, pool in pools.items():
+        result = rerank(pool, replace(policy, k=min(k, len(pool))))
+        picks[user_id] = (pool, result)
+    if policy.spread_max_share is not None and service_date is not None:
+        picks = spread_first_picks(picks, data, policy.spread_max_share)
+    return _as_rows(model, data, picks, service_date, dining_type)
+
+
+def spread_first_picks(picks: dict, data: TrainingData, max_share: float) -> dict:
+    """Within each group, no food is #1 for more than ``max_share`` of the users (at least one):
+    the users whose #1 leads their #2 by the least take their #2 instead (their two first foods
+    swap), repeatedly, until every food is within the share or nobody can move."""
+    users = np.array(list(picks), dtype=np.int64)
+    if len(users) == 0:
+        return picks
+    groups = data.user_group[data.user_indices(users)]
+    out = dict(picks)
+    for group in np.unique(groups):
+        members = users[groups == group]
+        limit = max(1, int(np.floor(max_share * len(members))))
+        order = {int(u): list(out[int(u)][1].positions) for u in members}
+        for _ in range(len(members)):
+            firsts = pd.Series({u: pos[0] for u, pos in order.items() if pos})
+            if firsts.empty:
+                break
+            food_of = {u: int(out[u][0].food_ids[p]) for u, p in firsts.items()}
+            counts = pd.Series(food_of).value_counts()
+            crowded = counts[counts > limit]
+            if crowded.empty:
+                break
+            food = int(crowded.index[0])
+            movable = [(float(out[u][1].scores[0] - out[u][1].scores[1]), u) for u, f in food_of.items()
+                       if f == food and len(order[u]) > 1
+                       and int(out[u][0].food_ids[order[u][1]]) not in crowded.index]
+            if not movable:
+                break
+            movable.sort()
+            for _, u in movable[:int(counts[food]) - limit]:
+                order[u][0], order[u][1] = order[u][1], order[u][0]
+                result = out[u][1]
+                scores = result.scores.copy()
+                scores[[0, 1]] = scores[[1, 0]]
+                out[u] = (out[u][0], replace(result, positions=np.array(order[u]),
+                                             food_ids=out[u][0].food_ids[order[u]], scores=scores))
+    return out
+
+
+def _as_rows(model: Recommender, data: TrainingData, picks: dict, service_date: date | None,
+             dining_type: int | None) -> pd.DataFrame:
+    if not picks:
+        return pd.DataFrame(columns=[*C.RECOMMEND_COLUMNS, C.RAW_SCORE])
+    user_col, food_col, rank_col, score_col, raw_col = [], [], [], [], []
+    for user_id, (pool, result) in picks.items():
+        n = len(result.positions)
+        user_col.append(np.full(n, user_id, dtype=np.int64))
+        food_col.append(pool.food_ids[result.positions].astype(np.int64))
+        rank_col.append(np.arange(1, n + 1))
+        score_col.append(np.asarray(result.scores, dtype=float))
+        raw_col.append(pool.relevance[result.positions])
+    users = np.concatenate(user_col)
+    foods = np.concatenate(food_col)
+    u = data.user_indices(users)
+    i = data.food_indices(foods)
+    group = pd.array(data.user_group[u], dtype="Int64")
+    group[group < 0] = pd.NA
+    n = len(users)
+    return pd.DataFrame({
+        C.USER_ID: users, C.GROUP_ID: group,
+        C.SERVICE_DATE: pd.Series([service_date] * n, dtype=object),
+        C.DINING_TYPE: pd.array([dining_type] * n, dtype="Int64"),
+        C.FOOD_ID: foods, C.MAKERS_ID: data.food_makers[i],
+        C.RANK: np.concatenate(rank_col).astype(np.int64), C.SCORE: np.concatenate(score_col),
+        C.IS_COLD_START: data.cold[u], C.RAW_SCORE: np.concatenate(raw_col).astype(float),
+    }, columns=[*C.RECOMMEND_COLUMNS, C.RAW_SCORE])
