@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "kurrant_core.commands.preprocess",  # preprocess
     "kurrant_core.commands.models",     # train, recommend, publish, export
     "kurrant_core.commands.evaluate",   # evaluate
+    "kurrant_core.commands.policy",     # policy list|show|save|choose
     "kurrant_core.commands.jobs",       # retrain, runs, activate, cancel
     "kurrant_core.commands.sync",       # sync
 ]

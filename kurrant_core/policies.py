@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,11 @@ POLICY_KEY = "policy"
 _policies = S.rec_policy.c
 
 
+def _ensure_table(engine: sa.Engine) -> None:
+    """A DE database from before policies gets its (empty) policy table on first use."""
+    S.rec_policy.create(engine, checkfirst=True)
+
+
 # ------------------------------------------------------------------------------ storage
 def parse_policy(text: str | dict, name: str | None = None) -> Policy:
     """A policy from its JSON (or dict); a malformed one raises KurrantError saying what is wrong."""
@@ -50,7 +56,7 @@ def parse_policy(text: str | dict, name: str | None = None) -> Policy:
             raise KurrantError(f"The policy is not valid JSON ({exc.msg} at character {exc.pos}).") from None
     else:
         values = dict(text)
-    if name is not None:
+    if name is not None and isinstance(values, dict):
         values = {**values, "name": name}
     return Policy.from_dict(values)
 
@@ -59,6 +65,7 @@ def save_policy(engine: sa.Engine, policy: Policy, *, saved_by: str) -> Policy:
     """Store (or replace) a named policy; ``off`` cannot be redefined."""
     if policy.name == OFF:
         raise KurrantError("'off' is the built-in policy that re-ranks nothing; choose another name.")
+    _ensure_table(engine)
     row = {_policies[C.POLICY_NAME].name: policy.name, _policies.version.name: policy.version,
            _policies.settings.name: json.dumps(policy.to_dict()), _policies.saved_by.name: saved_by,
            _policies.saved_at.name: datetime.now().replace(microsecond=0)}
@@ -71,6 +78,7 @@ def save_policy(engine: sa.Engine, policy: Policy, *, saved_by: str) -> Policy:
 def get_policy(engine: sa.Engine | None, name: str) -> Policy:
     """The policy called ``name``: stored ones first (a stored ``default`` overrides the built-in)."""
     if engine is not None:
+        _ensure_table(engine)
         with engine.connect() as conn:
             text = conn.execute(sa.select(_policies.settings).where(_policies[C.POLICY_NAME] == name)).scalar()
         if text is not None:
@@ -86,6 +94,7 @@ def list_policies(engine: sa.Engine | None) -> pd.DataFrame:
     """Every policy (built-in and stored): name, what it does, who saved it when."""
     rows = {name: (policy, "built in", None) for name, policy in BUILTIN.items()}
     if engine is not None:
+        _ensure_table(engine)
         with engine.connect() as conn:
             for r in conn.execute(sa.select(S.rec_policy).order_by(_policies[C.POLICY_NAME])).mappings():
                 try:
@@ -192,3 +201,52 @@ def _as_rows(model: Recommender, data: TrainingData, picks: dict, service_date: 
         C.RANK: np.concatenate(rank_col).astype(np.int64), C.SCORE: np.concatenate(score_col),
         C.IS_COLD_START: data.cold[u], C.RAW_SCORE: np.concatenate(raw_col).astype(float),
     }, columns=[*C.RECOMMEND_COLUMNS, C.RAW_SCORE])
+
+
+# ------------------------------------------------------------------------------ a new run, same model
+APPLIED_TO = "policy_applied_to"
+"""Key in a run's params: the run whose saved model it re-used with another policy."""
+
+
+def apply_policy_to_run(engine: sa.Engine, run_id: int, policy: Policy, *,
+                        triggered_by: str | None = None) -> int:
+    """A new run from ``run_id``'s saved model with ``policy``: no refit, the same catalog k and menu
+    days, its model folder copied. Refused while a retrain holds the lock; the source run (and
+    whichever run is active) is left as it was, also when this fails. The new run's id."""
+    import shutil
+
+    from kurrant_core import config, results
+    from kurrant_core.jobs import lock
+    from kurrant_core.models import get_model_class
+
+    holder = lock.holder(engine)
+    if holder is not None:
+        raise KurrantError(f"Job {holder.job_id} is retraining; apply the policy when it is done.")
+    source = results.get_run(engine, run_id)
+    if not source.is_done:
+        raise KurrantError(f"Run {run_id} is {source.status_label}; a policy applies to a done run only.")
+    folder = source.artifact_path
+    if not folder or not (Path(folder) / "params.json").exists():
+        raise KurrantError(f"Run {run_id}'s saved model ({folder or 'no folder'}) is gone, so a policy "
+                           f"cannot be applied without refitting; retrain {source.model} instead.")
+    model = get_model_class(source.model).load(Path(folder))
+    rows = results.read_recommendations(engine, run_id)
+    catalog = rows[rows[C.SERVICE_DATE].isna()]
+    k = int(catalog[C.RANK].max()) if len(catalog) else int(rows[C.RANK].max()) if len(rows) else 10
+    dates = sorted({pd.Timestamp(d).date() for d in rows[C.SERVICE_DATE].dropna()})
+    params = {**source.params, POLICY_KEY: policy.to_dict(), APPLIED_TO: int(run_id)}
+    new_id = results.start_run(engine, source.model, params, data_cutoff=source.data_cutoff,
+                               train_start=source.train_start, train_end=source.train_end,
+                               triggered_by=triggered_by)
+    artifact = config.artifact_root() / f"run_{new_id}"
+    try:
+        shutil.copytree(folder, artifact)
+        results.write_run_lists(engine, new_id, model, model.data_, k, policy, dates)
+        results.finish_run(engine, new_id, metrics=source.metrics, n_users=source.n_users or 0,
+                           n_items=source.n_items or 0, artifact_path=artifact,
+                           warnings=model.fit_warnings())
+    except BaseException as exc:
+        results.fail_run(engine, new_id, exc)
+        shutil.rmtree(artifact, ignore_errors=True)
+        raise
+    return new_id

@@ -39,11 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude-seen", action="store_true",
                    help="catalog protocol: leave each user's past foods out of their list and truth "
                         "(default off: for lunch, reordering is the target)")
+    p.add_argument("--policy", default="default", metavar="NAME",
+                   help="also measure each model's lists as this diversity policy ships them "
+                        "(default: default; off to skip)")
     p.add_argument("--tune", action="store_true",
                    help="first choose each model's main hyper-parameters on the validation window "
                         "(the --horizon days before the cutoff; never the test window)")
     p.add_argument("--tune-metric", default=None, metavar="PROTOCOL:METRIC",
-                   help="what --tune maximises (default daily_menu:mrr; e.g. catalog:ndcg@10)")
+                   help="what --tune maximises: PROTOCOL:METRIC, several comma-separated are averaged as "
+                        "ratios to the defaults' (default daily_menu:mrr,catalog:ndcg@10)")
     p.add_argument("--tune-trials", type=int, default=None, metavar="N",
                    help="most grid points tried per model, defaults first (default 6)")
     p.add_argument("--tune-budget", type=float, default=None, metavar="SECONDS",
@@ -80,7 +84,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         evaluations = evaluate(engine_from(args), args.models, split=split,
                                horizon_days=args.horizon, k=args.k, backtest=args.backtest,
                                params=params, with_tradeoff=args.tradeoff,
-                               exclude_seen=args.exclude_seen, tune=args.tune, **tune_options,
+                               exclude_seen=args.exclude_seen, policy=args.policy, tune=args.tune,
+                               **tune_options,
                                triggered_by="cli")
     if args.format == "json":
         rows = [row for e in evaluations for row in e.json_rows()] + evaluations[0].random_json_rows()

@@ -1,0 +1,171 @@
+"""Diversity policies: one validated type, stored by name, applied when a run writes its lists,
+and measured per group-day (convergence)."""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from kurrant_core import cli, results
+from kurrant_core import columns as C
+from kurrant_core import schema as S
+from kurrant_core.compare.runs import load_run_model
+from kurrant_core.db import make_engine
+from kurrant_core.errors import KurrantError
+from kurrant_core.evaluation.convergence import convergence_summary, group_day_table
+from kurrant_core.policies import (DEFAULT, apply_policy, apply_policy_to_run, get_policy, list_policies,
+                                   parse_policy, run_policy, save_policy, spread_first_picks)
+from kurrant_core.rerank import CandidateSet, Policy, RerankResult
+
+
+# ------------------------------------------------------------------------------ the type
+def test_a_malformed_policy_is_refused_with_the_reason():
+    for text, reason in [('{"calibration_lambda": 2}', "between 0 and 1"),
+                         ('{"colour": "red"}', "Unknown policy setting colour"),
+                         ('{"max_per_maker": 1.5}', "must be a int"),
+                         ('{"version": 9}', "version 9"),
+                         ("{not json", "not valid JSON"),
+                         ('[1, 2]', "JSON object")]:
+        with pytest.raises(KurrantError, match=reason):
+            parse_policy(text, "p")
+
+
+def test_policy_round_trips_and_knobs_map_neutral_values_to_off():
+    policy = Policy(name="p", calibration_lambda=0.2, max_per_maker=3, spread_max_share=0.5)
+    assert parse_policy(json.dumps(policy.to_dict())) == policy
+    assert policy.knobs()["mmr_lambda"] == 1.0 and policy.knobs()["max_per_category"] == 0
+    assert Policy.from_knobs("p", **policy.knobs()) == replace(policy, spread_max_share=None)
+    assert not Policy().reranks and policy.reranks
+    assert "calibration 0.2" in policy.steps_text() and "50%" in policy.steps_text()
+
+
+# ------------------------------------------------------------------------------ the group spread
+def _picked(user: int, foods: list[int], scores: list[float]):
+    pool = CandidateSet(food_ids=np.array(foods), relevance=np.array(scores), features=np.eye(len(foods)),
+                        category=np.zeros(len(foods), int), maker=np.array(foods), user_id=user)
+    result = RerankResult(positions=np.arange(len(foods)), food_ids=np.array(foods),
+                          scores=np.array(scores), n_allergen_removed=0, n_recent_removed=0,
+                          shortfall=0, note="")
+    return pool, result
+
+
+class _OneGroup:
+    """The bits of TrainingData the spread reads: every user in group 7."""
+
+    def __init__(self, users):
+        self.user_ids = np.array(sorted(users))
+        self.user_group = np.full(len(users), 7)
+
+    def user_indices(self, ids):
+        return np.searchsorted(self.user_ids, ids)
+
+
+def test_spread_moves_the_users_who_give_up_least():
+    # four users all put food 1 first; margins to their #2: 0.5, 0.1, 0.3, 0.05.
+    # At most half (2) may keep food 1: the two smallest margins (users 4 and 2) move to their #2.
+    picks = {1: _picked(1, [1, 2], [1.0, 0.5]), 2: _picked(2, [1, 3], [1.0, 0.9]),
+             3: _picked(3, [1, 2], [1.0, 0.7]), 4: _picked(4, [1, 3], [1.0, 0.95])}
+    out = spread_first_picks(picks, _OneGroup(picks), 0.5)
+    firsts = {u: int(r.food_ids[0]) for u, (_, r) in out.items()}
+    assert firsts == {1: 1, 2: 3, 3: 1, 4: 3}
+    assert list(out[2][1].food_ids) == [3, 1]             # the list is the same foods, swapped
+
+
+def test_convergence_by_hand():
+    # group 1 on one day: 4 users' #1 are A, A, A, B -> 2 distinct, top share 3/4 (a majority);
+    # actual orders A, B, C, C -> top share 1/2, no majority. Makers: picks m1 3/4 m2 1/4,
+    # orders m1 1/4 m2 1/4 m3 1/2 -> TV distance (1/2 + 0 + 1/2) / 2 = 1/2
+    day = pd.Timestamp("2026-10-01")
+    key = {C.GROUP_ID: 1, C.SERVICE_DATE: day, C.DINING_TYPE: 2}
+    picks = pd.DataFrame([{**key, C.USER_ID: u, C.FOOD_ID: f, C.MAKERS_ID: m}
+                          for u, f, m in [(1, "A", 1), (2, "A", 1), (3, "A", 1), (4, "B", 2)]])
+    orders = pd.DataFrame([{**key, C.USER_ID: u, C.FOOD_ID: f, C.MAKERS_ID: m}
+                           for u, f, m in [(1, "A", 1), (2, "B", 2), (3, "C", 3), (4, "C", 3)]])
+    table = group_day_table(picks, orders)
+    row = table.iloc[0]
+    assert row["distinct_first_picks"] == 2 and row["top_pick_share"] == pytest.approx(0.75)
+    assert row["majority_pick_days"] and not row["majority_order_days"]
+    assert row["maker_gap"] == pytest.approx(0.5)
+    summary = convergence_summary(table)
+    assert summary["majority_pick_days"] == 1.0 and summary["majority_order_days"] == 0.0
+
+
+# ------------------------------------------------------------------------------ runs with a policy
+@pytest.fixture
+def engine(writable_tiny_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    engine = make_engine(writable_tiny_url)
+    yield engine
+    engine.dispose()
+
+
+def test_policies_are_stored_by_name_and_off_cannot_be_redefined(engine):
+    save_policy(engine, Policy(name="calm", calibration_lambda=0.2), saved_by="ana")
+    assert get_policy(engine, "calm") == Policy(name="calm", calibration_lambda=0.2)
+    assert get_policy(engine, DEFAULT).name == DEFAULT            # built in until one is saved
+    listed = list_policies(engine).set_index(C.POLICY_NAME)
+    assert listed.loc["calm", "saved_by"] == "ana" and "calibration 0.2" in listed.loc["calm", C.POLICY_STEPS]
+    with pytest.raises(KurrantError, match="built-in"):
+        save_policy(engine, Policy(name="off", mmr_lambda=0.5), saved_by="ana")
+    with pytest.raises(KurrantError, match="No policy is called 'nope'"):
+        get_policy(engine, "nope")
+    assert cli.main(["--url", engine.url.render_as_string(hide_password=False), "policy", "save", "bad",
+                     "--set", "calibration_lambda=3"]) == 2
+    with engine.connect() as conn:                                # the bad one wrote nothing
+        names = conn.execute(sa.select(S.rec_policy.c[C.POLICY_NAME])).scalars().all()
+    assert names == ["calm"]
+
+
+def test_a_runs_rows_are_its_policys_lists_recomputed_from_the_model(engine):
+    policy = Policy(name="mixed", calibration_lambda=0.5, max_per_maker=2, mmr_lambda=0.8,
+                    spread_max_share=0.5)
+    run_id = results.train_and_write(engine, "popularity", {}, k=5, triggered_by="test", policy=policy)
+    run = results.get_run(engine, run_id)
+    assert run_policy(run.params) == policy
+    rows = results.read_recommendations(engine, run_id, with_raw_score=True)
+    model = load_run_model(engine, run_id)
+    catalog = rows[rows[C.SERVICE_DATE].isna()]
+    users = catalog[C.USER_ID].unique()[:40]
+    again = apply_policy(model, model.data_, users, 5, policy)
+    mine = catalog[catalog[C.USER_ID].isin(users)]
+    assert mine[[C.USER_ID, C.FOOD_ID, C.RANK]].to_numpy().tolist() == \
+        again[[C.USER_ID, C.FOOD_ID, C.RANK]].to_numpy().tolist()
+    assert mine[C.RAW_SCORE].to_numpy() == pytest.approx(again[C.RAW_SCORE].to_numpy(), rel=1e-5)  # FLOAT
+    plain = model.recommend(users, 5)
+    assert set(map(tuple, plain[[C.USER_ID, C.FOOD_ID]].to_numpy().tolist())) != \
+        set(map(tuple, mine[[C.USER_ID, C.FOOD_ID]].to_numpy().tolist()))    # the policy moved lists
+    day = rows[C.SERVICE_DATE].dropna().iloc[0]           # a menu day: the group spread holds
+    menu = rows[(rows[C.SERVICE_DATE] == day) & (rows[C.RANK] == 1)]
+    for _, group in menu.groupby([C.GROUP_ID, C.DINING_TYPE]):
+        limit = max(1, int(np.floor(0.5 * len(group))))
+        assert group[C.FOOD_ID].value_counts().max() <= limit or group[C.FOOD_ID].nunique() == 1
+
+
+def test_applying_a_policy_makes_a_new_run_without_refitting(engine):
+    source = results.train_and_write(engine, "history", {}, k=5, triggered_by="test",
+                                     policy=get_policy(engine, "off"))
+    results.activate_run(engine, source)
+    new = apply_policy_to_run(engine, source, get_policy(engine, DEFAULT), triggered_by="test")
+    run = results.get_run(engine, new)
+    assert run.is_done and run.params["policy_applied_to"] == source
+    assert run.params["policy"]["name"] == DEFAULT and run.data_cutoff == results.get_run(engine, source).data_cutoff
+    before, after = (results.read_recommendations(engine, r, with_raw_score=True) for r in (source, new))
+    assert len(after) == len(before)                      # same users, k and menu days
+    assert set(after[C.SERVICE_DATE].dropna()) == set(before[C.SERVICE_DATE].dropna())
+    assert (before[C.RAW_SCORE] == before[C.SCORE]).all()          # off: the model's own score
+    assert results.get_run(engine, source).is_active                # the source run stays active
+
+
+def test_applying_a_policy_to_a_run_without_its_model_fails_clearly(engine):
+    source = results.train_and_write(engine, "popularity", {}, k=5, triggered_by="test")
+    results.activate_run(engine, source)
+    shutil.rmtree(results.get_run(engine, source).artifact_path)
+    with pytest.raises(KurrantError, match="saved model .* is gone"):
+        apply_policy_to_run(engine, source, get_policy(engine, DEFAULT))
+    runs = results.list_runs(engine)
+    assert len(runs) == 1 and results.get_run(engine, source).is_active
