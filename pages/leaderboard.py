@@ -45,6 +45,18 @@ for tab, protocol in zip(st.tabs(list(PROTOCOL_TABS.values())), PROTOCOL_TABS):
         with st.expander("Every stored metric"):
             st.dataframe(board, hide_index=True)
 
+st.subheader("What the diversity policy costs")
+st.caption("Each model without and with the policy its runs ship: accuracy given up (change < 0), "
+           "calibration error (lower = closer to each user's cuisine mix), category coverage, and the "
+           "share of group-days on which one food was the pick of the day for more than half of the "
+           "group, against the share on which one food took more than half of the actual orders.")
+with friendly_errors():
+    costs = evaluation.policy_costs(de_engine(), cutoff=cutoff)
+if costs.empty:
+    st.info("These runs were evaluated without a policy (`--policy off`).")
+else:
+    st.dataframe(costs, hide_index=True)
+
 st.subheader("Accuracy vs diversity")
 st.caption("MMR re-ranking of each model's top catalog candidates for a sample of test users: "
            "lambda = 1 is the model's own order, lambda = 0 diversity alone. "

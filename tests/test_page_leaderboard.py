@@ -47,6 +47,9 @@ def test_leaderboard_ranks_the_evaluated_models(monkeypatch, evaluated_url):
     catalog_board = at.dataframe[2].value                 # [1] is the daily menu's full table
     assert "ndcg@10" in catalog_board.columns and "coverage" in catalog_board.columns
     assert len(at.get("plotly_chart")) == 1
+    costs = at.dataframe[4].value if len(at.dataframe) > 4 else None    # after both tabs' two tables
+    assert costs is not None and sorted(costs["model"]) == ["content", "history", "popularity"]
+    assert (costs["policy"] == "default").all() and "mrr change" in costs.columns
     assert "cutoff" in at.selectbox(key="lb_split").format_func(0)
 
 

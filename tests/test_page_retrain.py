@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import APP_PATH, build_tiny_world, new_database_url
 from kurrant_core import columns as C
-from kurrant_core import jobs
+from kurrant_core import jobs, results
 from kurrant_core.db import make_engine
 from kurrant_core.schema import RUN_DONE
 
@@ -70,7 +70,8 @@ def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monke
     assert not at.button(key="rt_submit").disabled
     at.multiselect(key="rt_models").set_value(["popularity", "content"]).run()
     at.number_input(key="rt_k").set_value(3).run()
-    assert "popularity hyper-parameters" in [e.label for e in at.expander]
+    assert "popularity hyper-parameters and diversity policy" in [e.label for e in at.expander]
+    at.selectbox(key="rt_content_policy").set_value("off").run()
     at.button(key="rt_submit").click().run()
     assert not at.exception and not at.error
 
@@ -91,5 +92,8 @@ def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monke
     mine = history[history[C.JOB_ID] == job.job_id]
     assert sorted(mine[C.MODEL]) == ["content", "popularity"]
     assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[jobs.history.IS_ACTIVE].all()
+    shipped = {r.model: r.params["policy"]["name"] for r in
+               (results.get_run(engine, int(i)) for i in mine[C.RUN_ID])}
+    assert shipped == {"popularity": "default", "content": "off"}     # each model's chosen policy
     assert not at.button(key="rt_submit").disabled                  # the lock is free again
     assert len(at.get("plotly_chart")) == 1                          # the runs were evaluated

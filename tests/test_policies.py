@@ -169,3 +169,40 @@ def test_applying_a_policy_to_a_run_without_its_model_fails_clearly(engine):
         apply_policy_to_run(engine, source, get_policy(engine, DEFAULT))
     runs = results.list_runs(engine)
     assert len(runs) == 1 and results.get_run(engine, source).is_active
+
+
+def test_apply_policy_as_a_job_takes_the_lock_and_activates_nothing_by_default(engine):
+    from kurrant_core import jobs
+    source = results.train_and_write(engine, "popularity", {}, k=5, triggered_by="test")
+    results.activate_run(engine, source)
+    with pytest.raises(KurrantError, match="No policy is called"):
+        jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], policies={"popularity": "nope"},
+                                                   apply_to_run=source), triggered_by="t", launch=False)
+    spec = jobs.RetrainSpec.build(["popularity"], policies={"popularity": "off"}, apply_to_run=source,
+                                  evaluate=False, activate=False)
+    job_id = jobs.submit(engine, spec, triggered_by="ana", launch=False)
+    with pytest.raises(KurrantError, match="retraining"):          # the job holds the lock
+        apply_policy_to_run(engine, source, get_policy(engine, "off"))
+    jobs.run_job(engine, job_id)
+    new = int(results.list_runs(engine).iloc[0][C.RUN_ID])
+    run = results.get_run(engine, new)
+    assert run.is_done and run.params["policy"]["name"] == "off" and run.job_id == job_id
+    assert results.get_run(engine, source).is_active and not run.is_active
+    assert jobs.holder(engine) is None
+
+
+def test_the_spread_works_for_a_pick_of_the_day_list_of_one(engine):
+    """k = 1 (the AI pick alone) still spreads: each user's second choice is ranked, then cut."""
+    from kurrant_core.data import build_training_data
+    from kurrant_core.models import make_model
+    data = build_training_data(engine)
+    model = make_model("popularity").fit(data)
+    day = data.menus[data.menus[C.SERVICE_DATE] >= pd.Timestamp(data.cutoff)][C.SERVICE_DATE].min().date()
+    users = data.user_ids[~data.cold]
+    plain = apply_policy(model, data, users, 1, Policy(name="p", calibration_lambda=0.1), service_date=day)
+    spread = apply_policy(model, data, users, 1, Policy(name="p", calibration_lambda=0.1,
+                                                        spread_max_share=0.5), service_date=day)
+    assert (spread.groupby(C.USER_ID).size() == 1).all()
+    top = lambda frame: frame.groupby(C.GROUP_ID)[C.FOOD_ID].agg(lambda f: f.value_counts().iloc[0] / len(f))
+    assert (top(spread) <= np.maximum(0.5, 1 / spread.groupby(C.GROUP_ID).size()) + 1e-9).all()
+    assert top(plain).max() > 0.5                          # popularity alone converges

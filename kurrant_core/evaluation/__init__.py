@@ -9,13 +9,13 @@ from kurrant_core.evaluation.harness import (ModelEvaluation, ModelScores, evalu
                                              resolve_models, score_fitted)
 from kurrant_core.evaluation.leaderboard import (evaluated_runs, evaluation_splits, headline_keys,
                                                  headline_metrics, leaderboard, leaderboard_frame,
-                                                 models_beating_baselines, summary_columns,
+                                                 models_beating_baselines, policy_costs, summary_columns,
                                                  tradeoff_curves)
 from kurrant_core.evaluation.split import (DEFAULT_HORIZON_DAYS, TimeSplit, backtest_splits,
                                            default_split, read_test_items, split_data)
 
 __all__ = ["DEFAULT_HORIZON_DAYS", "ModelEvaluation", "ModelScores", "TimeSplit", "backtest_splits",
            "default_split", "evaluate", "evaluated_runs", "evaluation_splits", "headline_keys",
-           "headline_metrics", "models_beating_baselines",
+           "headline_metrics", "models_beating_baselines", "policy_costs",
            "leaderboard", "leaderboard_frame", "read_test_items", "resolve_models", "score_fitted",
            "split_data", "summary_columns", "tradeoff_curves"]

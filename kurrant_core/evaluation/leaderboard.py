@@ -159,3 +159,32 @@ def headline_metrics(stored: dict | None) -> dict[str, float]:
     picks = {f"menu {key}": menu.get(key) for key in (N.at_k(N.HR, 1), N.MRR)}
     picks.update({f"catalog {key}": catalog.get(key) for key in (N.at_k(N.NDCG, k), N.COVERAGE, N.ILD)})
     return {key: value for key, value in picks.items() if value is not None}
+
+
+POLICY_COST_FIGURES = ((N.DAILY_MENU, N.MRR), (N.DAILY_MENU, N.at_k(N.HR, 1)), (N.CATALOG, None),
+                       (N.CATALOG, N.CALIBRATION_ERROR), (N.CATALOG, N.CATEGORY_COVERAGE))
+"""(protocol, metric) pairs the cost-of-diversity table shows; None = the catalog's NDCG@k."""
+
+
+def policy_costs(engine: sa.Engine, *, cutoff: date | None = None) -> pd.DataFrame:
+    """Per model on the leaderboard's split: each figure without and with the run's policy, and
+    the change, plus the share of group-days whose pick of the day converged (majority pick)."""
+    rows = []
+    for run in _runs_on_split(engine, cutoff).to_dict("records"):
+        stored = run[METRICS]
+        shipped = stored.get(N.WITH_POLICY)
+        if not shipped:
+            continue
+        k = int(stored[N.EVALUATION][N.K])
+        row = {C.MODEL: run[C.MODEL], N.POLICY: (shipped.get(N.POLICY) or {}).get("name")}
+        for protocol, metric in POLICY_COST_FIGURES:
+            metric = metric or N.at_k(N.NDCG, k)
+            off, on = stored[protocol].get(metric), shipped[protocol].get(metric)
+            row[f"{metric} off"], row[f"{metric} policy"] = off, on
+            row[f"{metric} change"] = None if off in (None, 0) or on is None else on / off - 1
+        for label, figures in (("off", stored.get(N.CONVERGENCE, {})),
+                               ("policy", shipped.get(N.CONVERGENCE, {}))):
+            row[f"majority pick days {label}"] = figures.get("majority_pick_days")
+        row["majority order days"] = stored.get(N.CONVERGENCE, {}).get("majority_order_days")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -25,6 +25,7 @@ from kurrant_core.data import build_training_data
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.tuning import CHOSEN, last_tuning
+from kurrant_core.policies import apply_policy_to_run, get_policy
 from kurrant_core.jobs import lock, store
 from kurrant_core.jobs.evaluate import RunEvaluator
 from kurrant_core.jobs.recovery import fail_unfinished_runs
@@ -159,6 +160,18 @@ def _end(engine: sa.Engine, job_id: int, status: int, error: str | None, tail: L
         lock.release(conn, job_id)
 
 
+def _apply_policy(engine: sa.Engine, job: JobRecord, report: Callable[[str, float], None]) -> dict[str, int]:
+    """The job "apply a policy to a done run": one new run from its saved model, no refit."""
+    spec = job.spec
+    name = spec.models[0]
+    report(f"{name}: applying policy {spec.model_policy(name)} to run {spec.apply_to_run}", 0.1)
+    run_id = apply_policy_to_run(engine, spec.apply_to_run, get_policy(engine, spec.model_policy(name)),
+                                 triggered_by=job.triggered_by, job_id=job.job_id, lock_job=job.job_id)
+    if spec.activate:
+        results.activate_run(engine, run_id)
+    return {name: run_id}
+
+
 def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool]) -> dict[str, int]:
     """Every model of the job through the shared pipeline, then activation; model -> run id."""
     spec, n = job.spec, len(job.spec.models)
@@ -172,6 +185,8 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
             raise results.RunCancelled(f"Job {job.job_id} was cancelled.")
 
     check_stop()
+    if spec.apply_to_run is not None:
+        return _apply_policy(engine, job, report)
     report("loading data", 0.0)
     data = build_training_data(engine, spec.cutoff)
     evaluator = (RunEvaluator(engine, k=spec.k, horizon_days=spec.horizon_days)
@@ -188,6 +203,7 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
         run_ids[name] = results.train_and_write(
             engine, name, params, cutoff=spec.cutoff, k=spec.k,
             run_params={N.TUNING: tuned} if tuned else None,
+            policy=get_policy(engine, spec.model_policy(name)),
             dates=list(spec.dates) if spec.dates is not None else None,
             triggered_by=job.triggered_by, job_id=job.job_id, data=data, progress=progress,
             should_stop=should_stop, evaluate=evaluator)

@@ -36,6 +36,11 @@ class RetrainSpec:
     evaluate: bool = True
     horizon_days: int = DEFAULT_HORIZON_DAYS
     activate: bool = True
+    policies: dict[str, str] = field(default_factory=dict)
+    """Model -> the name of the diversity policy its lists are written with (default: default)."""
+    apply_to_run: int | None = None
+    """Set: not a retrain but "apply a policy to a done run": the run's saved model, no refit, a new
+    run written with ``policies[model]`` (one model, the run's)."""
 
     @classmethod
     def build(cls, models: str | list[str] | tuple[str, ...] | None = "all",
@@ -60,6 +65,22 @@ class RetrainSpec:
                                f"retrained (models: {', '.join(self.models)}).")
         for name in self.models:
             make_model(name, **self.params.get(name, {}))      # unknown parameter -> KurrantError
+        stray = sorted(set(self.policies) - set(self.models))
+        if stray:
+            raise KurrantError(f"A policy was given for {', '.join(stray)}, which is not in the job.")
+        if self.apply_to_run is not None and len(self.models) != 1:
+            raise KurrantError("Applying a policy makes one new run from one done run.")
+
+    def validate_policies(self, engine: sa.Engine) -> None:
+        """Every named policy exists (a job would otherwise fail minutes later)."""
+        from kurrant_core.policies import get_policy
+        for name in self.policies.values():
+            get_policy(engine, name)
+
+    def model_policy(self, name: str) -> str:
+        """The policy ``name``'s lists are written with."""
+        from kurrant_core.policies import DEFAULT
+        return self.policies.get(name, DEFAULT)
 
     def model_params(self, name: str) -> dict[str, Any]:
         """``name``'s hyper-parameters for this job (the class defaults for the rest)."""

@@ -50,6 +50,7 @@ def submit(engine: sa.Engine, spec: RetrainSpec, *, triggered_by: str | None,
     that died), and KurrantError for an invalid spec. Returns the job id.
     """
     spec.validate()
+    spec.validate_policies(engine)
     recover_stale(engine)
     try:
         with engine.begin() as conn:
