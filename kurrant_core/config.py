@@ -54,21 +54,47 @@ def setting(name: str, default: str | None = None) -> str | None:
     return default if value is None else str(value)
 
 
+URL_EXAMPLES = "mysql+pymysql://user:pass@host:3306/kurrant_de or sqlite:///data/kurrant_de.sqlite"
+CONFIGURED = f"{ENV_DE_URL} (or [{SECRETS_SECTION}] de_url in .streamlit/secrets.toml)"
+"""Where :func:`de_url` found the URL, as error messages name it."""
+DRIVER_PACKAGES = {"pymysql": "pymysql", "mysqldb": "mysqlclient", "mysqlconnector": "mysql-connector-python",
+                   "mariadbconnector": "mariadb"}
+
+
 def de_url() -> str:
     """The DE database URL, validated; raises KurrantError for a malformed one."""
     url = setting("de_url", DEFAULT_DE_URL)
     assert url is not None
+    return check_de_url(url, CONFIGURED)
+
+
+def check_de_url(url: str, source: str = CONFIGURED) -> str:
+    """``url`` unchanged when it can name a DE database: it parses, its backend is SQLite or
+    MySQL/MariaDB, and its driver is installed. Else KurrantError naming ``source`` (where the URL
+    came from: the environment, the secrets file or ``--url``), never the password."""
     try:
         parsed = make_url(url)
     except Exception:
-        raise KurrantError(
-            "The DE database URL is malformed. Set KURRANT_DE_URL (or [kurrant] de_url in "
-            ".streamlit/secrets.toml) to e.g. mysql+pymysql://user:pass@host:3306/kurrant_de "
-            "or sqlite:///data/kurrant_de.sqlite.") from None
-    if parsed.get_backend_name() not in ("sqlite", "mysql", "mariadb"):
-        raise KurrantError(f"The DE database must be SQLite or MySQL/MariaDB, not "
-                           f"{parsed.get_backend_name()!r}.")
+        raise KurrantError(f"The DE database URL in {source} is malformed; write it like {URL_EXAMPLES}.") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "mysql", "mariadb"):
+        raise KurrantError(f"The DE database must be SQLite or MySQL/MariaDB, not {backend!r} "
+                           f"({source}); write it like {URL_EXAMPLES}.")
+    check_driver(parsed, source)
     return url
+
+
+def check_driver(url: str | sa.URL, source: str = CONFIGURED) -> None:
+    """KurrantError unless SQLAlchemy knows the URL's driver and its Python package is installed."""
+    parsed = make_url(url)
+    driver = parsed.get_driver_name()
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ImportError, sa.exc.NoSuchModuleError):
+        package = DRIVER_PACKAGES.get(driver)
+        how = f"install it (pip install {package})" if package else "use mysql+pymysql:// or sqlite:///"
+        raise KurrantError(f"The database driver {parsed.drivername!r} of the DE URL in {source} is not "
+                           f"available; {how}.") from None
 
 
 def mask_url(url: str | sa.URL) -> str:

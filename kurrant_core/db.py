@@ -1,6 +1,8 @@
 """Engines for the DE database, and the checks pages run before they query."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -12,18 +14,28 @@ from kurrant_core import config, schema
 from kurrant_core.errors import KurrantError
 
 
-def make_engine(url: str | None = None, **kwargs) -> sa.Engine:
+def make_engine(url: str | None = None, *, must_exist: bool = False, source: str = config.CONFIGURED,
+                **kwargs) -> sa.Engine:
     """An engine for ``url`` (default: the configured DE URL) with settings fit for each backend.
 
     SQLite gets WAL (readers keep reading while preprocess writes) and a busy timeout; MySQL gets
     utf8mb4 and pre-ping so a restarted server does not surface as a stale-connection traceback.
+    ``must_exist``: a SQLite file that is not there is a KurrantError naming the path it looked for
+    (``source`` says where the URL came from) instead of a new empty database made on the spot. The
+    dashboard and every command pass True except those that create a DE database (``init-db``,
+    ``demo-data``, ``ensure-demo``); code that creates one on purpose (tests, benches) keeps False.
     """
     url = url or config.de_url()
     parsed = make_url(url)
+    config.check_driver(parsed, source)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database)
+            if must_exist:
+                check_sqlite_file(path, source)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -39,8 +51,44 @@ def make_engine(url: str | None = None, **kwargs) -> sa.Engine:
     return sa.create_engine(parsed.set(query=query), pool_pre_ping=True, pool_recycle=3600, **kwargs)
 
 
+def check_sqlite_file(path: Path, source: str = config.CONFIGURED) -> None:
+    """KurrantError unless ``path`` is an existing SQLite file (a typo must not make an empty database)."""
+    where = path.absolute()
+    if where.is_dir():
+        raise KurrantError(f"The DE database path {where} (from {source}) is a folder, not a SQLite file; "
+                           "point the URL at the .sqlite file inside it.")
+    if not where.exists():
+        raise KurrantError(f"No DE database at {where}: the SQLite file does not exist (URL from {source}). "
+                           "Fix the path, or create the database with `python -m kurrant_core init-db` "
+                           "(`demo-data`, `ensure-demo` and `make run` create it too).")
+
+
 def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def begin_atomic(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction whose statements, DDL included, commit together or not at all.
+
+    ``engine.begin()`` is that on MySQL (where DDL commits anyway, so callers keep DDL to atomic
+    statements such as RENAME TABLE). On SQLite it is not: Python's sqlite3 opens its implicit
+    transaction only before INSERT/UPDATE/DELETE, so a DROP TABLE that comes first commits on its
+    own and readers see the table gone. Here SQLite gets an explicit ``BEGIN IMMEDIATE`` instead.
+    """
+    if not is_sqlite(engine):
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")    # the driver leaves BEGIN to us
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
 
 
 def init_db(engine: sa.Engine) -> None:

@@ -3,8 +3,11 @@
 Heavy joins run inside the database (INSERT ... SELECT) so millions of order items never travel
 through Python; only the small tables that need the code mappers (foods, users) go through pandas.
 Each mart is built into a staging table and swapped in within one transaction, so readers never
-see a half-built mart. After a small sync, an incremental pass instead rebuilds only the order
-items (and menu slots) whose raw rows changed since the last build, again in one transaction.
+see a half-built mart (on SQLite too: the swap's DDL runs inside one explicit transaction). After a
+small sync, an incremental pass instead rebuilds only the order items (and menu slots) whose raw rows
+were added or updated since the last build, again in one transaction; whenever the raw mirror changed
+in a way a patch cannot follow (rows deleted, a new world, times moved back; see
+:mod:`kurrant_core.raw_changes`), it rebuilds everything, so the marts always equal a full rebuild.
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
-from kurrant_core.db import init_db, insert_frame, is_sqlite, marts_current, write_meta
+from kurrant_core.db import begin_atomic, init_db, insert_frame, is_sqlite, marts_current, write_meta
+from kurrant_core.raw_changes import (RawState, changed_items, changed_menu_rows, read_raw_state,
+                                      store_raw_state, stored_raw_state, why_not_patchable)
 from kurrant_core.rollups import CHANGED_KEY, drop_temporary, fill_rollups, refresh_rollups, temporary_table
 
 log = logging.getLogger(__name__)
@@ -24,8 +29,6 @@ STAGING_SUFFIX = "__staging"
 META_PREPROCESSED_AT = "preprocessed_at"
 META_LATEST_ORDER_AT = "latest_order_at"
 META_MODE = "preprocess_mode"
-META_WATERMARK = "preprocess_watermark"
-"""Largest raw ``updated_date_time`` the marts have seen; rows at or after it are rebuilt next time."""
 INCREMENTAL_MAX_SHARE = 0.2
 """Above this share of changed order items a full rebuild is cheaper than patching."""
 FULL, INCREMENTAL = "full", "incremental"
@@ -39,9 +42,11 @@ def preprocess(engine: sa.Engine, *, incremental: bool | None = None) -> dict[st
     """
     init_db(engine)
     t0 = time.perf_counter()
-    since = _incremental_since(engine) if incremental is not False else None
-    if since is not None:
-        counts = _patch(engine, since)
+    with engine.connect() as conn:      # before the build: rows arriving meanwhile count as changed next time
+        raw_state = read_raw_state(conn)
+    stored = _patchable_state(engine) if incremental is not False else None
+    if stored is not None:
+        counts = _patch(engine, stored)
         mode = INCREMENTAL
     else:
         counts = _rebuild(engine)
@@ -52,9 +57,7 @@ def preprocess(engine: sa.Engine, *, incremental: bool | None = None) -> dict[st
         write_meta(conn, META_LATEST_ORDER_AT, str(latest) if latest else "")
         write_meta(conn, META_MODE, mode)
         write_meta(conn, S.META_MART_LAYOUT, S.mart_layout())
-        watermark = _raw_watermark(conn)
-        if watermark is not None:
-            write_meta(conn, META_WATERMARK, watermark.isoformat())
+        store_raw_state(conn, raw_state)
     log.info("preprocess (%s): %s in %.1f s", mode, counts, time.perf_counter() - t0)
     return counts
 
@@ -89,59 +92,45 @@ def _reading_committed(engine: sa.Engine) -> sa.Engine:
 
 
 # --------------------------------------------------------------------------------- incremental
-_WATERMARKED = (S.order_item, S.review, S.daily_food)
-
-
-def _raw_watermark(conn: sa.Connection) -> datetime | None:
-    marks = [conn.execute(sa.select(sa.func.max(t.c.updated_date_time))).scalar() for t in _WATERMARKED]
-    marks = [pd.Timestamp(m).to_pydatetime() for m in marks if m is not None]
-    return max(marks) if marks else None
-
-
-def _changed_items(since: datetime) -> sa.CompoundSelect:
-    """Ids of order items whose item row or review changed at or after ``since``."""
-    return sa.union(
-        sa.select(S.order_item.c.id).where(S.order_item.c.updated_date_time >= since),
-        sa.select(S.review.c.order_item_id).where(S.review.c.updated_date_time >= since))
-
-
-def _incremental_since(engine: sa.Engine) -> datetime | None:
-    """The watermark to patch from, or None when a full rebuild is needed or cheaper."""
+def _patchable_state(engine: sa.Engine) -> RawState | None:
+    """The last build's raw fingerprints when a patch can bring the marts up to date, else None:
+    never built or built by another version, the raw mirror changed in a way a patch cannot follow,
+    or so much changed that a full rebuild is cheaper."""
     with engine.connect() as conn:
-        stored = conn.execute(sa.select(S.de_meta.c.value).where(S.de_meta.c.key == META_WATERMARK)).scalar()
-        if not stored or not marts_current(conn):       # none yet, or built by another version
+        stored = stored_raw_state(conn)
+        if stored is None or not marts_current(conn):
+            return None
+        reason = why_not_patchable(conn, stored)
+        if reason:
+            log.info("preprocess: rebuilding every mart (%s)", reason)
             return None
         built = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
-        raw = conn.execute(sa.select(sa.func.count()).select_from(S.order_item_dailyfood)).scalar_one()
-        since = datetime.fromisoformat(stored)
-        changed = conn.execute(sa.select(sa.func.count()).select_from(_changed_items(since).subquery())).scalar_one()
-    new_rows = max(raw - built, 0)
-    if not built or (changed + new_rows) > INCREMENTAL_MAX_SHARE * built:
+        changed = conn.execute(sa.select(sa.func.count()).select_from(changed_items(stored).subquery())).scalar_one()
+    if not built or changed > INCREMENTAL_MAX_SHARE * built:
         return None
-    return since
+    return stored
 
 
-def _patch(engine: sa.Engine, since: datetime) -> dict[str, int]:
+def _patch(engine: sa.Engine, stored: RawState) -> dict[str, int]:
     """Patch the marts in one transaction: small marts replaced, changed order items rebuilt."""
     moi, mdm = S.mart_order_item, S.mart_daily_menu
-    with engine.begin() as conn:
+    with begin_atomic(engine) as conn:
         conn.execute(S.mart_food.delete())
         insert_frame(conn, S.mart_food, _food_frame(conn))
-        changed_menu = sa.select(S.daily_food.c.id).where(S.daily_food.c.updated_date_time >= since)
+        changed_menu = changed_menu_rows(stored)
         conn.execute(mdm.delete().where(mdm.c[C.DAILY_FOOD_ID].in_(changed_menu)))
         conn.execute(mdm.insert().from_select([c.name for c in mdm.columns],
                                               _daily_menu_select().where(S.daily_food.c.id.in_(changed_menu))))
         # the changed ids, once: MySQL re-runs an IN (... UNION ...) subquery for every mart row
         changed_ids = temporary_table(conn, "kl_changed_items",
                                       sa.Column(C.ORDER_ITEM_ID, S.Id, primary_key=True, autoincrement=False))
-        conn.execute(changed_ids.insert().from_select([C.ORDER_ITEM_ID], _changed_items(since)))
+        conn.execute(changed_ids.insert().from_select([C.ORDER_ITEM_ID], changed_items(stored)))
         changed = sa.select(changed_ids.c[C.ORDER_ITEM_ID])
         first_day = sa.select(sa.func.min(moi.c[C.SERVICE_DATE])).where(moi.c[C.ORDER_ITEM_ID].in_(changed))
         pairs = _changed_pairs_table(conn)
         touched = sa.select(*[moi.c[c] for c in CHANGED_KEY]).where(moi.c[C.ORDER_ITEM_ID].in_(changed)).distinct()
         old_first = conn.execute(first_day).scalar()
         conn.execute(pairs.insert().from_select(list(CHANGED_KEY), touched))
-        # New order items have no updated_date_time older than the watermark, so they are "changed" too.
         conn.execute(moi.delete().where(moi.c[C.ORDER_ITEM_ID].in_(changed)))
         conn.execute(moi.insert().from_select(
             [c.name for c in moi.columns],
@@ -183,12 +172,13 @@ def _index_staging(conn: sa.Connection, staging: dict[str, sa.Table]) -> None:
 def _swap_in(engine: sa.Engine, staging: dict[str, sa.Table]) -> dict[str, int]:
     """Replace every mart by its staging table in one transaction."""
     counts: dict[str, int] = {}
-    with engine.begin() as conn:
+    with begin_atomic(engine) as conn:
         for name, staged in staging.items():
             counts[name] = conn.execute(sa.select(sa.func.count()).select_from(staged)).scalar_one()
         if is_sqlite(engine):
-            # SQLite DDL is transactional and WAL readers keep the old snapshot until commit. Each
-            # mart is created afresh, so one an older version built takes this version's layout.
+            # SQLite DDL is transactional (begin_atomic opens the transaction before the first DROP)
+            # and WAL readers keep the old snapshot until commit. Each mart is created afresh, so one
+            # an older version built takes this version's layout.
             for name, staged in staging.items():
                 mart = S.metadata.tables[name]
                 cols = [c.name for c in mart.columns]

@@ -29,7 +29,9 @@ import kurrant_core
 from kurrant_core import columns as C
 from kurrant_core import codes, config, schema
 from kurrant_core.codes import parse_codes
+from kurrant_core.db import write_meta
 from kurrant_core.errors import KurrantError
+from kurrant_core.rerank import Policy
 from kurrant_core.schema import (FORMAT_VERSION, RUN_DONE, RUN_FAILED, RUN_LEARNING, RUN_STATUS,
                                  RUN_STOPPED)
 
@@ -137,7 +139,10 @@ def _now() -> datetime:
 def start_run(engine: sa.Engine, model: str, params: dict, *, data_cutoff: date,
               train_start: date | None, train_end: date | None, triggered_by: str | None,
               job_id: int | None = None) -> int:
-    """Register a new run as *learning* (its rows stay invisible until it is done); its id."""
+    """Register a new run as *learning* (its rows stay invisible until it is done); its id.
+
+    A DE database created before ``raw_score`` existed gets the column here (one ALTER TABLE)."""
+    schema.add_missing_columns(engine)
     values = {_runs.c.model.name: model, _runs.c.params.name: json.dumps(params, default=str),
               _runs.c.data_cutoff.name: data_cutoff, _runs.c.train_start.name: train_start,
               _runs.c.train_end.name: train_end, _runs.c.started_at.name: _now(),
@@ -152,14 +157,48 @@ def get_run(engine: sa.Engine, run_id: int) -> RunRecord:
     """The run's record; KurrantError when there is no such run."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(_runs).where(_runs.c.run_id == run_id)).mappings().first()
+        written_under = conn.execute(sa.select(schema.de_meta.c.value)
+                                     .where(schema.de_meta.c.key == META_ARTIFACT_ROOT)).scalar()
     if row is None:
         raise KurrantError(f"Run {run_id} does not exist. List the runs (`python -m kurrant_core "
                            "runs` or the runs page) and pick one of their ids.")
-    return _record(row)
+    return _record(row, written_under)
 
 
-def _record(row: sa.RowMapping) -> RunRecord:
+META_ARTIFACT_ROOT = "artifact_root"
+"""de_meta key: the artifact root (absolute) under which this DE database's runs were last written."""
+
+
+def stored_artifact_path(path: str | Path | None) -> str | None:
+    """How ``rec_run.artifact_path`` stores a run's folder: relative to :func:`config.artifact_root`
+    (``run_12``), so moving the data folder or ``KURRANT_ARTIFACT_DIR`` keeps every run loadable; a
+    folder outside the root stays absolute."""
+    if not path:
+        return None
+    path = Path(path)
+    try:
+        return path.absolute().relative_to(config.artifact_root().absolute()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def resolve_artifact_path(stored: str | None, written_under: str | None = None) -> str | None:
+    """The absolute folder of a stored ``artifact_path``. A relative one lies under the root the
+    database's runs were written under (``written_under``) while that folder is still there, else
+    under today's :func:`config.artifact_root` (the folder moved). An absolute one (written before
+    paths were relative) is kept, or found by its ``run_<id>`` name under today's root once moved."""
+    if not stored:
+        return None
+    path, root = Path(stored), config.artifact_root()
+    if path.is_absolute():
+        return str(root / path.name) if not path.exists() and (root / path.name).exists() else stored
+    candidates = ([Path(written_under) / path] if written_under else []) + [root / path]
+    return str(next((c for c in candidates if c.exists()), candidates[-1]))
+
+
+def _record(row: sa.RowMapping, written_under: str | None = None) -> RunRecord:
     values = dict(row)
+    values[_runs.c.artifact_path.name] = resolve_artifact_path(values[_runs.c.artifact_path.name], written_under)
     values[_runs.c.params.name] = json.loads(values[_runs.c.params.name] or "{}")
     metrics = values[_runs.c.metrics.name]
     values[_runs.c.metrics.name] = json.loads(metrics) if metrics else None
@@ -194,9 +233,11 @@ def finish_run(engine: sa.Engine, run_id: int, *, metrics: dict | None = None, n
     values = {_runs.c.status.name: RUN_DONE, _runs.c.finished_at.name: _now(),
               _runs.c.metrics.name: json.dumps(metrics, default=float) if metrics else None,
               _runs.c.n_users.name: int(n_users), _runs.c.n_items.name: int(n_items),
-              _runs.c.artifact_path.name: str(artifact_path) if artifact_path else None}
+              _runs.c.artifact_path.name: stored_artifact_path(artifact_path)}
     with engine.begin() as conn:
         conn.execute(_runs.update().where(_runs.c.run_id == run_id).values(values))
+        if values[_runs.c.artifact_path.name] and not Path(values[_runs.c.artifact_path.name]).is_absolute():
+            write_meta(conn, META_ARTIFACT_ROOT, str(config.artifact_root().absolute()))
 
 
 def update_run_metrics(engine: sa.Engine, run_id: int, metrics: dict) -> None:
@@ -337,7 +378,8 @@ def _insert_chunk(engine: sa.Engine, records: list[dict[str, Any]]) -> None:
 
 def write_recommendations(engine: sa.Engine, run_id: int, recs: pd.DataFrame, *,
                           chunk_size: int = CHUNK_ROWS) -> int:
-    """Validate ``recs`` (a model's ``recommend`` output) and add it to a learning run; row count.
+    """Validate ``recs`` (a model's ``recommend`` output, or a policy's lists with ``RAW_SCORE``)
+    and add it to a learning run; row count.
 
     Chunks commit one by one (a run can hold millions of rows); they stay invisible until
     :func:`finish_run`, and :func:`fail_run` deletes them, so a crash halfway shows nothing.
@@ -345,15 +387,17 @@ def write_recommendations(engine: sa.Engine, run_id: int, recs: pd.DataFrame, *,
     _require_status(get_run(engine, run_id), RUN_LEARNING, "written to")
     rows = validate_recommendations(engine, recs)
     rows.insert(0, C.RUN_ID, run_id)
+    raw = recs[C.RAW_SCORE] if C.RAW_SCORE in recs.columns else recs[C.SCORE]   # no policy: the same
+    rows[C.RAW_SCORE] = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
     for chunk in _chunks(rows, chunk_size):
         _insert_chunk(engine, _native_records(chunk))
     return len(rows)
 
 
 # ------------------------------------------------------------------------------------ reading
-def _visible_rows(run_id: int) -> sa.Select:
+def _visible_rows(run_id: int, columns: Sequence[str] = tuple(C.REC_COLUMNS)) -> sa.Select:
     """The run's rows, joined to rec_run so that only a done run's rows can ever come back."""
-    return (sa.select(*[_rows.c[name] for name in C.REC_COLUMNS])
+    return (sa.select(*[_rows.c[name] for name in columns])
             .join(_runs, _runs.c.run_id == _rows.c.run_id)
             .where(_rows.c.run_id == run_id, _runs.c.status == RUN_DONE))
 
@@ -368,12 +412,15 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_recommendations(engine: sa.Engine, run_id: int, user_id: int | None = None,
                          service_date: date | None = None, *, dining_type: int | None = None,
-                         catalog_only: bool = False, with_names: bool = False) -> pd.DataFrame:
+                         catalog_only: bool = False, with_names: bool = False,
+                         with_raw_score: bool = False) -> pd.DataFrame:
     """A done run's rows (REC_COLUMNS, by user, date, dining type, rank); empty for any other run.
 
-    ``catalog_only`` keeps the date-free lists; ``with_names`` adds food and maker names.
+    ``catalog_only`` keeps the date-free lists; ``with_names`` adds food and maker names;
+    ``with_raw_score`` the model's own score beside the shipped one (what the policy changed).
     """
-    query = _visible_rows(run_id)
+    columns = [*C.REC_COLUMNS, *([C.RAW_SCORE] if with_raw_score else [])]
+    query = _visible_rows(run_id, columns)
     if user_id is not None:
         query = query.where(_rows.c.user_id == int(user_id))
     if service_date is not None:
@@ -382,7 +429,6 @@ def read_recommendations(engine: sa.Engine, run_id: int, user_id: int | None = N
         query = query.where(_rows.c.dining_type == int(dining_type))
     if catalog_only:
         query = query.where(_rows.c.service_date.is_(None))
-    columns = list(C.REC_COLUMNS)
     if with_names:
         food = schema.mart_food
         query = query.outerjoin(food, food.c[C.FOOD_ID] == _rows.c.food_id).add_columns(
@@ -512,7 +558,7 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
                     data: TrainingData | None = None, progress: ProgressFn | None = None,
                     should_stop: StopFn | None = None,
                     evaluate: Callable[[Recommender, TrainingData], dict | None] | None = None,
-                    run_params: dict | None = None) -> int:
+                    run_params: dict | None = None, policy: Policy | None = None) -> int:
     """Train one model and write its run in the shared format; the run id.
 
     The one pipeline behind the CLI ``train`` and the retrain job: build the training data (unless
@@ -523,6 +569,8 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
     ``should_stop()`` is asked between stages and ends the run as stopped. ``evaluate(model, data)``
     (the retrain job's hook) returns the metrics stored with the run, before its lists are written.
     ``run_params`` are stored beside the model's hyper-parameters (e.g. where tuned values came from).
+    ``policy`` (default: the ``default`` policy) re-ranks every list written; it is stored in the
+    run's params, and each row keeps the model's own score as ``raw_score``.
     On any error the run is failed (rows deleted, previous active run untouched) and re-raised.
     """
     from kurrant_core.data import build_training_data
@@ -537,7 +585,10 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
     data = data if data is not None and (cutoff is None or data.cutoff == cutoff) \
         else build_training_data(engine, cutoff)
     service_dates = pd.to_datetime(data.orders[C.SERVICE_DATE])
-    run_id = start_run(engine, model_name, {**model.get_params(), **(run_params or {})},
+    from kurrant_core.policies import DEFAULT, POLICY_KEY, get_policy
+    policy = get_policy(engine, DEFAULT) if policy is None else policy
+    run_id = start_run(engine, model_name, {**model.get_params(), **(run_params or {}),
+                                            POLICY_KEY: policy.to_dict()},
                        data_cutoff=data.cutoff,
                        train_start=service_dates.min().date() if len(service_dates) else None,
                        train_end=service_dates.max().date() if len(service_dates) else None,
@@ -556,7 +607,7 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
         report("saving artifacts", 0.5)
         artifact.mkdir(parents=True, exist_ok=True)
         model.save(artifact)
-        _write_lists(engine, run_id, model, data, k,
+        write_run_lists(engine, run_id, model, data, k, policy,
                      upcoming_menu_dates(data) if dates is None else list(dates), report, should_stop)
         report("finishing", 0.98)
         finish_run(engine, run_id, metrics=metrics, n_users=data.n_users, n_items=data.n_foods,
@@ -576,19 +627,24 @@ def _check_stop(should_stop: StopFn | None, run_id: int | None) -> None:
         raise RunCancelled(f"Run {run_id} was cancelled." if run_id else "Training was cancelled.")
 
 
-def _write_lists(engine: sa.Engine, run_id: int, model: Recommender, data: TrainingData, k: int,
-                 dates: list[date], report: ProgressFn, should_stop: StopFn | None) -> None:
-    """Catalog lists for every active user, then each day's menu ranking per meal."""
+def write_run_lists(engine: sa.Engine, run_id: int, model: Recommender, data: TrainingData, k: int,
+                    policy: Policy, dates: list[date], report: ProgressFn | None = None,
+                    should_stop: StopFn | None = None) -> None:
+    """Catalog lists for every active user, then each day's menu ranking per meal, as the policy
+    ships them (a policy that spreads a group's picks sees each meal's users in one batch)."""
+    from kurrant_core.policies import apply_policy
+    report = report or (lambda stage, fraction: None)
     users = active_user_ids(data)
     steps: list[tuple[str, np.ndarray, date | None, int | None]] = [
         ("writing catalog lists", batch, None, None) for batch in _batches(users)]
+    menu_batch = len(users) + 1 if policy.spread_max_share is not None else USER_BATCH
     for day in dates:
         for dining_type, eaters in menu_slots(data, day, users):
             meal = codes.label(codes.DINING_TYPE, dining_type)
             steps += [(f"writing lists for {day.isoformat()} {meal}", batch, day, dining_type)
-                      for batch in _batches(eaters)]
+                      for batch in _batches(eaters, menu_batch)]
     for n, (stage, batch, day, dining_type) in enumerate(steps):
         _check_stop(should_stop, run_id)
         report(stage, 0.55 + 0.4 * n / len(steps))
-        recs = model.recommend(batch, k, service_date=day, dining_type=dining_type)
+        recs = apply_policy(model, data, batch, k, policy, service_date=day, dining_type=dining_type)
         write_recommendations(engine, run_id, recs)

@@ -14,7 +14,7 @@ import plotly.express as px
 import streamlit as st
 
 from app_support import cached_figure, cached_query, de_engine, friendly_errors, run_candidates
-from kurrant_core import codes, columns as C, compare, config, eda
+from kurrant_core import codes, columns as C, compare, config, eda, jobs, policies
 from kurrant_core.db import check_ready
 from kurrant_core.eda.labels import MEASURE_LABEL
 from kurrant_core.errors import KurrantError
@@ -66,7 +66,7 @@ def browse() -> None:
 
 
 def reset_knobs() -> None:
-    for name, value in compare.Policy().knobs().items():
+    for name, value in policies.get_policy(de_engine(), policies.DEFAULT).knobs().items():
         state[f"cmp_{name}"] = value
 
 
@@ -88,7 +88,7 @@ state.setdefault("cmp_scope", MENU)
 state.setdefault("cmp_dining", codes.LUNCH)
 state.setdefault("cmp_date", compare.default_menu_day(all_days, codes.LUNCH,
                                                      compare.latest_cutoff(runs, state.cmp_runs)))
-for knob, default in compare.Policy().knobs().items():
+for knob, default in policies.get_policy(engine, policies.DEFAULT).knobs().items():
     state.setdefault(f"cmp_{knob}", default)
 
 # ------------------------------------------------------------------------------ sidebar
@@ -136,9 +136,30 @@ with st.sidebar:
     st.slider("Popularity penalty β", 0.0, 1.0, step=0.05, key="cmp_popularity_penalty")
     st.slider("Exploration τ", 0.0, 1.0, step=0.05, key="cmp_explore_temperature")
     st.number_input("Exploration seed", 0, 10_000, key="cmp_seed")
-    st.button("Reset knobs", key="cmp_reset", on_click=reset_knobs, icon=":material/restart_alt:")
+    st.button("Reset knobs", key="cmp_reset", on_click=reset_knobs, icon=":material/restart_alt:",
+              help="Back to the default policy: the lists runs ship")
+    st.caption("The knobs start at the default diversity policy, so the lists shown are the lists "
+               "runs ship; set every knob to its off value to see the models' own order.")
 
 knobs = compare.Policy.from_knobs(**{name: state[f"cmp_{name}"] for name in compare.KNOB_NAMES})
+
+with st.sidebar.expander("Save these knobs as a policy"):
+    st.caption("A saved policy can be chosen for a model on the Retrain & runs page: its runs then "
+               "write (and publish) their lists re-ranked exactly like this.")
+    policy_name = st.text_input("Policy name", key="cmp_policy_name")
+    policy_password = st.text_input("Team password", type="password", key="cmp_policy_password")
+    if st.button("Save policy", key="cmp_save_policy"):
+        access = jobs.check_team_password(policy_password)
+        if not access.allowed:
+            st.error(access.reason)
+        else:
+            try:
+                saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(), **knobs.knobs()),
+                                             saved_by="dashboard")
+            except KurrantError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Saved policy {saved.name}: {saved.steps_text()}")
 
 # ------------------------------------------------------------------------------ the user
 with friendly_errors():

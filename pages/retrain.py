@@ -10,7 +10,7 @@ import streamlit as st
 
 from app_support import clear_query_caches, de_engine, friendly_errors
 from kurrant_core import columns as C
-from kurrant_core import evaluation, jobs, results
+from kurrant_core import evaluation, jobs, policies, results
 from kurrant_core.db import check_ready
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
@@ -20,8 +20,8 @@ FAST_DEFAULT = ["popularity", "content"]
 ALL_MODELS = "all models"
 
 st.title("Retrain & runs")
-engine = de_engine()
 with friendly_errors():
+    engine = de_engine()
     check_ready(engine)
     jobs.recover_stale(engine)
     lock_holder = jobs.holder(engine)
@@ -99,9 +99,16 @@ evaluate = left.checkbox("Store evaluation metrics", value=True, key="rt_evaluat
 activate = middle.checkbox("Activate the new runs when the job is done", value=True,
                            key="rt_activate")
 
+with friendly_errors():
+    policy_names = policies.list_policies(engine)[C.POLICY_NAME].tolist()
 params: dict[str, dict] = {}
+chosen_policies: dict[str, str] = {}
 for name in models:
-    with st.expander(f"{name} hyper-parameters"):
+    with st.expander(f"{name} hyper-parameters and diversity policy"):
+        chosen_policies[name] = st.selectbox(
+            "Diversity policy of its lists", policy_names, index=policy_names.index(policies.DEFAULT),
+            key=f"rt_{name}_policy", help="The lists the run writes (and publish ships) are the model's "
+            "scores re-ranked by this policy; 'off' keeps the model's own order.")
         columns = st.columns(3)
         params[name] = {}
         for n, (param, (kind, default)) in enumerate(jobs.main_params(name, engine).items()):
@@ -122,7 +129,7 @@ if st.button("Retrain", type="primary", key="rt_submit",
     try:
         dates = jobs.date_span(*span) if span else None
         spec = jobs.RetrainSpec.build(models, cutoff=cutoff, k=int(k), dates=dates, params=params,
-                                      evaluate=evaluate, activate=activate)
+                                      evaluate=evaluate, activate=activate, policies=chosen_policies)
         job_id = jobs.submit(engine, spec, triggered_by=who.strip() or "dashboard")
     except KurrantError as exc:
         st.error(str(exc))
@@ -170,6 +177,23 @@ else:
     b3.download_button("Download Parquet", data=partial(jobs.export_parquet, engine, run_id),
                        file_name=f"{model}_run_{run_id}.parquet",
                        mime="application/vnd.apache.parquet", key="rt_download", on_click="ignore")
+
+    shipped = policies.run_policy(run.params)
+    st.caption(f"Diversity policy of its lists: **{shipped.name}** — {shipped.steps_text()}")
+    p1, p2 = st.columns([2, 1])
+    new_policy = p1.selectbox("Apply another policy to this run (a new run, no refit)", policy_names,
+                              key="rt_apply_policy")
+    if p2.button("Apply policy", key="rt_apply", disabled=not access.allowed or busy,
+                 help=access.reason if not access.allowed else "Runs as a job, like a retrain."):
+        try:
+            spec = jobs.RetrainSpec.build([run.model], policies={run.model: new_policy},
+                                          apply_to_run=int(run_id), evaluate=False, activate=False)
+            job_id = jobs.submit(engine, spec, triggered_by=who.strip() or "dashboard")
+        except KurrantError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["rt_watching"] = job_id
+            st.rerun()
 
     if len(done) >= 2:
         st.subheader(f"Compare two {model} runs")

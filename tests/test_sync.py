@@ -382,6 +382,7 @@ def test_synced_production_gives_the_same_marts_as_the_demo_world(tiny_url, tmp_
     prod, de, direct = sa.create_engine(prod_url), make_engine(de_url), make_engine(tiny_url)
     try:
         fill_production_from_demo(prod, scale="tiny", seed=TINY_SEED)
+        assert cli.main(["--url", de_url, "init-db"]) == 0      # sync refuses to create a DE database
         assert cli.main(["--url", de_url, "sync", "--source", prod_url, "--pause", "0"]) == 0
         for mart in schema.MART_TABLES:
             key = list(mart.primary_key.columns)[0]

@@ -12,7 +12,7 @@ from kurrant_core.db import init_db, marts_current
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init-db", help="create every DE table that is missing (idempotent)")
-    p.set_defaults(func=_init_db)
+    p.set_defaults(func=_init_db, creates_database=True)
     p = sub.add_parser("status", help="print the masked DE URL and row counts")
     p.set_defaults(func=_status)
     p = sub.add_parser("ensure-demo", help="fill the DE database with the demo world unless it already holds orders")
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-train", action="store_true",
                    help="do not start the background retrain of every model when no run exists yet")
-    p.set_defaults(func=_ensure_demo)
+    p.set_defaults(func=_ensure_demo, creates_database=True)
 
 
 def _init_db(args: argparse.Namespace) -> int:

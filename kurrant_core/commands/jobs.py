@@ -15,7 +15,7 @@ from typing import Any
 
 from kurrant_core import jobs, results
 from kurrant_core.commands import engine_from
-from kurrant_core.commands.models import parse_date, parse_date_range, parse_params
+from kurrant_core.commands.models import check_training_args, parse_date, parse_date_range, parse_params
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import DEFAULT_HORIZON_DAYS, resolve_models
 from kurrant_core.schema import RUN_DONE
@@ -92,8 +92,10 @@ def _retrain(args: argparse.Namespace) -> int:
         _stop_on_sigterm()
         return _report(jobs.run_job(engine, args.job_id))
     models = tuple(resolve_models(args.models))
+    cutoff = parse_date(args.cutoff) if args.cutoff else None
+    check_training_args(engine, cutoff, args.k)
     spec = jobs.RetrainSpec.build(
-        models, cutoff=parse_date(args.cutoff) if args.cutoff else None, k=args.k,
+        models, cutoff=cutoff, k=args.k,
         dates=tuple(parse_date_range(args.dates)) if args.dates else None,
         params=model_params(models, args.param), evaluate=args.evaluate,
         horizon_days=args.horizon, activate=args.activate)

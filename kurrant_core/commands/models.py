@@ -4,11 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
 
 from kurrant_core import codes, results, schema
 from kurrant_core import columns as C
 from kurrant_core.commands import engine_from
+from kurrant_core.db import check_ready
 from kurrant_core.errors import KurrantError
 
 RECOMMEND_SHOWN = [C.RANK, C.FOOD_ID, C.FOOD_NAME, C.MAKERS_NAME, C.SCORE]
@@ -24,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="service dates whose menus to rank (default: the next 5 menu days)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a model hyper-parameter; repeat for several")
+    p.add_argument("--policy", default="default", metavar="NAME",
+                   help="the diversity policy its lists are written with (default: default; off)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("recommend", help="print a done run's list for one user")
@@ -94,13 +101,46 @@ def _typed_value(key: str, raw: str, default: Any) -> Any:
         return raw
 
 
+def check_training_args(engine: sa.Engine, cutoff: date | None, k: int) -> None:
+    """Refuse, with the reason, a ``--cutoff`` outside the orders or a ``--k`` no list can reach.
+
+    A cutoff after the day following the last order trains on exactly what the default does while
+    claiming a later date; one on or before the first order leaves nothing to learn from. A list
+    cannot be longer than the catalogue.
+    """
+    if k < 1:
+        raise KurrantError(f"--k {k}: a list holds at least one food; use --k 1 or more.")
+    check_ready(engine)
+    items, foods = schema.mart_order_item, schema.mart_food
+    with engine.connect() as conn:
+        first, last = conn.execute(sa.select(sa.func.min(items.c[C.SERVICE_DATE]),
+                                             sa.func.max(items.c[C.SERVICE_DATE]))).one()
+        n_foods = conn.execute(sa.select(sa.func.count()).select_from(foods)).scalar_one()
+    first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
+    if cutoff is not None and cutoff > last + timedelta(days=1):
+        raise KurrantError(
+            f"--cutoff {cutoff} is after the last order (service date {last.isoformat()}): training would see "
+            f"the same orders as the default cutoff ({last + timedelta(days=1)}) under a later date. Leave "
+            f"--cutoff out to train on everything, or pick a day up to {last + timedelta(days=1)}.")
+    if cutoff is not None and cutoff <= first:
+        raise KurrantError(f"--cutoff {cutoff} is on or before the first order (service date {first}): there "
+                           "is nothing to train on. Pick a later day.")
+    if k > n_foods:
+        raise KurrantError(f"--k {k} is more than the {n_foods} foods in the catalogue, so no list can be that "
+                           f"long. Use --k {n_foods} or less.")
+
+
 # ------------------------------------------------------------------------------ commands
 def _train(args: argparse.Namespace) -> int:
     params = parse_params(args.model, args.param)
     cutoff = parse_date(args.cutoff) if args.cutoff else None
     dates = parse_date_range(args.dates) if args.dates else None
-    run_id = results.train_and_write(engine_from(args), args.model, params, cutoff=cutoff,
+    engine = engine_from(args)
+    check_training_args(engine, cutoff, args.k)
+    from kurrant_core.policies import get_policy
+    run_id = results.train_and_write(engine, args.model, params, cutoff=cutoff,
                                      k=args.k, dates=dates, triggered_by="cli",
+                                     policy=get_policy(engine, args.policy),
                                      progress=_print_stage if args.verbose else None)
     print(run_id)
     return 0
@@ -138,6 +178,21 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    manifest = results.export_run(engine_from(args), args.run_id, args.out)
+    out = Path(args.out)
+    try:
+        manifest = results.export_run(engine_from(args), args.run_id, out)
+    except OSError as exc:
+        raise KurrantError(f"Cannot export to {out}: {_why_not_a_folder(out, exc)}. Pick a folder that "
+                           "can be created and written to (--out).") from None
     print(manifest)
     return 0
+
+
+def _why_not_a_folder(out: Path, exc: OSError) -> str:
+    """Why ``out`` could not become the export folder, in words: a file in the way, or the OS's reason."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                return f"{path} is a file, not a folder"
+            break
+    return (exc.strerror or str(exc)).lower()

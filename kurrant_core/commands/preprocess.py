@@ -11,7 +11,8 @@ from kurrant_core.preprocess import preprocess
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preprocess", help="rebuild the marts from the raw mirror (readers never see half a mart)")
     p.add_argument("--full", action="store_true", help="always rebuild everything (default: patch the marts "
-                                                       "when only a few raw order rows changed)")
+                                                       "when a few raw rows were only added or updated; "
+                                                       "deleted or replaced rows rebuild everything)")
     p.set_defaults(func=_run)
 
 

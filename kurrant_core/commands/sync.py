@@ -8,6 +8,7 @@ from kurrant_core import config
 from kurrant_core.commands import engine_from
 from kurrant_core.db import init_db
 from kurrant_core.errors import KurrantError
+from kurrant_core.raw_changes import forget_raw_state
 from kurrant_core.sync import select_specs, sync_status, sync_tables
 from kurrant_core.sync.copier import DEFAULT_CHUNK_SIZE, DEFAULT_PAUSE_S, DEFAULT_TIMEOUT_S
 
@@ -57,6 +58,9 @@ def _sync(args: argparse.Namespace) -> int:
     for r in results:
         print(f"  {r.table_name:<36} {r.rows:>10,} rows {r.seconds:>8.2f} s  watermark {r.watermark or '-'}")
     print(f"sync done: {sum(r.rows for r in results):,} rows in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.full:   # whole tables re-read: rows rewritten in place where no updated time shows it
+        with engine.begin() as conn:
+            forget_raw_state(conn)          # so the next preprocess rebuilds every mart
     if not args.no_preprocess:
         from kurrant_core.preprocess import preprocess
         counts = preprocess(engine)

@@ -1,0 +1,288 @@
+"""The dashboard under the whole team: N browser sessions at once against one Streamlit server.
+
+One headless Debian Chromium (``/usr/bin/chromium`` through Playwright), N browser contexts, all
+started together. Each session does what a team member does first:
+
+1. **compare**: open Compare recommendations (the default user, day and two runs) until its lists'
+   metrics are drawn and no script run is in progress;
+2. **knob**: set the "Max per category" knob to 1 (2 if it is 1) until the lists' metrics change
+   and no script run is in progress (on the default day's menu a cap shortens the lists, where MMR
+   would only reorder them);
+3. **eda**: open Order EDA on a date range of its own (4 weeks, a different week per session, so
+   the sessions do not share query results) until its KPIs and first chart are drawn.
+
+For every N a fresh server is started (``--server.fileWatcherType none``, as the browser tests do)
+and only its router is opened before the sessions start, so every page's shared work (models,
+candidate scores, queries) is still to be done: the pessimistic case of a team arriving together
+after a deploy. ``--warm`` first lets one unmeasured session walk the same steps (steady state).
+Prints p50/p95 seconds per step and the server's peak RSS (VmHWM) per N.
+
+The DE database is a demo-scale world with a popularity, a history and an ALS run, built once into
+``data/bench/load_demo_seed42.sqlite`` (artifacts beside it); ``--url`` points at another one (its
+runs' artifacts under ``KURRANT_ARTIFACT_DIR``). The server and the browser share the machine, so
+on a small machine the figures are pessimistic.
+
+``--server-times`` also prints, per N, how long the server spent running page scripts (wall and
+CPU seconds summed over every script run, and the longest run), which separates the server's share
+of the wait from the browser's (bundle download, parse and drawing).
+
+    .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--server-times] [--url URL]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kurrant_core import compare, config, eda  # noqa: E402
+from kurrant_core.db import init_db, make_engine  # noqa: E402
+
+CHROMIUM = os.environ.get("KURRANT_CHROMIUM", "/usr/bin/chromium")
+SEED = 42
+WORLD = ROOT / "data" / "bench" / f"load_demo_seed{SEED}.sqlite"
+ARTIFACTS = ROOT / "data" / "bench" / "load_artifacts"
+RUN_MODELS = ("popularity", "history", "als")
+STEPS = ("compare", "knob", "eda")
+TIMEOUT_MS = 180_000
+N_METRICS_PER_LIST = len(compare.REPORT_METRICS)
+IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Running')"
+METRICS_JS = ("() => Array.from(document.querySelectorAll('[data-testid=\"stMetric\"]'))"
+              ".map(e => e.innerText).join('|')")
+
+
+# ------------------------------------------------------------------------------ the world
+def ensure_world() -> str:
+    """The bench's DE database: the demo world, preprocessed, with a run of each of RUN_MODELS."""
+    from kurrant_core import results
+    url = f"sqlite:///{WORLD}"
+    os.environ[config.ENV_ARTIFACTS] = str(ARTIFACTS)
+    if WORLD.exists():
+        return url
+    from kurrant_core.demo import generate_demo_world
+    from kurrant_core.preprocess import preprocess
+    print(f"building the demo world and {', '.join(RUN_MODELS)} runs into {WORLD} (once) ...", flush=True)
+    WORLD.parent.mkdir(parents=True, exist_ok=True)
+    partial = WORLD.with_suffix(".building")
+    engine = make_engine(f"sqlite:///{partial}")
+    init_db(engine)
+    generate_demo_world(engine, scale="demo", seed=SEED)
+    preprocess(engine)
+    for model in RUN_MODELS:
+        t0 = time.perf_counter()
+        results.train_and_write(engine, model, k=10, triggered_by="bench_load")
+        print(f"  {model} run in {time.perf_counter() - t0:.0f} s", flush=True)
+    engine.dispose()
+    partial.rename(WORLD)
+    return url
+
+
+def eda_ranges(url: str, n: int) -> list[tuple[str, str]]:
+    """Four-week ranges, one per session, each ending a week before the previous one's end."""
+    engine = make_engine(url, must_exist=True)
+    options = eda.filter_options(engine)
+    engine.dispose()
+    last = options.last_date
+    out = []
+    for i in range(n):
+        end = max(last - timedelta(days=7 * (i + 1)), options.first_date + timedelta(days=27))
+        out.append(((end - timedelta(days=27)).isoformat(), end.isoformat()))
+    return out
+
+
+# ------------------------------------------------------------------------------ the server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TIMED_SERVER = "--timed-server"
+"""argv[1] that makes this file the server's launcher: ``streamlit run`` with every script run timed."""
+
+
+def serve_timed(times_file: str, streamlit_args: list[str]) -> None:
+    """Run ``streamlit`` with each script run's wall and CPU seconds appended to ``times_file``."""
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.web.cli import main as streamlit_main
+    run_script = script_runner.ScriptRunner._run_script
+    out = open(times_file, "a", buffering=1)
+
+    def timed(self, *args, **kwargs):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return run_script(self, *args, **kwargs)
+        finally:
+            out.write(f"{time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f}\n")
+    script_runner.ScriptRunner._run_script = timed
+    sys.argv = ["streamlit", *streamlit_args]
+    streamlit_main()
+
+
+def server_times(times_file: Path) -> str:
+    if not times_file.exists():
+        return ""
+    runs = [tuple(map(float, line.split())) for line in times_file.read_text().splitlines() if line.strip()]
+    return (f"{len(runs)} script runs: {sum(w for w, _ in runs):.1f} s wall, {sum(c for _, c in runs):.1f} s CPU, "
+            f"longest {max(w for w, _ in runs):.1f} s") if runs else ""
+
+
+def start_server(url: str, log: Path, times_file: Path | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, KURRANT_DE_URL=url)
+    launcher = [__file__, TIMED_SERVER, str(times_file)] if times_file else ["-m", "streamlit"]
+    proc = subprocess.Popen(
+        [sys.executable, *launcher, "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc, base
+        except Exception:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of the server process, MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ------------------------------------------------------------------------------ one session
+async def wait_idle(page) -> None:
+    await page.locator('[data-testid="stApp"]').wait_for(timeout=TIMEOUT_MS)
+    await page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS)
+
+
+async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio.Event) -> dict[str, float]:
+    context = await browser.new_context(viewport={"width": 1600, "height": 1200})
+    page = await context.new_page()
+    times: dict[str, float] = {}
+    try:
+        await start.wait()
+        t0 = time.perf_counter()
+        await page.goto(base + "/compare")
+        metrics = page.locator('[data-testid="stMetric"]')
+        await metrics.nth(2 * N_METRICS_PER_LIST - 1).wait_for(timeout=TIMEOUT_MS)
+        await wait_idle(page)
+        times["compare"] = time.perf_counter() - t0
+
+        cap = (page.locator('[data-testid="stNumberInput"]').filter(has_text="Max per category")
+               .locator('[data-testid="stNumberInputField"]'))
+        value = "2" if await cap.input_value() == "1" else "1"
+        before = await page.evaluate(METRICS_JS)
+        t0 = time.perf_counter()
+        await cap.fill(value)
+        await cap.press("Enter")
+        await page.wait_for_function(f"(before) => ({METRICS_JS})() !== before && ({IDLE_JS})()", arg=before,
+                                     timeout=TIMEOUT_MS)
+        times["knob"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        await page.goto(f"{base}/order_eda?from={eda_range[0]}&to={eda_range[1]}")
+        await page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
+        await page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
+        await wait_idle(page)
+        times["eda"] = time.perf_counter() - t0
+        if await page.locator('[data-testid="stException"]').count():
+            times["error"] = 1.0
+    except Exception as exc:                       # a failed session is reported, not hidden
+        print(f"  session failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", flush=True)
+        times["error"] = 1.0
+    finally:
+        await context.close()
+    return times
+
+
+async def run_sessions(base: str, ranges: list[tuple[str, str]]) -> list[dict[str, float]]:
+    from playwright.async_api import async_playwright
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        router = await browser.new_page()                       # the router first (see the browser tests)
+        await router.goto(base, wait_until="networkidle")
+        await router.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
+        await router.close()
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(session(browser, base, r, start)) for r in ranges]
+        await asyncio.sleep(0.5)                                 # every context open before the start
+        start.set()
+        out = await asyncio.gather(*tasks)
+        await browser.close()
+    return out
+
+
+# ------------------------------------------------------------------------------ main
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", default="1,5,10", help="comma-separated N (default 1,5,10)")
+    parser.add_argument("--warm", action="store_true", help="one unmeasured session first (steady state)")
+    parser.add_argument("--server-times", action="store_true", help="also time the server's script runs")
+    parser.add_argument("--url", help="DE database URL (default: the bench's demo world)")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    url = args.url or ensure_world()
+    sizes = [int(n) for n in args.sessions.split(",")]
+    log_dir = ROOT / "data" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs shared by the server and Chromium; "
+          f"{'warm' if args.warm else 'cold'} server per N")
+    print(f"{'N':>3} | " + " | ".join(f"{s + ' p50/p95 s':>17}" for s in STEPS) + " | failed | server peak RSS")
+    for n in sizes:
+        times_file = log_dir / f"load_server_{n}.times" if args.server_times else None
+        if times_file:
+            times_file.unlink(missing_ok=True)
+        proc, base = start_server(url, log_dir / f"load_server_{n}.log", times_file)
+        try:
+            if args.warm:
+                asyncio.run(run_sessions(base, eda_ranges(url, 1)))
+                if times_file:
+                    times_file.write_text("")
+            results = asyncio.run(run_sessions(base, eda_ranges(url, n)))
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        cells = []
+        for step in STEPS:
+            values = [r[step] for r in results if step in r]
+            cells.append(f"{statistics.median(values):7.2f} / {percentile(values, 0.95):6.2f}" if values else
+                         f"{'-':>17}")
+        failed = sum(1 for r in results if "error" in r)
+        print(f"{n:>3} | " + " | ".join(f"{c:>17}" for c in cells) + f" | {failed:>6} | {rss:,.0f} MB", flush=True)
+        if times_file:
+            print(f"    server: {server_times(times_file)}", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == TIMED_SERVER:
+        serve_timed(sys.argv[2], sys.argv[3:])
+    else:
+        main()
