@@ -26,7 +26,7 @@ def test_ensure_demo_fills_once_and_then_leaves_the_data_alone(backend, tmp_path
         assert items > 100 and _count(url, S.mart_user) > 10
         assert "Training every model in the background (job 7)" in capsys.readouterr().out
         assert submitted and set(submitted[0].models) == {"popularity", "content", "als", "hybrid", "ncf",
-                                                         "sequential"}
+                                                         "sequential", "history", "tifu"}
         # second start: data kept, and no second first-retrain once a job exists
         with make_engine(url).begin() as conn:
             conn.execute(S.rec_job.insert().values(status=S.RUN_DONE, progress=1.0, models="popularity",
