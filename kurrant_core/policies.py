@@ -27,7 +27,7 @@ from kurrant_core.candidates import candidate_sets
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
-from kurrant_core.rerank import OFF, Policy, rerank
+from kurrant_core.rerank import OFF, Policy, admissible, rerank
 
 DEFAULT = "default"
 DEFAULT_POLICY = Policy(name=DEFAULT, calibration_lambda=0.1, max_per_maker=3, spread_max_share=0.5)
@@ -131,12 +131,30 @@ def apply_policy(model: Recommender, data: TrainingData, user_ids, k: int, polic
     depth = max(k, 2) if spread else k          # the spread needs each user's second choice
     picks = {}
     for user_id, pool in pools.items():
-        result = rerank(pool, replace(policy, k=min(depth, len(pool))))
-        picks[user_id] = (pool, result)
+        wanted = min(depth, len(pool))
+        picks[user_id] = (pool, _filled(pool, rerank(pool, replace(policy, k=wanted)), wanted, policy))
     if spread:
         picks = {user: (pool, _first(result, k)) for user, (pool, result)
                  in spread_first_picks(picks, data, policy.spread_max_share).items()}
     return _as_rows(model, data, picks, service_date, dining_type)
+
+
+def _filled(pool, result, k: int, policy: Policy):
+    """A shipped list is never cut short by the caps: when they leave fewer than ``k`` foods (a
+    catalogue with one maker), the other admissible foods follow in the model's order."""
+    if not result.shortfall or (policy.max_per_category is None and policy.max_per_maker is None):
+        return result
+    taken = set(result.positions.tolist())
+    allowed = admissible(pool, policy.repeat_window_days)
+    rest = [p for p in np.argsort(-pool.relevance, kind="stable")
+            if allowed[p] and p not in taken][:k - len(taken)]
+    if not rest:
+        return result
+    positions = np.concatenate([result.positions, np.array(rest, dtype=int)])
+    low = float(result.scores.min()) if len(result.scores) else 0.0
+    scores = np.concatenate([result.scores, low - 1e-6 * np.arange(1, len(rest) + 1)])
+    return replace(result, positions=positions, food_ids=pool.food_ids[positions], scores=scores,
+                   shortfall=k - len(positions))
 
 
 def _first(result, k: int):

@@ -206,3 +206,19 @@ def test_the_spread_works_for_a_pick_of_the_day_list_of_one(engine):
     top = lambda frame: frame.groupby(C.GROUP_ID)[C.FOOD_ID].agg(lambda f: f.value_counts().iloc[0] / len(f))
     assert (top(spread) <= np.maximum(0.5, 1 / spread.groupby(C.GROUP_ID).size()) + 1e-9).all()
     assert top(plain).max() > 0.5                          # popularity alone converges
+
+
+def test_caps_never_cut_a_shipped_list_short():
+    """One maker, a cap of 2 per maker, k = 4: the rerank stops at 2, the shipped list goes on
+    with the other foods in the model's order."""
+    from kurrant_core.policies import _filled
+    from kurrant_core.rerank import rerank
+    pool = CandidateSet(food_ids=np.array([10, 11, 12, 13, 14]), relevance=np.array([0.9, 0.8, 0.7, 0.6, 0.5]),
+                        features=np.eye(5), category=np.zeros(5, int), maker=np.ones(5, int),
+                        allergen=np.array([False, False, True, False, False]))
+    policy = Policy(name="p", k=4, max_per_maker=2)
+    capped = rerank(pool, policy)
+    assert capped.food_ids.tolist() == [10, 11] and capped.shortfall == 2
+    shipped = _filled(pool, capped, 4, policy)
+    assert shipped.food_ids.tolist() == [10, 11, 13, 14]          # the allergen (12) stays out
+    assert list(shipped.scores) == sorted(shipped.scores, reverse=True)
