@@ -3,6 +3,7 @@ models add to their scores, the group offer rate of date-free lists, the choice-
 profile and the hybrid's repeat features (take rate, lifts), all on small hand-made worlds."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import numpy as np
@@ -14,10 +15,11 @@ from kurrant_core import codes, columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, food_feature_matrix
 from kurrant_core.models import make_model
 from kurrant_core.models.choice_features import (
-    FEATURE_NAMES, ChoiceFeatureBuilder, Feature, FoodAttributes, History, group_offer_rates, history_term,
-    offer_rates_of, own_history)
+    FEATURE_NAMES, ChoiceFeatureBuilder, MenuChoices, Feature, FoodAttributes, History, group_offer_rates, history_term,
+    food_attribute_design, menu_choices, offer_rates_of, own_history, to_days)
 from kurrant_core.models.content import offered_share
 from kurrant_core.models.tifu import nearest_neighbours, user_frequency_vectors
+from kurrant_core.models.torch_support import fit_choice_logit
 
 CUTOFF = date(2026, 3, 16)
 GROUP = 1
@@ -263,3 +265,127 @@ def test_content_date_free_lists_weigh_by_offer_rate_for_users_with_orders_only(
     # a cold user's survey profile is no choice from menus: the fallback's content score is unchanged
     cold = np.array([3])
     np.testing.assert_allclose(model._score(cold, np.arange(5), None), model._score(cold, np.arange(5), LATER))
+
+
+# ------------------------------------------------------------------------------ the menu choice logit
+CONSECUTIVE = {0: [(3, [A]), (2, [C_]), (1, [B])], 1: [(2, [B])]}
+"""User 0 orders three days running (A 한식, C 일식, B 한식); user 1 once."""
+
+
+def test_food_attribute_design_is_one_hot_per_attribute_and_standardised_log_price(world):
+    design, owner = food_attribute_design(world, ("cuisine", "main_ingredient", "spiciness", "price"))
+    # cuisine 1, 1, 3, 3, 4 and main ingredient 3001, 3002, 3001, 3003, 3002: three levels each;
+    # every food has the same spiciness: no column
+    np.testing.assert_array_equal(design[:, :3], np.eye(3)[[0, 0, 1, 1, 2]])
+    np.testing.assert_array_equal(design[:, 3:6], np.eye(3)[[0, 1, 0, 2, 1]])
+    price = np.log([8000.0, 9000.0, 10000.0, 11000.0, 12000.0])
+    np.testing.assert_allclose(design[:, 6], (price - price.mean()) / price.std(), rtol=1e-5)
+    assert owner.tolist() == [0, 0, 0, 1, 1, 1, 3]
+    with pytest.raises(KeyError):
+        food_attribute_design(world, ("colour",))
+
+
+def test_menu_choices_read_habit_and_variety_from_the_days_before_by_hand():
+    data = small_world(CONSECUTIVE)
+    choices = menu_choices(data)
+    cutoff_day = to_days(CUTOFF)[0]
+    sets = {(int(u), int(cutoff_day - d)): row for row, (u, d) in enumerate(zip(choices.user, choices.day))}
+    assert sorted(sets) == [(0, 1), (0, 2), (0, 3), (1, 2)]
+
+    def column(row, food):
+        return int(np.flatnonzero(choices.foods[row] == food)[0])
+
+    day3, day2, day1 = sets[(0, 3)], sets[(0, 2)], sets[(0, 1)]
+    assert (choices.foods[day3] >= 0).sum() == 5 and (choices.foods[day2] >= 0).sum() == 4   # E on day 3
+    assert choices.foods[day2, choices.chosen[day2]] == C_ and choices.foods[day1, choices.chosen[day1]] == B
+    assert not choices.habit[day3].any() and not choices.variety[day3].any()     # nothing before
+    # day 2: A yesterday (한식, as B)
+    flags = {f: choices.variety[day2, column(day2, f)].tolist() for f in (A, B, C_, D)}
+    assert flags == {A: [1, 0, 1], B: [0, 0, 1], C_: [0, 0, 0], D: [0, 0, 0]}
+    # day 1: C yesterday (일식, as D), A two service days before; A and C eaten once each
+    flags = {f: choices.variety[day1, column(day1, f)].tolist() for f in (A, B, C_, D)}
+    assert flags == {A: [0, 1, 0], B: [0, 0, 0], C_: [1, 0, 1], D: [0, 0, 1]}
+    habit = {f: choices.habit[day1, column(day1, f)] for f in (A, B, C_, D)}
+    np.testing.assert_allclose([habit[A], habit[B], habit[C_], habit[D]], [np.log(2), 0, np.log(2), 0])
+    # a day with two foods chosen keeps one of them as the choice and drops the other from the set
+    two = menu_choices(small_world({0: [(5, [A, C_])]}))
+    kept = two.foods[0][two.foods[0] >= 0]
+    assert len(kept) == 3 and kept[two.chosen[0]] in (A, C_) and D in kept and B in kept
+
+
+def test_menu_choices_leave_out_the_users_allergens(world):
+    allergic = dataclasses.replace(
+        world, food_allergens=allergen_matrix(pd.Series(["", "", "", "8001", ""])),
+        user_allergens=allergen_matrix(pd.Series(["", "8001", "", ""])))
+    choices = menu_choices(allergic)
+    for row, user in enumerate(choices.user):
+        assert (D in choices.foods[row]) == (user != 1)          # user index 1 never had D as an option
+    assert len(choices.user) == len(menu_choices(world).user)
+
+
+def test_choice_logit_recovers_each_users_taste_and_shrinks_a_noise_column():
+    """Half the users like cuisine 0, half cuisine 1 (utility +-1.5); a third column is noise."""
+    rng = np.random.default_rng(3)
+    n_users, n_menus, n_foods = 40, 30, 8
+    cuisine = np.repeat([0, 1], 4)
+    design = np.column_stack([cuisine == 0, cuisine == 1, rng.normal(size=n_foods)]).astype(np.float32)
+    likes = np.arange(n_users) % 2
+    user = np.repeat(np.arange(n_users), n_menus)
+    foods = np.stack([np.r_[rng.choice(4, 2, replace=False), 4 + rng.choice(4, 2, replace=False)]
+                      for _ in user])
+    utility = np.where(cuisine[foods] == likes[user][:, None], 1.5, -1.5)
+    chosen = np.argmax(utility + rng.gumbel(size=utility.shape), axis=1)
+    choices = MenuChoices(user=user, day=np.zeros(len(user), dtype=np.int64), foods=foods, chosen=chosen,
+                          habit=np.zeros(foods.shape, dtype=np.float32),
+                          variety=np.zeros((*foods.shape, 3), dtype=np.float32))
+    logit = fit_choice_logit(choices, design, n_users, l2=1.0)
+    taste = logit.coef[:, 0] - logit.coef[:, 1]
+    assert np.mean((taste > 0) == (likes == 0)) >= 0.95
+    spread = logit.coef.std(axis=0)
+    assert spread[2] < 0.2 * min(spread[0], spread[1])          # users do not differ along the noise
+    assert logit.bias.shape == (n_foods,) and logit.habit.shape == (n_users,)
+    # with many more foods than menu cells the match is computed per menu position: same fit
+    wide = fit_choice_logit(choices, np.vstack([design, rng.normal(size=(400, 3)).astype(np.float32)]),
+                            n_users, l2=1.0)
+    np.testing.assert_allclose(wide.coef, logit.coef, atol=1e-3)
+    np.testing.assert_allclose(wide.bias[:n_foods], logit.bias, atol=1e-3)
+
+
+SEQ_SMALL = dict(epochs=1, hidden=8, max_len=4)
+
+
+def test_sequential_pools_its_network_with_the_choice_logit(world):
+    model = make_model("sequential", choice_weight=3.0, **SEQ_SMALL).fit(world)
+    assert model.choice_coef_.shape == (world.n_users, 7)
+    u, i = np.arange(3), np.arange(5)
+    for day in (CUTOFF, LATER, None):
+        pooled = model._score(u, i, day)
+        utility = model.choice_utility(u, i, day)
+        model.set_params(choice_weight=0.0)
+        network = model._score(u, i, day)
+        model.set_params(choice_weight=3.0)
+        # a date-free list adds log P(on the user's menu) to the pooled log P(picked from it)
+        on_menu = 0.0 if day else np.log(offer_rates_of(model.offer_groups_, model.offer_rates_,
+                                                         world.user_group, u, i))
+        np.testing.assert_allclose(pooled, (network - on_menu + 3.0 * utility) / 4.0 + on_menu, rtol=1e-9)
+    # user index 1 chose B from every menu: B is the choice logit's pick for them
+    assert model.choice_utility(np.array([1]), i, LATER)[0].argmax() == B
+    # user 0 had A (한식) on the last service day before the cutoff: the variety terms apply that day only
+    today, later = model.choice_utility(np.array([0]), i, CUTOFF)[0], model.choice_utility(np.array([0]), i, LATER)[0]
+    np.testing.assert_allclose(today - later, model.choice_variety_[0] * (i == A)
+                               + model.choice_variety_[2] * (world.foods[C.CUISINE_CODE].to_numpy() == 1), atol=1e-6)
+
+
+def test_sequential_choice_logit_survives_save_and_load(world, tmp_path):
+    model = make_model("sequential", **SEQ_SMALL).fit(world)
+    back = type(model).load(model.save(tmp_path / "sequential"))
+    for day in (None, CUTOFF, LATER):
+        np.testing.assert_array_equal(back.score(world.user_ids, as_of=day), model.score(world.user_ids, as_of=day))
+
+
+def test_sequential_without_food_attributes_or_choice_weight_has_no_choice_logit(world):
+    plain_foods = world.foods.assign(**{C.CUISINE_CODE: 1, C.MAIN_INGREDIENT_CODE: 3001, C.PRICE: 8000})
+    for data, params in [(dataclasses.replace(world, foods=plain_foods), {}), (world, {"choice_weight": 0.0})]:
+        model = make_model("sequential", **SEQ_SMALL, **params).fit(data)
+        assert not hasattr(model, "choice_coef_")
+        assert not model.choice_utility(np.arange(3), np.arange(5), LATER).any()

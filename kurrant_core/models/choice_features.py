@@ -518,3 +518,141 @@ def history_term(history: HistoryRecommender, u: np.ndarray, i: np.ndarray, as_o
     if recent is not None:
         out -= float(variety_strength) * (recent[u][:, i].toarray() > 0)
     return float(weight) * out
+
+
+# ================================================================================= menu choice sets
+CHOICE_ATTRIBUTES = {"cuisine": C.CUISINE_CODE, "main_ingredient": C.MAIN_INGREDIENT_CODE,
+                     "spiciness": C.SPICINESS_CODE, "food_type": C.FOOD_TYPE_CODE, "maker": C.MAKERS_ID}
+"""Categorical food attributes a menu-choice model can weigh per user (name -> ``data.foods``
+column); ``"price"`` adds the standardised log price."""
+PRICE_ATTRIBUTE = "price"
+VARIETY_TERMS = ("food_1_day", "food_2_days", "cuisine_1_day")
+"""State the choice model controls for: the food eaten on the previous service day, two service
+days before, and a food of the same cuisine on the previous service day."""
+
+
+def food_attribute_design(data: TrainingData, attributes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(foods x columns design, attribute number of each column) for a per-user choice model.
+
+    Each categorical attribute becomes its one-hot columns (missing values are one level); an
+    attribute with a single level (e.g. no food carries the tag) adds nothing, and so does a price
+    that never varies. Unknown attribute names raise ``KeyError``.
+    """
+    blocks, owner = [], []
+    for number, name in enumerate(attributes):
+        if name == PRICE_ATTRIBUTE:
+            price = np.log(np.maximum(data.foods[C.PRICE].to_numpy(dtype=float, na_value=np.nan), 1.0))
+            price = np.nan_to_num(price, nan=float(np.nanmean(price)) if np.isfinite(price).any() else 0.0)
+            spread = price.std()
+            column = ((price - price.mean()) / spread)[:, None] if spread > 1e-9 else np.zeros((len(price), 0))
+        else:
+            source = CHOICE_ATTRIBUTES[name]
+            codes_ = _codes_of(data.foods, source) if source in data.foods else None
+            levels = int(codes_.max()) + 1 if codes_ is not None and len(codes_) else 0
+            column = np.eye(levels)[codes_] if levels > 1 else np.zeros((data.n_foods, 0))
+        blocks.append(column)
+        owner += [number] * column.shape[1]
+    design = np.hstack(blocks) if blocks else np.zeros((data.n_foods, 0))
+    return design.astype(np.float32), np.array(owner, dtype=np.int64)
+
+
+class RecentMeals:
+    """What each user ate on each service day before the cutoff, for the variety terms.
+
+    Service days are the dates with a menu (any group); "the previous service day" of a date is
+    the latest such date before it (a Monday's is the Friday).
+    """
+
+    def __init__(self, data: TrainingData):
+        self.service_days = np.unique(to_days(data.menus[C.SERVICE_DATE])) if len(data.menus) else \
+            np.zeros(0, dtype=np.int64)
+        self.n_days = max(len(self.service_days), 1)
+        self.cuisine = np.unique(data.food_category, return_inverse=True)[1]
+        orders = data.orders
+        u, i = orders[USER_IDX].to_numpy(), orders[ITEM_IDX].to_numpy()
+        row = u * self.n_days + np.searchsorted(self.service_days, to_days(orders[C.SERVICE_DATE]))
+        shape = (data.n_users * self.n_days, data.n_foods)
+        self.foods = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, i)), shape=shape)
+        self.cuisines = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, self.cuisine[i])),
+                                      shape=(shape[0], int(self.cuisine.max(initial=0)) + 1))
+
+    def previous_days(self, days: np.ndarray, lag: int) -> np.ndarray:
+        """Index of the ``lag``-th service day before each day (-1 when there is none)."""
+        return np.searchsorted(self.service_days, np.asarray(days, dtype=np.int64), side="left") - lag
+
+    def flags(self, u: np.ndarray, i: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """[rows, columns, len(VARIETY_TERMS)] 0/1 for users ``u`` (one per row, on ``days``) and
+        foods ``i``: one shared 1-d array of food indices, or one row of them per user."""
+        u = np.asarray(u, dtype=np.int64)
+        shared = np.ndim(i) == 1
+        shape = (len(u), np.shape(i)[-1])
+        out = np.zeros((*shape, len(VARIETY_TERMS)), dtype=np.float32)
+        if 0 in shape:
+            return out
+        for term, (matrix, lag, key) in enumerate([(self.foods, 1, i), (self.foods, 2, i),
+                                                   (self.cuisines, 1, self.cuisine[i])]):
+            day = self.previous_days(days, lag)
+            rows = u * self.n_days + np.maximum(day, 0)
+            if shared:      # slices: a catalog block is millions of cells
+                hit = matrix[rows][:, key].toarray() > 0
+            else:
+                hit = np.asarray(matrix[np.repeat(rows, shape[1]), np.ravel(key)]).reshape(shape) > 0
+            out[..., term] = hit & (day >= 0)[:, None]
+        return out
+
+
+@dataclass(frozen=True)
+class MenuChoices:
+    """Menus users chose from, packed for a conditional-logit fit: one row per menu (choice set)."""
+
+    user: np.ndarray        # [S] user index
+    day: np.ndarray         # [S] day number of the menu (see ``to_days``)
+    foods: np.ndarray       # [S, M] food indices on the menu, -1 pads
+    chosen: np.ndarray      # [S] column of the chosen food
+    habit: np.ndarray       # [S, M] log(1 + times the user ate the food before that day)
+    variety: np.ndarray     # [S, M, len(VARIETY_TERMS)]
+
+
+def menu_choices(data: TrainingData, *, max_sets: int | None = None, seed: int | None = 0) -> MenuChoices:
+    """Every menu a user ordered from before the cutoff (the newest ``max_sets``), as choice sets.
+
+    One chosen food per set (``training_choice_sets``); foods carrying one of the user's allergens
+    are left out of the set (they were never an option for that user). Habit and variety read
+    only the days before each menu's day.
+    """
+    exposures = data.exposures
+    first = exposures[C.SERVICE_DATE].min() if len(exposures) else pd.Timestamp(data.cutoff)
+    sets = training_choice_sets(exposures, first, max_sets=None, rng=np.random.default_rng(seed))
+    if len(sets):
+        allergic = np.asarray((data.user_allergens[sets[USER_IDX].to_numpy()]
+                               .multiply(data.food_allergens[sets[ITEM_IDX].to_numpy()])).sum(axis=1)).ravel() > 0
+        sets = sets[~allergic | sets[CHOSEN].to_numpy()]
+        size = sets.groupby(SET_ID)[ITEM_IDX].transform("size").to_numpy()
+        sets = sets[size > 1]
+    set_id = np.unique(sets[SET_ID].to_numpy(), return_inverse=True)[1]
+    day_of_set = np.zeros(int(set_id.max(initial=-1)) + 1, dtype=np.int64)
+    day_of_set[set_id] = to_days(sets[C.SERVICE_DATE]) if len(sets) else np.zeros(0, dtype=np.int64)
+    if max_sets is not None and len(day_of_set) > max_sets:      # keep the newest menus
+        newest = np.sort(np.argsort(-day_of_set, kind="stable")[:max_sets])
+        keep = np.isin(set_id, newest)
+        sets, set_id = sets[keep], np.searchsorted(newest, set_id[keep])
+        day_of_set = day_of_set[newest]
+    n_sets = len(day_of_set)
+    position = pd.Series(set_id).groupby(set_id).cumcount().to_numpy()
+    width = int(position.max(initial=0)) + 1
+    foods = np.full((n_sets, width), -1, dtype=np.int64)
+    foods[set_id, position] = sets[ITEM_IDX].to_numpy()
+    user = np.zeros(n_sets, dtype=np.int64)
+    user[set_id] = sets[USER_IDX].to_numpy()
+    chosen = np.zeros(n_sets, dtype=np.int64)
+    picked = sets[CHOSEN].to_numpy(dtype=bool)
+    chosen[set_id[picked]] = position[picked]
+    on_menu = foods >= 0
+    orders = data.orders
+    eaten = DatedEvents(orders[USER_IDX].to_numpy() * data.n_foods + orders[ITEM_IDX].to_numpy(),
+                        to_days(orders[C.SERVICE_DATE]))
+    habit = np.zeros(foods.shape, dtype=np.float32)
+    keys = (user[:, None] * data.n_foods + np.maximum(foods, 0))[on_menu]
+    habit[on_menu] = np.log1p(eaten.count_before(keys, np.broadcast_to(day_of_set[:, None], foods.shape)[on_menu]))
+    variety = RecentMeals(data).flags(user, np.maximum(foods, 0), day_of_set) * on_menu[..., None]
+    return MenuChoices(user=user, day=day_of_set, foods=foods, chosen=chosen, habit=habit, variety=variety)

@@ -9,9 +9,22 @@ each by how long ago it was eaten); a history term adds ``history_weight`` x the
 recency-decayed share of the food over their whole history. Trained to choose from a menu, it
 answers a date-free catalog list with log P(on the user's menu) added (the group's recent offer
 rate of the food).
+
+A second expert, a menu choice logit (``torch_support.fit_choice_logit``), models the same
+choices the econometric way: each user's own taste over the food's attributes (``choice_attributes``:
+cuisine, main ingredient, spiciness, price), shrunk towards the population's by an empirical-Bayes
+prior, a per-user habit slope on log(1 + times eaten), and the variety terms of the previous service
+days. The network learns from the last ``max_len`` foods and a low-rank taste vector; the logit
+weighs every menu a user ever chose from, and on the demo world it ranks the day's menu better.
+The two are pooled log-linearly: (network + ``choice_weight`` x logit) / (1 + ``choice_weight``),
+a weighted geometric mean of the two menu-choice probabilities (a per-user constant apart), so the
+date-free list's log P(on the user's menu) keeps its scale. Data without food attributes that vary
+(e.g. MovieLens, where every movie is one "food" of one maker at one price) or ``choice_weight`` 0:
+the network alone.
 """
 from __future__ import annotations
 
+import copy
 from datetime import date
 from typing import ClassVar
 
@@ -22,15 +35,20 @@ from kurrant_core import columns as C
 from kurrant_core.data import USER_IDX, TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.choice_features import (
-    group_offer_rates, history_term, offer_rates_of, own_history)
+    RecentMeals, food_attribute_design, group_offer_rates, history_term, menu_choices, offer_rates_of,
+    own_history)
 from kurrant_core.models.sasrec import SASRec, fit_sasrec
 from kurrant_core.models.torch_support import (
-    TorchRecommender, number_meals, resolve_seed, torch_session)
+    TorchRecommender, fit_choice_logit, number_meals, resolve_seed, torch_session)
 
 OBJECTIVES = ("menu", "catalog")
 """Softmax over the menu each food was chosen from, or over the whole catalog."""
 SCORE_CHUNK_USERS = 512
 """Users per forward pass when scoring."""
+DEFAULT_CHOICE_ATTRIBUTES = ("cuisine", "main_ingredient", "spiciness", "price")
+"""The taste axes of the choice logit (``choice_features.CHOICE_ATTRIBUTES`` names, and price)."""
+CHOICE_MAX_SETS = 200_000
+"""Newest menus the choice logit is fitted on (bounds its fit on a large world)."""
 
 
 class SequentialRecommender(TorchRecommender):
@@ -39,12 +57,15 @@ class SequentialRecommender(TorchRecommender):
     name: ClassVar[str] = "sequential"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
         "max_len": (int, 30), "hidden": (int, 32), "epochs": (int, 10), "lr": (float, 0.01),
-        "dropout": (float, 0.3), "history_weight": (float, 1.0)}
+        "dropout": (float, 0.3), "history_weight": (float, 1.0), "choice_weight": (float, 4.0),
+        "choice_l2": (float, 1.0)}
 
     def __init__(self, *, max_len: int = 30, hidden: int = 32, layers: int = 1, heads: int = 1,
                  dropout: float = 0.3, epochs: int = 10, lr: float = 0.01, batch_size: int = 128,
                  objective: str = "menu", user_embeddings: bool = True, food_features: bool = True,
                  history_weight: float = 1.0, history_half_life_days: float = 365.0,
+                 choice_weight: float = 4.0, choice_l2: float = 1.0,
+                 choice_attributes: tuple[str, ...] = DEFAULT_CHOICE_ATTRIBUTES,
                  random_state: int | None = 0):
         self.max_len = max_len
         self.hidden = hidden
@@ -59,6 +80,9 @@ class SequentialRecommender(TorchRecommender):
         self.food_features = food_features
         self.history_weight = history_weight
         self.history_half_life_days = history_half_life_days
+        self.choice_weight = choice_weight
+        self.choice_l2 = choice_l2
+        self.choice_attributes = choice_attributes
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
@@ -79,6 +103,36 @@ class SequentialRecommender(TorchRecommender):
         # the repeat head has the variety rule; the history term only adds the long-run share
         self.history_ = own_history(data, self.history_half_life_days, 0, self.random_state)
         self.offer_groups_, self.offer_rates_ = group_offer_rates(data)
+        self._fit_choice_logit(data)
+
+    def _fit_choice_logit(self, data: TrainingData) -> None:
+        """The menu choice logit beside the network (``choice_weight`` > 0, menu objective, food
+        attributes that vary): per-user taste over the attributes, habit and variety."""
+        design, _ = food_attribute_design(data, tuple(self.choice_attributes))
+        if not self.choice_weight or self.objective != "menu" or design.shape[1] == 0:
+            return
+        choices = menu_choices(data, max_sets=CHOICE_MAX_SETS, seed=resolve_seed(self.random_state))
+        if len(choices.user) == 0:
+            return
+        logit = fit_choice_logit(choices, design, data.n_users, l2=self.choice_l2,
+                                 seed=resolve_seed(self.random_state))
+        self.choice_design_ = design
+        self.choice_bias_, self.choice_coef_ = logit.bias, logit.coef
+        self.choice_habit_, self.choice_variety_ = logit.habit, logit.variety
+
+    def choice_utility(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
+        """``len(u) x len(i)`` utilities of the choice logit for day ``as_of`` (zeros when it
+        was not fitted): taste + habit + the variety terms known from the orders before the cutoff."""
+        if not hasattr(self, "choice_coef_"):
+            return np.zeros((len(u), len(i)))
+        data = self.data_
+        # float64: a float32 product would round differently with the size of the block scored
+        out = (self.choice_coef_[u].astype(np.float64) @ self.choice_design_[i].T.astype(np.float64)
+               + self.choice_bias_[i][None, :])
+        out += self.choice_habit_[u][:, None] * np.log1p(data.counts[u][:, i].toarray())
+        day = np.full(len(u), _day_number(data.cutoff if as_of is None else as_of))
+        out += self._recent_meals().flags(u, i, day).astype(np.float64) @ self.choice_variety_
+        return out
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
         target = _day_number(self.data_.cutoff if as_of is None else as_of)
@@ -87,11 +141,14 @@ class SequentialRecommender(TorchRecommender):
         with torch_session():
             for start in range(0, len(u), SCORE_CHUNK_USERS):
                 chunk = u[start:start + SCORE_CHUNK_USERS]
-                log_probs = self.net_.next_item_log_probs(
+                log_probs = self._scoring_net().next_item_log_probs(
                     [sequences[x] for x in chunk], [days[x] for x in chunk], target,
                     chunk if self.user_embeddings else None)
                 out[start:start + len(chunk)] = log_probs[:, i]
         out += history_term(self.history_, u, i, as_of, self.history_weight, 0.0)
+        if hasattr(self, "choice_coef_"):   # log-linear pool of the two menu-choice experts
+            weight = float(self.choice_weight)
+            out = (out + weight * self.choice_utility(u, i, as_of)) / (1.0 + weight)
         if as_of is None:       # a date-free list: weigh by P(on the user's menu)
             out += np.log(offer_rates_of(self.offer_groups_, self.offer_rates_, self.data_.user_group, u, i))
         return out
@@ -128,6 +185,21 @@ class SequentialRecommender(TorchRecommender):
         if cached is None or cached[0] is not self.data_:
             self._days_of = (self.data_, order_days(self.data_))
         return self._days_of[1]
+
+    def _scoring_net(self) -> SASRec:
+        """The network in float64 for scoring: in float32 a user's scores change in the last digits
+        with how many users are scored together (the matrix kernels' blocking)."""
+        cached = getattr(self, "_net64", None)
+        if cached is None or cached[0] is not self.net_:
+            self._net64 = (self.net_, copy.deepcopy(self.net_).double().eval())
+        return self._net64[1]
+
+    def _recent_meals(self) -> RecentMeals:
+        """The variety terms' lookup of the data the model was fitted on, built once per data set."""
+        cached = getattr(self, "_meals_of", None)
+        if cached is None or cached[0] is not self.data_:
+            self._meals_of = (self.data_, RecentMeals(self.data_))
+        return self._meals_of[1]
 
     def _item_features(self) -> np.ndarray | None:
         """The food-feature matrix the network reads (dense), or None when it learns ids alone."""
