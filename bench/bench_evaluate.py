@@ -80,10 +80,10 @@ def print_targets(runs: list[dict], wall: float, tuned: bool) -> None:
         print(f"       {name:<11} fit {m[N.FIT_SECONDS]:7.1f} s wall {m[N.FIT_CPU_SECONDS]:7.1f} CPU s")
 
 
-def bench_demo(url: str, models: list[str], tune: bool = False) -> None:
+def bench_demo(url: str, models: list[str], tune: bool = False, policy: str = "default") -> None:
     engine = make_engine(url)
     started = time.perf_counter()
-    evaluations = evaluate(engine, models, k=K, tune=tune, triggered_by="bench")
+    evaluations = evaluate(engine, models, k=K, tune=tune, policy=policy, triggered_by="bench")
     wall = time.perf_counter() - started
     runs = [{C.MODEL: e.model, C.RUN_ID: e.run_id, N.METRICS: e.stored_metrics()}
             for e in evaluations]
@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--url", help="an already preprocessed DE database to use instead")
     parser.add_argument("--models", nargs="*", help="model names (default: every model)")
     parser.add_argument("--tune", action="store_true", help="tune on the validation window first")
+    parser.add_argument("--policy", default="default",
+                        help="also score each model with this diversity policy (off: skip)")
     args = parser.parse_args()
     models = resolve_models(args.models or "all")
     url = args.url or world_url("large" if args.large else "demo")
@@ -140,7 +142,7 @@ def main() -> None:
         if args.large:
             bench_large_fit(url, models)
         else:
-            bench_demo(url, models, args.tune)
+            bench_demo(url, models, args.tune, args.policy)
 
 
 if __name__ == "__main__":
