@@ -42,10 +42,9 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
                 "survey_weight": [1.0, 3.0]},
     "als": {"factors": [32, 64], "regularization": [0.05, 0.1, 1.0], "history_weight": [4.0, 8.0, 16.0],
             "history_half_life_days": [90.0, 365.0]},
-    "hybrid": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31], "train_weeks": [4, 8]},
+    "hybrid": {"max_leaf_nodes": [15], "train_weeks": [4, 8]},
     "ncf": {"history_weight": [5.0, 10.0, 20.0], "lr": [0.003, 0.01]},
-    "sequential": {"history_weight": [0.5, 1.0, 2.0], "epochs": [8, 10], "choice_weight": [2.0, 4.0, 8.0],
-                   "choice_l2": [0.5, 1.0, 2.0]},
+    "sequential": {"history_weight": [0.5], "choice_l2": [1.0, 2.0]},
     "tifu": {"alpha": [0.3, 0.5, 0.7], "n_neighbours": [10, 20, 50], "group_size": [3, 7],
              "group_decay": [0.9, 0.98]},
 }

@@ -559,18 +559,19 @@ def food_attribute_design(data: TrainingData, attributes: tuple[str, ...]) -> tu
 class RecentMeals:
     """What each user ate on each service day before the cutoff, for the variety terms.
 
-    Service days are the dates with a menu (any group); "the previous service day" of a date is
-    the latest such date before it (a Monday's is the Friday).
+    Service days are the dates with a menu (any group) or an order; "the previous service day" of
+    a date is the latest such date before it (a Monday's is the Friday).
     """
 
     def __init__(self, data: TrainingData):
-        self.service_days = np.unique(to_days(data.menus[C.SERVICE_DATE])) if len(data.menus) else \
-            np.zeros(0, dtype=np.int64)
+        orders = data.orders
+        served = to_days(orders[C.SERVICE_DATE]) if len(orders) else np.zeros(0, dtype=np.int64)
+        menu_days = to_days(data.menus[C.SERVICE_DATE]) if len(data.menus) else np.zeros(0, dtype=np.int64)
+        self.service_days = np.unique(np.concatenate([menu_days, served]))
         self.n_days = max(len(self.service_days), 1)
         self.cuisine = np.unique(data.food_category, return_inverse=True)[1]
-        orders = data.orders
         u, i = orders[USER_IDX].to_numpy(), orders[ITEM_IDX].to_numpy()
-        row = u * self.n_days + np.searchsorted(self.service_days, to_days(orders[C.SERVICE_DATE]))
+        row = u * self.n_days + np.searchsorted(self.service_days, served)
         shape = (data.n_users * self.n_days, data.n_foods)
         self.foods = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, i)), shape=shape)
         self.cuisines = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, self.cuisine[i])),

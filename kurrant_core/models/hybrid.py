@@ -33,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from kurrant_core import columns as C
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
@@ -168,7 +168,7 @@ class HybridRecommender(Recommender):
     def _predict(self, X: np.ndarray) -> np.ndarray:
         """P(chosen) per row. One OpenMP thread: a menu is a few hundred rows, and thread start-up
         would cost ten times the work (measured on the tiny world)."""
-        with threadpool_limits(1, "openmp"):
+        with _thread_controller().limit(limits=1, user_api="openmp"):
             return self.gbm_.predict_proba(X)[:, 1]
 
     # ------------------------------------------------------------------ explaining
@@ -215,6 +215,18 @@ class HybridRecommender(Recommender):
         with open(folder / GBM_FILE, "rb") as fh:
             self.gbm_ = pickle.load(fh)
         self.builder_ = builder_from_training_data(self.data_, half_life_days=self.half_life_days)
+
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _thread_controller() -> ThreadpoolController:
+    """One threadpoolctl controller for every prediction: ``threadpool_limits`` looks the loaded
+    libraries up again on each call, which cost more than the trees themselves on small menus
+    (about 4 ms a call, thousands of calls per evaluation)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def _inner_scores(models: list[Recommender], u: np.ndarray, i: np.ndarray) -> dict[str, np.ndarray]:

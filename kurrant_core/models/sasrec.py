@@ -150,14 +150,28 @@ class SASRec(nn.Module):
                             target_day: int | np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
         """log P(next food) over the catalog on ``target_day`` (one, or one per history) for each
         history (food indices and day numbers, oldest first)."""
+        tokens, days = self.recent_windows(histories, history_days)
+        return self.log_probs_after(self.last_hidden(tokens), tokens, days, target_day, users)
+
+    @torch.no_grad()
+    def last_hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, hidden] state at the newest position of each left-padded window (``recent_windows``):
+        what a history says whatever the day being ranked, so a caller may compute it once."""
         self.eval()
-        tokens, days = self._recent(histories, history_days)
         hidden, _ = self.encode(tokens)
-        target_days = np.full(len(histories), target_day, dtype=np.int64)
+        return hidden[:, -1]
+
+    @torch.no_grad()
+    def log_probs_after(self, last: torch.Tensor, tokens: torch.Tensor, days: torch.Tensor,
+                        target_day: int | np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
+        """``next_item_log_probs`` from the windows' ``last_hidden`` states: the day gap, the repeat
+        head and the users' taste vectors for ``target_day``."""
+        self.eval()
+        target_days = np.full(len(tokens), target_day, dtype=np.int64)
         repeat = self.repeat_scores(tokens, days, torch.as_tensor(target_days)[:, None])[:, 0]
         gaps = torch.as_tensor(gap_buckets(target_days - days[:, -1].numpy()), dtype=torch.long)
-        logits = self.logits(hidden[:, -1], gaps,
-                             None if users is None else torch.tensor(users, dtype=torch.long), repeat)
+        logits = self.logits(last, gaps, None if users is None else torch.tensor(users, dtype=torch.long),
+                             repeat)
         return F.log_softmax(logits, dim=-1).numpy()
 
     @torch.no_grad()
@@ -166,15 +180,16 @@ class SASRec(nn.Module):
         """For the last ``max_len`` foods: the newest position's attention (head mean) and each
         food's repeat term for ``target_day``, oldest first."""
         self.eval()
-        tokens, days = self._recent([history], [history_days])
+        tokens, days = self.recent_windows([history], [history_days])
         _, weights = self.encode(tokens, need_weights=True)
         assert weights is not None
         terms = self.repeat_terms(tokens, days, torch.full((1, 1), target_day, dtype=torch.long))
         n = min(len(history), self.max_len)
         return weights[0, -1, -n:].numpy(), terms[0, 0, -n:].numpy()
 
-    def _recent(self, histories: list[np.ndarray],
-                history_days: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def recent_windows(self, histories: list[np.ndarray],
+                       history_days: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last ``max_len`` foods (as tokens) and their days of each history, left-padded."""
         tokens = left_pad([h[-self.max_len:] + 1 for h in histories], self.max_len)
         days = left_pad([d[-self.max_len:] for d in history_days], self.max_len)
         return torch.as_tensor(tokens), torch.as_tensor(days)

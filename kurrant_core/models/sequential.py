@@ -30,6 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import torch
 
 from kurrant_core import columns as C
 from kurrant_core.data import USER_IDX, TrainingData
@@ -136,14 +137,14 @@ class SequentialRecommender(TorchRecommender):
 
     def _score(self, u: np.ndarray, i: np.ndarray, as_of: date | None) -> np.ndarray:
         target = _day_number(self.data_.cutoff if as_of is None else as_of)
-        sequences, days = self.data_.sequences, self._order_days()
+        net, tokens, days, last = self._encoded()
         out = np.empty((len(u), len(i)), dtype=np.float64)
         with torch_session():
             for start in range(0, len(u), SCORE_CHUNK_USERS):
                 chunk = u[start:start + SCORE_CHUNK_USERS]
-                log_probs = self._scoring_net().next_item_log_probs(
-                    [sequences[x] for x in chunk], [days[x] for x in chunk], target,
-                    chunk if self.user_embeddings else None)
+                rows = torch.tensor(chunk, dtype=torch.long)     # a copy: ``u`` may be read-only
+                log_probs = net.log_probs_after(last[rows], tokens[rows], days[rows], target,
+                                                chunk if self.user_embeddings else None)
                 out[start:start + len(chunk)] = log_probs[:, i]
         out += history_term(self.history_, u, i, as_of, self.history_weight, 0.0)
         if hasattr(self, "choice_coef_"):   # log-linear pool of the two menu-choice experts
@@ -186,13 +187,21 @@ class SequentialRecommender(TorchRecommender):
             self._days_of = (self.data_, order_days(self.data_))
         return self._days_of[1]
 
-    def _scoring_net(self) -> SASRec:
-        """The network in float64 for scoring: in float32 a user's scores change in the last digits
-        with how many users are scored together (the matrix kernels' blocking)."""
-        cached = getattr(self, "_net64", None)
-        if cached is None or cached[0] is not self.net_:
-            self._net64 = (self.net_, copy.deepcopy(self.net_).double().eval())
-        return self._net64[1]
+    def _encoded(self) -> tuple[SASRec, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The scoring network and every user's window (tokens, days) and newest hidden state,
+        computed once per fitted network and data: a user's state does not depend on the day
+        ranked, and the pipeline scores thousands of small group-day blocks. The network scores in
+        float64: in float32 a user's scores would change in the last digits with how many users
+        are scored together (the matrix kernels' blocking)."""
+        cached = getattr(self, "_encoded_of", None)
+        if cached is None or cached[0] is not self.net_ or cached[1] is not self.data_:
+            net = copy.deepcopy(self.net_).double().eval()
+            tokens, days = net.recent_windows(self.data_.sequences, self._order_days())
+            with torch_session():
+                last = torch.cat([net.last_hidden(tokens[s:s + SCORE_CHUNK_USERS])
+                                  for s in range(0, len(tokens), SCORE_CHUNK_USERS)])
+            self._encoded_of = (self.net_, self.data_, net, tokens, days, last)
+        return self._encoded_of[2:]
 
     def _recent_meals(self) -> RecentMeals:
         """The variety terms' lookup of the data the model was fitted on, built once per data set."""

@@ -1,4 +1,5 @@
-"""What the two torch recommenders share: a seeded, thread-limited session and state files.
+"""What the two torch recommenders share: a seeded, thread-limited session and state files, and
+the menu choice logit that ``sequential`` pools with its network (``fit_choice_logit``).
 
 Imported only by ``ncf`` and ``sequential``, so torch is loaded when one of them is used and
 never at package import. The session keeps torch's global RNG and thread count as they were, so
@@ -18,6 +19,7 @@ import torch
 from kurrant_core import columns as C
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models.base import Recommender
+from kurrant_core.models.choice_features import MenuChoices
 
 TORCH_THREADS = 1
 """Threads per torch model. The workbench shares a small machine with the dashboard and jobs;
@@ -143,10 +145,11 @@ class ChoiceLogit:
     variety: np.ndarray     # [len(VARIETY_TERMS)]
 
 
-def fit_choice_logit(choices, design: np.ndarray, n_users: int, *, l2: float = 1.0, habit_l2: float = 10.0,
+def fit_choice_logit(choices: MenuChoices, design: np.ndarray, n_users: int, *, l2: float = 1.0, habit_l2: float = 10.0,
                      max_iter: int = CHOICE_LOGIT_ITERATIONS, seed: int = 0) -> ChoiceLogit:
-    """Fit the menu choice logit on ``choices`` (``choice_features.MenuChoices``) by penalised
-    maximum likelihood (L-BFGS, full batch).
+    """Fit the menu choice logit on ``choices`` (``choice_features.menu_choices``) and the foods'
+    ``design`` (``choice_features.food_attribute_design``) by penalised maximum likelihood (L-BFGS,
+    full batch).
 
     Each user's taste is the population's (unpenalised) plus their own deviation under a Gaussian
     prior: the user's deviation costs ``l2`` x precision_c x coef^2 per column c (summed over
