@@ -26,7 +26,7 @@ from kurrant_core import schema as S
 from kurrant_core.candidates import candidate_sets
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
-from kurrant_core.models.base import Recommender
+from kurrant_core.models.base import _EMPTY_BLOCK, Recommender, _as_frame
 from kurrant_core.rerank import OFF, Policy, admissible, rerank
 
 DEFAULT = "default"
@@ -136,7 +136,7 @@ def apply_policy(model: Recommender, data: TrainingData, user_ids, k: int, polic
     if spread:
         picks = {user: (pool, _first(result, k)) for user, (pool, result)
                  in spread_first_picks(picks, data, policy.spread_max_share).items()}
-    return _as_rows(model, data, picks, service_date, dining_type)
+    return _as_rows(data, picks, service_date, dining_type)
 
 
 def _filled(pool, result, k: int, policy: Policy):
@@ -206,33 +206,19 @@ def spread_first_picks(picks: dict, data: TrainingData, max_share: float) -> dic
     return out
 
 
-def _as_rows(model: Recommender, data: TrainingData, picks: dict, service_date: date | None,
+def _as_rows(data: TrainingData, picks: dict, service_date: date | None,
              dining_type: int | None) -> pd.DataFrame:
-    if not picks:
-        return pd.DataFrame(columns=[*C.RECOMMEND_COLUMNS, C.RAW_SCORE])
-    user_col, food_col, rank_col, score_col, raw_col = [], [], [], [], []
+    """The picks in the shared columns (the base class's frame) plus the model's ``RAW_SCORE``."""
+    parts, raw = [], []
     for user_id, (pool, result) in picks.items():
         n = len(result.positions)
-        user_col.append(np.full(n, user_id, dtype=np.int64))
-        food_col.append(pool.food_ids[result.positions].astype(np.int64))
-        rank_col.append(np.arange(1, n + 1))
-        score_col.append(np.asarray(result.scores, dtype=float))
-        raw_col.append(pool.relevance[result.positions])
-    users = np.concatenate(user_col)
-    foods = np.concatenate(food_col)
-    u = data.user_indices(users)
-    i = data.food_indices(foods)
-    group = pd.array(data.user_group[u], dtype="Int64")
-    group[group < 0] = pd.NA
-    n = len(users)
-    return pd.DataFrame({
-        C.USER_ID: users, C.GROUP_ID: group,
-        C.SERVICE_DATE: pd.Series([service_date] * n, dtype=object),
-        C.DINING_TYPE: pd.array([dining_type] * n, dtype="Int64"),
-        C.FOOD_ID: foods, C.MAKERS_ID: data.food_makers[i],
-        C.RANK: np.concatenate(rank_col).astype(np.int64), C.SCORE: np.concatenate(score_col),
-        C.IS_COLD_START: data.cold[u], C.RAW_SCORE: np.concatenate(raw_col).astype(float),
-    }, columns=[*C.RECOMMEND_COLUMNS, C.RAW_SCORE])
+        parts.append((np.full(n, data.user_index[int(user_id)], dtype=np.int64),
+                      data.food_indices(pool.food_ids[result.positions]), np.arange(1, n + 1),
+                      np.asarray(result.scores, dtype=float)))
+        raw.append(pool.relevance[result.positions])
+    frame = _as_frame(data, [_EMPTY_BLOCK, *parts], service_date, dining_type)
+    frame[C.RAW_SCORE] = np.concatenate([np.empty(0), *raw]).astype(float)
+    return frame
 
 
 # ------------------------------------------------------------------------------ a new run, same model

@@ -43,6 +43,17 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:,.0f} s"
 
 
+def submit_and_watch(build_spec) -> None:
+    """Submit the job ``build_spec()`` describes and follow it; a refusal is shown, not raised."""
+    try:
+        job_id = jobs.submit(engine, build_spec(), triggered_by=who.strip() or "dashboard")
+    except KurrantError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["rt_watching"] = job_id
+        st.rerun()
+
+
 # ----------------------------------------------------------------------------------- the live job
 @st.fragment(run_every=2)
 def live_job() -> None:
@@ -126,16 +137,9 @@ if busy:
 if st.button("Retrain", type="primary", key="rt_submit",
              disabled=not access.allowed or busy or not models,
              help=None if access.allowed else access.reason):
-    try:
-        dates = jobs.date_span(*span) if span else None
-        spec = jobs.RetrainSpec.build(models, cutoff=cutoff, k=int(k), dates=dates, params=params,
-                                      evaluate=evaluate, activate=activate, policies=chosen_policies)
-        job_id = jobs.submit(engine, spec, triggered_by=who.strip() or "dashboard")
-    except KurrantError as exc:
-        st.error(str(exc))
-    else:
-        st.session_state["rt_watching"] = job_id
-        st.rerun()
+    submit_and_watch(lambda: jobs.RetrainSpec.build(
+        models, cutoff=cutoff, k=int(k), dates=jobs.date_span(*span) if span else None, params=params,
+        evaluate=evaluate, activate=activate, policies=chosen_policies))
 
 live_job()
 
@@ -185,15 +189,9 @@ else:
                               key="rt_apply_policy")
     if p2.button("Apply policy", key="rt_apply", disabled=not access.allowed or busy,
                  help=access.reason if not access.allowed else "Runs as a job, like a retrain."):
-        try:
-            spec = jobs.RetrainSpec.build([run.model], policies={run.model: new_policy},
-                                          apply_to_run=int(run_id), evaluate=False, activate=False)
-            job_id = jobs.submit(engine, spec, triggered_by=who.strip() or "dashboard")
-        except KurrantError as exc:
-            st.error(str(exc))
-        else:
-            st.session_state["rt_watching"] = job_id
-            st.rerun()
+        submit_and_watch(lambda: jobs.RetrainSpec.build(
+            [run.model], policies={run.model: new_policy}, apply_to_run=int(run_id), evaluate=False,
+            activate=False))
 
     if len(done) >= 2:
         st.subheader(f"Compare two {model} runs")
