@@ -444,6 +444,60 @@ rec_policy = Table(
 )
 """Named diversity policies (DE-owned): what a run applies to its model's scores."""
 
+# ---------------------------------------------------------------------------------------------
+# Auto-order preview (DE-owned; nothing here is ever sent to production)
+# ---------------------------------------------------------------------------------------------
+auto_order_setting = Table(
+    "auto_order_setting", metadata,
+    Column(C.USER_ID, Id, primary_key=True, autoincrement=False),
+    Column(C.DINING_TYPES, String(20), nullable=False),          # "2" or "1,2" (DiningType codes)
+    Column(C.WEEKDAYS, String(20), nullable=False),              # "0,1,2,3,4" (Monday = 0)
+    Column(C.MAX_PRICE, Integer),                                # None: any price on the menu
+    Column(C.AVOID_FOOD_IDS, Text, nullable=False),              # "12,40" or ""
+    Column(C.AVOID_MAKERS_IDS, Text, nullable=False),
+    Column(C.ACTIVE_FROM, Date, nullable=False),
+    Column(C.ACTIVE_TO, Date),                                   # None: until switched off
+    Column(C.UPDATED_AT, DateTime, nullable=False),
+    Column(C.UPDATED_BY, String(200), nullable=False),
+)
+"""Who opted into automatic lunch purchase, and on which terms (one row per user)."""
+
+auto_order_plan = Table(
+    "auto_order_plan", metadata,
+    Column(C.PLAN_ID, Id, primary_key=True, autoincrement=True),
+    Column(C.RUN_ID, Id, nullable=False),
+    Column(C.SERVICE_DATE, Date, nullable=False),
+    Column(C.DINING_TYPE, SmallInteger, nullable=False),
+    Column(C.AS_OF, DateTime, nullable=False),
+    Column(C.PLAN_MODE, String(20), nullable=False),             # preview | replay
+    Column("params", Text, nullable=False),                      # weights, policy, solver, objective
+    Column(C.N_USERS, Integer, nullable=False),
+    Column(C.PLANNED, Integer, nullable=False),
+    Column(C.CREATED_AT, DateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_aop_date", C.SERVICE_DATE, C.DINING_TYPE),
+)
+auto_order_plan_item = Table(
+    "auto_order_plan_item", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(C.PLAN_ID, Id, nullable=False),
+    Column(C.RUN_ID, Id, nullable=False),
+    Column(C.SERVICE_DATE, Date, nullable=False),
+    Column(C.DINING_TYPE, SmallInteger, nullable=False),
+    Column(C.USER_ID, Id, nullable=False),
+    Column(C.GROUP_ID, Id),
+    Column(C.DAILY_FOOD_ID, Id),                                 # None: no feasible food (see reason)
+    Column(C.FOOD_ID, Id),
+    Column(C.MAKERS_ID, Id),
+    Column(C.PRICE, Integer),
+    Column(C.SCORE, Float),
+    Column(C.REASON_CODE, String(40), nullable=False),
+    Column(C.REASON, String(300), nullable=False),
+    Column(C.CREATED_AT, DateTime, nullable=False),
+    Index("ix_aopi_plan", C.PLAN_ID, C.USER_ID),
+)
+"""One row per planned user: the food the auto-order would buy, or none and why."""
+
 recommend_user_recommends = Table(
     "recommend__user_recommends", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
@@ -507,6 +561,21 @@ sync_log = Table(
     Column("seconds", Float),
     Column("status", String(20), nullable=False),
     Column("error", Text),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Audit trail: one row per write (or refused write), in the action's own transaction when it has one
+# ---------------------------------------------------------------------------------------------
+de_audit = Table(
+    "de_audit", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("who", String(200), nullable=False),      # e-mail, cli:<os user>, dag:<id>, team password
+    Column("action", String(40), nullable=False),    # kurrant_core.access action names
+    Column("target", String(300)),                   # "run 12", "job 7: popularity, content", …
+    Column("outcome", String(10), nullable=False),   # ok | failed | denied
+    Column("error", Text),
+    Index("ix_de_audit_at", "at"),
 )
 
 

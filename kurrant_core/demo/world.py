@@ -7,16 +7,19 @@ numpy columns, then the raw tables are emptied and bulk-loaded.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import sqlalchemy as sa
 
 from kurrant_core import codes, schema
 from kurrant_core.demo import calendar
+from kurrant_core.demo.capacity import food_capacity, maker_capacity, peak_loads
 from kurrant_core.demo.choices import simulate_choices
 from kurrant_core.demo.foods import (ALLERGY_CODES, DINING_TYPES, Foods, Makers, build_foods, build_makers,
                                      capacity_rows)
 from kurrant_core.demo.menus import Menus, group_pools, plan_menus
+from kurrant_core.demo.opt_in import opt_in_settings
 from kurrant_core.demo.orders import order_tables
 from kurrant_core.demo.population import (Groups, Users, build_groups, build_users, survey_time,
                                           taste_records)
@@ -25,7 +28,10 @@ from kurrant_core.demo.writer import Columns, replace_tables, table_columns
 
 log = logging.getLogger(__name__)
 
-WORLD_TABLES: list[sa.Table] = [*schema.RAW_TABLES, schema.demo_user_taste]
+WORLD_TABLES: list[sa.Table] = [*schema.RAW_TABLES, schema.demo_user_taste, schema.auto_order_setting]
+CAPACITY_STREAM, OPT_IN_STREAM = 101, 102
+"""Seeds (with the world's seed) of the separate random streams for capacities and opt-ins, so that
+adding them left every other table of a seed unchanged."""
 MENU_CLOSING_S = 17 * 3600 - 86400        # menus close (주문마감) at 17:00 the day before service
 MENU_PUBLISHED_S = 10 * 3600 - 4 * 86400  # upcoming menus were registered at 10:00, 4 days before the end
 
@@ -55,21 +61,41 @@ def build_world(scale: DemoScale, seed: int) -> dict[sa.Table, Columns]:
     upcoming = calendar.next_service_days(scale.end, scale.upcoming_days)
     menus = plan_menus(rng, groups, makers, foods, pools, past, upcoming)
     choices = simulate_choices(rng, users, foods, menus)
+    makers, food_caps = _binding_capacities(np.random.default_rng([seed, CAPACITY_STREAM]), makers, foods,
+                                            menus, choices)
     tables = {
-        **_catalog_tables(makers, foods),
+        **_catalog_tables(makers, foods, food_caps),
         **_group_tables(groups),
         **_user_tables(rng, scale, groups, users),
         schema.daily_food: _daily_food(scale, groups, foods, menus),
         **order_tables(rng, scale, groups, users, foods, menus, choices),
+        schema.auto_order_setting: opt_in_settings(np.random.default_rng([seed, OPT_IN_STREAM]), scale, groups,
+                                                   users, foods, makers),
     }
     return tables
 
 
-def _catalog_tables(makers: Makers, foods: Foods) -> dict[sa.Table, Columns]:
+def _binding_capacities(rng: np.random.Generator, makers: Makers, foods: Foods, menus: Menus,
+                        choices) -> tuple[Makers, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Makers with capacities from their simulated peak loads, and the food capacity rows."""
+    food = menus.food[choices.menu_row]
+    dining = np.searchsorted(np.array(DINING_TYPES), menus.slot_dining[choices.slot])
+    day = menus.slot_day[choices.slot]
+    n_d = len(DINING_TYPES)
+    maker_peak = peak_loads(foods.maker_pos[food] * n_d + dining, day, choices.count, len(makers.ids) * n_d)
+    makers = replace(makers, capacity=maker_capacity(rng, maker_peak.reshape(-1, n_d), makers.serves))
+    food_peak = peak_loads(food * n_d + dining, day, choices.count, len(foods.ids) * n_d)
+    pos, food_dining, _ = capacity_rows(makers, foods)
+    rows_peak = food_peak[pos * n_d + np.searchsorted(np.array(DINING_TYPES), food_dining)]
+    return makers, (pos, food_dining, food_capacity(rng, rows_peak))
+
+
+def _catalog_tables(makers: Makers, foods: Foods,
+                    food_caps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[sa.Table, Columns]:
     dining = np.tile(np.array(DINING_TYPES), len(makers.ids))
     maker_of = np.repeat(np.arange(len(makers.ids)), len(DINING_TYPES))
     served = makers.serves.ravel()
-    food_pos, food_dining, food_capacity = capacity_rows(makers, foods)
+    food_pos, food_dining, food_capacity = food_caps
     return {
         schema.makers: table_columns(
             schema.makers, id=makers.ids, name=makers.names, e_service_type=makers.service_type,
