@@ -43,7 +43,7 @@ class PlanInputs:
     mode: str
     users: pd.DataFrame          # USER_ID, GROUP_ID, ALLERGY_TAGS (+ the setting per user)
     settings: dict[int, AutoOrderSetting]
-    menu: pd.DataFrame           # GROUP_ID, DAILY_FOOD_ID, FOOD_ID, MAKERS_ID, PRICE, ALLERGY_TAGS
+    menu: pd.DataFrame           # GROUP_ID, DAILY_FOOD_ID, FOOD_ID, MAKERS_ID, PRICE, ALLERGY_TAGS, names
     food_room: pd.Series         # FOOD_ID -> portions left (missing: no limit)
     maker_room: pd.Series        # MAKERS_ID -> portions left (missing: no limit)
     ordered: pd.DataFrame        # planned users' own orders of this meal: USER_ID, FOOD_ID
@@ -73,7 +73,7 @@ def read_menu(conn: sa.Connection, service_date: date, dining_type: int) -> pd.D
     """Every group's menu of that meal (withdrawn foods left out), with the food's allergen tags."""
     m, f = S.mart_daily_menu.c, S.mart_food.c
     query = (sa.select(m[C.GROUP_ID], m[C.DAILY_FOOD_ID], m[C.FOOD_ID], m[C.MAKERS_ID], m[C.PRICE],
-                       f[C.ALLERGY_TAGS])
+                       f[C.ALLERGY_TAGS], f[C.FOOD_NAME], f[C.MAKERS_NAME])
              .join(S.mart_food, f[C.FOOD_ID] == m[C.FOOD_ID])
              .where(m[C.SERVICE_DATE] == service_date, m[C.DINING_TYPE] == dining_type,
                     m[C.DAILY_FOOD_STATUS].not_in(sorted(MENU_WITHDRAWN_STATUSES)))

@@ -87,6 +87,7 @@ class Plan:
     weights: PlanWeights
     n_already_ordered: int = 0
     violations: dict = field(default_factory=dict)
+    inputs: PlanInputs | None = None                 # what it was planned from (not stored)
 
     @property
     def n_users(self) -> int:
@@ -142,21 +143,23 @@ def _candidate_pairs(inputs: PlanInputs) -> tuple[pd.DataFrame, dict[int, str]]:
     food_room = pairs[C.FOOD_ID].map(inputs.food_room).fillna(solver.UNLIMITED).to_numpy()
     maker_room = pairs[C.MAKERS_ID].map(inputs.maker_room).fillna(solver.UNLIMITED).to_numpy()
     drop((food_room <= 0) | (maker_room <= 0), ALL_SOLD_OUT)
-    return pairs.drop(columns=["_food_allergens", C.ALLERGY_TAGS]), reasons
+    return pairs.drop(columns=["_food_allergens", C.ALLERGY_TAGS, C.FOOD_NAME, C.MAKERS_NAME],
+                      errors="ignore"), reasons
 
 
-def _preferences(engine: sa.Engine, run_id: int, inputs: PlanInputs, model=None, policy=None) -> pd.DataFrame:
-    """USER_ID, FOOD_ID, RANK, PREFERENCE for the planned users: stored rows first, the model after."""
-    users = inputs.users[C.USER_ID].astype(int).tolist()
+def _preferences(engine: sa.Engine, run_id: int, inputs: PlanInputs, users: list[int], model=None,
+                 policy=None) -> pd.DataFrame:
+    """USER_ID, FOOD_ID, RANK, PREFERENCE for ``users`` (those with a feasible food): the run's
+    stored rows first, its saved model for the rest."""
     parts = [] if model is not None else [stored_preferences(engine, run_id, inputs.service_date,
                                                              inputs.dining_type, users)]
     missing = sorted(set(users) - set(parts[0][C.USER_ID].astype(int))) if parts else users
     if missing:
         if model is None:
+            from kurrant_core import policies, runs
             from kurrant_core.compare.runs import load_run_model
-            from kurrant_core import policies, results
             model = load_run_model(engine, run_id)
-            policy = policies.run_policy(results.get_run(engine, run_id).params)
+            policy = policies.run_policy(runs.get_run(engine, run_id).params)
         menu_size = int(inputs.menu.groupby(C.GROUP_ID).size().max())
         parts.append(model_preferences(model, policy, missing, inputs.service_date, inputs.dining_type,
                                        menu_size))
@@ -226,17 +229,20 @@ def plan_meal(engine: sa.Engine, service_date, dining_type, *, run_id: int, as_o
         inputs = load_inputs(engine, service_date, dining_type, as_of=as_of, mode=mode, user_ids=user_ids,
                              settings=settings, variety_days=weights.variety_days)
     pairs, reasons = _candidate_pairs(inputs)
-    prefs = _preferences(engine, run_id, inputs, model, policy) if len(pairs) else pd.DataFrame(
+    prefs = _preferences(engine, run_id, inputs, sorted(set(pairs[C.USER_ID].astype(int))), model,
+                         policy) if len(pairs) else pd.DataFrame(
         columns=[C.USER_ID, C.FOOD_ID, C.RANK, C.PREFERENCE])
     problem, pairs, user_ids_sorted, food_ids = build_problem(inputs, pairs, prefs, weights)
     chosen = solver.solve_optimal(problem)
     greedy = solver.solve_greedy(problem)
-    items = _items(inputs, pairs, prefs, problem, chosen, reasons, food_names or {})
+    names = food_names or dict(zip(inputs.menu[C.FOOD_ID].astype(int), inputs.menu[C.FOOD_NAME]))
+    items = _items(inputs, pairs, prefs, problem, chosen, reasons, names)
     return Plan(run_id=int(run_id), service_date=inputs.service_date, dining_type=inputs.dining_type,
                 as_of=inputs.as_of, mode=inputs.mode, items=items,
                 objective=solver.objective(problem, chosen), greedy_objective=solver.objective(problem, greedy),
                 seconds=clock.perf_counter() - started, weights=weights,
-                n_already_ordered=inputs.n_already_ordered, violations=solver.violations(problem, chosen))
+                n_already_ordered=inputs.n_already_ordered, violations=solver.violations(problem, chosen),
+                inputs=inputs)
 
 
 def _items(inputs: PlanInputs, pairs: pd.DataFrame, prefs: pd.DataFrame, problem: solver.Problem,

@@ -39,9 +39,9 @@ def _scaled_in_policy_order(recs: pd.DataFrame) -> pd.DataFrame:
 def stored_preferences(engine: sa.Engine, run_id: int, service_date: date, dining_type: int,
                        user_ids) -> pd.DataFrame:
     """Preferences from the run's stored (shipped) rows of that meal; users without rows are absent."""
-    from kurrant_core import results          # the run's rows (kept lazy: results imports the models)
-    rows = results.read_recommendations(engine, run_id, service_date=service_date, dining_type=dining_type,
-                                        with_raw_score=True)
+    from kurrant_core import runs  # the run's rows (kept lazy: runs imports the models)
+    rows = runs.read_recommendations(engine, run_id, service_date=service_date, dining_type=dining_type,
+                                     with_raw_score=True)
     rows = rows[rows[C.USER_ID].isin(list(user_ids))]
     return _scaled_in_policy_order(rows)
 

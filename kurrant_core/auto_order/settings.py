@@ -13,7 +13,8 @@ from datetime import date, datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import codes, columns as C, schema as S
+from kurrant_core import access, codes, columns as C, schema as S
+from kurrant_core.audit import audited
 from kurrant_core.errors import KurrantError
 
 _t = S.auto_order_setting.c
@@ -144,29 +145,42 @@ def _check_users(conn: sa.Connection, settings: list[AutoOrderSetting]) -> None:
         raise SettingsError(f"Unknown user id(s) {unknown[:10]}: only users in the DE's mart_user can opt in.")
 
 
-def save_settings(engine: sa.Engine, settings: list[AutoOrderSetting], *, updated_by: str) -> int:
-    """Store (insert or replace) these users' settings in one transaction; nothing on any error."""
+def _users_target(ids) -> str:
+    ids = sorted(int(u) for u in ids)
+    shown = ", ".join(str(u) for u in ids[:5]) + (f" … (+{len(ids) - 5})" if len(ids) > 5 else "")
+    return f"auto-order settings of user(s) {shown}"
+
+
+def save_settings(engine: sa.Engine, settings: list[AutoOrderSetting], *, by: access.Person) -> int:
+    """Store (insert or replace) these users' settings in one transaction with its audit row;
+    nothing on any error (an unknown user, a person who may not write)."""
     ensure_table(engine)
-    with engine.begin() as conn:
-        _check_users(conn, settings)
-        ids = [s.user_id for s in settings]
-        if ids:
-            conn.execute(sa.delete(S.auto_order_setting).where(_t[C.USER_ID].in_(ids)))
-            conn.execute(sa.insert(S.auto_order_setting), [s.as_row(updated_by=updated_by) for s in settings])
+    ids = [s.user_id for s in settings]
+    with audited(engine, by, access.AUTO_ORDER_SETTINGS, _users_target(ids)) as act:
+        with engine.begin() as conn:
+            _check_users(conn, settings)
+            if ids:
+                conn.execute(sa.delete(S.auto_order_setting).where(_t[C.USER_ID].in_(ids)))
+                conn.execute(sa.insert(S.auto_order_setting), [s.as_row(updated_by=by.who) for s in settings])
+            act.done(conn)
     return len(settings)
 
 
-def delete_settings(engine: sa.Engine, user_ids, *, updated_by: str) -> int:
+def delete_settings(engine: sa.Engine, user_ids, *, by: access.Person) -> int:
     """Opt these users out (their rows are removed); the number removed."""
     ensure_table(engine)
-    with engine.begin() as conn:
-        return conn.execute(sa.delete(S.auto_order_setting)
-                            .where(_t[C.USER_ID].in_([int(u) for u in user_ids]))).rowcount
+    ids = [int(u) for u in user_ids]
+    with audited(engine, by, access.AUTO_ORDER_SETTINGS, "opt out: " + _users_target(ids)) as act:
+        with engine.begin() as conn:
+            n = conn.execute(sa.delete(S.auto_order_setting).where(_t[C.USER_ID].in_(ids))).rowcount
+            act.done(conn)
+    return n
 
 
-def replace_all_settings(engine: sa.Engine, frame: pd.DataFrame, *, updated_by: str) -> int:
+def replace_all_settings(engine: sa.Engine, frame: pd.DataFrame, *, by: access.Person) -> int:
     """The whole table becomes ``frame`` (the page's editor): validated row by row first, then one
     transaction; a bad row raises SettingsError naming it and nothing changes."""
+    access.require(by, access.AUTO_ORDER_SETTINGS)
     settings = []
     for i, row in enumerate(frame.to_dict("records"), start=1):
         try:
@@ -180,11 +194,13 @@ def replace_all_settings(engine: sa.Engine, frame: pd.DataFrame, *, updated_by: 
     if len({s.user_id for s in settings}) != len(settings):
         raise SettingsError("A user appears twice; keep one row per user.")
     ensure_table(engine)
-    with engine.begin() as conn:
-        _check_users(conn, settings)
-        conn.execute(sa.delete(S.auto_order_setting))
-        if settings:
-            conn.execute(sa.insert(S.auto_order_setting), [s.as_row(updated_by=updated_by) for s in settings])
+    with audited(engine, by, access.AUTO_ORDER_SETTINGS, f"all auto-order settings ({len(settings)} users)") as act:
+        with engine.begin() as conn:
+            _check_users(conn, settings)
+            conn.execute(sa.delete(S.auto_order_setting))
+            if settings:
+                conn.execute(sa.insert(S.auto_order_setting), [s.as_row(updated_by=by.who) for s in settings])
+            act.done(conn)
     return len(settings)
 
 

@@ -11,8 +11,8 @@ and each maker and a spread rule per group. The objective is
 unimodular (each pair sits in its user's row and in a chain of nested rows: its group-and-food cell,
 its food, its maker; the spread's excess variables add identity columns), so a vertex of the linear
 programme is already integral: the dual simplex solves the LP and we check integrality, falling back
-to branch and bound (``milp``) should a fractional answer ever come back. ``solve_greedy`` is the baseline it must beat: users
-in order of their best value, each takes the best food that still has room.
+to branch and bound (``milp``) should a fractional answer ever come back. ``solve_greedy`` is the
+baseline it must beat: users in order of their best value, each takes the best food that still has room.
 """
 from __future__ import annotations
 

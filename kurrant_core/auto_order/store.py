@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from kurrant_core import columns as C, schema as S
+from kurrant_core import access, columns as C, schema as S
+from kurrant_core.audit import audited
 from kurrant_core.auto_order.planner import ITEM_COLUMNS, Plan
 from kurrant_core.auto_order.settings import ensure_table
 from kurrant_core.errors import KurrantError
@@ -35,9 +36,15 @@ def _native(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def save_plan(engine: sa.Engine, plan: Plan, *, created_by: str) -> int:
-    """Store the plan (header and every user's row together, or nothing); its plan id."""
+def save_plan(engine: sa.Engine, plan: Plan, *, by: access.Person) -> int:
+    """Store the plan (header, every user's row and the audit row together, or nothing); its id."""
     ensure_table(engine)
+    target = f"auto-order plan {plan.service_date} dining {plan.dining_type} (run {plan.run_id}, {plan.mode})"
+    with audited(engine, by, access.AUTO_ORDER_PLAN, target) as act:
+        return _insert_plan(engine, plan, by.who, act)
+
+
+def _insert_plan(engine: sa.Engine, plan: Plan, created_by: str, act) -> int:
     now = datetime.now().replace(microsecond=0)
     header = {C.RUN_ID: plan.run_id, C.SERVICE_DATE: plan.service_date, C.DINING_TYPE: plan.dining_type,
               C.AS_OF: plan.as_of, C.PLAN_MODE: plan.mode, "params": json.dumps(plan.params(), ensure_ascii=False),
@@ -50,6 +57,7 @@ def save_plan(engine: sa.Engine, plan: Plan, *, created_by: str) -> int:
                 for row in plan.items.to_dict("records")]
         if rows:
             conn.execute(sa.insert(S.auto_order_plan_item), rows)
+        act.done(conn, act.target + f": plan {plan_id}")
     return plan_id
 
 

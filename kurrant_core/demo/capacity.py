@@ -26,7 +26,9 @@ IDLE_CAPACITY = (1, 4)
 
 
 def _round_up_10(x: np.ndarray) -> np.ndarray:
-    return (np.ceil(np.asarray(x, dtype=float) / 10.0) * 10).astype(np.int64)
+    """Round up to tens as kitchens plan (whole portions below 50, where tens would double it)."""
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 50, np.ceil(x / 10.0) * 10, np.ceil(x)).astype(np.int64)
 
 
 def peak_loads(keys: np.ndarray, day: np.ndarray, count: np.ndarray, n_keys: int) -> np.ndarray:
