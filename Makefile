@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: install run demo-db test bench clean-data
+.PHONY: install run demo-db lint test bench clean-data
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ demo-db: install
 run: demo-db
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
-test: install
+# Lint and import order (ruff, configured in pyproject.toml), then the tests.
+lint: install
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest -q
 
 # bench_public_data.py reads MovieLens-100K from the recbole wheel (data only: never imported,

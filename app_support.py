@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 import streamlit as st
 
-from kurrant_core import config
+from kurrant_core import access, audit, config, ui_text
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 
@@ -35,6 +35,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kurrant_lens")
 T = TypeVar("T")
+LANGUAGE_KEY = "lang"
+"""Session-state key (and URL parameter) of the UI language, set by the switch in app.py."""
+
+
+def route_through_app() -> None:
+    """Make a first visit by deep link (e.g. ``/retrain`` on a freshly started server) run app.py.
+
+    Streamlit decides once per server whether the app is a v1 "pages/ folder" app: until some
+    session's app.py has called ``st.navigation``, a folder named ``pages`` beside the entrypoint
+    makes it run the linked page file on its own (raw file names in the sidebar, no page config, no
+    language switch). The pages import this module first, so here the page notices that it runs
+    without the router, turns the v1 mode off for the server (exactly what ``st.navigation`` does on
+    its first call) and reruns: the rerun runs app.py, whose navigation opens the same page, since a
+    page's identity is its URL path in both modes.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory and st.runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def language() -> str:
+    """The UI language of this session (Korean unless the switch says English)."""
+    chosen = st.session_state.get(LANGUAGE_KEY)
+    return chosen if chosen in ui_text.LANGUAGES else ui_text.DEFAULT_LANGUAGE
+
+
+def t(key: str, **values: object) -> str:
+    """Catalogue text ``key`` in the session's language (``kurrant_core.ui_text``)."""
+    return ui_text.text(key, language(), **values)
 QUERY_TTL_S = 600
 HEAVY_MODULES = ("kurrant_core.compare", "plotly.express")
 """Imported in the background when the server starts serving (seconds of scikit-learn and SciPy)."""
@@ -55,7 +85,7 @@ def masked_de_url() -> str:
     try:
         return config.mask_url(config.de_url())
     except KurrantError:
-        return "<malformed URL>"
+        return t("err.malformed_url")
 
 
 def clear_query_caches() -> None:
@@ -160,6 +190,7 @@ def _warm_up() -> None:
 
 
 WARM_UP_THREAD = "kurrant-warm-up"
+route_through_app()
 if st.runtime.exists():                     # a real server (not a test's AppTest run)
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_WarmUpThreadFilter())
     threading.Thread(target=_warm_up, name=WARM_UP_THREAD, daemon=True).start()
@@ -176,8 +207,7 @@ def friendly_errors():
         st.stop()
     except sa.exc.OperationalError:
         log.exception("DE database error")
-        st.error(f"The DE database at {masked_de_url()} is not answering. Check that it is running, "
-                 "then reload the page.")
+        st.error(t("err.db_down", url=masked_de_url()))
         st.stop()
 
 
@@ -185,3 +215,73 @@ def guarded(fn: Callable[..., T], *args, **kwargs) -> T:
     """Call ``fn`` inside :func:`friendly_errors`."""
     with friendly_errors():
         return fn(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------ who is at the page
+PASSWORD_KEY, NAME_KEY = "auth_password", "auth_name"
+"""Session-state keys of the sidebar's team password and name (deployments without [auth])."""
+AUDIT_ROWS = 10
+
+
+def auth_configured() -> bool:
+    """True when the secrets hold an ``[auth]`` section: people sign in with ``st.login``."""
+    try:
+        return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
+    except Exception:                       # no secrets file, or one Streamlit cannot read
+        return False
+
+
+def current_person() -> access.Person:
+    """Who is at this session: the signed-in e-mail (with ``[auth]``), else whoever typed the team
+    password in the sidebar, else an anonymous viewer. Roles come from ``kurrant_core.access``."""
+    if auth_configured():
+        if st.user.is_logged_in:
+            return access.signed_in(str(st.user.get("email") or ""))
+        return access.anonymous(access.SIGN_IN_FIRST)
+    return access.with_password(st.session_state.get(PASSWORD_KEY), st.session_state.get(NAME_KEY))
+
+
+def can(action: str) -> access.Decision:
+    """``kurrant_core.access.check`` for the current person, the reason in the session's language."""
+    return access.check(current_person(), action, language())
+
+
+def require_sign_in() -> None:
+    """With an identity provider configured, nothing but a sign-in button shows until one signs in."""
+    if not auth_configured() or st.user.is_logged_in:
+        return
+    st.title(t("auth.sign_in_title"))
+    st.info(t("auth.sign_in_body"))
+    if st.button(t("auth.sign_in"), key="auth_login", type="primary"):
+        st.login()
+    st.stop()
+
+
+def sign_in_sidebar() -> None:
+    """The sidebar's who-am-I: the signed-in person and a sign-out button, or (without [auth]) the
+    shared team password and a name for the audit trail."""
+    with st.sidebar:
+        if auth_configured():
+            if st.user.is_logged_in:
+                st.caption(t("auth.acting_as", who=current_person().label(language())))
+                if st.button(t("auth.sign_out"), key="auth_logout"):
+                    st.logout()
+            return
+        st.text_input(t("auth.password"), type="password", key=PASSWORD_KEY, help=t("auth.password_help"))
+        st.text_input(t("auth.name"), key=NAME_KEY, max_chars=80)
+        st.caption(t("auth.acting_as", who=current_person().label(language())))
+
+
+def audit_section(limit: int = AUDIT_ROWS) -> None:
+    """A small table of the latest audited writes (Overview and Retrain pages)."""
+    st.subheader(t("audit.title"))
+    st.caption(t("audit.caption"))
+    with friendly_errors():
+        rows = audit.audit_log(de_engine(), limit=limit)
+    if rows.empty:
+        st.caption(t("audit.empty"))
+        return
+    rows = rows.assign(at=[ui_text.timestamp(v, language()) for v in rows["at"]],
+                       outcome=[t(f"audit.{v}") for v in rows["outcome"]])
+    st.dataframe(rows.drop(columns=["id"]), hide_index=True, column_config={
+        name: t(f"audit.{name}") for name in ("at", "who", "action", "target", "outcome", "error")})

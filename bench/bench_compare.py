@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rerank import N_LISTS, SETTINGS, make_lists  # noqa: E402
+
 from kurrant_core import codes, columns as C, compare  # noqa: E402
 from kurrant_core.rerank import list_report, rerank  # noqa: E402
 
@@ -38,7 +39,8 @@ def synthetic_pools() -> list[compare.ScoredCandidates]:
     for n, pool in enumerate(make_lists(POOL)):
         ids = pool.food_ids
         foods = pd.DataFrame({
-            C.FOOD_ID: ids, C.FOOD_NAME: [f"음식 {f}" for f in ids], C.MAKERS_NAME: [f"메이커스 {m}" for m in pool.maker],
+            C.FOOD_ID: ids, C.FOOD_NAME: [f"음식 {f}" for f in ids],
+            C.MAKERS_NAME: [f"메이커스 {m}" for m in pool.maker],
             C.CUISINE_LABEL: [codes.FOOD_TAG[int(c) + 1] for c in pool.category], C.SPICINESS_LABEL: "맵지 않음",
             C.PRICE: 8000, C.SCORE: pool.relevance,
             C.MODEL_RANK: np.argsort(np.argsort(-pool.relevance, kind="stable"), kind="stable") + 1,

@@ -162,7 +162,8 @@ class Naive:
              .unstack(fill_value=0).rolling(7, min_periods=1).mean()),
             ("weekly_orders", lambda: cur().groupby([C.WEEK, C.DINING_TYPE])
              .agg(n_orders=(C.ORDER_ID, "nunique"), n_items=(C.COUNT, "sum"))),
-            ("weekday_heatmap", lambda: cur().groupby([cur()[C.SERVICE_DATE].dt.day_of_week, C.DINING_TYPE])[C.COUNT].sum()),
+            ("weekday_heatmap", lambda: cur().groupby([cur()[C.SERVICE_DATE].dt.day_of_week, C.DINING_TYPE])
+             [C.COUNT].sum()),
             ("top_foods (500; Top tab + picker)", lambda: cur().groupby(C.FOOD_ID)[C.COUNT].sum().nlargest(500)),
             ("lorenz_curve (+ Gini, top 10 %)", lambda: _lorenz(cur().groupby(C.FOOD_ID)[C.COUNT].sum().to_numpy())),
             ("weekly_concentration", lambda: cur().groupby([C.WEEK, C.FOOD_ID])[C.COUNT].sum()

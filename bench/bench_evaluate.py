@@ -32,13 +32,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import pandas as pd  # noqa: E402
-
 from bench_models import world_url  # noqa: E402  (builds the bench world once)
+
 from kurrant_core import columns as C  # noqa: E402
 from kurrant_core.db import make_engine  # noqa: E402
-from kurrant_core.evaluation import (default_split, evaluate, leaderboard_frame,  # noqa: E402
-                                     resolve_models, split_data, summary_columns)
-from kurrant_core.evaluation import names as N  # noqa: E402
+from kurrant_core.evaluation import (  # noqa: E402
+    default_split,
+    evaluate,
+    leaderboard_frame,
+    names as N,
+    resolve_models,
+    split_data,
+    summary_columns,
+)
 from kurrant_core.models import make_model  # noqa: E402
 
 HABITS = "history"

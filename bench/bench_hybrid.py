@@ -22,8 +22,7 @@ from bench.bench_models import world_url  # noqa: E402
 from kurrant_core import columns as C  # noqa: E402
 from kurrant_core.db import make_engine  # noqa: E402
 from kurrant_core.evaluation import names as N  # noqa: E402
-from kurrant_core.evaluation.protocols import (  # noqa: E402
-    catalog_accuracy, daily_menu_accuracy, rank_daily_menus, truth_of)
+from kurrant_core.evaluation.protocols import catalog_accuracy, daily_menu_accuracy, rank_daily_menus, truth_of  # noqa: E402
 from kurrant_core.evaluation.split import default_split, split_data  # noqa: E402
 from kurrant_core.models import make_model  # noqa: E402
 

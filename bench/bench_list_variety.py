@@ -19,8 +19,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from kurrant_core import config, schema as S  # noqa: E402
 from kurrant_core.db import make_engine  # noqa: E402
-from kurrant_core.evaluation.variety import (history_spread, last_items_spread, run_catalog_spread,  # noqa: E402
-                                             spread_summary)
+from kurrant_core.evaluation.variety import history_spread, last_items_spread, run_catalog_spread, spread_summary  # noqa: E402
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ METRICS_JS = ("() => Array.from(document.querySelectorAll('[data-testid=\"stMetr
 # ------------------------------------------------------------------------------ the world
 def ensure_world() -> str:
     """The bench's DE database: the demo world, preprocessed, with a run of each of RUN_MODELS."""
-    from kurrant_core import results
+    from kurrant_core import runs
     url = f"sqlite:///{WORLD}"
     os.environ[config.ENV_ARTIFACTS] = str(ARTIFACTS)
     if WORLD.exists():
@@ -80,7 +80,7 @@ def ensure_world() -> str:
     preprocess(engine)
     for model in RUN_MODELS:
         t0 = time.perf_counter()
-        results.train_and_write(engine, model, k=10, triggered_by="bench_load")
+        runs.train_and_write(engine, model, k=10, triggered_by="bench_load")
         print(f"  {model} run in {time.perf_counter() - t0:.0f} s", flush=True)
     engine.dispose()
     partial.rename(WORLD)

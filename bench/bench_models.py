@@ -1,7 +1,7 @@
 """Per model: fit seconds, seconds to write every list, and peak memory, on the demo world.
 
 Each model runs in its own subprocess through the production pipeline
-(``results.train_and_write``): catalog lists for every active user plus the next 5 menu days.
+(``runs.train_and_write``): catalog lists for every active user plus the next 5 menu days.
 Stage times come from the pipeline's progress callback. Memory: the process's peak RSS overall,
 and ``+MB``, the peak during fit + write above the RSS held once the training data is built (the
 kernel's peak mark is reset at that point), i.e. what the model and the writing add on top of
@@ -76,7 +76,7 @@ def _peak_mb() -> float:
 
 def measure(url: str, model: str) -> dict:
     """Run in the child: build data, then time the pipeline's stages for one model."""
-    from kurrant_core import results
+    from kurrant_core import runs
     from kurrant_core.data import build_training_data
     engine = make_engine(url)
     t0 = time.perf_counter()
@@ -90,13 +90,13 @@ def measure(url: str, model: str) -> dict:
     def mark(stage: str, _fraction: float) -> None:
         marks.append((stage, time.perf_counter(), time.process_time()))
 
-    run_id = results.train_and_write(engine, model, {}, k=K, data=data, triggered_by="bench",
-                                     progress=mark)
+    run_id = runs.train_and_write(engine, model, {}, k=K, data=data, triggered_by="bench",
+                                  progress=mark)
     wall, cpu = {}, {}
     for stage, at, used in marks:                     # the first time each verb shows
         wall.setdefault(stage.split(" ")[0], at)
         cpu.setdefault(stage.split(" ")[0], used)
-    rows = len(results.read_recommendations(engine, run_id))
+    rows = len(runs.read_recommendations(engine, run_id))
     return {"model": model, "data_s": data_s, "rows": rows,
             "fit_s": wall["saving"] - wall["fitting"], "fit_cpu": cpu["saving"] - cpu["fitting"],
             "save_s": wall["writing"] - wall["saving"],

@@ -64,8 +64,12 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from kurrant_core import columns as C, public_data as P, schema as S  # noqa: E402
 from kurrant_core.data import ITEM_IDX, TrainingData  # noqa: E402
 from kurrant_core.db import make_engine  # noqa: E402
-from kurrant_core.evaluation import TimeSplit, resolve_models, split_data  # noqa: E402
-from kurrant_core.evaluation import names as N  # noqa: E402
+from kurrant_core.evaluation import (  # noqa: E402
+    TimeSplit,
+    names as N,
+    resolve_models,
+    split_data,
+)
 from kurrant_core.evaluation.protocols import catalog_accuracy, truth_of  # noqa: E402
 from kurrant_core.models import BASELINE_NAMES, get_model_class  # noqa: E402
 from kurrant_core.preprocess import preprocess  # noqa: E402

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_models import world_url  # noqa: E402  (builds the bench world once)
-from kurrant_core import columns as C  # noqa: E402
-from kurrant_core import jobs  # noqa: E402
+
+from kurrant_core import columns as C, jobs, runs  # noqa: E402
 from kurrant_core.db import make_engine  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def main() -> int:
             return done.returncode
         engine = make_engine(url)
         job = jobs.latest_job(engine)
-        history = jobs.run_history(engine)
+        history = runs.run_history(engine)
         mine = history[history[C.JOB_ID] == job.job_id].iloc[::-1]
         engine.dispose()
     print(f"retrain of {', '.join(job.spec.models)} on the {args.scale} world "

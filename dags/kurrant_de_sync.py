@@ -67,7 +67,9 @@ with DAG(
     },
     tags=["kurrant", "de"],
 ) as dag:
-    common = {"cwd": str(PROJECT_ROOT), "env": {"PYTHONUNBUFFERED": "1"}, "append_env": True}
+    # KURRANT_DAG: the CLI acts as "dag:<DAG_ID>" (who the audit trail names for the retrain)
+    common = {"cwd": str(PROJECT_ROOT), "env": {"PYTHONUNBUFFERED": "1", "KURRANT_DAG": DAG_ID},
+              "append_env": True}
     sync = BashOperator(
         task_id="sync",
         bash_command=f"{CLI} sync --no-preprocess --chunk-size {{{{ params.chunk_size }}}} "

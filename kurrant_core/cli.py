@@ -19,8 +19,11 @@ COMMAND_MODULES = [
     "kurrant_core.commands.models",     # train, recommend, publish, export
     "kurrant_core.commands.evaluate",   # evaluate
     "kurrant_core.commands.policy",     # policy list|show|save|choose
+    "kurrant_core.commands.ensemble",   # ensemble
     "kurrant_core.commands.jobs",       # retrain, runs, activate, cancel
     "kurrant_core.commands.sync",       # sync
+    "kurrant_core.commands.audit",      # audit
+    "kurrant_core.commands.auto_order",  # auto-order settings|plan|plans|export|backtest
 ]
 
 

@@ -165,6 +165,7 @@ PICK_FOOD_ID = "pick_food_id"    # replay: a model's #1 on a day
 PICK_NAME = "pick_name"
 ACTUAL_ORDER = "actual_order"    # replay: what the user ordered that day (names)
 HIT = "hit"
+ADJUSTED_SATISFACTION = "adjusted_satisfaction"   # mean satisfaction shrunk towards the overall mean
 OTHER_LIST = "other_list"
 JACCARD = "jaccard"
 RBO = "rbo"

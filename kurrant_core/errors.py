@@ -16,3 +16,8 @@ class ModelNotApplicable(KurrantError):
     message is one line: what is missing and what would make the model usable. It becomes the
     run's warning (``Recommender.fit_warnings``).
     """
+
+
+class EnsembleRefused(KurrantError):
+    """An ensemble's members cannot be fused (missing, not done, trained on different cutoffs, an
+    uncovered list with its model gone); nothing was written."""

@@ -9,25 +9,26 @@ who give up least move to their next food), which keeps one maker from being ove
 
 Policies live in ``rec_policy`` (name -> versioned JSON); ``off`` and ``default`` are built in,
 and a stored ``default`` (e.g. from ``policy choose --save``) replaces the built-in one.
+Applying a policy to a done run (a new run from its saved model, no refit) is
+``runs.apply_policy_to_run``.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import schema as S
+from kurrant_core import access, columns as C, schema as S
+from kurrant_core.audit import audited
 from kurrant_core.candidates import candidate_sets
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import _EMPTY_BLOCK, Recommender, _as_frame
-from kurrant_core.rerank import OFF, Policy, admissible, rerank
+from kurrant_core.rerank import OFF, Policy, admissible, rerank_many
 
 DEFAULT = "default"
 DEFAULT_POLICY = Policy(name=DEFAULT, calibration_lambda=0.1, max_per_maker=3, spread_max_share=0.5)
@@ -62,17 +63,21 @@ def parse_policy(text: str | dict, name: str | None = None) -> Policy:
     return Policy.from_dict(values)
 
 
-def save_policy(engine: sa.Engine, policy: Policy, *, saved_by: str) -> Policy:
-    """Store (or replace) a named policy; ``off`` cannot be redefined."""
-    if policy.name == OFF:
-        raise KurrantError("'off' is the built-in policy that re-ranks nothing; choose another name.")
-    _ensure_table(engine)
-    row = {_policies[C.POLICY_NAME].name: policy.name, _policies.version.name: policy.version,
-           _policies.settings.name: json.dumps(policy.to_dict()), _policies.saved_by.name: saved_by,
-           _policies.saved_at.name: datetime.now().replace(microsecond=0)}
-    with engine.begin() as conn:
-        conn.execute(sa.delete(S.rec_policy).where(_policies[C.POLICY_NAME] == policy.name))
-        conn.execute(sa.insert(S.rec_policy).values(row))
+def save_policy(engine: sa.Engine, policy: Policy, *, by: access.Person) -> Policy:
+    """Store (or replace) a named policy; ``off`` cannot be redefined.
+
+    ``by`` must be allowed to save policies; the policy and its audit row commit together."""
+    with audited(engine, by, access.SAVE_POLICY, f"policy {policy.name}") as act:
+        if policy.name == OFF:
+            raise KurrantError("'off' is the built-in policy that re-ranks nothing; choose another name.")
+        _ensure_table(engine)
+        row = {_policies[C.POLICY_NAME].name: policy.name, _policies.version.name: policy.version,
+               _policies.settings.name: json.dumps(policy.to_dict()), _policies.saved_by.name: by.who[:100],
+               _policies.saved_at.name: datetime.now().replace(microsecond=0)}
+        with engine.begin() as conn:
+            conn.execute(sa.delete(S.rec_policy).where(_policies[C.POLICY_NAME] == policy.name))
+            conn.execute(sa.insert(S.rec_policy).values(row))
+            act.done(conn, f"policy {policy.name}: {policy.steps_text()}"[:300])
     return policy
 
 
@@ -99,8 +104,9 @@ def list_policies(engine: sa.Engine | None) -> pd.DataFrame:
         with engine.connect() as conn:
             for r in conn.execute(sa.select(S.rec_policy).order_by(_policies[C.POLICY_NAME])).mappings():
                 try:
-                    rows[r[_policies[C.POLICY_NAME].name]] = (parse_policy(r[_policies.settings.name], r[_policies[C.POLICY_NAME].name]),
-                                                    r[_policies.saved_by.name], r[_policies.saved_at.name])
+                    name = r[_policies[C.POLICY_NAME].name]
+                    rows[name] = (parse_policy(r[_policies.settings.name], name),
+                                  r[_policies.saved_by.name], r[_policies.saved_at.name])
                 except KurrantError as exc:        # shown, not fatal: one bad row hides nothing else
                     rows[r[_policies[C.POLICY_NAME].name]] = (None, f"unreadable: {exc}", r[_policies.saved_at.name])
     return pd.DataFrame([(name, policy.steps_text() if policy else "", who, when)
@@ -129,10 +135,10 @@ def apply_policy(model: Recommender, data: TrainingData, user_ids, k: int, polic
                            dining_type=dining_type, exclude=exclude)
     spread = policy.spread_max_share is not None and service_date is not None
     depth = max(k, 2) if spread else k          # the spread needs each user's second choice
-    picks = {}
-    for user_id, pool in pools.items():
-        wanted = min(depth, len(pool))
-        picks[user_id] = (pool, _filled(pool, rerank(pool, replace(policy, k=wanted)), wanted, policy))
+    wanted = [min(depth, len(pool)) for pool in pools.values()]
+    results = rerank_many(list(pools.values()), policy, wanted)     # one rerank per user, batched
+    picks = {user_id: (pool, _filled(pool, result, n, policy))
+             for (user_id, pool), result, n in zip(pools.items(), results, wanted)}
     if spread:
         picks = {user: (pool, _first(result, k)) for user, (pool, result)
                  in spread_first_picks(picks, data, policy.spread_max_share).items()}
@@ -219,54 +225,3 @@ def _as_rows(data: TrainingData, picks: dict, service_date: date | None,
     frame = _as_frame(data, [_EMPTY_BLOCK, *parts], service_date, dining_type)
     frame[C.RAW_SCORE] = np.concatenate([np.empty(0), *raw]).astype(float)
     return frame
-
-
-# ------------------------------------------------------------------------------ a new run, same model
-APPLIED_TO = "policy_applied_to"
-"""Key in a run's params: the run whose saved model it re-used with another policy."""
-
-
-def apply_policy_to_run(engine: sa.Engine, run_id: int, policy: Policy, *,
-                        triggered_by: str | None = None, job_id: int | None = None,
-                        lock_job: int | None = None) -> int:
-    """A new run from ``run_id``'s saved model with ``policy``: no refit, the same catalog k and menu
-    days, its model folder copied. Refused while a retrain holds the lock; the source run (and
-    whichever run is active) is left as it was, also when this fails. The new run's id.
-    ``lock_job``: the job that holds the lock and runs this (the retrain page's job)."""
-    import shutil
-
-    from kurrant_core import config, results
-    from kurrant_core.jobs import lock
-    from kurrant_core.models import get_model_class
-
-    holder = lock.holder(engine)
-    if holder is not None and holder.job_id != lock_job:
-        raise KurrantError(f"Job {holder.job_id} is retraining; apply the policy when it is done.")
-    source = results.get_run(engine, run_id)
-    if not source.is_done:
-        raise KurrantError(f"Run {run_id} is {source.status_label}; a policy applies to a done run only.")
-    folder = source.artifact_path
-    if not folder or not (Path(folder) / "params.json").exists():
-        raise KurrantError(f"Run {run_id}'s saved model ({folder or 'no folder'}) is gone, so a policy "
-                           f"cannot be applied without refitting; retrain {source.model} instead.")
-    model = get_model_class(source.model).load(Path(folder))
-    rows = results.read_recommendations(engine, run_id)
-    catalog = rows[rows[C.SERVICE_DATE].isna()]
-    k = int(catalog[C.RANK].max()) if len(catalog) else int(rows[C.RANK].max()) if len(rows) else 10
-    dates = sorted({pd.Timestamp(d).date() for d in rows[C.SERVICE_DATE].dropna()})
-    params = {**source.params, POLICY_KEY: policy.to_dict(), APPLIED_TO: int(run_id)}
-    new_id = results.start_run(engine, source.model, params, data_cutoff=source.data_cutoff,
-                               train_start=source.train_start, train_end=source.train_end,
-                               triggered_by=triggered_by, job_id=job_id)
-    artifact = config.artifact_root() / f"run_{new_id}"
-    try:
-        shutil.copytree(folder, artifact)
-        results.write_run_lists(engine, new_id, model, model.data_, k, policy, dates)
-        results.finish_run(engine, new_id, metrics=source.metrics, n_users=source.n_users or 0,
-                           n_items=source.n_items or 0, artifact_path=artifact,
-                           warnings=model.fit_warnings())
-    except BaseException as exc:
-        results.fail_run(engine, new_id, exc)
-        shutil.rmtree(artifact, ignore_errors=True)
-        raise
-    return new_id

@@ -20,8 +20,15 @@ import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.db import begin_atomic, init_db, insert_frame, is_sqlite, marts_current, write_meta
-from kurrant_core.raw_changes import (RawState, changed_items, changed_menu_rows, read_raw_state,
-                                      store_raw_state, stored_raw_state, why_not_patchable)
+from kurrant_core.raw_changes import (
+    RawState,
+    changed_items,
+    changed_menu_rows,
+    read_raw_state,
+    store_raw_state,
+    stored_raw_state,
+    why_not_patchable,
+)
 from kurrant_core.rollups import CHANGED_KEY, drop_temporary, fill_rollups, refresh_rollups, temporary_table
 
 log = logging.getLogger(__name__)

@@ -109,7 +109,8 @@ def why_not_patchable(conn: sa.Connection, stored: RawState) -> str | None:
         rows, id_sum = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(table.c.id), 0))
                                     .where(table.c.id <= was.max_id)).one()
         if (int(rows), int(id_sum)) != (was.rows, was.id_sum):
-            return f"{table.name}: rows deleted or replaced ({was.rows:,} rows up to id {was.max_id} before, {rows:,} now)"
+            return (f"{table.name}: rows deleted or replaced ({was.rows:,} rows up to id {was.max_id} before, "
+                    f"{rows:,} now)")
         updated = _updated(table)
         if updated is not None and was.max_updated is not None:
             latest = _as_datetime(conn.execute(sa.select(sa.func.max(updated))).scalar())

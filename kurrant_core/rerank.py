@@ -25,15 +25,14 @@ Each step is also a function of its own (``admissible``, ``normalise_relevance``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
 from kurrant_core.errors import KurrantError
-from kurrant_core.metrics import (CALIBRATION_ALPHA, pairwise_diversity, popularity_share,
-                                  smoothed_kl)
+from kurrant_core.metrics import CALIBRATION_ALPHA, pairwise_diversity, popularity_share, smoothed_kl
 
 NORMALISATIONS = ("minmax", "zscore")
 DPP_JITTER = 1e-6
@@ -439,7 +438,6 @@ def _rng(settings: RerankSettings, candidates: CandidateSet) -> np.random.Genera
 def rerank(candidates: CandidateSet, settings: RerankSettings) -> RerankResult:
     """Re-rank one user's candidates with the knobs in ``settings`` (see the module docstring)."""
     keep = admissible(candidates, settings.repeat_window_days)
-    n_allergen = int(candidates.allergen.sum())
     pos = np.flatnonzero(keep)
     w = normalise_relevance(candidates.relevance[pos], settings.normalisation)
     w = penalise_popularity(w, candidates.popularity[pos], settings.popularity_penalty)
@@ -457,36 +455,147 @@ def rerank(candidates: CandidateSet, settings: RerankSettings) -> RerankResult:
                           maker=candidates.maker[pos],
                           max_per_category=settings.max_per_category,
                           max_per_maker=settings.max_per_maker)
+    return _result(candidates, settings, keep, pos, w, local)
+
+
+def _result(candidates: CandidateSet, settings: RerankSettings, keep: np.ndarray, pos: np.ndarray,
+            w: np.ndarray, local: np.ndarray) -> RerankResult:
+    """The re-rank result of the picks ``local`` (into the admissible positions ``pos``)."""
     shortfall = settings.k - local.size
     note = ""
     if shortfall and pos.size < settings.k:
         note = (f"only {pos.size} of {len(candidates)} foods are left after the allergy filter "
                 f"and the repeat window; the list has {local.size} of the {settings.k} asked")
     elif shortfall:
-        note = (f"the caps (per category {settings.max_per_category}, per maker "
-                f"{settings.max_per_maker}) leave only {local.size} of the {settings.k} asked")
+        caps = " and ".join(f"at most {cap} per {what}" for what, cap in (
+            ("category", settings.max_per_category), ("maker", settings.max_per_maker)) if cap is not None)
+        note = f"the caps ({caps}) leave only {local.size} of the {settings.k} asked"
     chosen = pos[local]
     return RerankResult(positions=chosen, food_ids=candidates.food_ids[chosen], scores=w[local],
-                        n_allergen_removed=n_allergen,
+                        n_allergen_removed=int(candidates.allergen.sum()),
                         n_recent_removed=int(np.sum(~candidates.allergen & ~keep)),
                         shortfall=shortfall, note=note)
+
+
+def rerank_many(pools: Sequence[CandidateSet], settings: RerankSettings,
+                ks: Sequence[int]) -> list[RerankResult]:
+    """``rerank(pool, replace(settings, k=k))`` for every pool, computed together: the same lists.
+
+    A run re-ranks thousands of short lists; one at a time, numpy's per-call cost dominates. Here
+    each list is prepared exactly as ``rerank`` prepares it (admissible foods, normalised,
+    penalised, explored relevance; its calibration state), then lists of the same length and
+    category count take their greedy steps together, as rows of one array, with the same gains,
+    caps and tie rule. MMR and DPP (kernel products whose summation order a batch would change)
+    go one list at a time.
+    """
+    if settings.mmr_lambda is not None or settings.dpp_theta is not None:
+        return [rerank(pool, replace(settings, k=int(k))) for pool, k in zip(pools, ks)]
+    prepared, blocks = [], {}
+    for n, (pool, k) in enumerate(zip(pools, ks)):
+        keep = admissible(pool, settings.repeat_window_days)
+        pos = np.flatnonzero(keep)
+        w = normalise_relevance(pool.relevance[pos], settings.normalisation)
+        w = penalise_popularity(w, pool.popularity[pos], settings.popularity_penalty)
+        if settings.explore_temperature:
+            w = explore(w, settings.explore_temperature, _rng(settings, pool))
+        calibration = None
+        if settings.calibration_lambda is not None and pool.user_category_mix:
+            calibration = Calibration(w, pool.category[pos], pool.user_category_mix,
+                                      settings.calibration_lambda)
+        prepared.append((keep, pos, w, calibration))
+        shape = (len(pool), calibration.p.size if calibration is not None else 0)
+        blocks.setdefault(shape, []).append(n)
+    out: list[RerankResult | None] = [None] * len(pools)
+    for (size, n_categories), members in blocks.items():
+        picks = _greedy_block([pools[n] for n in members], [prepared[n] for n in members],
+                              [int(ks[n]) for n in members], size, n_categories, settings)
+        for n, local in zip(members, picks):
+            keep, pos, w, _ = prepared[n]
+            out[n] = _result(pools[n], replace(settings, k=int(ks[n])), keep, pos, w, local)
+    return out
+
+
+def _greedy_block(pools: Sequence[CandidateSet], prepared: Sequence[tuple], ks: Sequence[int], size: int,
+                  n_categories: int, settings: RerankSettings) -> list[np.ndarray]:
+    """``greedy_select`` for lists of one length, one row each (see ``rerank_many``); the picks of
+    each list as positions into its admissible foods, as ``greedy_select`` returns them."""
+    rows = len(pools)
+    relevance = np.zeros((rows, size))
+    allowed_base = np.zeros((rows, size), bool)
+    for r, (keep, pos, w, _) in enumerate(prepared):
+        relevance[r, pos] = w
+        allowed_base[r] = keep
+    calibrated = n_categories > 0
+    if calibrated:
+        lam, alpha = prepared[0][3].lam, prepared[0][3].alpha
+        cat_idx = np.zeros((rows, size), np.int64)
+        target = np.empty((rows, n_categories))
+        for r, (_, pos, _, calibration) in enumerate(prepared):
+            cat_idx[r, pos] = calibration.cat_idx
+            target[r] = calibration.p
+        counts = np.zeros((rows, n_categories))
+        one_more = np.eye(n_categories)
+    caps = [(np.stack([codes for codes in column]), cap) for column, cap in
+            (([p.category for p in pools], settings.max_per_category),
+             ([p.maker for p in pools], settings.max_per_maker)) if cap is not None]
+    used = [np.zeros((rows, size), np.int64) for _ in caps]
+    k = np.asarray(ks)
+    free = allowed_base.copy()
+    picked: list[list[int]] = [[] for _ in range(rows)]
+    n_picked = np.zeros(rows, np.int64)
+    every = np.arange(rows)
+    for _ in range(int(k.max(initial=0))):
+        allowed = free & (n_picked < k)[:, None]
+        for (_, cap), count in zip(caps, used):
+            allowed &= count < cap
+        live = allowed.any(axis=1)
+        if not live.any():
+            break
+        if calibrated:
+            mixes = (counts[:, None, :] + one_more) / (counts.sum(axis=1)[:, None, None] + 1.0)
+            kl_if_added = smoothed_kl(target[:, None, :], mixes, alpha)
+            gain = (1.0 - lam) * relevance - lam * np.take_along_axis(kl_if_added, cat_idx, axis=1)
+        else:
+            gain = relevance
+        gain = np.where(allowed, gain, -np.inf)
+        best_gain = gain.max(axis=1, keepdims=True)
+        tied = gain >= best_gain - _TIE
+        best = np.argmax(np.where(tied, relevance, -np.inf), axis=1)
+        rows_live = every[live]
+        chosen = best[live]
+        free[rows_live, chosen] = False
+        n_picked[rows_live] += 1
+        if calibrated:
+            counts[rows_live, cat_idx[rows_live, chosen]] += 1
+        for (codes, _), count in zip(caps, used):
+            count[rows_live] += codes[rows_live] == codes[rows_live, chosen][:, None]
+        for r, j in zip(rows_live.tolist(), chosen.tolist()):
+            picked[r].append(j)
+    out = []
+    for (keep, pos, _, _), positions in zip(prepared, picked):
+        local = np.searchsorted(pos, np.array(positions, dtype=int))   # full -> admissible index
+        out.append(local.astype(int))
+    return out
 
 
 # ---------------------------------------------------------------- what a list costs
 
 def list_report(candidates: CandidateSet, positions: np.ndarray,
-                k: int | None = None) -> ListReport:
+                k: int | None = None, n_categories: int | None = None) -> ListReport:
     """Beyond-accuracy figures of one re-ranked list (``positions`` into ``candidates``).
 
     - intra-list diversity: mean pairwise 1 - cosine of the features (nan below two foods);
     - category coverage: distinct categories in the list / min(list length, distinct categories
-      among the allergen-free candidates), so 1 is always reachable;
+      on offer), so 1 is always reachable; "on offer" is ``n_categories`` when given (lists of
+      several models measured against one common pool, so their coverages compare), else the
+      distinct categories among this pool's allergen-free candidates;
     - novelty: mean -log2 p(i), p = Laplace-smoothed popularity share among those candidates;
     - calibration error: KL(user mix || smoothed list mix), alpha = 0.01 (nan without a mix);
     - relevance change: mean model relevance of the list minus that of the model's own top-k
-      (allergen-free candidates by relevance; k defaults to the list's length), and the ratio
-      of the same means after min-max scaling over those candidates (1 = nothing lost; scaling
-      keeps it meaningful for models whose scores can be negative).
+      (allergen-free candidates by relevance; k defaults to the list's length), and the share of
+      that top-k's relevance the list keeps, after min-max scaling over those candidates (sums
+      over the k slots, so a list cut short by the caps keeps less, and 1 = nothing lost is the
+      maximum; scaling keeps it meaningful for models whose scores can be negative).
     """
     positions = np.asarray(positions, dtype=int)
     nan = float("nan")
@@ -496,7 +605,8 @@ def list_report(candidates: CandidateSet, positions: np.ndarray,
     k = positions.size if k is None else k
     original = pool[np.argsort(-candidates.relevance[pool], kind="stable")[:k]]
     cats = candidates.category
-    coverage = np.unique(cats[positions]).size / min(positions.size, np.unique(cats[pool]).size)
+    on_offer = np.unique(cats[pool]).size if n_categories is None else max(int(n_categories), 1)
+    coverage = min(np.unique(cats[positions]).size / min(positions.size, on_offer), 1.0)
     share = np.zeros(len(candidates))
     share[pool] = popularity_share(candidates.popularity[pool])
     mix = candidates.user_category_mix
@@ -509,14 +619,14 @@ def list_report(candidates: CandidateSet, positions: np.ndarray,
     rel = candidates.relevance
     scaled = np.zeros(len(candidates))
     scaled[pool] = normalise_relevance(rel[pool])
-    base = scaled[original].mean()
+    base = scaled[original].sum()
     return ListReport(
         intra_list_diversity=pairwise_diversity(candidates.features[positions]),
         category_coverage=float(coverage),
         novelty=float(np.mean(-np.log2(share[positions]))),
         calibration_error=calibration,
         relevance_change=float(rel[positions].mean() - rel[original].mean()),
-        relevance_ratio=float(scaled[positions].mean() / base) if base > 0 else nan,
+        relevance_ratio=float(min(scaled[positions].sum() / base, 1.0)) if base > 0 else nan,
     )
 
 
@@ -542,7 +652,7 @@ def rbo(a: Sequence, b: Sequence, p: float = 0.9) -> float:
     short, long_ = (list(a), list(b)) if len(a) <= len(b) else (list(b), list(a))
     if len(set(short)) != len(short) or len(set(long_)) != len(long_):
         raise ValueError("rbo needs lists without repeated items")
-    s, l = len(short), len(long_)
+    s, l = len(short), len(long_)  # noqa: E741 (the paper's s and l)
     if l == 0:
         return 1.0
     if s == 0:

@@ -100,7 +100,8 @@ def repeat_gap_select(items: sa.Table = MOI, where: sa.ColumnElement[bool] | Non
         rows=(None, -1))
     rows = sa.select(items.c[C.ORDER_ITEM_ID], day, previous.label(_PREVIOUS))
     rows = (rows if where is None else rows.where(where)).subquery()
-    return sa.select(rows.c[C.ORDER_ITEM_ID], days_between(rows.c[C.SERVICE_DATE], rows.c[_PREVIOUS]).label(C.DAYS_BETWEEN))
+    return sa.select(rows.c[C.ORDER_ITEM_ID],
+                     days_between(rows.c[C.SERVICE_DATE], rows.c[_PREVIOUS]).label(C.DAYS_BETWEEN))
 
 
 def drop_temporary(conn: sa.Connection, name: str) -> str:

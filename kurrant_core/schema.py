@@ -10,9 +10,22 @@ import functools
 import hashlib
 
 import sqlalchemy as sa
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects import mysql
-from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer,
-                        MetaData, SmallInteger, String, Table, Text)
 
 from kurrant_core import columns as C
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+
 class week_start(FunctionElement):  # noqa: N801 - reads like the SQL function it stands for
     """The Monday that starts the ISO week of a date, as a DATE."""
 

@@ -1,49 +1,63 @@
 """Compare recommendations: one user, what each model would recommend, side by side.
 
 UI only: the sidebar picks a user, a setting (a day's menu or the catalog), 2–4 finished runs and
-the diversity knobs; every list, mark, metric and message comes from ``kurrant_core.compare``.
-A run's scores for the user are cached once per server per (run, user, date, meal, data version),
-so moving a knob only re-ranks the cached pools and a second session reuses them.
+the diversity knobs; every list, mark, metric and message comes from ``kurrant_core.compare`` and
+every label from ``kurrant_core.ui_text``. A run's scores for the user are cached once per server per
+(run, user, date, meal, data version), so moving a knob only re-ranks the cached pools and a second
+session reuses them.
+
+The sidebar's widgets are bound to the URL (``bind="query-params"``): a shared link opens the same
+user, setting, runs and knobs, and a widget that is not drawn (the date while the catalog is ranked)
+keeps its value in the URL instead of falling back to its default.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import plotly.express as px
 import streamlit as st
 
-from app_support import cached_figure, cached_query, de_engine, friendly_errors, run_candidates
-from kurrant_core import codes, columns as C, compare, config, eda, jobs, policies
+from app_support import (
+    cached_figure,
+    cached_query,
+    can,
+    current_person,
+    de_engine,
+    friendly_errors,
+    language,
+    run_candidates,
+    t,
+)
+from kurrant_core import access, codes, columns as C, compare, config, eda, policies, ui_text
 from kurrant_core.db import check_ready
-from kurrant_core.eda.labels import MEASURE_LABEL
+from kurrant_core.eda.labels import measure_labels
 from kurrant_core.errors import KurrantError
 
-MENU, CATALOG = "A day's menu", "The catalog"
+MENU, CATALOG = "menu", "catalog"
+SCOPES = {MENU: "cmp.scope.menu", CATALOG: "cmp.scope.catalog"}
 RETRAIN_PAGE = "pages/retrain.py"
-LIST_COLUMNS = [C.RANK, C.FOOD_NAME, C.MAKERS_NAME, C.CUISINE_LABEL, C.SPICINESS_LABEL, C.PRICE, C.SCORE,
-                C.MODEL_RANK, C.MARKS, C.WHY]
+URL = "query-params"
+LIST_COLUMNS = [C.RANK, C.FOOD_NAME, C.CUISINE_LABEL, C.PRICE, C.MATCH, C.MARKS]
 LIST_CONFIG = {
-    C.RANK: st.column_config.NumberColumn("#", width="small"),
-    C.FOOD_NAME: "Food", C.MAKERS_NAME: "Maker", C.CUISINE_LABEL: "Category", C.SPICINESS_LABEL: "Spiciness",
-    C.PRICE: st.column_config.NumberColumn("Price", format="%d원"),
-    C.SCORE: st.column_config.NumberColumn("Score", format="%.3f", help="The model's own score"),
-    C.MODEL_RANK: st.column_config.NumberColumn("Model rank", help="Rank before the knobs re-ranked it"),
-    C.MARKS: st.column_config.TextColumn("Marks", help="◆ also in other lists · ↺ eaten before (last time)"),
-    C.WHY: st.column_config.TextColumn("Why", width="large"),
+    C.RANK: st.column_config.NumberColumn(t("col.rank"), width="small"),
+    C.FOOD_NAME: t("col.food"), C.CUISINE_LABEL: t("col.category"),
+    C.PRICE: st.column_config.NumberColumn(t("col.price"), format="%,d원"),
+    C.MATCH: st.column_config.ProgressColumn(t("col.match"), help=t("col.match_help"), format="%d",
+                                             min_value=0, max_value=100, width="small"),
+    C.MARKS: st.column_config.TextColumn(t("col.marks"), help=t("col.marks_help")),
 }
 OVERLAP_CONFIG = {
-    C.LIST_LABEL: "List", C.OTHER_LIST: "Other list",
-    C.JACCARD: st.column_config.NumberColumn("Jaccard", format="%.2f", help="Shared foods / all foods"),
-    C.RBO: st.column_config.NumberColumn("RBO", format="%.2f",
-                                         help="Rank-biased overlap (p = 0.9): agreement, top ranks first"),
+    C.LIST_LABEL: t("col.list"), C.OTHER_LIST: t("col.other_list"),
+    C.JACCARD: st.column_config.NumberColumn("Jaccard", format="%.2f", help=t("col.jaccard_help")),
+    C.RBO: st.column_config.NumberColumn("RBO", format="%.2f", help=t("col.rbo_help")),
 }
-LABELS = {**MEASURE_LABEL, C.LIST_LABEL: "목록"}
+LABELS = {**measure_labels(language()), C.LIST_LABEL: t("col.list"), C.COUNT: t("col.count")}
+REPLAY_CONFIG = {C.SERVICE_DATE: st.column_config.DateColumn(t("col.day"), format="YYYY-MM-DD"),
+                 C.ACTUAL_ORDER: t("col.actual")}
 
 state = st.session_state
-st.title("Compare recommendations")
-st.caption("One user, what each model would recommend, side by side — and what the diversity knobs do. "
-           "The allergy filter always applies.")
+st.title(t("cmp.title"))
+st.caption(t("cmp.caption"))
 
 
 def q(fn, *args, **kwargs):
@@ -54,7 +68,7 @@ def q(fn, *args, **kwargs):
 def quick_pick(kind: str) -> None:
     try:
         state.cmp_user_id = compare.pick_user(de_engine(), kind, group_id=state.cmp_group,
-                                              cutoff=compare.latest_cutoff(runs, state.cmp_runs))
+                                              cutoff=compare.latest_cutoff(runs, state.get("cmp_runs", [])))
         state.cmp_pick_message = None
     except KurrantError as exc:
         state.cmp_pick_message = str(exc)
@@ -78,198 +92,271 @@ with friendly_errors():
     runs = compare.comparable_runs(engine)
     groups = q(compare.user_groups)
     all_days = q(compare.menu_days)
-    if "cmp_user_id" not in state:
-        state.cmp_user_id = q(compare.pick_user, compare.HEAVY)
+    default_user = q(compare.pick_user, compare.HEAVY)
+    default_knobs = policies.get_policy(engine, policies.DEFAULT).knobs()
 
 run_labels = dict(zip(runs[C.RUN_ID].tolist(), runs[C.LIST_LABEL].tolist()))
-state.cmp_runs = [r for r in state.get("cmp_runs", compare.default_run_ids(runs)) if r in run_labels]
-state.setdefault("cmp_group", None)
-state.setdefault("cmp_scope", MENU)
-state.setdefault("cmp_dining", codes.LUNCH)
-state.setdefault("cmp_date", compare.default_menu_day(all_days, codes.LUNCH,
-                                                     compare.latest_cutoff(runs, state.cmp_runs)))
-for knob, default in policies.get_policy(engine, policies.DEFAULT).knobs().items():
-    state.setdefault(f"cmp_{knob}", default)
+default_runs = compare.default_run_ids(runs)
+# the widgets' defaults (a value equal to its default stays out of the URL); their state lives in the URL
+default_day = compare.default_menu_day(all_days, codes.LUNCH, compare.latest_cutoff(runs, default_runs))
+
+
+def knob_slider(name: str, label: str, low: float, high: float, step: float | None = None, **kwargs) -> None:
+    """A knob bound to the URL, starting at the default policy's value."""
+    kind = float if isinstance(low, float) else int
+    st.slider(t(label), low, high, kind(default_knobs[name]), step=step, key=f"cmp_{name}", bind=URL, **kwargs)
+
 
 # ------------------------------------------------------------------------------ sidebar
 with st.sidebar:
-    st.header("User")
-    st.selectbox("Group", [None, *groups], format_func=lambda g: "All groups" if g is None else groups[g],
-                 key="cmp_group", placeholder="All groups", help="Filters the quick picks and the browse list")
+    st.header(t("cmp.user"))
+    st.selectbox(t("cmp.group"), [None, *groups],
+                 format_func=lambda g: t("cmp.all_groups") if g is None else groups[g],
+                 key="cmp_group", placeholder=t("cmp.all_groups"), help=t("cmp.group_help"))
     buttons = st.columns(2)
-    for n, (kind, label) in enumerate(compare.QUICK_PICKS.items()):
-        buttons[n % 2].button(label, key=f"cmp_pick_{kind}", on_click=quick_pick, args=(kind,), width="stretch")
+    for n, kind in enumerate(compare.QUICK_PICKS):
+        buttons[n % 2].button(t(f"cmp.pick.{kind}"), key=f"cmp_pick_{kind}", on_click=quick_pick, args=(kind,),
+                              width="stretch")
     if state.get("cmp_pick_message"):
         st.warning(state.cmp_pick_message)
     if state.cmp_group is not None:
         members = q(compare.users_of_group, state.cmp_group)
         n_items = dict(zip(members[C.USER_ID].tolist(), members[C.N_ITEMS].tolist()))
-        st.selectbox("Browse the group", list(n_items), index=None, key="cmp_browse", on_change=browse,
-                     format_func=lambda u: f"#{u} · {n_items[u]} items", placeholder="Pick a user…")
-    st.number_input("User id", min_value=1, step=1, key="cmp_user_id")
+        st.selectbox(t("cmp.browse"), list(n_items), index=None, key="cmp_browse", on_change=browse,
+                     format_func=lambda u: t("cmp.browse_item", user=u, n=n_items[u]),
+                     placeholder=t("cmp.browse_pick"))
+    st.number_input(t("cmp.user_id"), min_value=1, value=int(default_user), step=1, key="cmp_user_id", bind=URL)
 
-    st.header("Setting")
-    st.segmented_control("Rank", [MENU, CATALOG], key="cmp_scope", required=True)
-    if state.cmp_scope == MENU:
+    st.header(t("cmp.setting"))
+    scope = st.segmented_control(t("cmp.rank"), list(SCOPES), format_func=lambda s: t(SCOPES[s]), default=MENU,
+                                 key="cmp_scope", required=True, bind=URL)
+    if scope == MENU and default_day is not None:
         first, last = compare.menu_date_range(all_days)
-        st.date_input("Service date", key="cmp_date", min_value=first, max_value=last)
-        st.selectbox("Dining type", list(codes.DINING_TYPE), format_func=codes.DINING_TYPE.get, key="cmp_dining")
+        st.date_input(t("cmp.date"), value=default_day, key="cmp_date", min_value=first, max_value=last,
+                      bind=URL)
+        st.selectbox(t("cmp.dining"), list(codes.DINING_TYPE), format_func=codes.DINING_TYPE.get,
+                     index=list(codes.DINING_TYPE).index(codes.LUNCH), key="cmp_dining", bind=URL)
 
-    st.header("Models")
+    st.header(t("cmp.models"))
     if run_labels:
-        st.multiselect("Runs (2–4)", list(run_labels), format_func=run_labels.get, key="cmp_runs",
-                       max_selections=compare.MAX_COMPARED, help="Finished runs in rec_run, newest first")
+        st.multiselect(t("cmp.runs"), list(run_labels), default=default_runs, format_func=run_labels.get,
+                       key="cmp_runs", max_selections=compare.MAX_COMPARED, help=t("cmp.runs_help"), bind=URL)
     else:
-        st.caption("No finished runs yet.")
+        st.caption(t("cmp.no_runs_side"))
 
-    st.header("Diversity knobs")
-    st.slider("List length k", 1, 20, key="cmp_k")
-    st.slider("MMR λ (1 = off, 0 = diversity only)", 0.0, 1.0, step=0.05, key="cmp_mmr_lambda")
-    st.slider("DPP θ (1 = off)", 0.0, 1.0, step=0.05, key="cmp_dpp_theta")
-    st.slider("Calibration λ (0 = off)", 0.0, 1.0, step=0.05, key="cmp_calibration_lambda",
-              help="Pull each list towards the user's category mix")
+    st.header(t("cmp.knobs"))
+    knob_slider("k", "cmp.k", 1, 20)
+    knob_slider("mmr_lambda", "cmp.mmr", 0.0, 1.0, 0.05)
+    knob_slider("dpp_theta", "cmp.dpp", 0.0, 1.0, 0.05)
+    knob_slider("calibration_lambda", "cmp.calibration", 0.0, 1.0, 0.05, help=t("cmp.calibration_help"))
     caps = st.columns(2)
-    caps[0].number_input("Max per category", 0, 20, key="cmp_max_per_category", help="0 = off")
-    caps[1].number_input("Max per maker", 0, 20, key="cmp_max_per_maker", help="0 = off")
-    st.slider("Repeat window (days, 0 = off)", 0, 30, key="cmp_repeat_window_days",
-              help="Hide foods the user ate in the last N days")
-    st.slider("Popularity penalty β", 0.0, 1.0, step=0.05, key="cmp_popularity_penalty")
-    st.slider("Exploration τ", 0.0, 1.0, step=0.05, key="cmp_explore_temperature")
-    st.number_input("Exploration seed", 0, 10_000, key="cmp_seed")
-    st.button("Reset knobs", key="cmp_reset", on_click=reset_knobs, icon=":material/restart_alt:",
-              help="Back to the default policy: the lists runs ship")
-    st.caption("The knobs start at the default diversity policy, so the lists shown are the lists "
-               "runs ship; set every knob to its off value to see the models' own order.")
+    caps[0].number_input(t("cmp.max_category"), 0, 20, int(default_knobs["max_per_category"]),
+                         key="cmp_max_per_category", help=t("cmp.zero_off"), bind=URL)
+    caps[1].number_input(t("cmp.max_maker"), 0, 20, int(default_knobs["max_per_maker"]),
+                         key="cmp_max_per_maker", help=t("cmp.zero_off"), bind=URL)
+    knob_slider("repeat_window_days", "cmp.repeat", 0, 30, help=t("cmp.repeat_help"))
+    knob_slider("popularity_penalty", "cmp.popularity", 0.0, 1.0, 0.05)
+    knob_slider("explore_temperature", "cmp.explore", 0.0, 1.0, 0.05)
+    st.number_input(t("cmp.seed"), 0, 10_000, int(default_knobs["seed"]), key="cmp_seed", bind=URL)
+    st.button(t("cmp.reset"), key="cmp_reset", on_click=reset_knobs, icon=":material/restart_alt:",
+              help=t("cmp.reset_help"))
+    st.caption(t("cmp.knobs_caption"))
 
 knobs = compare.Policy.from_knobs(**{name: state[f"cmp_{name}"] for name in compare.KNOB_NAMES})
+chosen_runs = [r for r in state.get("cmp_runs", []) if r in run_labels]
 
-with st.sidebar.expander("Save these knobs as a policy"):
-    st.caption("A saved policy can be chosen for a model on the Retrain & runs page: its runs then "
-               "write (and publish) their lists re-ranked exactly like this.")
-    policy_name = st.text_input("Policy name", key="cmp_policy_name")
-    policy_password = st.text_input("Team password", type="password", key="cmp_policy_password")
-    if st.button("Save policy", key="cmp_save_policy"):
-        access = jobs.check_team_password(policy_password)
-        if not access.allowed:
-            st.error(access.reason)
+with st.sidebar.expander(t("cmp.save_policy")):
+    st.caption(t("cmp.save_caption"))
+    policy_name = st.text_input(t("cmp.policy_name"), key="cmp_policy_name")
+    may_save = can(access.SAVE_POLICY)          # the one access check (the sidebar says who this is)
+    if not may_save.allowed:
+        st.caption(may_save.reason)
+    if st.button(t("cmp.save_button"), key="cmp_save_policy", disabled=not may_save.allowed):
+        try:
+            saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(), **knobs.knobs()),
+                                         by=current_person())
+        except KurrantError as exc:
+            st.error(str(exc))
         else:
-            try:
-                saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(), **knobs.knobs()),
-                                             saved_by="dashboard")
-            except KurrantError as exc:
-                st.error(str(exc))
-            else:
-                st.success(f"Saved policy {saved.name}: {saved.steps_text()}")
+            st.success(t("cmp.saved", name=saved.name, steps=saved.steps_text()))
 
 # ------------------------------------------------------------------------------ the user
 with friendly_errors():
     profile = q(compare.user_profile, int(state.cmp_user_id))
 
-st.subheader(f"User {profile.user_id}")
+st.subheader(t("cmp.user_title", user=profile.user_id))
 who, orders, survey, allergies = st.columns(4)
-who.markdown(f"**Group** {profile.group_name}  \n**Spot** {profile.spot_name}  \n"
-             f"**Status** {profile.status_label}" + (f" (left {profile.left_on})" if profile.left_on else ""))
-orders.markdown(f"**Paid items** {profile.n_items:,}  \n"
-                f"**First order** {profile.first_order_date or '–'}  \n**Last order** {profile.last_order_date or '–'}")
-survey.markdown("**Taste survey**  \n" + (" · ".join(profile.favorite_labels) or "not answered"))
-allergies.markdown("**Allergies**  \n" + (" · ".join(profile.allergy_labels) or "none") +
-                   f"  \n**Diet** {profile.vegan_label}")
+who.markdown(f"**{t('cmp.group')}** {profile.group_name}  \n**{t('cmp.spot')}** {profile.spot_name}  \n"
+             f"**{t('cmp.status')}** {profile.status_label}"
+             + (t("cmp.left", day=ui_text.day(profile.left_on)) if profile.left_on else ""))
+orders.markdown(f"**{t('cmp.paid_items')}** {profile.n_items:,}  \n"
+                f"**{t('cmp.first_order')}** {ui_text.day(profile.first_order_date)}  \n"
+                f"**{t('cmp.last_order')}** {ui_text.day(profile.last_order_date)}")
+survey.markdown(f"**{t('cmp.survey')}**  \n" + (" · ".join(profile.favorite_labels) or t("cmp.not_answered")))
+allergies.markdown(f"**{t('cmp.allergies')}**  \n" + (" · ".join(profile.allergy_labels) or t("cmp.none")) +
+                   f"  \n**{t('cmp.diet')}** {profile.vegan_label}")
 
 # ------------------------------------------------------------------------------ the setting
 service_date = dining_type = None
-if state.cmp_scope == MENU:
-    if state.cmp_date is None:
-        st.info("The DE database holds no daily menus: rank the catalog instead.")
+n_menu = 0
+if scope == MENU:
+    if state.get("cmp_date") is None:
+        st.info(t("cmp.no_menus"))
         st.stop()
     service_date, dining_type = state.cmp_date, int(state.cmp_dining)
     with friendly_errors():
         n_menu = compare.require_menu(q(compare.menu_days, profile.group_id), service_date, dining_type,
                                       profile.group_name)
-    setting = (f"{profile.group_name}'s {codes.DINING_TYPE[dining_type]} menu on {service_date} "
-               f"({codes.WEEKDAY[service_date.weekday()]}, {n_menu} foods)")
+    setting = t("cmp.setting_menu", group=profile.group_name, meal=codes.DINING_TYPE[dining_type],
+                day=ui_text.day(service_date), weekday=codes.WEEKDAY[service_date.weekday()], n=n_menu)
 else:
-    setting = "the catalog (every food on sale)"
+    setting = t("cmp.setting_catalog")
 
 with friendly_errors():
-    history = q(compare.user_history, profile.user_id, before=service_date)
+    full_history = q(compare.user_history, profile.user_id)
+history = compare.history_before(full_history, service_date)
+ordered = compare.ordered_foods(full_history, service_date, dining_type)
+food_names = dict(zip(full_history[C.FOOD_ID].tolist(), full_history[C.FOOD_NAME].tolist()))
 
 # ------------------------------------------------------------------------------ the lists
 if not run_labels:
-    st.info("There are no finished runs to compare yet. Start a retrain of the fast models here (seconds on "
-            "the demo data), on the retrain page, or from the command line:")
+    st.info(t("cmp.no_runs"))
     st.code("python -m kurrant_core train --model popularity\npython -m kurrant_core train --model content",
             language="bash")
     if (config.PROJECT_ROOT / RETRAIN_PAGE).exists():
-        st.page_link(RETRAIN_PAGE, label="Retrain & runs", icon=":material/model_training:")
-    if st.button(f"Retrain {' and '.join(compare.FAST_MODELS)} now", key="cmp_retrain", type="primary"):
+        st.page_link(RETRAIN_PAGE, label=t("nav.retrain"), icon="🔁")
+    may_retrain = can(access.RETRAIN)           # this button once retrained without the team password
+    if st.button(t("cmp.retrain_now", models=" · ".join(compare.FAST_MODELS)), key="cmp_retrain", type="primary",
+                 disabled=not may_retrain.allowed, help=None if may_retrain.allowed else may_retrain.reason):
         with friendly_errors():
-            job_id = compare.submit_fast_retrain(engine)
-        st.success(f"Retrain job {job_id} started in the background. Reload this page when it is done "
-                   "(the retrain page follows its progress).")
+            job_id = compare.submit_fast_retrain(engine, by=current_person())
+        st.success(t("cmp.retrain_started", job=job_id))
     st.stop()
-if not state.cmp_runs:
-    st.info("Pick 2–4 runs under *Models* in the sidebar.")
+if not chosen_runs:
+    st.info(t("cmp.pick_runs"))
     st.stop()
 
-st.subheader("Side by side")
-st.caption(f"Ranking {setting}.")
 with friendly_errors():
     scored = [run_candidates(run_id, profile.user_id, service_date, dining_type, version=version)
-              for run_id in state.cmp_runs]
+              for run_id in chosen_runs]
     started = time.perf_counter()
-    view = compare.side_by_side(scored, knobs, history)
+    view = compare.side_by_side(scored, knobs, history, ordered=ordered, lang=language())
     elapsed_ms = (time.perf_counter() - started) * 1000
+for column in view.columns:
+    food_names.update(zip(column.food_ids, column.items[C.FOOD_NAME].tolist()))
 
+# ------------------------------------------------------------------------------ the pick of the day
+st.subheader(t("cmp.pick_title"))
+st.caption(t("cmp.pick_caption_past", day=ui_text.day(service_date)) if ordered else t("cmp.pick_caption"))
+if scope == MENU and not ordered and profile.last_order_date and service_date <= profile.last_order_date:
+    st.caption(t("cmp.no_order_that_day"))
+ordered_text = ", ".join(food_names.get(f, f"#{f}") for f in ordered)
+for container, column in zip(st.columns(len(view.columns)), view.columns):
+    with container, st.container(border=True):
+        st.markdown(f"**{column.label}**")
+        if column.pick is None:
+            st.caption(t("cmp.no_pick"))
+            continue
+        top = column.items.iloc[0]
+        st.markdown(f"### {t('cmp.ai_pick')} · {top[C.FOOD_NAME]}")
+        st.caption(f"{top[C.MAKERS_NAME]} · {top[C.CUISINE_LABEL]} · {ui_text.won(top[C.PRICE])} · "
+                   f"{t('col.match')} {int(top[C.MATCH])}/100")
+        st.markdown(ui_text.why_line(top[C.WHY], language()))
+        if ordered:
+            if bool(top[C.ORDERED]):
+                st.success(t("cmp.hit"), icon="✅")
+            else:
+                rank = column.rank_of(ordered)
+                st.warning(t("cmp.miss", foods=ordered_text) + " · "
+                           + (t("cmp.in_list_at", rank=rank) if rank else t("cmp.not_in_list")), icon="❌")
+
+same_as: dict[str, str] = {}
+for labels, same_order in view.identical_groups():
+    st.info(t("cmp.identical" if same_order else "cmp.same_set", labels=", ".join(labels),
+              n=n_menu or len(view.columns[0].items), k=knobs.k))
+    same_as.update({label: labels[0] for label in labels[1:]})
+
+st.subheader(t("cmp.side_by_side"))
+st.caption(t("cmp.ranking", setting=setting))
 for container, column in zip(st.columns(len(view.columns)), view.columns):
     with container:
         st.markdown(f"#### {column.label}")
         if column.is_cold_start:
-            st.caption(":material/ac_unit: Cold start: the model answers with its fallback "
-                       "(taste survey, else group popularity).")
+            st.caption(t("cmp.cold_start"))
         if column.note:
             st.warning(column.note)
-        hidden = [f"{n} by {what}" for n, what in ((column.n_allergen_removed, "the allergy filter"),
-                                                    (column.n_recent_removed, "the repeat window")) if n]
+        hidden = [t(key, n=n) for n, key in ((column.n_allergen_removed, "cmp.hidden_allergy"),
+                                             (column.n_recent_removed, "cmp.hidden_repeat")) if n]
         if hidden:
-            st.caption("Hidden: " + ", ".join(hidden) + ".")
+            st.caption(t("cmp.hidden", parts=", ".join(hidden)))
         st.dataframe(column.items, column_order=LIST_COLUMNS, column_config=LIST_CONFIG, hide_index=True,
                      key=f"cmp_list_{column.run_id}")
+        with st.expander(t("cmp.why_title")):
+            st.markdown("\n".join(f"{rank}. **{food}** — {ui_text.why_line(why, language()) or '–'}"
+                                  for rank, food, why in zip(column.items[C.RANK], column.items[C.FOOD_NAME],
+                                                             column.items[C.WHY])))
+        if column.label in same_as:
+            st.caption(t("cmp.same_metrics", label=same_as[column.label]))
+            continue
         for row in (compare.REPORT_METRICS[:3], compare.REPORT_METRICS[3:]):
             for cell, metric in zip(st.columns(3), row):
                 value, delta = metric.display(column.report, column.baseline)
-                cell.metric(metric.label, value, delta, help=metric.help,
+                cell.metric(t(f"metric.{metric.key}"), value, delta, help=t(f"metric.{metric.key}_help"),
                             delta_color="inverse" if metric.lower_is_better else "normal")
-st.caption(f"Re-ranked and measured {len(view.columns)} lists in {elapsed_ms:.0f} ms; "
-           "changes are against each model's own top-k (every knob off).")
+st.caption(t("cmp.measured", n=len(view.columns), ms=elapsed_ms))
 
-st.subheader("Overlap between the lists")
+# ------------------------------------------------------------------------------ replay of past days
+if scope == MENU:
+    st.subheader(t("replay.title"))
+    meal = codes.DINING_TYPE[dining_type]
+    n_days = st.slider(t("replay.days"), 1, compare.MAX_REPLAY_DAYS, compare.DEFAULT_REPLAY_DAYS,
+                       key="cmp_replay_days", bind=URL)
+    days = compare.replay_days(full_history, dining_type, service_date, n_days)
+    if not days:
+        st.info(t("replay.none", meal=meal))
+    else:
+        st.caption(t("replay.caption", n=len(days), meal=meal))
+        with friendly_errors():
+            pools = [[run_candidates(run_id, profile.user_id, day, dining_type, version=version)
+                      for run_id in chosen_runs] for day in days]
+            replay = compare.replay(pools, days, knobs, full_history, dining_type, food_names)
+        for cell, (label, rate) in zip(st.columns(len(replay.hit_rates)), replay.hit_rates.items()):
+            cell.metric(t("replay.hit_rate", label=label), f"{rate:.0%}",
+                        help=t("replay.hits", hits=replay.hits[label], days=len(days)))
+        st.dataframe(replay.table, hide_index=True, column_config=REPLAY_CONFIG, key="cmp_replay")
+
+st.subheader(t("cmp.overlap"))
 if len(view.columns) < 2:
-    st.caption("Pick a second run to see how much the lists agree.")
+    st.caption(t("cmp.overlap_one"))
 else:
     st.dataframe(view.overlap, column_config=OVERLAP_CONFIG, hide_index=True)
 
+
 # ------------------------------------------------------------------------------ history vs lists
-def history_figure(history):
-    return px.scatter(history, x=C.SERVICE_DATE, y=C.CUISINE_LABEL, color=C.CUISINE_LABEL,
-                      symbol=C.DINING_LABEL, hover_name=C.FOOD_NAME, hover_data=[C.MAKERS_NAME, C.COUNT],
-                      labels=LABELS, title="What they ordered")
+def history_figure(history, labels: dict, title: str):
+    fig = px.scatter(history, x=C.SERVICE_DATE, y=C.CUISINE_LABEL, color=C.CUISINE_LABEL,
+                     symbol=C.DINING_LABEL, hover_name=C.FOOD_NAME, hover_data=[C.MAKERS_NAME, C.COUNT],
+                     labels=labels, title=title)
+    return fig.update_xaxes(tickformat="%Y-%m-%d")
 
 
-def mix_figure(category_mix):
+def mix_figure(category_mix, labels: dict, title: str):
     fig = px.bar(category_mix, x=C.SHARE, y=C.LIST_LABEL, color=C.CUISINE_LABEL, orientation="h",
-                 labels=LABELS, title="Category mix: history vs each list")
+                 labels=labels, title=title)
     fig.update_xaxes(tickformat=".0%")
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
-st.subheader("The user's history")
+st.subheader(t("cmp.history"))
 timeline, mix = st.columns([3, 2])
 with timeline:
     if history.empty:
-        st.info(f"User {profile.user_id} has no paid orders" + (f" before {service_date}" if service_date else "")
-                + ". A model that never saw them order answers with its cold-start fallback.")
+        st.info(t("cmp.no_history", user=profile.user_id,
+                  before=t("cmp.before", day=ui_text.day(service_date)) if service_date else ""))
     else:
-        st.plotly_chart(cached_figure(history_figure, history, version=version), key="cmp_fig_history")
+        st.plotly_chart(cached_figure(history_figure, history, LABELS, t("cmp.history_title"), version=version),
+                        key="cmp_fig_history")
 with mix:
-    st.plotly_chart(cached_figure(mix_figure, view.category_mix, version=version), key="cmp_fig_mix")
+    st.plotly_chart(cached_figure(mix_figure, view.category_mix, LABELS, t("cmp.mix_title"), version=version),
+                    key="cmp_fig_mix")

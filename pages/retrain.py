@@ -1,17 +1,18 @@
 """Retrain & runs: retrain models as a background job, watch it live, and manage the runs it made.
 
 UI only: the job machinery, the run history and the comparisons live in ``kurrant_core.jobs``.
-Anyone may look; retrain, cancel, activate and publish need the team password.
+Anyone may look; every write (retrain, cancel, activate, publish, apply a policy) is allowed or
+refused by ``kurrant_core.access`` for the person in the sidebar, and the library checks it again.
 """
 from functools import partial
 
 import plotly.express as px
 import streamlit as st
 
-from app_support import clear_query_caches, de_engine, friendly_errors
-from kurrant_core import columns as C
-from kurrant_core import evaluation, jobs, policies, results
+from app_support import audit_section, can, clear_query_caches, current_person, de_engine, friendly_errors, t
+from kurrant_core import access, columns as C, ensembles, evaluation, jobs, policies, runs, ui_text
 from kurrant_core.db import check_ready
+from kurrant_core.ensembles import ENSEMBLE_MODEL
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
 from kurrant_core.models import MODEL_NAMES, model_available
@@ -19,7 +20,7 @@ from kurrant_core.models import MODEL_NAMES, model_available
 FAST_DEFAULT = ["popularity", "content"]
 ALL_MODELS = "all models"
 
-st.title("Retrain & runs")
+st.title(t("rt.title"))
 with friendly_errors():
     engine = de_engine()
     check_ready(engine)
@@ -28,15 +29,17 @@ with friendly_errors():
 available = [name for name in MODEL_NAMES if model_available(name)]
 
 # ----------------------------------------------------------------------------------- who may act
-with st.sidebar:
-    password = st.text_input("Team password", type="password", key="rt_password",
-                             help="Retrain, cancel, activate and publish need it; looking does not.")
-    who = st.text_input("Your name (shown in the run history)", key="rt_who")
-access = jobs.check_team_password(password)
-if access.allowed:
-    st.success(access.reason, icon=":material/lock_open:")
+person = current_person()                          # the sidebar (app.py) says who this is
+allowed = {action: can(action) for action in access.WRITE_ACTIONS}
+if allowed[access.RETRAIN].allowed:
+    st.success(allowed[access.RETRAIN].reason, icon="🔓")
 else:
-    st.info(access.reason, icon=":material/lock:")
+    st.info(allowed[access.RETRAIN].reason, icon="🔒")
+
+
+def _help(action: str, otherwise: str | None = None) -> str | None:
+    """A disabled control's tooltip says why; an enabled one keeps its own help."""
+    return otherwise if allowed[action].allowed else allowed[action].reason
 
 
 def _seconds(value: float | None) -> str:
@@ -46,7 +49,7 @@ def _seconds(value: float | None) -> str:
 def submit_and_watch(build_spec) -> None:
     """Submit the job ``build_spec()`` describes and follow it; a refusal is shown, not raised."""
     try:
-        job_id = jobs.submit(engine, build_spec(), triggered_by=who.strip() or "dashboard")
+        job_id = jobs.submit(engine, build_spec(), by=person)
     except KurrantError as exc:
         st.error(str(exc))
     else:
@@ -71,10 +74,10 @@ def live_job() -> None:
     for model in view.models:
         st.progress(model.fraction, text=f"{model.model} — {model.state} {_seconds(model.elapsed_s)}")
     if job.is_running:
-        if st.button("Cancel", key="rt_cancel", disabled=not access.allowed or job.cancel_requested,
-                     help=None if access.allowed else access.reason):
+        if st.button("Cancel", key="rt_cancel", disabled=not allowed[access.CANCEL].allowed or job.cancel_requested,
+                     help=_help(access.CANCEL)):
             with friendly_errors():
-                jobs.request_cancel(engine, job.job_id)
+                jobs.request_cancel(engine, job.job_id, by=person)
             st.toast(f"Job {job.job_id} stops at its next check.")
         if job.cancel_requested:
             st.caption("Cancel requested: the job stops after its current step.")
@@ -85,8 +88,8 @@ def live_job() -> None:
         st.rerun(scope="app")
     if job.error:
         st.error(job.error)
-    with st.expander("Log (last lines)"):
-        st.code(job.log_tail or "(nothing yet)", language=None)
+    with st.expander(t("rt.log", n=ui_text.LOG_TAIL_LINES)):          # folded, and only its last lines
+        st.code(ui_text.tail_lines(job.log_tail) or t("rt.log_empty"), language=None)
 
 
 # ----------------------------------------------------------------------------------- retrain form
@@ -96,12 +99,12 @@ models = st.multiselect("Models", available, default=[m for m in FAST_DEFAULT if
 left, middle, right = st.columns(3)
 all_data = left.checkbox("Train on every order", value=True, key="rt_all_data")
 with friendly_errors():
-    default_cutoff = jobs.default_cutoff(engine)
+    default_cutoff = runs.default_cutoff(engine)
 cutoff = None if all_data else left.date_input("Train on orders before", value=default_cutoff,
                                                key="rt_cutoff")
 k = middle.number_input("List length k", min_value=1, max_value=50, value=10, step=1, key="rt_k")
 with friendly_errors():
-    menu_days = jobs.upcoming_menu_days(engine, cutoff)
+    menu_days = runs.upcoming_menu_days(engine, cutoff)
 span = right.date_input("Service dates to pre-compute", value=(menu_days[0], menu_days[-1])
                         if menu_days else (), key="rt_dates",
                         help="Each day's menu is ranked for every user of the groups served.")
@@ -135,8 +138,8 @@ busy = lock_holder is not None
 if busy:
     st.caption(f"Job {lock_holder.job_id} is running; one retrain runs at a time.")
 if st.button("Retrain", type="primary", key="rt_submit",
-             disabled=not access.allowed or busy or not models,
-             help=None if access.allowed else access.reason):
+             disabled=not allowed[access.RETRAIN].allowed or busy or not models,
+             help=_help(access.RETRAIN)):
     submit_and_watch(lambda: jobs.RetrainSpec.build(
         models, cutoff=cutoff, k=int(k), dates=jobs.date_span(*span) if span else None, params=params,
         evaluate=evaluate, activate=activate, policies=chosen_policies))
@@ -147,38 +150,38 @@ live_job()
 st.header("Runs")
 shown = st.selectbox("Model", [ALL_MODELS, *available], key="rt_history_model")
 with friendly_errors():
-    history = jobs.run_history(engine, None if shown == ALL_MODELS else shown)
+    history = runs.run_history(engine, None if shown == ALL_MODELS else shown)
 st.dataframe(history, hide_index=True, column_config={
     C.DURATION_S: st.column_config.NumberColumn("duration", format="%.0f s"),
-    C.STATUS_LABEL: "status", jobs.history.IS_ACTIVE: st.column_config.CheckboxColumn("active")})
+    C.STATUS_LABEL: "status", runs.IS_ACTIVE: st.column_config.CheckboxColumn("active")})
 
 st.subheader("Act on a run")
-model = st.selectbox("Run of model", available, key="rt_act_model")
+model = st.selectbox("Run of model", [*available, ENSEMBLE_MODEL], key="rt_act_model")
 with friendly_errors():
-    done = jobs.done_runs_of(engine, model)
+    done = runs.done_runs_of(engine, model)
 if not done:
     st.info(f"{model} has no finished run yet; retrain it above.")
 else:
     run_id = st.selectbox("Run", done, key="rt_act_run", format_func=lambda r: f"run {r}")
     with friendly_errors():
-        run = results.get_run(engine, run_id)
+        run = runs.get_run(engine, run_id)
     st.caption(f"{'Active' if run.is_active else 'Not active'} · trained on {run.train_start} – "
                f"{run.train_end} · by {run.triggered_by or 'unknown'}")
     b1, b2, b3 = st.columns(3)
-    if b1.button("Activate", key="rt_activate_run", disabled=not access.allowed or run.is_active,
-                 help=None if access.allowed else access.reason):
+    if b1.button("Activate", key="rt_activate_run", disabled=not allowed[access.ACTIVATE].allowed or run.is_active,
+                 help=_help(access.ACTIVATE)):
         with friendly_errors():
-            results.activate_run(engine, run_id)
+            runs.activate_run(engine, run_id, by=person)
         clear_query_caches()
         st.rerun()
     if b2.button("Publish to the backend", key="rt_publish",
-                 disabled=not access.allowed or not run.is_active,
-                 help="Copies the run's dated lists into recommend__user_recommends; only the "
-                      "active run can be published."):
+                 disabled=not allowed[access.PUBLISH].allowed or not run.is_active,
+                 help=_help(access.PUBLISH, "Copies the run's dated lists into recommend__user_recommends; "
+                                            "only the active run can be published.")):
         with friendly_errors():
-            n_rows = results.publish_run(engine, run_id)
+            n_rows = runs.publish_run(engine, run_id, by=person)
         st.success(f"Published {n_rows:,} rows of run {run_id}.")
-    b3.download_button("Download Parquet", data=partial(jobs.export_parquet, engine, run_id),
+    b3.download_button("Download Parquet", data=partial(runs.export_parquet, engine, run_id),
                        file_name=f"{model}_run_{run_id}.parquet",
                        mime="application/vnd.apache.parquet", key="rt_download", on_click="ignore")
 
@@ -187,8 +190,8 @@ else:
     p1, p2 = st.columns([2, 1])
     new_policy = p1.selectbox("Apply another policy to this run (a new run, no refit)", policy_names,
                               key="rt_apply_policy")
-    if p2.button("Apply policy", key="rt_apply", disabled=not access.allowed or busy,
-                 help=access.reason if not access.allowed else "Runs as a job, like a retrain."):
+    if p2.button("Apply policy", key="rt_apply", disabled=not allowed[access.APPLY_POLICY].allowed or busy,
+                 help=_help(access.APPLY_POLICY, "Runs as a job, like a retrain.")):
         submit_and_watch(lambda: jobs.RetrainSpec.build(
             [run.model], policies={run.model: new_policy}, apply_to_run=int(run_id), evaluate=False,
             activate=False))
@@ -199,13 +202,43 @@ else:
         run_a = c1.selectbox("Run A", done, index=1, key="rt_cmp_a", format_func=lambda r: f"run {r}")
         run_b = c2.selectbox("Run B", done, index=0, key="rt_cmp_b", format_func=lambda r: f"run {r}")
         with friendly_errors():
-            comparison = jobs.compare_runs(engine, run_a, run_b)
+            comparison = runs.compare_runs(engine, run_a, run_b)
         overlap = comparison.overlap
         m1, m2, m3 = st.columns(3)
         m1.metric("Users in both", f"{overlap.n_users:,}")
         m2.metric("Mean list overlap (Jaccard)", f"{overlap.mean_jaccard:.2f}")
         m3.metric("Same top pick", f"{overlap.same_top_pick:.0%}")
         st.dataframe(comparison.metrics, hide_index=True)
+
+st.subheader("Make an ensemble")
+st.caption("Fuse done runs of one cutoff into a new run (written, activated and published like any run). "
+           "rrf and blend take seconds from the stored lists; stacked learns its weights on the validation "
+           "window and runs as a job.")
+with friendly_errors():
+    fusable = ensembles.fusable_runs(engine)
+labels = dict(zip(fusable[C.RUN_ID].tolist(), fusable[C.LIST_LABEL]))
+e1, e2, e3 = st.columns([3, 1, 1])
+members = e1.multiselect("Runs to fuse", list(labels), format_func=labels.get, key="rt_ens_runs")
+rule = e2.selectbox("Rule", ensembles.RULES, key="rt_ens_rule")
+ens_policy = e3.selectbox("Diversity policy after the fusion", policy_names,
+                          index=policy_names.index(policies.DEFAULT), key="rt_ens_policy")
+rrf_k = st.number_input("RRF k", min_value=0.0, value=float(ensembles.DEFAULT_RRF_K), step=10.0,
+                        key="rt_ens_k") if rule == ensembles.RRF else ensembles.DEFAULT_RRF_K
+ens_activate = st.checkbox("Activate the ensemble run", value=False, key="rt_ens_activate")
+if st.button("Make the ensemble", key="rt_ens_submit",
+             disabled=not allowed[access.MAKE_ENSEMBLE].allowed or not members
+             or (busy and rule not in ensembles.SYNC_RULES),
+             help=_help(access.MAKE_ENSEMBLE)):
+    with friendly_errors(), st.spinner("Fusing the runs…"):
+        made = ensembles.make_ensemble(engine, members, rule, by=person, policy=ens_policy,
+                                       rrf_k=float(rrf_k), activate=ens_activate)
+        if made.job_id is not None:
+            st.session_state["rt_watching"] = made.job_id
+            st.rerun()
+        clear_query_caches()
+        st.success(f"Ensemble run {made.run_id} is done.")
+
+audit_section()
 
 # ----------------------------------------------------------------------------------- leaderboard
 st.header("Leaderboard")

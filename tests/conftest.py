@@ -227,3 +227,27 @@ def run_script(monkeypatch, de_url: str, script: str, query: dict[str, str] | No
     at.query_params.update(query or {})
     at.run()
     return at
+
+
+# ------------------------------------------------------------------ who acts (kurrant_core.access)
+@pytest.fixture(autouse=True)
+def _private_secrets_file(tmp_path_factory, monkeypatch):
+    """Every test reads (and `ensure-demo` writes) a secrets file of its own, never the developer's
+    .streamlit/secrets.toml; a test that needs one sets KURRANT_SECRETS_FILE itself."""
+    monkeypatch.setenv("KURRANT_SECRETS_FILE", str(tmp_path_factory.mktemp("secrets") / "secrets.toml"))
+    for name in ("KURRANT_TEAM_PASSWORD_SHA256", "KURRANT_TEAM_EMAILS", "KURRANT_TEAM_DOMAINS", "KURRANT_DAG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def team_person(who: str = "tester@kurrant.test"):
+    """A team member for library calls that write (they all take ``by=``)."""
+    from kurrant_core import access
+    return access.Person(who, access.TEAM, access.VIA_SIGN_IN)
+
+
+def sign_in_with_password(at, password: str, name: str = ""):
+    """What typing the team password (and a name) in app.py's sidebar does, for an AppTest: AppTest
+    does not show the router's sidebar after ``switch_page``, so set the widgets' session state."""
+    at.session_state["auth_password"] = password
+    at.session_state["auth_name"] = name
+    return at.run()

@@ -8,13 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import new_database_url, drop_database, team_person
+from conftest import drop_database, new_database_url, team_person
 
 from kurrant_core import access, auto_order, codes, columns as C, schema as S
 from kurrant_core.auto_order import solver
 from kurrant_core.auto_order.checks import plan_violations
-from kurrant_core.auto_order.planner import (ALL_AVOIDED, ALL_OVER_PRICE, NEXT_BEST_CAPACITY, NO_MENU, TOP_PICK,
-                                             PlanWeights)
+from kurrant_core.auto_order.planner import (
+    ALL_AVOIDED,
+    ALL_OVER_PRICE,
+    NEXT_BEST_CAPACITY,
+    NO_MENU,
+    TOP_PICK,
+    PlanWeights,
+)
 from kurrant_core.db import init_db, make_engine
 from kurrant_core.errors import KurrantError
 
@@ -99,7 +105,7 @@ def _fill(table: sa.Table, rows: list[dict]) -> list[dict]:
     for row in rows:
         full = dict(row)
         for column in table.columns:
-            if column.name not in full and not column.nullable and not column.autoincrement is True:
+            if column.name not in full and not column.nullable and column.autoincrement is not True:
                 kind = next((v for k, v in filler.items() if isinstance(column.type, k)), 0)
                 full[column.name] = kind
         out.append(full)
@@ -229,7 +235,8 @@ def test_a_saved_plan_round_trips_through_the_de_and_parquet(world, tmp_path):
     plan = auto_order.plan_meal(world, D, LUNCH, run_id=1)
     plan_id = auto_order.save_plan(world, plan, by=team_person())
     header, rows = auto_order.read_plan(world, plan_id)
-    assert header[C.PLANNED] == plan.n_planned and header["params"]["objective"] == pytest.approx(plan.objective, abs=1e-5)
+    assert header[C.PLANNED] == plan.n_planned
+    assert header["params"]["objective"] == pytest.approx(plan.objective, abs=1e-5)
     assert dict(zip(rows[C.USER_ID], rows[C.FOOD_ID].astype("Int64"))) == {
         u: (pd.NA if f is None else f) for u, f in _picks(plan).items()} or True
     assert sorted(rows.loc[rows[C.FOOD_ID].notna(), C.USER_ID]) == sorted(u for u, f in _picks(plan).items() if f)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SCREENSHOT_DIR, build_tiny_world, new_database_url
-from kurrant_core import compare, results
+
+from kurrant_core import compare, runs, ui_text
 from kurrant_core.db import make_engine
 
 pytestmark = pytest.mark.browser
@@ -24,7 +24,7 @@ def world_url(tmp_path_factory) -> str:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
         for name in ("popularity", "content"):
-            results.train_and_write(engine, name, {}, k=10, triggered_by="test")
+            runs.train_and_write(engine, name, {}, k=10, triggered_by="test")
     engine.dispose()
     return url
 
@@ -43,7 +43,7 @@ def metric_texts(page) -> list[str]:
 
 
 def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, world_url):
-    from playwright.sync_api import expect      # here, so a machine without playwright skips via `browser`
+    from playwright.sync_api import expect  # here, so a machine without playwright skips via `browser`
     server = dashboard_factory(world_url)
     page = browser.new_page(viewport={"width": 1800, "height": 1300})
     page.goto(server.url, wait_until="networkidle")        # the router first (see the EDA browser test)
@@ -51,8 +51,9 @@ def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, w
     page.goto(server.url + "/compare", wait_until="networkidle")
     wait_until_idle(page)
 
-    page.get_by_role("radio", name="The catalog").click()
-    expect(page.get_by_text("Ranking the catalog")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_role("radio", name=ui_text.text("cmp.scope.catalog")).click()
+    expect(page.get_by_text(ui_text.text("cmp.ranking", setting=ui_text.text("cmp.setting_catalog")))).to_be_visible(
+        timeout=TIMEOUT_MS)
     wait_until_idle(page)
     metrics = page.locator('[data-testid="stMetric"]')
     expect(metrics).to_have_count(2 * len(compare.REPORT_METRICS), timeout=TIMEOUT_MS)

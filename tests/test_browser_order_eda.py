@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
-
 from conftest import SCREENSHOT_DIR
-from kurrant_core import columns as C
+
+from kurrant_core import columns as C, ui_text
 from kurrant_core.eda.labels import MEASURE_LABEL
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ def first_chart_x(page) -> list:
 
 
 def test_browser_order_eda_redraws_when_the_date_range_changes(browser, dashboard_factory, tiny_sqlite_url):
-    from playwright.sync_api import expect      # here, so a machine without playwright skips via `browser`
+    from playwright.sync_api import expect  # here, so a machine without playwright skips via `browser`
     server = dashboard_factory(tiny_sqlite_url)
     page = browser.new_page(viewport={"width": 1600, "height": 1200})
     # open the router first: on a fresh server the very first request to /order_eda would be served
@@ -53,7 +53,7 @@ def test_browser_order_eda_redraws_when_the_date_range_changes(browser, dashboar
     # shorten the range to its first week: type the new end date into the end field's segments
     start = date.fromisoformat(parse_qs(urlparse(page.url).query)["from"][0])
     week_end = start + timedelta(days=6)
-    page.get_by_role("spinbutton", name="year, Service dates end date").click()
+    page.get_by_role("spinbutton", name=f"year, {ui_text.text('eda.dates')} end date").click()
     page.keyboard.type(week_end.strftime("%Y%m%d"))     # year, month, day segments advance on their own
     page.keyboard.press("Enter")
     page.locator("h1").first.click()                    # leave the field so the widget commits

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import SCREENSHOT_DIR, build_tiny_world, new_database_url
-from kurrant_core import jobs
+
+from kurrant_core import access, jobs, ui_text
 from kurrant_core.db import make_engine
 from kurrant_core.schema import RUN_DONE
 
@@ -19,23 +19,24 @@ JOB_TIMEOUT_MS = 300_000
 
 
 def test_browser_retrain_runs_to_done(browser, dashboard_factory, tmp_path):
-    from playwright.sync_api import expect      # here: without playwright, `browser` skips
+    from playwright.sync_api import expect  # here: without playwright, `browser` skips
     url = new_database_url("sqlite", tmp_path)
     build_tiny_world(url)
-    server = dashboard_factory(url, KURRANT_TEAM_PASSWORD_SHA256=jobs.password_hash(PASSWORD),
+    server = dashboard_factory(url, KURRANT_TEAM_PASSWORD_SHA256=access.password_hash(PASSWORD),
                                KURRANT_SECRETS_FILE=str(tmp_path / "no_secrets.toml"))
     page = browser.new_page(viewport={"width": 1500, "height": 1400})
     page.goto(server.url, wait_until="networkidle")            # the router first
     page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
     page.goto(server.url + "/retrain", wait_until="networkidle")
 
-    retrain = page.get_by_role("button", name="Retrain", exact=True)
+    retrain = page.locator(".st-key-rt_submit button:visible").first
     expect(retrain).to_be_disabled(timeout=TIMEOUT_MS)          # read-only until the password
-    expect(page.get_by_text("Read-only")).to_be_visible()
-    password = page.get_by_role("textbox", name="Team password")
+    expect(page.get_by_text(ui_text.text("access.enter_password"))).to_be_visible()
+    password = page.locator(".st-key-auth_password input")      # the sidebar, on every page
     password.fill(PASSWORD)
     password.press("Enter")
-    expect(page.get_by_text("Team password accepted.")).to_be_visible(timeout=TIMEOUT_MS)
+    team = access.Person("team password", access.TEAM, access.VIA_PASSWORD)
+    expect(page.get_by_text(access.check(team, access.RETRAIN).reason)).to_be_visible(timeout=TIMEOUT_MS)
     expect(retrain).to_be_enabled(timeout=TIMEOUT_MS)
     retrain.click()
 

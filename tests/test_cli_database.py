@@ -1,8 +1,8 @@
 """`ensure-demo` (what `make run` calls) and `status` through the CLI."""
 import sqlalchemy as sa
+from conftest import drop_database, new_database_url
 
 import kurrant_core.jobs as jobs
-from conftest import drop_database, new_database_url
 from kurrant_core import schema as S
 from kurrant_core.cli import main
 from kurrant_core.db import check_ready, make_engine
@@ -19,7 +19,7 @@ def _count(url, table) -> int:
 def test_ensure_demo_fills_once_and_then_leaves_the_data_alone(backend, tmp_path, capsys, monkeypatch):
     url = new_database_url(backend, tmp_path)
     submitted = []
-    monkeypatch.setattr(jobs, "submit", lambda engine, spec, triggered_by: submitted.append(spec) or 7)
+    monkeypatch.setattr(jobs, "submit", lambda engine, spec, by: submitted.append(spec) or 7)
     try:
         assert main(["--url", url, "ensure-demo", "--scale", "tiny"]) == 0
         items = _count(url, S.mart_order_item)

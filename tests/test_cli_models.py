@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import team_person
 
-from kurrant_core import columns as C
-from kurrant_core import results, schema
+from kurrant_core import columns as C, runs, schema
 from kurrant_core.cli import main
 from kurrant_core.db import make_engine
 from kurrant_core.schema import RUN_DONE
@@ -47,17 +47,17 @@ def test_train_recommend_publish_export_end_to_end(writable_tiny_url, artifacts,
     assert code == 0, err
     run_id = int(out.strip().splitlines()[-1])
     engine = make_engine(writable_tiny_url)
-    run = results.get_run(engine, run_id)
-    assert run.status == RUN_DONE and run.triggered_by == "cli"
+    run = runs.get_run(engine, run_id)
+    assert run.status == RUN_DONE and run.triggered_by.startswith("cli:")
     assert run.params["half_life_days"] == 14 and run.train_end < run.data_cutoff
     assert (artifacts / f"run_{run_id}").is_dir()
 
-    rows = results.read_recommendations(engine, run_id)
+    rows = runs.read_recommendations(engine, run_id)
     catalog = rows[rows[C.SERVICE_DATE].isna()]
     assert catalog.groupby(C.USER_ID)[C.RANK].max().max() == K
     dated = rows[rows[C.SERVICE_DATE].notna()].copy()
     days = sorted(dated[C.SERVICE_DATE].unique())
-    assert len(days) == results.DEFAULT_DAYS and days[0] >= run.data_cutoff
+    assert len(days) == runs.DEFAULT_DAYS and days[0] >= run.data_cutoff
     # every dated recommendation is on its group's menu that day and meal
     menu = _menu(engine)
     on_menu = dated.merge(menu, on=[C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE, C.FOOD_ID], how="left",
@@ -83,7 +83,7 @@ def test_train_recommend_publish_export_end_to_end(writable_tiny_url, artifacts,
 
     code, out, err = _run(capsys, "--url", writable_tiny_url, "publish", "--run", str(run_id))
     assert code == 2 and "activate" in err
-    results.activate_run(engine, run_id)
+    runs.activate_run(engine, run_id, by=team_person())
     for _ in range(2):
         code, out, err = _run(capsys, "--url", writable_tiny_url, "publish", "--run", str(run_id))
         assert code == 0 and f"published {len(dated)} rows" in out
@@ -94,7 +94,7 @@ def test_train_recommend_publish_export_end_to_end(writable_tiny_url, artifacts,
     code, out, err = _run(capsys, "--url", writable_tiny_url, "export", "--run", str(run_id),
                           "--out", str(tmp_path / "export"))
     assert code == 0, err
-    manifest, exported = results.load_export(tmp_path / "export")
+    manifest, exported = runs.load_export(tmp_path / "export")
     assert manifest["rows"] == len(rows) and manifest["run"]["model"] == "popularity"
     pd.testing.assert_frame_equal(exported, rows)
     engine.dispose()

@@ -15,15 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import build_tiny_world, drop_database, new_database_url, team_person
 
-from conftest import build_tiny_world, drop_database, new_database_url
-from kurrant_core import codes, columns as C, compare, results, schema as S
+from kurrant_core import codes, columns as C, compare, runs, schema as S
 from kurrant_core.candidates import candidate_set
 from kurrant_core.data import build_training_data
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.models import make_model
 from kurrant_core.rerank import CandidateSet, ListReport, RerankSettings
+
 
 def read(engine: sa.Engine, table: sa.Table) -> pd.DataFrame:
     with engine.connect() as conn:
@@ -172,9 +173,9 @@ B = pool(2, [12, 11, 14], [0.8, 0.5, 0.1], [[1, 0], [1, 0], [0, 1]], [KOREAN, KO
 def test_neutral_knobs_switch_every_step_off():
     assert compare.Policy.from_knobs(name="off") == RerankSettings(k=10)
     assert not compare.Policy.from_knobs().reranks
-    moved = compare.Policy.from_knobs(name="off", k=5, mmr_lambda=0.7, dpp_theta=0.4, calibration_lambda=0.3, max_per_category=2,
-                          max_per_maker=1, repeat_window_days=7, popularity_penalty=0.2,
-                          explore_temperature=0.1, seed=3)
+    moved = compare.Policy.from_knobs(name="off", k=5, mmr_lambda=0.7, dpp_theta=0.4, calibration_lambda=0.3,
+                                      max_per_category=2, max_per_maker=1, repeat_window_days=7,
+                                      popularity_penalty=0.2, explore_temperature=0.1, seed=3)
     assert moved == RerankSettings(k=5, mmr_lambda=0.7, dpp_theta=0.4, calibration_lambda=0.3,
                                    max_per_category=2, max_per_maker=1, repeat_window_days=7,
                                    popularity_penalty=0.2, explore_temperature=0.1, seed=3)
@@ -220,7 +221,8 @@ def test_a_knob_changes_the_list_and_reports_what_it_cost():
 def test_the_allergy_filter_holds_whatever_the_knobs_say():
     risky = pool(3, [21, 22, 23, 24], [1.0, 0.9, 0.5, 0.1], np.eye(4), [KOREAN, CHINESE, KOREAN, CHINESE],
                  allergen=np.array([True, False, False, True]), mix={CHINESE: 1.0})
-    for knobs in (compare.Policy.from_knobs(), compare.Policy.from_knobs(mmr_lambda=0.0), compare.Policy.from_knobs(calibration_lambda=1.0),
+    for knobs in (compare.Policy.from_knobs(), compare.Policy.from_knobs(mmr_lambda=0.0),
+                  compare.Policy.from_knobs(calibration_lambda=1.0),
                   compare.Policy.from_knobs(popularity_penalty=1.0, explore_temperature=1.0, seed=4)):
         column = compare.side_by_side([risky], knobs).columns[0]
         assert set(column.food_ids) == {22, 23} and column.n_allergen_removed == 2
@@ -270,7 +272,7 @@ def world(request, tmp_path_factory):
     engine = make_engine(url)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
-        run_ids = [results.train_and_write(engine, name, {}, k=10, triggered_by="test") for name in
+        run_ids = [runs.train_and_write(engine, name, {}, k=10, triggered_by="test") for name in
                    ("popularity", "content")]
     yield engine, run_ids
     engine.dispose()
@@ -279,12 +281,12 @@ def world(request, tmp_path_factory):
 
 def test_comparable_runs_are_the_done_ones(world):
     engine, run_ids = world
-    failed = results.start_run(engine, "als", {}, data_cutoff=date(2026, 10, 1), train_start=None,
-                               train_end=None, triggered_by="test")
-    results.fail_run(engine, failed, "boom")
-    runs = compare.comparable_runs(engine)
-    assert sorted(runs[C.RUN_ID]) == sorted(run_ids)
-    assert set(runs[C.LIST_LABEL]) == {f"popularity #{run_ids[0]}", f"content #{run_ids[1]}"}
+    failed = runs.start_run(engine, "als", {}, data_cutoff=date(2026, 10, 1), train_start=None,
+                            train_end=None, triggered_by="test")
+    runs.fail_run(engine, failed, "boom")
+    comparable = compare.comparable_runs(engine)
+    assert sorted(comparable[C.RUN_ID]) == sorted(run_ids)
+    assert set(comparable[C.LIST_LABEL]) == {f"popularity #{run_ids[0]}", f"content #{run_ids[1]}"}
 
 
 @pytest.mark.parametrize("dated", [False, True], ids=["catalog", "menu"])
@@ -295,10 +297,10 @@ def test_live_lists_with_the_runs_policy_are_the_runs_stored_lists(world, dated)
 
     from kurrant_core.policies import DEFAULT, run_policy
     engine, run_ids = world
-    policy = run_policy(results.get_run(engine, run_ids[1]).params)
+    policy = run_policy(runs.get_run(engine, run_ids[1]).params)
     assert policy.name == DEFAULT and policy.reranks
     user = compare.pick_user(engine, compare.HEAVY)
-    stored = results.read_recommendations(engine, run_ids[1], user, with_raw_score=True)
+    stored = runs.read_recommendations(engine, run_ids[1], user, with_raw_score=True)
     first = stored[stored[C.SERVICE_DATE].notna()].iloc[0] if dated else None
     day, meal = (first[C.SERVICE_DATE], int(first[C.DINING_TYPE])) if dated else (None, None)
     expected = (stored[(stored[C.SERVICE_DATE] == day) & (stored[C.DINING_TYPE] == meal)] if dated
@@ -324,7 +326,8 @@ def test_no_listed_food_carries_the_users_allergy(world):
     for user in allergic:
         tags = set(codes.parse_codes(users.set_index(C.USER_ID).loc[user, C.ALLERGY_TAGS]))
         scored = [compare.candidates_for_run(engine, r, user) for r in run_ids]
-        for knobs in (compare.Policy.from_knobs(k=20), compare.Policy.from_knobs(k=20, mmr_lambda=0.0, explore_temperature=1.0)):
+        for knobs in (compare.Policy.from_knobs(k=20),
+                      compare.Policy.from_knobs(k=20, mmr_lambda=0.0, explore_temperature=1.0)):
             for column in compare.side_by_side(scored, knobs).columns:
                 assert column.food_ids and not any(tags & set(foods[f]) for f in column.food_ids)
 
@@ -337,7 +340,7 @@ def test_a_run_that_cannot_load_shows_its_stored_list(world):
         raise KurrantError(f"Run {run_id}'s saved model is missing")
 
     scored = compare.candidates_for_run(engine, run_ids[0], user, load_model=gone)
-    expected = results.read_recommendations(engine, run_ids[0], user, catalog_only=True)
+    expected = runs.read_recommendations(engine, run_ids[0], user, catalog_only=True)
     assert not scored.is_live and "saved model is missing" in scored.note and "knobs do not apply" in scored.note
     column = compare.side_by_side([scored], compare.Policy.from_knobs(k=10, mmr_lambda=0.0)).columns[0]
     assert column.food_ids == expected[C.FOOD_ID].tolist()
@@ -350,7 +353,7 @@ def test_load_run_model_says_when_the_artifacts_are_gone(world):
     engine, run_ids = world
     model = compare.load_run_model(engine, run_ids[0])
     assert model.name == "popularity"
-    folder = results.get_run(engine, run_ids[0]).artifact_path
+    folder = runs.get_run(engine, run_ids[0]).artifact_path
     moved = folder + "_moved"
     shutil.move(folder, moved)
     try:
@@ -380,7 +383,7 @@ def test_a_cold_user_gets_the_fallback_and_an_unknown_one_a_note(world):
 def test_the_fast_retrain_is_a_job_and_a_second_one_is_refused(world):
     from kurrant_core import jobs
     engine, _ = world
-    job_id = compare.submit_fast_retrain(engine, launch=False)
+    job_id = compare.submit_fast_retrain(engine, by=team_person(), launch=False)
     assert jobs.get_job(engine, job_id).spec.models == compare.FAST_MODELS
     with pytest.raises(KurrantError, match=f"job {job_id}"):
-        compare.submit_fast_retrain(engine, launch=False)
+        compare.submit_fast_retrain(engine, by=team_person(), launch=False)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
 from conftest import BACKENDS, TINY_SEED, drop_database, new_database_url
+
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.db import init_db, make_engine
 from kurrant_core.demo import SCALES, WORLD_TABLES, build_world, generate_demo_world, writer

@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, eda, schema as S
-from kurrant_core.sql_dates import days_between, week_start, weekday
-from kurrant_core.errors import KurrantError
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.repeats import LOOKBACK_DAYS
+from kurrant_core.errors import KurrantError
 from kurrant_core.rollups import refresh_rollups
+from kurrant_core.sql_dates import days_between, week_start, weekday
 
 TOL = 1e-9
 
@@ -421,7 +421,19 @@ def test_satisfaction_by_category_and_maker(tiny_engine, marts, filt):
                     .agg(**{C.AVG_SATISFACTION: "mean", C.N_REVIEWS: "size"}).reset_index())
         got = fn(tiny_engine, filt)
         assert_frames(got.fillna({key: -1}), expected.fillna({key: -1}), [key])
-        assert got[C.AVG_SATISFACTION].is_monotonic_decreasing
+        ranked_by = C.ADJUSTED_SATISFACTION if key == C.MAKERS_ID else C.AVG_SATISFACTION
+        assert got[ranked_by].is_monotonic_decreasing
+
+
+def test_maker_satisfaction_needs_evidence_to_leave_the_overall_mean():
+    """A maker with 3 five-star reviews no longer outranks one with 200 reviews averaging 4.6."""
+    frame = pd.DataFrame({C.MAKERS_ID: [1, 2, 3], C.AVG_SATISFACTION: [5.0, 4.6, 3.0],
+                          C.N_REVIEWS: [3, 200, 97]})
+    # overall = (15 + 920 + 291) / 300 = 4.0866...; m = 20
+    overall = (15 + 920 + 291) / 300
+    got = eda.shrink_satisfaction(frame, prior_reviews=20)[C.ADJUSTED_SATISFACTION].tolist()
+    assert got == pytest.approx([(15 + 20 * overall) / 23, (920 + 20 * overall) / 220, (291 + 20 * overall) / 117])
+    assert got[1] > got[0] > got[2]
 
 
 def test_price_distribution(tiny_engine, marts, filt):

@@ -11,18 +11,24 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from kurrant_core import cli, results
-from kurrant_core import columns as C
-from kurrant_core import schema as S
+from kurrant_core import cli, columns as C, runs, schema as S
 from kurrant_core.candidates import candidate_set
 from kurrant_core.data import ITEM_IDX, USER_IDX
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
-from kurrant_core.evaluation import (ModelScores, TimeSplit, backtest_splits, default_split,
-                                     leaderboard, leaderboard_frame, resolve_models, split_data,
-                                     tradeoff_curves)
+from kurrant_core.evaluation import (
+    ModelScores,
+    TimeSplit,
+    backtest_splits,
+    default_split,
+    leaderboard,
+    leaderboard_frame,
+    names as N,
+    resolve_models,
+    split_data,
+    tradeoff_curves,
+)
 from kurrant_core.evaluation.harness import mean_scores
-from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.protocols import daily_menu_accuracy, rank_daily_menus
 from kurrant_core.evaluation.tradeoff import mmr_tradeoff
 from kurrant_core.models import make_model
@@ -268,7 +274,7 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
 
     engine = make_engine(writable_tiny_url)
     for row in rows:                                        # the metrics live in the run
-        run = results.get_run(engine, row["run_id"])
+        run = runs.get_run(engine, row["run_id"])
         assert run.is_done and run.model == row["model"]
         assert run.metrics[row["protocol"]] == row["metrics"]
         assert run.params["policy"]["name"] == "default"
@@ -277,7 +283,7 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
         assert set(run.metrics["convergence"]) >= {"distinct_first_picks", "majority_pick_days"}
         assert run.params[N.EVALUATION][C.HORIZON_DAYS] == HORIZON
         assert run.data_cutoff.isoformat() == run.params[N.EVALUATION][C.DATA_CUTOFF]
-        lists = results.read_recommendations(engine, run.run_id, catalog_only=True)
+        lists = runs.read_recommendations(engine, run.run_id, catalog_only=True)
         assert lists.groupby(C.USER_ID).size().max() == 10
         stored = run.metrics[N.VERSUS_BASELINE][row["protocol"]]     # intervals live in the run
         assert stored == row["versus_best_baseline"]
@@ -402,7 +408,7 @@ def test_tuning_tries_the_defaults_first_and_keeps_the_best(tiny_engine):
 def test_evaluate_tune_stores_the_choice_and_retrain_reuses_it(writable_tiny_url, monkeypatch, tmp_path):
     from kurrant_core.evaluation import evaluate, tuning
     from kurrant_core.jobs import main_params
-    from kurrant_core.jobs.history import TUNED, run_history
+    from kurrant_core.runs import TUNED, run_history
     monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     engine = make_engine(writable_tiny_url)
     evaluations = evaluate(engine, ["popularity"], horizon_days=7, with_tradeoff=False, tune=True,
@@ -410,12 +416,12 @@ def test_evaluate_tune_stores_the_choice_and_retrain_reuses_it(writable_tiny_url
     by_model = {e.model: e for e in evaluations}
     assert set(by_model) == {"popularity", "history"}
     for e in evaluations:
-        run = results.get_run(engine, e.run_id)
+        run = runs.get_run(engine, e.run_id)
         record = run.params[N.TUNING]
         assert record[tuning.CHOSEN] == {k: run.params[k] for k in record[tuning.CHOSEN]}
         assert date.fromisoformat(record[tuning.VALIDATION_TO]) < run.data_cutoff   # before T
         assert record["trials"] == 3
-    chosen = results.get_run(engine, by_model["history"].run_id).params[N.TUNING][tuning.CHOSEN]
+    chosen = runs.get_run(engine, by_model["history"].run_id).params[N.TUNING][tuning.CHOSEN]
     assert tuning.last_tuned_params(engine, "history") == chosen
     offered = main_params("history", engine)
     assert all(offered[k][1] == v for k, v in chosen.items() if k in offered)

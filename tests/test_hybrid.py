@@ -15,9 +15,21 @@ from kurrant_core.evaluation.protocols import daily_menu_accuracy, rank_daily_me
 from kurrant_core.evaluation.split import default_split, split_data
 from kurrant_core.models import make_model
 from kurrant_core.models.choice_features import (
-    FEATURE_NAMES, NEVER_DAYS, SET_ID, ChoiceFeatureBuilder, DatedEvents, Feature, FoodAttributes, History,
-    builder_from_training_data, cut_training_data, menu_relative_features, survey_overlap, to_days,
-    training_choice_sets)
+    FEATURE_NAMES,
+    NEVER_DAYS,
+    SET_ID,
+    ChoiceFeatureBuilder,
+    DatedEvents,
+    Feature,
+    FoodAttributes,
+    History,
+    builder_from_training_data,
+    cut_training_data,
+    menu_relative_features,
+    survey_overlap,
+    to_days,
+    training_choice_sets,
+)
 from kurrant_core.models.hybrid import HybridRecommender
 
 D0 = int(to_days(date(2026, 3, 2))[0])   # day 0 of the synthetic history

@@ -15,13 +15,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from conftest import team_person
 
-from kurrant_core import columns as C
-from kurrant_core import jobs, results, schema
+from kurrant_core import columns as C, jobs, runs, schema
 from kurrant_core.cli import build_parser, main
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.jobs import lock
+from kurrant_core.runs import pipeline
 from kurrant_core.schema import RUN_DONE, RUN_FAILED, RUN_LEARNING, RUN_STOPPED
 
 POLL_S = 0.2
@@ -47,17 +48,17 @@ def rows_of(engine, run_id: int) -> int:
                             .where(rows.c[C.RUN_ID] == run_id)).scalar()
 
 
-def job_runs(engine, job_id: int) -> dict[str, results.RunRecord]:
-    runs = results.list_runs(engine)
-    ids = runs.loc[runs[C.JOB_ID] == job_id, C.RUN_ID]
-    return {run.model: run for run in (results.get_run(engine, int(r)) for r in ids)}
+def job_runs(engine, job_id: int) -> dict[str, runs.RunRecord]:
+    listed = runs.list_runs(engine)
+    ids = listed.loc[listed[C.JOB_ID] == job_id, C.RUN_ID]
+    return {run.model: run for run in (runs.get_run(engine, int(r)) for r in ids)}
 
 
 def active_run(engine, model: str) -> int:
     """A done, active run of ``model`` trained outside any job (the one serving today)."""
-    run_id = results.train_and_write(engine, model, {"factors": 4, "iterations": 2} if model == "als"
-                                     else {}, k=5, triggered_by="earlier")
-    results.activate_run(engine, run_id)
+    run_id = runs.train_and_write(engine, model, {"factors": 4, "iterations": 2} if model == "als"
+                                  else {}, k=5, triggered_by="earlier")
+    runs.activate_run(engine, run_id, by=team_person())
     return run_id
 
 
@@ -80,7 +81,7 @@ def test_two_submissions_at_once_only_one_runs(engine):
     def press(who: str) -> None:
         barrier.wait()
         try:
-            outcomes.append(jobs.submit(engine, spec, triggered_by=who, launch=False))
+            outcomes.append(jobs.submit(engine, spec, by=team_person(who), launch=False))
         except jobs.JobRefused as exc:
             outcomes.append(exc)
 
@@ -99,7 +100,7 @@ def test_two_submissions_at_once_only_one_runs(engine):
     assert [j.job_id for j in jobs.list_jobs(engine)] == [job_id]      # the refused one left nothing
 
     with pytest.raises(jobs.JobRefused, match=f"job {job_id}"):         # still held while queued
-        jobs.submit(engine, spec, triggered_by="eve", launch=False)
+        jobs.submit(engine, spec, by=team_person("eve"), launch=False)
     finished = jobs.run_job(engine, job_id)
     assert finished.status == RUN_DONE and finished.progress == 1.0
     assert jobs.holder(engine) is None
@@ -109,7 +110,7 @@ def test_two_submissions_at_once_only_one_runs(engine):
 
 
 def test_cli_refuses_while_another_retrain_runs(engine, writable_tiny_url, capsys):
-    held = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST), triggered_by="ana",
+    held = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST), by=team_person("ana"),
                        launch=False)
     code = main(["--url", writable_tiny_url, "retrain", "--models", "content", "--k", "3"])
     err = capsys.readouterr().err
@@ -121,7 +122,7 @@ def test_cli_refuses_while_another_retrain_runs(engine, writable_tiny_url, capsy
 def test_a_killed_worker_is_recovered_and_nothing_is_lost(engine):
     serving = active_run(engine, "als")
     spec = jobs.RetrainSpec.build(["popularity", "als"], params=ENDLESS_ALS, **FAST)
-    job_id = jobs.submit(engine, spec, triggered_by="test")             # a real detached worker
+    job_id = jobs.submit(engine, spec, by=team_person("test"))             # a real detached worker
     try:
         job = wait_for(lambda: (j := jobs.get_job(engine, job_id)).stage
                        and "fitting als" in j.stage and j, "the worker to train als")
@@ -137,54 +138,54 @@ def test_a_killed_worker_is_recovered_and_nothing_is_lost(engine):
     job = jobs.get_job(engine, job_id)
     assert job.status == RUN_FAILED and "died" in job.error and str(job.pid) in job.error
     assert jobs.holder(engine) is None
-    runs = job_runs(engine, job_id)
-    assert runs["als"].status == RUN_FAILED
-    assert rows_of(engine, runs["als"].run_id) == 0
-    assert results.read_recommendations(engine, runs["als"].run_id).empty
+    made = job_runs(engine, job_id)
+    assert made["als"].status == RUN_FAILED
+    assert rows_of(engine, made["als"].run_id) == 0
+    assert runs.read_recommendations(engine, made["als"].run_id).empty
     # the job never finished, so even its finished popularity run was not activated ...
-    assert runs["popularity"].is_done and not runs["popularity"].is_active
+    assert made["popularity"].is_done and not made["popularity"].is_active
     # ... and yesterday's als run still serves
-    assert results.get_run(engine, serving).is_active
-    assert not results.read_recommendations(engine, serving).empty
+    assert runs.get_run(engine, serving).is_active
+    assert not runs.read_recommendations(engine, serving).empty
     assert jobs.recover_stale(engine) == []                            # idempotent
     new_job = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST),
-                          triggered_by="test", launch=False)
+                          by=team_person("test"), launch=False)
     assert jobs.run_job(engine, new_job).status == RUN_DONE
 
 
 def test_cancel_stops_the_job_and_its_partial_run_disappears(engine, monkeypatch):
     serving = active_run(engine, "popularity")
     job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity", "content"], **FAST),
-                         triggered_by="test", launch=False)
+                         by=team_person("test"), launch=False)
     written = []
-    original = results.write_recommendations
+    original = pipeline.write_recommendations
 
     def write_then_press_cancel(eng, run_id, recs, **kwargs):
         n = original(eng, run_id, recs, **kwargs)
         if not written:                          # the user presses Cancel after the first batch
             written.append(rows_of(eng, run_id))
-            jobs.request_cancel(eng, job_id)
+            jobs.request_cancel(eng, job_id, by=team_person())
         return n
 
-    monkeypatch.setattr(results, "write_recommendations", write_then_press_cancel)
+    monkeypatch.setattr(pipeline, "write_recommendations", write_then_press_cancel)
     job = jobs.run_job(engine, job_id)
     assert written and written[0] > 0                            # a partial run existed
     assert job.status == RUN_STOPPED and job.stage == "stopped" and job.cancel_requested
     assert jobs.holder(engine) is None
-    runs = job_runs(engine, job_id)
-    assert list(runs) == ["popularity"]                           # content never started
-    assert runs["popularity"].status == RUN_STOPPED
-    assert rows_of(engine, runs["popularity"].run_id) == 0
-    assert results.get_run(engine, serving).is_active
+    made = job_runs(engine, job_id)
+    assert list(made) == ["popularity"]                           # content never started
+    assert made["popularity"].status == RUN_STOPPED
+    assert rows_of(engine, made["popularity"].run_id) == 0
+    assert runs.get_run(engine, serving).is_active
     with pytest.raises(KurrantError, match="already stopped"):
-        jobs.request_cancel(engine, job_id)
+        jobs.request_cancel(engine, job_id, by=team_person())
 
 
 def test_a_stale_lock_is_recovered_and_a_new_job_runs(engine):
     job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST),
-                         triggered_by="ghost", launch=False)
-    run_id = results.start_run(engine, "popularity", {}, data_cutoff=date(2026, 10, 1),
-                               train_start=None, train_end=None, triggered_by="ghost", job_id=job_id)
+                         by=team_person("ghost"), launch=False)
+    run_id = runs.start_run(engine, "popularity", {}, data_cutoff=date(2026, 10, 1),
+                            train_start=None, train_end=None, triggered_by="ghost", job_id=job_id)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()                                                    # a pid that no longer runs
     old = lock.now() - timedelta(minutes=10)
@@ -197,22 +198,22 @@ def test_a_stale_lock_is_recovered_and_a_new_job_runs(engine):
     with pytest.raises(jobs.JobRefused):              # a live-looking holder is never robbed ...
         with engine.begin() as conn:
             conn.execute(schema.rec_lock.update().values(pid=os.getpid(), heartbeat_at=lock.now()))
-        jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), triggered_by="x",
+        jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), by=team_person("x"),
                     launch=False)
     with engine.begin() as conn:                      # ... but a silent, vanished one is
         conn.execute(schema.rec_lock.update().values(pid=gone.pid, heartbeat_at=old))
-    new_job = jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), triggered_by="me",
+    new_job = jobs.submit(engine, jobs.RetrainSpec.build(["content"], **FAST), by=team_person("me"),
                           launch=False)
     ghost = jobs.get_job(engine, job_id)
     assert ghost.status == RUN_FAILED and "died" in ghost.error
-    assert results.get_run(engine, run_id).status == RUN_FAILED
+    assert runs.get_run(engine, run_id).status == RUN_FAILED
     assert jobs.holder(engine).job_id == new_job
     assert jobs.run_job(engine, new_job).status == RUN_DONE
 
 
 def test_a_worker_that_never_started_is_recovered_after_the_silence_limit(engine):
     job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST),
-                         triggered_by="test", launch=False)
+                         by=team_person("test"), launch=False)
     acquired = jobs.holder(engine).heartbeat_at
     assert jobs.recover_stale(engine, stale_after=60, at=acquired + timedelta(seconds=59)) == []
     assert jobs.recover_stale(engine, stale_after=60, at=acquired + timedelta(seconds=61)) == [job_id]
@@ -223,40 +224,40 @@ def test_a_worker_that_never_started_is_recovered_after_the_silence_limit(engine
 
 def test_progress_per_model_and_run_history(engine):
     job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity", "content"], k=5),
-                         triggered_by="ana", launch=False)
+                         by=team_person("ana"), launch=False)
     queued = jobs.job_progress(engine, job_id)
     assert [(m.model, m.fraction, m.state) for m in queued.models] == [
         ("popularity", 0.0, "waiting"), ("content", 0.0, "waiting")]
     jobs.run_job(engine, job_id)
     view = jobs.job_progress(engine, job_id)
     assert [(m.fraction, m.state) for m in view.models] == [(1.0, "done"), (1.0, "done")]
-    history = jobs.run_history(engine)
+    history = runs.run_history(engine)
     mine = history[history[C.JOB_ID] == job_id]
     assert sorted(mine[C.MODEL]) == ["content", "popularity"]
-    assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[jobs.history.IS_ACTIVE].all()
+    assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[runs.IS_ACTIVE].all()
     assert (mine[schema.rec_run.c.triggered_by.name] == "ana").all()
     assert mine["menu mrr"].between(0, 1).all()                  # evaluated: metrics stored
     first = int(mine.loc[mine[C.MODEL] == "popularity", C.RUN_ID].iloc[0])
-    stored = results.get_run(engine, first).metrics
+    stored = runs.get_run(engine, first).metrics
     assert "evaluation" in stored and stored["evaluation"]["k"] == 5
-    content = results.get_run(engine, int(mine.loc[mine[C.MODEL] == "content", C.RUN_ID].iloc[0]))
+    content = runs.get_run(engine, int(mine.loc[mine[C.MODEL] == "content", C.RUN_ID].iloc[0]))
     interval = content.metrics["versus_best_baseline"]["daily_menu"]["mrr"]   # baselines fitted too
     assert interval["reference"] in ("popularity", "history", "random")
     assert interval["low"] <= interval["diff"] <= interval["high"]
     assert stored["baseline"] is True and content.metrics["baseline"] is False
 
-    again = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5), triggered_by="bo",
+    again = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5), by=team_person("bo"),
                         launch=False)
     jobs.run_job(engine, again)
     second = job_runs(engine, again)["popularity"].run_id
-    assert results.get_run(engine, second).is_active and not results.get_run(engine, first).is_active
-    same = jobs.compare_runs(engine, first, second)       # same model, data and seed: same lists
+    assert runs.get_run(engine, second).is_active and not runs.get_run(engine, first).is_active
+    same = runs.compare_runs(engine, first, second)       # same model, data and seed: same lists
     assert same.overlap.mean_jaccard == 1.0 and same.overlap.same_top_pick == 1.0
     row = same.metrics.set_index(C.METRIC).loc["daily_menu mrr"]
     assert row[f"run {first}"] == stored["daily_menu"]["mrr"] and row[C.CHANGE] == 0.0
     assert not any(key.startswith("evaluation") for key in same.metrics[C.METRIC])
-    exported = pq.read_table(io.BytesIO(jobs.export_parquet(engine, second)))
-    assert exported.num_rows == len(results.read_recommendations(engine, second)) > 0
+    exported = pq.read_table(io.BytesIO(runs.export_parquet(engine, second)))
+    assert exported.num_rows == len(runs.read_recommendations(engine, second)) > 0
 
 
 # ------------------------------------------------------------------------------- pure helpers
@@ -273,23 +274,24 @@ def test_list_overlap_by_hand():
         return pd.DataFrame(rows, columns=[C.USER_ID, C.FOOD_ID, C.RANK])
     a = lists([(1, 10, 1), (1, 11, 2), (1, 12, 3), (2, 20, 1), (2, 21, 2), (3, 30, 1)])
     b = lists([(1, 11, 1), (1, 10, 2), (1, 13, 3), (2, 20, 1), (2, 22, 2), (4, 40, 1)])
-    overlap = jobs.list_overlap(a, b)
+    overlap = runs.list_overlap(a, b)
     # user 1: {10,11} shared of {10,11,12,13} -> 2/4; user 2: {20} of {20,21,22} -> 1/3
     assert overlap.n_users == 2
     assert overlap.mean_jaccard == pytest.approx((2 / 4 + 1 / 3) / 2)
     assert overlap.same_top_pick == pytest.approx(0.5)              # user 2 only
-    assert jobs.list_overlap(a, lists([(9, 1, 1)])).n_users == 0
+    assert runs.list_overlap(a, lists([(9, 1, 1)])).n_users == 0
 
 
 def test_team_password(monkeypatch):
+    from kurrant_core import access
     monkeypatch.delenv("KURRANT_TEAM_PASSWORD_SHA256", raising=False)
     monkeypatch.setenv("KURRANT_SECRETS_FILE", "/nonexistent/secrets.toml")
-    nothing = jobs.check_team_password("anything")
+    nothing = access.check(access.with_password("anything"), access.RETRAIN, "en")
     assert not nothing.allowed and "KURRANT_TEAM_PASSWORD_SHA256" in nothing.reason
-    monkeypatch.setenv("KURRANT_TEAM_PASSWORD_SHA256", jobs.password_hash("밥먹자").upper())
-    assert jobs.check_team_password("밥먹자").allowed
-    assert not jobs.check_team_password("bapmeokja").allowed
-    assert "Read-only" in jobs.check_team_password("").reason
+    monkeypatch.setenv("KURRANT_TEAM_PASSWORD_SHA256", access.password_hash("밥먹자").upper())
+    assert access.check(access.with_password("밥먹자"), access.RETRAIN).allowed
+    assert not access.check(access.with_password("bapmeokja"), access.RETRAIN).allowed
+    assert "Read-only" in access.check(access.with_password(""), access.RETRAIN, "en").reason
 
 
 def test_why_stale():

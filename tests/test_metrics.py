@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from kurrant_core import columns as C
-from kurrant_core import metrics as M
+from kurrant_core import columns as C, metrics as M
 from kurrant_core.errors import KurrantError
 
 LOG2_3, LOG2_5, LOG2_6 = np.log2(3), np.log2(5), np.log2(6)

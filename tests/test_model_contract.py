@@ -13,8 +13,7 @@ from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.data import TrainingData, build_training_data
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
-from kurrant_core.models import base
-from kurrant_core.models import MODEL_NAMES, Recommender, get_model_class, make_model, model_available
+from kurrant_core.models import MODEL_NAMES, Recommender, base, get_model_class, make_model, model_available
 
 HOLDOUT_DAYS = 14
 K = 5

@@ -8,14 +8,15 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import APP_PATH, build_tiny_world, new_database_url, sign_in_with_password
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP_PATH, build_tiny_world, new_database_url
-from kurrant_core import codes, columns as C, compare, results, schema as S
+from kurrant_core import codes, columns as C, compare, runs, schema as S, ui_text
 from kurrant_core.db import make_engine
 
 PAGE = "pages/compare.py"
-CATALOG = "The catalog"
+CATALOG = "catalog"          # the setting's value (its label comes from ui_text)
+MENU = "menu"
 NO_ORDERS_USER = 99_999
 
 
@@ -28,7 +29,7 @@ def world(tmp_path_factory):
     engine = make_engine(url)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
-        run_ids = [results.train_and_write(engine, name, {}, k=10, triggered_by="test")
+        run_ids = [runs.train_and_write(engine, name, {}, k=10, triggered_by="test")
                    for name in ("popularity", "content")]
     with engine.begin() as conn:
         group, joined = conn.execute(sa.select(sa.func.min(S.mart_user.c[C.GROUP_ID]),
@@ -74,7 +75,7 @@ def test_a_user_and_two_runs_give_two_lists_and_a_knob_reranks_them(monkeypatch,
     before = lists(at)
     assert len(before) == 2 and all(len(foods) == 10 for foods in before)
     for run_id in run_ids:
-        expected = results.read_recommendations(engine, run_id, user, catalog_only=True)
+        expected = runs.read_recommendations(engine, run_id, user, catalog_only=True)
         assert expected[C.FOOD_ID].tolist() in before, "knobs at the default policy: the shipped lists"
     assert len(at.metric) == 2 * len(compare.REPORT_METRICS)
     assert at.get("plotly_chart"), "history timeline and category mix are drawn"
@@ -117,7 +118,7 @@ def test_a_day_without_a_menu_gets_a_message(monkeypatch, world):
     days = compare.menu_days(engine)
     saturday = next(d for d in (days[C.SERVICE_DATE].iloc[0] + timedelta(n) for n in range(7)) if d.weekday() == 5)
     at.sidebar.date_input(key="cmp_date").set_value(saturday)
-    at = show(at, user, run_ids, scope="A day's menu")
+    at = show(at, user, run_ids, scope=MENU)
     assert not at.exception
     assert at.error and f"no {codes.DINING_TYPE[codes.LUNCH]} menu on {saturday.isoformat()}" in at.error[0].value
     assert not lists(at)
@@ -131,7 +132,7 @@ def test_a_menu_day_ranks_the_groups_menu(monkeypatch, world):
     day = days[days[C.DINING_TYPE] == codes.LUNCH].iloc[-1]
     at = open_page(monkeypatch, url)
     at.sidebar.date_input(key="cmp_date").set_value(day[C.SERVICE_DATE])
-    at = show(at, user, run_ids, scope="A day's menu")
+    at = show(at, user, run_ids, scope=MENU)
     assert not at.exception and not at.error
     shown = lists(at)
     assert len(shown) == 2 and all(len(foods) == day[C.N_FOODS] for foods in shown)
@@ -142,7 +143,7 @@ def test_a_user_without_orders_gets_messages_and_no_traceback(monkeypatch, world
     url, _, run_ids = world
     at = show(open_page(monkeypatch, url), NO_ORDERS_USER, run_ids)
     assert not at.exception and not at.error
-    assert any("has no paid orders" in info.value for info in at.info)
+    assert ui_text.text("cmp.no_history", user=NO_ORDERS_USER, before="") in [info.value for info in at.info]
     notes = [w.value for w in at.warning]
     assert len(notes) == 2 and all("not in" in n and "training data" in n for n in notes)
 
@@ -150,23 +151,30 @@ def test_a_user_without_orders_gets_messages_and_no_traceback(monkeypatch, world
 def test_no_runs_yet_says_how_to_train(monkeypatch, tiny_sqlite_url):
     at = open_page(monkeypatch, tiny_sqlite_url)
     assert not at.exception and not at.error
-    assert any("no finished runs" in info.value for info in at.info)
+    assert ui_text.text("cmp.no_runs") in [info.value for info in at.info]
     assert any("kurrant_core train --model" in code.value for code in at.code)
     assert not lists(at)
 
 
 def test_saving_the_knobs_as_a_policy_needs_the_team_password(monkeypatch, world):
-    from kurrant_core import jobs, policies
+    from kurrant_core import access, audit, policies
     url, engine, run_ids = world
-    monkeypatch.setenv("KURRANT_TEAM_PASSWORD_SHA256", jobs.password_hash("lunch"))
+    monkeypatch.setenv("KURRANT_TEAM_PASSWORD_SHA256", access.password_hash("lunch"))
     at = show(open_page(monkeypatch, url), compare.pick_user(engine, compare.LIGHT), run_ids)
     at.sidebar.slider(key="cmp_mmr_lambda").set_value(0.6).run()
     at.sidebar.text_input(key="cmp_policy_name").input("mmr 0.6").run()
-    at.sidebar.button(key="cmp_save_policy").click().run()
-    assert at.sidebar.error and "password" in at.sidebar.error[0].value.lower()
+    assert at.sidebar.button(key="cmp_save_policy").disabled        # the access check: no password yet
+    assert ui_text.text("access.enter_password") in [c.value for c in at.sidebar.caption]
+    with pytest.raises(access.AccessDenied):                         # a forced call: the library refuses
+        policies.save_policy(engine, policies.Policy(name="mmr 0.6", mmr_lambda=0.6), by=access.with_password(""))
     assert "mmr 0.6" not in policies.list_policies(engine)[C.POLICY_NAME].tolist()
-    at.sidebar.text_input(key="cmp_policy_password").input("lunch").run()
+    assert audit.audit_log(engine, limit=1)["outcome"].tolist() == [audit.DENIED]
+    sign_in_with_password(at, "lunch", "ana")
+    assert not at.sidebar.button(key="cmp_save_policy").disabled
+    at.session_state["auth_password"], at.session_state["auth_name"] = "lunch", "ana"       # still typed
     at.sidebar.button(key="cmp_save_policy").click().run()
     assert not at.exception and at.sidebar.success
+    assert audit.audit_log(engine, limit=1)[["who", "action", "outcome"]].values.tolist() == [
+        ["ana (team password)", "save_policy", "ok"]]
     saved = policies.get_policy(engine, "mmr 0.6")
     assert saved.mmr_lambda == 0.6 and saved.calibration_lambda == policies.DEFAULT_POLICY.calibration_lambda

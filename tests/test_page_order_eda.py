@@ -7,10 +7,10 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import ROOT, run_script
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, run_script
-from kurrant_core import codes, columns as C, schema as S
+from kurrant_core import codes, columns as C, schema as S, ui_text
 from kurrant_core.db import make_engine, write_meta
 from kurrant_core.eda.labels import MEASURE_LABEL
 from kurrant_core.preprocess import META_PREPROCESSED_AT
@@ -78,7 +78,7 @@ def test_changing_a_filter_changes_the_kpis_and_the_url(monkeypatch, tiny_url, i
 
 
 SECTION_CONTENT = {   # open tab -> what it must draw (metrics beyond the 7 KPIs, charts, tables)
-    "추이": (0, 2, 0), "요일 × 식사": (0, 1, 0), "Top": (0, 1, 1), "집중도": (3, 2, 0), "메뉴 선택률": (0, 1, 1),
+    "추이": (0, 2, 0), "요일 × 식사": (0, 1, 0), "상위": (0, 1, 1), "집중도": (3, 2, 0), "메뉴 선택률": (0, 1, 1),
     "재주문": (2, 1, 0), "사용자": (0, 2, 0), "만족도 · 가격": (0, 2, 1), "고객사 비교": (0, 0, 1),
     "음식 상세": (0, 2, 1),
 }
@@ -123,7 +123,7 @@ def test_a_filter_matching_nothing_says_so(monkeypatch, tiny_url, items):
     at = run_page(monkeypatch, tiny_url, {"from": saturday.isoformat(),
                                           "to": (saturday + timedelta(days=1)).isoformat()})
     assert not at.exception
-    assert any("No orders match these filters" in info.value for info in at.info)
+    assert ui_text.text("eda.no_orders") in [info.value for info in at.info]
     assert not at.get("plotly_chart")
 
 

@@ -1,11 +1,10 @@
 """AppTest of the overview page on a filled, an empty and an unreachable DE database."""
 import sqlalchemy as sa
+from conftest import APP_PATH as APP, run_script
 from streamlit.testing.v1 import AppTest
 
-from kurrant_core import schema as S
+from kurrant_core import schema as S, ui_text
 from kurrant_core.db import make_engine
-
-from conftest import APP_PATH as APP, run_script
 
 
 def run_app(monkeypatch, url: str) -> AppTest:
@@ -21,8 +20,8 @@ def test_overview_shows_counts_of_the_tiny_world(monkeypatch, tiny_url):
         items = conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar_one()
     engine.dispose()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Users"] == f"{users:,}"
-    assert metrics["Order items"] == f"{items:,}"
+    assert metrics[ui_text.text("ov.users")] == f"{users:,}"
+    assert metrics[ui_text.text("ov.order_items")] == f"{items:,}"
     assert not at.error
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import APP_PATH, build_tiny_world, new_database_url, sign_in_with_password
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP_PATH, build_tiny_world, new_database_url
-from kurrant_core import columns as C
-from kurrant_core import jobs, results
+from kurrant_core import access, columns as C, jobs, runs, ui_text
 from kurrant_core.db import make_engine
 from kurrant_core.schema import RUN_DONE
 
@@ -52,32 +51,32 @@ def test_without_a_configured_password_the_page_says_how_to_set_one(world, monke
 
 
 def test_read_only_without_the_team_password(world, monkeypatch):
-    monkeypatch.setenv(HASH_ENV, jobs.password_hash(PASSWORD))
+    monkeypatch.setenv(HASH_ENV, access.password_hash(PASSWORD))
     at = open_page()
-    assert "Read-only" in at.info[0].value
+    assert at.info[0].value == ui_text.text("access.enter_password")
     assert action_buttons(at) and all(b.disabled for b in action_buttons(at))
-    at.text_input(key="rt_password").input("not it").run()
-    assert "not the team password" in at.info[0].value
+    sign_in_with_password(at, "not it")
+    assert at.info[0].value == ui_text.text("access.wrong_password")
     assert at.button(key="rt_submit").disabled
     assert jobs.latest_job(make_engine(world)) is None
 
 
 def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monkeypatch):
-    monkeypatch.setenv(HASH_ENV, jobs.password_hash(PASSWORD))
+    monkeypatch.setenv(HASH_ENV, access.password_hash(PASSWORD))
     at = open_page()
-    at.text_input(key="rt_password").input(PASSWORD).run()
-    at.text_input(key="rt_who").input("tester").run()
-    assert not at.button(key="rt_submit").disabled
     at.multiselect(key="rt_models").set_value(["popularity", "content"]).run()
     at.number_input(key="rt_k").set_value(3).run()
     assert "popularity hyper-parameters and diversity policy" in [e.label for e in at.expander]
     at.selectbox(key="rt_content_policy").set_value("off").run()
+    sign_in_with_password(at, PASSWORD, "tester")
+    assert not at.button(key="rt_submit").disabled
+    at.session_state["auth_password"], at.session_state["auth_name"] = PASSWORD, "tester"   # still typed
     at.button(key="rt_submit").click().run()
     assert not at.exception and not at.error
 
     engine = make_engine(world)
     job = jobs.latest_job(engine)
-    assert job is not None and job.triggered_by == "tester" and job.spec.k == 3
+    assert job is not None and job.triggered_by == "tester (team password)" and job.spec.k == 3
     assert job.spec.models == ("popularity", "content")
     deadline = time.monotonic() + DEADLINE_S
     while jobs.get_job(engine, job.job_id).is_running and time.monotonic() < deadline:
@@ -85,15 +84,36 @@ def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monke
     job = jobs.get_job(engine, job.job_id)
     assert job.status == RUN_DONE, job.error
 
-    at.run()
+    sign_in_with_password(at, PASSWORD, "tester")
     assert not at.exception
     assert any(f"Job {job.job_id}" in m.value and "done" in m.value for m in at.markdown)
     history = at.dataframe[0].value
     mine = history[history[C.JOB_ID] == job.job_id]
     assert sorted(mine[C.MODEL]) == ["content", "popularity"]
-    assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[jobs.history.IS_ACTIVE].all()
+    assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[runs.IS_ACTIVE].all()
     shipped = {r.model: r.params["policy"]["name"] for r in
-               (results.get_run(engine, int(i)) for i in mine[C.RUN_ID])}
+               (runs.get_run(engine, int(i)) for i in mine[C.RUN_ID])}
     assert shipped == {"popularity": "default", "content": "off"}     # each model's chosen policy
     assert not at.button(key="rt_submit").disabled                  # the lock is free again
     assert len(at.get("plotly_chart")) == 1                          # the runs were evaluated
+
+
+def test_an_ensemble_made_on_the_page_is_a_run_like_any_other(world, monkeypatch):
+    monkeypatch.setenv(HASH_ENV, access.password_hash(PASSWORD))
+    engine = make_engine(world)
+    members = [runs.train_and_write(engine, name, k=3, triggered_by="test") for name in ("popularity", "history")]
+    at = open_page()
+    assert at.button(key="rt_ens_submit").disabled                # read-only until signed in
+    sign_in_with_password(at, PASSWORD, "tester")
+    at.session_state["auth_password"], at.session_state["auth_name"] = PASSWORD, "tester"
+    at.multiselect(key="rt_ens_runs").set_value(members).run()
+    at.selectbox(key="rt_ens_rule").set_value("rrf").run()
+    at.session_state["auth_password"], at.session_state["auth_name"] = PASSWORD, "tester"   # still typed
+    at.run()
+    at.session_state["auth_password"], at.session_state["auth_name"] = PASSWORD, "tester"
+    at.button(key="rt_ens_submit").click().run()
+    assert not at.exception and not at.error
+    made = runs.list_runs(engine, "ensemble")
+    assert len(made) == 1
+    run = runs.get_run(engine, int(made[C.RUN_ID].iloc[0]))
+    assert run.status == RUN_DONE and run.triggered_by == "tester (team password)"

@@ -10,17 +10,25 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import team_person
 
-from kurrant_core import cli, results
-from kurrant_core import columns as C
-from kurrant_core import schema as S
+from kurrant_core import cli, columns as C, runs, schema as S
 from kurrant_core.compare.runs import load_run_model
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation.convergence import convergence_summary, group_day_table
-from kurrant_core.policies import (DEFAULT, apply_policy, apply_policy_to_run, get_policy, list_policies,
-                                   parse_policy, run_policy, save_policy, spread_first_picks)
+from kurrant_core.policies import (
+    DEFAULT,
+    apply_policy,
+    get_policy,
+    list_policies,
+    parse_policy,
+    run_policy,
+    save_policy,
+    spread_first_picks,
+)
 from kurrant_core.rerank import CandidateSet, Policy, RerankResult
+from kurrant_core.runs import apply_policy_to_run
 
 
 # ------------------------------------------------------------------------------ the type
@@ -105,13 +113,13 @@ def engine(writable_tiny_url, monkeypatch, tmp_path):
 
 
 def test_policies_are_stored_by_name_and_off_cannot_be_redefined(engine):
-    save_policy(engine, Policy(name="calm", calibration_lambda=0.2), saved_by="ana")
+    save_policy(engine, Policy(name="calm", calibration_lambda=0.2), by=team_person("ana"))
     assert get_policy(engine, "calm") == Policy(name="calm", calibration_lambda=0.2)
     assert get_policy(engine, DEFAULT).name == DEFAULT            # built in until one is saved
     listed = list_policies(engine).set_index(C.POLICY_NAME)
     assert listed.loc["calm", "saved_by"] == "ana" and "calibration 0.2" in listed.loc["calm", C.POLICY_STEPS]
     with pytest.raises(KurrantError, match="built-in"):
-        save_policy(engine, Policy(name="off", mmr_lambda=0.5), saved_by="ana")
+        save_policy(engine, Policy(name="off", mmr_lambda=0.5), by=team_person("ana"))
     with pytest.raises(KurrantError, match="No policy is called 'nope'"):
         get_policy(engine, "nope")
     assert cli.main(["--url", engine.url.render_as_string(hide_password=False), "policy", "save", "bad",
@@ -124,10 +132,10 @@ def test_policies_are_stored_by_name_and_off_cannot_be_redefined(engine):
 def test_a_runs_rows_are_its_policys_lists_recomputed_from_the_model(engine):
     policy = Policy(name="mixed", calibration_lambda=0.5, max_per_maker=2, mmr_lambda=0.8,
                     spread_max_share=0.5)
-    run_id = results.train_and_write(engine, "popularity", {}, k=5, triggered_by="test", policy=policy)
-    run = results.get_run(engine, run_id)
+    run_id = runs.train_and_write(engine, "popularity", {}, k=5, triggered_by="test", policy=policy)
+    run = runs.get_run(engine, run_id)
     assert run_policy(run.params) == policy
-    rows = results.read_recommendations(engine, run_id, with_raw_score=True)
+    rows = runs.read_recommendations(engine, run_id, with_raw_score=True)
     model = load_run_model(engine, run_id)
     catalog = rows[rows[C.SERVICE_DATE].isna()]
     users = catalog[C.USER_ID].unique()[:40]
@@ -147,47 +155,49 @@ def test_a_runs_rows_are_its_policys_lists_recomputed_from_the_model(engine):
 
 
 def test_applying_a_policy_makes_a_new_run_without_refitting(engine):
-    source = results.train_and_write(engine, "history", {}, k=5, triggered_by="test",
-                                     policy=get_policy(engine, "off"))
-    results.activate_run(engine, source)
+    source = runs.train_and_write(engine, "history", {}, k=5, triggered_by="test",
+                                  policy=get_policy(engine, "off"))
+    runs.activate_run(engine, source, by=team_person())
     new = apply_policy_to_run(engine, source, get_policy(engine, DEFAULT), triggered_by="test")
-    run = results.get_run(engine, new)
+    run = runs.get_run(engine, new)
     assert run.is_done and run.params["policy_applied_to"] == source
-    assert run.params["policy"]["name"] == DEFAULT and run.data_cutoff == results.get_run(engine, source).data_cutoff
-    before, after = (results.read_recommendations(engine, r, with_raw_score=True) for r in (source, new))
+    assert run.params["policy"]["name"] == DEFAULT
+    same = ("data_cutoff", "train_start", "train_end", "n_users", "n_items", "metrics")
+    assert [getattr(run, f) for f in same] == [getattr(runs.get_run(engine, source), f) for f in same]
+    before, after = (runs.read_recommendations(engine, r, with_raw_score=True) for r in (source, new))
     assert len(after) == len(before)                      # same users, k and menu days
     assert set(after[C.SERVICE_DATE].dropna()) == set(before[C.SERVICE_DATE].dropna())
     assert (before[C.RAW_SCORE] == before[C.SCORE]).all()          # off: the model's own score
-    assert results.get_run(engine, source).is_active                # the source run stays active
+    assert runs.get_run(engine, source).is_active                # the source run stays active
 
 
 def test_applying_a_policy_to_a_run_without_its_model_fails_clearly(engine):
-    source = results.train_and_write(engine, "popularity", {}, k=5, triggered_by="test")
-    results.activate_run(engine, source)
-    shutil.rmtree(results.get_run(engine, source).artifact_path)
+    source = runs.train_and_write(engine, "popularity", {}, k=5, triggered_by="test")
+    runs.activate_run(engine, source, by=team_person())
+    shutil.rmtree(runs.get_run(engine, source).artifact_path)
     with pytest.raises(KurrantError, match="saved model .* is gone"):
         apply_policy_to_run(engine, source, get_policy(engine, DEFAULT))
-    runs = results.list_runs(engine)
-    assert len(runs) == 1 and results.get_run(engine, source).is_active
+    listed = runs.list_runs(engine)
+    assert len(listed) == 1 and runs.get_run(engine, source).is_active
 
 
 def test_apply_policy_as_a_job_takes_the_lock_and_activates_nothing_by_default(engine):
     from kurrant_core import jobs
-    source = results.train_and_write(engine, "popularity", {}, k=5, triggered_by="test")
-    results.activate_run(engine, source)
+    source = runs.train_and_write(engine, "popularity", {}, k=5, triggered_by="test")
+    runs.activate_run(engine, source, by=team_person())
     with pytest.raises(KurrantError, match="No policy is called"):
         jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], policies={"popularity": "nope"},
-                                                   apply_to_run=source), triggered_by="t", launch=False)
+                                                   apply_to_run=source), by=team_person("t"), launch=False)
     spec = jobs.RetrainSpec.build(["popularity"], policies={"popularity": "off"}, apply_to_run=source,
                                   evaluate=False, activate=False)
-    job_id = jobs.submit(engine, spec, triggered_by="ana", launch=False)
+    job_id = jobs.submit(engine, spec, by=team_person("ana"), launch=False)
     with pytest.raises(KurrantError, match="retraining"):          # the job holds the lock
         apply_policy_to_run(engine, source, get_policy(engine, "off"))
     jobs.run_job(engine, job_id)
-    new = int(results.list_runs(engine).iloc[0][C.RUN_ID])
-    run = results.get_run(engine, new)
+    new = int(runs.list_runs(engine).iloc[0][C.RUN_ID])
+    run = runs.get_run(engine, new)
     assert run.is_done and run.params["policy"]["name"] == "off" and run.job_id == job_id
-    assert results.get_run(engine, source).is_active and not run.is_active
+    assert runs.get_run(engine, source).is_active and not run.is_active
     assert jobs.holder(engine) is None
 
 
@@ -203,7 +213,8 @@ def test_the_spread_works_for_a_pick_of_the_day_list_of_one(engine):
     spread = apply_policy(model, data, users, 1, Policy(name="p", calibration_lambda=0.1,
                                                         spread_max_share=0.5), service_date=day)
     assert (spread.groupby(C.USER_ID).size() == 1).all()
-    top = lambda frame: frame.groupby(C.GROUP_ID)[C.FOOD_ID].agg(lambda f: f.value_counts().iloc[0] / len(f))
+    def top(frame):
+        return frame.groupby(C.GROUP_ID)[C.FOOD_ID].agg(lambda f: f.value_counts().iloc[0] / len(f))
     assert (top(spread) <= np.maximum(0.5, 1 / spread.groupby(C.GROUP_ID).size()) + 1e-9).all()
     assert top(plain).max() > 0.5                          # popularity alone converges
 

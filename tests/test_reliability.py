@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import APP_PATH, run_script
 from sqlalchemy import event
 
-from conftest import APP_PATH, run_script
-from kurrant_core import codes, columns as C, compare, config, preprocess as P, results, schema as S
+from kurrant_core import codes, columns as C, compare, config, preprocess as P, runs, schema as S
 from kurrant_core.cli import main
 from kurrant_core.db import check_ready, make_engine, read_meta
 from kurrant_core.demo import generate_demo_world
@@ -249,7 +249,7 @@ def test_a_bad_url_in_the_environment_is_one_line_too(capsys, monkeypatch):
 def done_run(writable_tiny_url, tmp_path, monkeypatch) -> tuple[str, int]:
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(tmp_path / "artifacts"))
     engine = make_engine(writable_tiny_url)
-    run_id = results.train_and_write(engine, "popularity", k=3, dates=[])
+    run_id = runs.train_and_write(engine, "popularity", k=3, dates=[])
     engine.dispose()
     return writable_tiny_url, run_id
 
@@ -334,7 +334,7 @@ def test_a_moved_artifact_root_still_loads_every_run(writable_tiny_url, tmp_path
     old_root, new_root = tmp_path / "old" / "artifacts", tmp_path / "new" / "artifacts"
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(old_root))
     engine = make_engine(writable_tiny_url)
-    run_ids = [results.train_and_write(engine, model, k=3, dates=[]) for model in ("popularity", "history")]
+    run_ids = [runs.train_and_write(engine, model, k=3, dates=[]) for model in ("popularity", "history")]
     with engine.connect() as conn:
         stored = dict(conn.execute(sa.select(S.rec_run.c.run_id, S.rec_run.c.artifact_path)).all())
     for run_id in run_ids:
@@ -343,7 +343,7 @@ def test_a_moved_artifact_root_still_loads_every_run(writable_tiny_url, tmp_path
     shutil.move(str(old_root), str(new_root))
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(new_root))
     for run_id in run_ids:
-        run = results.get_run(engine, run_id)
+        run = runs.get_run(engine, run_id)
         assert Path(run.artifact_path).parent == new_root
         assert compare.load_run_model(engine, run_id).name == run.model
     engine.dispose()
@@ -355,13 +355,13 @@ def test_a_run_stored_with_an_absolute_path_of_an_old_root_is_found_under_the_ne
     old_root, new_root = tmp_path / "old", tmp_path / "new"
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(old_root))
     engine = make_engine(writable_tiny_url)
-    run_id = results.train_and_write(engine, "popularity", k=3, dates=[])
+    run_id = runs.train_and_write(engine, "popularity", k=3, dates=[])
     with engine.begin() as conn:
         conn.execute(S.rec_run.update().where(S.rec_run.c.run_id == run_id)
                      .values(artifact_path=str(old_root / f"run_{run_id}")))
     shutil.move(str(old_root), str(new_root))
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(new_root))
-    assert results.get_run(engine, run_id).artifact_path == str(new_root / f"run_{run_id}")
+    assert runs.get_run(engine, run_id).artifact_path == str(new_root / f"run_{run_id}")
     compare.load_run_model(engine, run_id)
     engine.dispose()
 
@@ -371,14 +371,13 @@ def test_two_sessions_of_compare_load_each_model_and_score_each_pool_once(tmp_pa
     """Streamlit's caches are per process: a second session on the same user and day reuses the first
     one's loaded models, scored candidates and figures (keyed by run and data version)."""
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
     from conftest import build_tiny_world, new_database_url
+    from streamlit.testing.v1 import AppTest
     url = new_database_url("sqlite", tmp_path)
     build_tiny_world(url)
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(tmp_path / "artifacts"))
     engine = make_engine(url)
-    run_ids = [results.train_and_write(engine, model, k=5, dates=[]) for model in ("popularity", "history")]
+    run_ids = [runs.train_and_write(engine, model, k=5, dates=[]) for model in ("popularity", "history")]
     engine.dispose()
     monkeypatch.setenv(config.ENV_DE_URL, url)
     st.cache_resource.clear()

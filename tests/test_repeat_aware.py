@@ -15,9 +15,21 @@ from kurrant_core import codes, columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, food_feature_matrix
 from kurrant_core.models import make_model
 from kurrant_core.models.choice_features import (
-    FEATURE_NAMES, ChoiceFeatureBuilder, MenuChoices, Feature, FoodAttributes, History, group_offer_rates, history_term,
-    food_attribute_design, menu_choices, offer_rates_of, own_history, to_days)
-from kurrant_core.models.content import offered_share
+    FEATURE_NAMES,
+    ChoiceFeatureBuilder,
+    Feature,
+    FoodAttributes,
+    History,
+    MenuChoices,
+    food_attribute_design,
+    group_offer_rates,
+    history_term,
+    menu_choices,
+    offer_rates_of,
+    own_history,
+    to_days,
+)
+from kurrant_core.models.shared_scores import offered_share
 from kurrant_core.models.tifu import nearest_neighbours, user_frequency_vectors
 from kurrant_core.models.torch_support import fit_choice_logit
 

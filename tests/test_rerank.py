@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from kurrant_core.errors import KurrantError
-from kurrant_core.rerank import (CandidateSet, RerankSettings, jaccard, list_report,
-                                 normalise_relevance, rbo, rerank)
+from kurrant_core.rerank import (
+    CandidateSet,
+    RerankSettings,
+    jaccard,
+    list_report,
+    normalise_relevance,
+    rbo,
+    rerank,
+    rerank_many,
+)
 
 # Four foods for the hand-computed cases. Cosines (rows are unit vectors):
 #   cos(0,1) = 0.8, cos(0,2) = 0, cos(0,3) = 0, cos(1,2) = 0.36, cos(1,3) = 0, cos(2,3) = 0.8
@@ -381,3 +389,41 @@ def test_rbo_is_symmetric_and_top_weighted():
 def test_jaccard_hand_case():
     assert jaccard([1, 2, 3], [2, 3, 4, 5]) == pytest.approx(2 / 5)
     assert jaccard([], []) == 1.0
+
+
+# ------------------------------------------------------------------------------ many lists at once
+def _random_pools(seed: int, n_pools: int = 60) -> list[CandidateSet]:
+    """Pools of a few lengths, with ties, allergens, recent foods, shared makers and mixes of
+    different sizes (and some cold users with none): what a run's batch of users looks like."""
+    rng = np.random.default_rng(seed)
+    pools = []
+    for user in range(n_pools):
+        n = int(rng.choice([1, 3, 8, 12]))
+        relevance = rng.choice([0.0, 0.5, 1.0, 2.0], size=n) + (rng.random(n) if user % 3 else 0.0)
+        mix = {int(c): float(s) for c, s in zip(rng.choice(9, size=3, replace=False), rng.random(3))}
+        pools.append(CandidateSet(
+            food_ids=np.arange(n) + 100 * user, relevance=relevance,
+            features=rng.random((n, 5)), category=rng.integers(-1, 8, n), maker=rng.integers(0, 4, n),
+            popularity=rng.integers(0, 50, n),
+            days_since_eaten=np.where(rng.random(n) < 0.3, rng.integers(1, 10, n), np.inf),
+            user_category_mix=mix if user % 4 else None, allergen=rng.random(n) < 0.1, user_id=user))
+    return pools
+
+
+@pytest.mark.parametrize("settings", [
+    RerankSettings(), RerankSettings(calibration_lambda=0.1, max_per_maker=3),
+    RerankSettings(calibration_lambda=1.0, max_per_category=1, repeat_window_days=5),
+    RerankSettings(max_per_maker=1, popularity_penalty=0.5, explore_temperature=0.3, seed=4),
+    RerankSettings(calibration_lambda=0.4, normalisation="zscore", max_per_maker=2, max_per_category=2),
+    RerankSettings(mmr_lambda=0.6, calibration_lambda=0.2)])
+def test_many_lists_at_once_are_the_lists_one_at_a_time(settings):
+    pools = _random_pools(7)
+    ks = [max(1, min(len(p), 2 + i % 9)) for i, p in enumerate(pools)]
+    together = rerank_many(pools, settings, ks)
+    for pool, k, got in zip(pools, ks, together):
+        alone = rerank(pool, dataclasses.replace(settings, k=k))
+        assert got.positions.tolist() == alone.positions.tolist()
+        assert np.array_equal(got.scores, alone.scores)
+        assert (got.shortfall, got.note, got.n_recent_removed) == (alone.shortfall, alone.note,
+                                                                  alone.n_recent_removed)
+    assert any(len(r.positions) > 1 for r in together)      # the batch did real re-ranking

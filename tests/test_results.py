@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import team_person
 
-from kurrant_core import columns as C
-from kurrant_core import results, schema
+from kurrant_core import columns as C, runs, schema
 from kurrant_core.codes import LUNCH
 from kurrant_core.errors import KurrantError
+from kurrant_core.runs import shared_format
 from kurrant_core.schema import RUN_DONE, RUN_FAILED, RUN_LEARNING, RUN_STOPPED
 
 DAY = date(2024, 5, 2)
@@ -60,15 +61,15 @@ def good_recs() -> pd.DataFrame:
 
 
 def _start(engine, model: str = "popularity") -> int:
-    return results.start_run(engine, model, {"half_life_days": 30.0}, data_cutoff=CUTOFF,
-                             train_start=date(2024, 1, 2), train_end=date(2024, 4, 30),
-                             triggered_by="test")
+    return runs.start_run(engine, model, {"half_life_days": 30.0}, data_cutoff=CUTOFF,
+                          train_start=date(2024, 1, 2), train_end=date(2024, 4, 30),
+                          triggered_by="test")
 
 
 def _done_run(engine, recs: pd.DataFrame | None = None, model: str = "popularity") -> int:
     run_id = _start(engine, model)
-    results.write_recommendations(engine, run_id, good_recs() if recs is None else recs)
-    results.finish_run(engine, run_id, n_users=3, n_items=5, artifact_path=None)
+    runs.write_recommendations(engine, run_id, good_recs() if recs is None else recs)
+    runs.finish_run(engine, run_id, n_users=3, n_items=5, artifact_path=None)
     return run_id
 
 
@@ -81,21 +82,21 @@ def _stored_rows(engine, run_id: int) -> int:
 
 def test_rows_become_visible_only_when_the_run_is_done(engine):
     run_id = _start(engine)
-    assert results.write_recommendations(engine, run_id, good_recs()) == 12
+    assert runs.write_recommendations(engine, run_id, good_recs()) == 12
     assert _stored_rows(engine, run_id) == 12
-    assert results.read_recommendations(engine, run_id).empty
-    results.finish_run(engine, run_id, n_users=3, n_items=5, artifact_path="/tmp/x",
-                       metrics={"ndcg@10": 0.25})
-    rows = results.read_recommendations(engine, run_id)
+    assert runs.read_recommendations(engine, run_id).empty
+    runs.finish_run(engine, run_id, n_users=3, n_items=5, artifact_path="/tmp/x",
+                    metrics={"ndcg@10": 0.25})
+    rows = runs.read_recommendations(engine, run_id)
     assert list(rows.columns) == C.REC_COLUMNS and len(rows) == 12
     assert rows.loc[rows[C.USER_ID] == 1, C.FOOD_ID].tolist() == [101, 103, 104, 104, 101]
-    day = results.read_recommendations(engine, run_id, user_id=3, service_date=DAY)
+    day = runs.read_recommendations(engine, run_id, user_id=3, service_date=DAY)
     assert day[C.FOOD_ID].tolist() == [101, 104] and day[C.RANK].tolist() == [1, 2]
     assert set(day[C.SERVICE_DATE]) == {DAY}
-    catalog = results.read_recommendations(engine, run_id, catalog_only=True, with_names=True)
+    catalog = runs.read_recommendations(engine, run_id, catalog_only=True, with_names=True)
     assert catalog[C.SERVICE_DATE].isna().all() and len(catalog) == 6
     assert catalog.loc[catalog[C.FOOD_ID] == 103, C.FOOD_NAME].item() == "food 103"
-    run = results.get_run(engine, run_id)
+    run = runs.get_run(engine, run_id)
     assert (run.status, run.n_users, run.metrics, run.params) == (
         RUN_DONE, 3, {"ndcg@10": 0.25}, {"half_life_days": 30.0})
     assert run.data_cutoff == CUTOFF and run.code_version
@@ -135,15 +136,15 @@ def _allergen(df):                 # food 105 carries 8001, user 1 is allergic t
 ], ids=["rank-gap", "duplicate-food", "unknown-food", "nan-score", "allergen"])
 def test_validation_rejects_a_broken_run(engine, spoil, rule):
     run_id = _start(engine)
-    with pytest.raises(results.RecommendationFormatError) as caught:
-        results.write_recommendations(engine, run_id, spoil(good_recs()))
+    with pytest.raises(runs.RecommendationFormatError) as caught:
+        runs.write_recommendations(engine, run_id, spoil(good_recs()))
     assert caught.value.rule == rule and rule in str(caught.value)
     assert caught.value.example is not None and caught.value.example[C.USER_ID] in USERS
     assert _stored_rows(engine, run_id) == 0
 
 
 def test_a_run_failing_after_the_first_chunk_leaves_no_visible_rows(engine, monkeypatch):
-    original, calls = results._insert_chunk, []
+    original, calls = shared_format._insert_chunk, []
 
     def insert_then_crash(eng, records):
         calls.append(len(records))
@@ -151,35 +152,35 @@ def test_a_run_failing_after_the_first_chunk_leaves_no_visible_rows(engine, monk
             raise RuntimeError("disk full")
         original(eng, records)
 
-    monkeypatch.setattr(results, "_insert_chunk", insert_then_crash)
+    monkeypatch.setattr(shared_format, "_insert_chunk", insert_then_crash)
     run_id = _start(engine)
     with pytest.raises(RuntimeError):
-        results.write_recommendations(engine, run_id, good_recs(), chunk_size=4)
+        runs.write_recommendations(engine, run_id, good_recs(), chunk_size=4)
     assert _stored_rows(engine, run_id) == 4                  # the first chunk did commit ...
-    assert results.read_recommendations(engine, run_id).empty  # ... but is not visible
-    results.fail_run(engine, run_id, RuntimeError("disk full"))
-    run = results.get_run(engine, run_id)
+    assert runs.read_recommendations(engine, run_id).empty  # ... but is not visible
+    runs.fail_run(engine, run_id, RuntimeError("disk full"))
+    run = runs.get_run(engine, run_id)
     assert run.status == RUN_FAILED and "disk full" in run.error and run.finished_at is not None
     assert _stored_rows(engine, run_id) == 0
     with pytest.raises(KurrantError, match="only a done run"):
-        results.activate_run(engine, run_id)
+        runs.activate_run(engine, run_id, by=team_person())
 
 
 def test_a_stopped_run_is_kept_apart_from_a_failed_one(engine):
     run_id = _start(engine)
-    results.write_recommendations(engine, run_id, good_recs())
-    results.fail_run(engine, run_id, "cancelled by the user", status=RUN_STOPPED)
-    assert results.get_run(engine, run_id).status == RUN_STOPPED
+    runs.write_recommendations(engine, run_id, good_recs())
+    runs.fail_run(engine, run_id, "cancelled by the user", status=RUN_STOPPED)
+    assert runs.get_run(engine, run_id).status == RUN_STOPPED
     assert _stored_rows(engine, run_id) == 0
 
 
 def test_a_done_run_cannot_be_written_to_or_failed(engine):
     run_id = _done_run(engine)
     with pytest.raises(KurrantError, match="is done"):
-        results.write_recommendations(engine, run_id, good_recs())
+        runs.write_recommendations(engine, run_id, good_recs())
     with pytest.raises(KurrantError, match="already done"):
-        results.fail_run(engine, run_id, "late error")
-    assert len(results.read_recommendations(engine, run_id)) == 12
+        runs.fail_run(engine, run_id, "late error")
+    assert len(runs.read_recommendations(engine, run_id)) == 12
 
 
 def _backend_rows(engine) -> pd.DataFrame:
@@ -195,26 +196,26 @@ def test_publish_writes_the_backend_columns_and_republishing_does_not_duplicate(
     assert sorted(columns) == sorted(["id"] + C.BACKEND_COLUMNS)
     run_id = _done_run(engine)
     with pytest.raises(KurrantError, match="not the active"):
-        results.publish_run(engine, run_id)
-    results.activate_run(engine, run_id)
-    assert results.publish_run(engine, run_id) == 6
+        runs.publish_run(engine, run_id, by=team_person())
+    runs.activate_run(engine, run_id, by=team_person())
+    assert runs.publish_run(engine, run_id, by=team_person()) == 6
     published = _backend_rows(engine)
     expected = good_recs().dropna(subset=[C.SERVICE_DATE])[C.BACKEND_COLUMNS].astype(
         {C.DINING_TYPE: "int64"})
     expected = expected.sort_values([C.GROUP_ID, C.USER_ID, C.RANK]).reset_index(drop=True)
     assert published.astype(str).equals(expected.astype(str))
-    assert results.publish_run(engine, run_id) == 6
+    assert runs.publish_run(engine, run_id, by=team_person()) == 6
     assert len(_backend_rows(engine)) == 6
 
 
 def test_publishing_a_new_run_replaces_only_its_own_slots(engine):
     first = _done_run(engine)
-    results.activate_run(engine, first)
-    results.publish_run(engine, first)
+    runs.activate_run(engine, first, by=team_person())
+    runs.publish_run(engine, first, by=team_person())
     # the new run only covers group 10 on DAY: group 20's rows must survive
     second = _done_run(engine, pd.DataFrame(_list(1, [101], DAY) + _list(2, [101, 104], DAY)))
-    results.activate_run(engine, second)
-    assert results.publish_run(engine, second) == 3
+    runs.activate_run(engine, second, by=team_person())
+    assert runs.publish_run(engine, second, by=team_person()) == 3
     published = _backend_rows(engine)
     assert published.loc[published[C.GROUP_ID] == 10, C.FOOD_ID].tolist() == [101, 101, 104]
     assert published.loc[published[C.GROUP_ID] == 20, C.FOOD_ID].tolist() == [101, 104]
@@ -223,40 +224,40 @@ def test_publishing_a_new_run_replaces_only_its_own_slots(engine):
 def test_activate_keeps_one_active_run_per_model(engine):
     pops = [_done_run(engine) for _ in range(3)]
     als = _done_run(engine, model="als")
-    results.activate_run(engine, als)
+    runs.activate_run(engine, als, by=team_person())
     for run_id in [pops[0], pops[2], pops[1]]:
-        results.activate_run(engine, run_id)
-        runs = results.list_runs(engine)
-        active = runs.loc[runs[schema.rec_run.c.is_active.name].astype(bool)]
+        runs.activate_run(engine, run_id, by=team_person())
+        listed = runs.list_runs(engine)
+        active = listed.loc[listed[schema.rec_run.c.is_active.name].astype(bool)]
         assert sorted(active[C.RUN_ID].tolist()) == sorted([run_id, als])
-    assert results.list_runs(engine, model="popularity")[C.RUN_ID].tolist() == sorted(pops)[::-1]
+    assert runs.list_runs(engine, model="popularity")[C.RUN_ID].tolist() == sorted(pops)[::-1]
     learning = _start(engine)
     with pytest.raises(KurrantError, match="is learning"):
-        results.activate_run(engine, learning)
-    assert results.get_run(engine, pops[1]).is_active
+        runs.activate_run(engine, learning, by=team_person())
+    assert runs.get_run(engine, pops[1]).is_active
 
 
 def test_export_round_trips_and_detects_tampering(engine, tmp_path):
     run_id = _done_run(engine)
-    manifest_path = results.export_run(engine, run_id, tmp_path / "out")
-    manifest, rows = results.load_export(tmp_path / "out")
+    manifest_path = runs.export_run(engine, run_id, tmp_path / "out")
+    manifest, rows = runs.load_export(tmp_path / "out")
     assert manifest_path.name == "manifest.json"
     assert manifest["format_version"] == schema.FORMAT_VERSION and manifest["rows"] == 12
     assert manifest["run"]["run_id"] == run_id and manifest["run"]["data_cutoff"] == CUTOFF.isoformat()
     assert json.loads(manifest_path.read_text())["sha256"] == manifest["sha256"]
-    pd.testing.assert_frame_equal(rows, results.read_recommendations(engine, run_id))
+    pd.testing.assert_frame_equal(rows, runs.read_recommendations(engine, run_id))
     (tmp_path / "out" / manifest["file"]).write_bytes(b"not parquet")
     with pytest.raises(KurrantError, match="sha256"):
-        results.load_export(tmp_path / "out")
+        runs.load_export(tmp_path / "out")
 
 
 def test_unknown_and_unfinished_runs_are_refused(engine, tmp_path):
     with pytest.raises(KurrantError, match="does not exist"):
-        results.get_run(engine, 12345)
+        runs.get_run(engine, 12345)
     run_id = _start(engine)
-    assert results.get_run(engine, run_id).status == RUN_LEARNING
+    assert runs.get_run(engine, run_id).status == RUN_LEARNING
     with pytest.raises(KurrantError, match="only a done run can be exported"):
-        results.export_run(engine, run_id, tmp_path)
+        runs.export_run(engine, run_id, tmp_path)
 
 
 # --------------------------------------------------------------- the pipeline on the tiny world
@@ -268,18 +269,18 @@ def test_train_and_write_fails_or_stops_without_touching_the_active_run(
     engine = make_engine(writable_tiny_url)
     data = build_training_data(engine)
     stages: list[tuple[str, float]] = []
-    good = results.train_and_write(engine, "popularity", {}, k=3, data=data, triggered_by="test",
-                                   progress=lambda stage, f: stages.append((stage, f)))
-    results.activate_run(engine, good)
+    good = runs.train_and_write(engine, "popularity", {}, k=3, data=data, triggered_by="test",
+                                progress=lambda stage, f: stages.append((stage, f)))
+    runs.activate_run(engine, good, by=team_person())
     fractions = [f for _, f in stages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(stage.startswith("writing lists for") for stage, _ in stages)
-    n_good = len(results.read_recommendations(engine, good))
-    active_users = set(results.active_user_ids(data).tolist())
-    catalog = results.read_recommendations(engine, good, catalog_only=True)
+    n_good = len(runs.read_recommendations(engine, good))
+    active_users = set(runs.active_user_ids(data).tolist())
+    catalog = runs.read_recommendations(engine, good, catalog_only=True)
     assert set(catalog[C.USER_ID]) == active_users and catalog[C.RANK].max() == 3
 
-    original, calls = results._insert_chunk, []
+    original, calls = shared_format._insert_chunk, []
 
     def insert_then_crash(eng, records):
         calls.append(len(records))
@@ -287,23 +288,23 @@ def test_train_and_write_fails_or_stops_without_touching_the_active_run(
             raise RuntimeError("connection lost")
         original(eng, records)
 
-    monkeypatch.setattr(results, "_insert_chunk", insert_then_crash)
+    monkeypatch.setattr(shared_format, "_insert_chunk", insert_then_crash)
     with pytest.raises(RuntimeError, match="connection lost"):
-        results.train_and_write(engine, "popularity", {}, k=3, data=data, triggered_by="test")
-    monkeypatch.setattr(results, "_insert_chunk", original)
+        runs.train_and_write(engine, "popularity", {}, k=3, data=data, triggered_by="test")
+    monkeypatch.setattr(shared_format, "_insert_chunk", original)
     stopped_after_fit = iter([False, False, True])
-    with pytest.raises(results.RunCancelled):
-        results.train_and_write(engine, "popularity", {}, k=3, data=data, triggered_by="test",
-                                should_stop=lambda: next(stopped_after_fit))
+    with pytest.raises(runs.RunCancelled):
+        runs.train_and_write(engine, "popularity", {}, k=3, data=data, triggered_by="test",
+                             should_stop=lambda: next(stopped_after_fit))
 
-    runs = results.list_runs(engine, model="popularity").set_index(C.RUN_ID)
+    listed = runs.list_runs(engine, model="popularity").set_index(C.RUN_ID)
     status, error, active = (schema.rec_run.c.status.name, schema.rec_run.c.error.name,
                              schema.rec_run.c.is_active.name)
-    failed, stopped = sorted(set(runs.index) - {good})
-    assert runs.loc[failed, status] == RUN_FAILED and "connection lost" in runs.loc[failed, error]
-    assert runs.loc[stopped, status] == RUN_STOPPED
+    failed, stopped = sorted(set(listed.index) - {good})
+    assert listed.loc[failed, status] == RUN_FAILED and "connection lost" in listed.loc[failed, error]
+    assert listed.loc[stopped, status] == RUN_STOPPED
     for run_id in (failed, stopped):
         assert _stored_rows(engine, run_id) == 0
         assert not (tmp_path / "artifacts" / f"run_{run_id}").exists()
-    assert runs.loc[good, active] and len(results.read_recommendations(engine, good)) == n_good
+    assert listed.loc[good, active] and len(runs.read_recommendations(engine, good)) == n_good
     engine.dispose()

@@ -22,14 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
 from conftest import BACKENDS, TINY_SEED, drop_database, new_database_url
-from kurrant_core import codes, columns as C, results, schema as S
+
+from kurrant_core import codes, columns as C, runs, schema as S
 from kurrant_core.data import MENU_WITHDRAWN_STATUSES, USER_IDX, build_training_data
 from kurrant_core.db import init_db, make_engine
 from kurrant_core.demo import generate_demo_world
-from kurrant_core.evaluation import evaluate
-from kurrant_core.evaluation import names as N
+from kurrant_core.evaluation import evaluate, names as N
 from kurrant_core.evaluation.split import default_split, split_data
 from kurrant_core.models import MODEL_NAMES, Recommender, get_model_class, make_model, model_available
 from kurrant_core.preprocess import preprocess
@@ -211,9 +210,9 @@ def test_every_model_trains_and_is_evaluated(world):
                            params={name: small_params(name) for name in MODELS})
     assert sorted(e.model for e in evaluations) == sorted(MODELS)
     data, _ = split_data(world.engine, evaluations[0].split)
-    active = set(results.active_user_ids(data).tolist())
+    active = set(runs.active_user_ids(data).tolist())
     for e in evaluations:
-        run = results.get_run(world.engine, e.run_id)
+        run = runs.get_run(world.engine, e.run_id)
         assert run.is_done, (e.model, run.error)
         daily, catalog = e.scores.daily_menu, e.scores.catalog
         assert daily[N.N_EVENTS] > 0 and catalog[N.N_USERS] > 0
@@ -223,7 +222,7 @@ def test_every_model_trains_and_is_evaluated(world):
             assert 0.0 <= catalog[key] <= 1.0, (e.model, key, catalog[key])
         if world.withdrawn_test_day is not None:
             assert daily[N.N_UNRANKED] > 0            # the withdrawn day's orders had no menu to rank
-        lists = results.read_recommendations(world.engine, e.run_id)
+        lists = runs.read_recommendations(world.engine, e.run_id)
         assert (lists.groupby(C.USER_ID).size() == K).all()
         assert set(lists[C.USER_ID]) == active
         expected = FALLBACKS[world.name].get(e.model, [])       # the run says what fell back
@@ -262,10 +261,10 @@ def test_a_model_lacking_what_it_needs_falls_back_and_its_run_says_so(world, nam
         np.testing.assert_allclose(model.score(warm), popularity.score(warm))
         assert "unavailable" in model.explain(int(warm[0]), data.food_ids[:2])[0]
 
-    run_id = results.train_and_write(world.engine, name, small_params(name), data=data, k=K)
-    run = results.get_run(world.engine, run_id)
+    run_id = runs.train_and_write(world.engine, name, small_params(name), data=data, k=K)
+    run = runs.get_run(world.engine, run_id)
     assert run.is_done and run.warnings == warnings
-    lists = results.read_recommendations(world.engine, run_id)
+    lists = runs.read_recommendations(world.engine, run_id)
     assert lists[C.SERVICE_DATE].isna().any() and lists[C.SERVICE_DATE].notna().any()  # catalog, menus
     back = Recommender.load(run.artifact_path)
     assert back.fit_warnings() == warnings

@@ -124,7 +124,8 @@ def test_user_figures_agree_between_day_counts_and_items(tiny_engine, monkeypatc
     options = eda.filter_options(tiny_engine)
     groups = sorted(options.groups)[:2] if by_group else []
     # a range that starts and ends mid-week, so partial first and last weeks are exercised
-    filt = OrderFilter(start=options.last_date - timedelta(days=7 * weeks + 2), end=options.last_date - timedelta(days=1),
+    filt = OrderFilter(start=options.last_date - timedelta(days=7 * weeks + 2),
+                       end=options.last_date - timedelta(days=1),
                        paid_only=paid_only, group_ids=groups)
     assert users._day_count_table(filt) is (S.mart_user_activity if by_group else S.mart_user_days)
     previous = filt.previous_period()

@@ -1,7 +1,7 @@
 """The DE schema: idempotent creation on both backends, no PII, indexes for the access paths."""
 import sqlalchemy as sa
-
 from conftest import drop_database, new_database_url
+
 from kurrant_core import schema as S
 from kurrant_core.cli import main
 from kurrant_core.db import init_db

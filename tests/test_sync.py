@@ -18,17 +18,21 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from conftest import ROOT, TINY_SEED, drop_database, new_database_url
 from sqlalchemy.engine import make_url
 
-from conftest import ROOT, TINY_SEED, drop_database, new_database_url
 from kurrant_core import cli, schema
 from kurrant_core.db import init_db, make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.sync import TableSpec, select_specs, sync_status, sync_tables
 from kurrant_core.sync.log import SYNC_FAILED, SYNC_NEVER, SYNC_OK, SYNC_RUNNING
 from kurrant_core.sync.pii import keyed_hash
-from kurrant_core.sync.production_schema import (PII_COLUMNS, PRODUCTION_TABLES, copy_into_production,
-                                                 fill_production_from_demo)
+from kurrant_core.sync.production_schema import (
+    PII_COLUMNS,
+    PRODUCTION_TABLES,
+    copy_into_production,
+    fill_production_from_demo,
+)
 from kurrant_core.sync.source import read_only_source
 from kurrant_core.sync.watermark import Watermark
 

@@ -19,8 +19,14 @@ import scipy.sparse as sp
 import torch
 
 from kurrant_core import codes, columns as C
-from kurrant_core.data import (ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, build_training_data,
-                               food_feature_matrix)
+from kurrant_core.data import (
+    ITEM_IDX,
+    USER_IDX,
+    TrainingData,
+    allergen_matrix,
+    build_training_data,
+    food_feature_matrix,
+)
 from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.models import get_model_class, make_model

@@ -10,8 +10,15 @@ import pytest
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
-from kurrant_core.data import (ALLERGY_CODES, CHOSEN, ITEM_IDX, MENU_WITHDRAWN_STATUSES, USER_IDX,
-                               TrainingData, build_training_data)
+from kurrant_core.data import (
+    ALLERGY_CODES,
+    CHOSEN,
+    ITEM_IDX,
+    MENU_WITHDRAWN_STATUSES,
+    USER_IDX,
+    TrainingData,
+    build_training_data,
+)
 from kurrant_core.errors import KurrantError
 
 HOLDOUT_DAYS = 14
@@ -212,7 +219,8 @@ def test_long_menus_are_sampled_but_keep_every_choice(data, monkeypatch):
     sampled = fresh.exposures
     meal = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
     assert len(sampled) < len(full)
-    chosen = lambda ex: set(map(tuple, ex.loc[ex[CHOSEN], [*meal, ITEM_IDX]].to_numpy().tolist()))
+    def chosen(ex):
+        return set(map(tuple, ex.loc[ex[CHOSEN], [*meal, ITEM_IDX]].to_numpy().tolist()))
     assert chosen(sampled) == chosen(full)                # no choice lost
     per_meal = sampled.groupby(meal).agg(n=(ITEM_IDX, "size"), chosen=(CHOSEN, "sum"))
     assert (per_meal["n"] <= 3 + per_meal["chosen"]).all()

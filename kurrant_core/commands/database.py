@@ -5,9 +5,10 @@ import argparse
 
 import sqlalchemy as sa
 
-from kurrant_core import config, schema
+from kurrant_core import access, config, schema
 from kurrant_core.commands import engine_from
 from kurrant_core.db import init_db, marts_current
+from kurrant_core.first_run import ensure_local_team_password
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,9 +71,23 @@ def _ensure_demo(args: argparse.Namespace) -> int:
         print("Building the marts ...")
         preprocess(engine)
         print("Demo DE database ready.")
+    _first_password(engine)
     if not args.no_train:
         _train_first_runs(engine)
     return 0
+
+
+def _first_password(engine: sa.Engine) -> None:
+    """On the embedded demo with no team password yet: make one and show it this once."""
+    password = ensure_local_team_password(engine)
+    if password is None:
+        return
+    print("\n" + "=" * 72)
+    print(f"  Team password for this dashboard: {password}")
+    print("  Shown this once. Type it in the sidebar to retrain, activate and publish.")
+    print(f"  Only its SHA-256 is kept, in {config.secrets_path()} ([kurrant] team_password_sha256);")
+    print("  remove that line and run `make run` again for a new one.")
+    print("=" * 72 + "\n", flush=True)
 
 
 def _train_first_runs(engine: sa.Engine) -> None:
@@ -89,7 +104,7 @@ def _train_first_runs(engine: sa.Engine) -> None:
         if conn.execute(sa.select(sa.func.count()).select_from(schema.rec_job)).scalar_one():
             return          # a first retrain was already started (or tried): do not start another
     try:
-        job_id = submit(engine, RetrainSpec.build("all"), triggered_by="make run (first start)")
+        job_id = submit(engine, RetrainSpec.build("all"), by=access.cli_person())
     except JobRefused as exc:
         print(f"Not starting the first retrain: {exc}")
         return

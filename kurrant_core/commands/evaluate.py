@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="most grid points tried per model, defaults first (default 6)")
     p.add_argument("--tune-budget", type=float, default=None, metavar="SECONDS",
                    help="stop trying more points of a model after this many seconds (default 60)")
+    p.add_argument("--ensemble", action="append", default=[], metavar="RULE:MODELS",
+                   help="also evaluate an ensemble of the evaluated models, e.g. rrf:hybrid,sequential,content "
+                        "or stacked:all (rules rrf, blend, stacked); repeat for several")
     p.add_argument("--format", choices=FORMATS, default="table", help="table (default) or json")
     p.set_defaults(func=_evaluate)
 
@@ -68,10 +71,7 @@ def parse_model_params(pairs: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from kurrant_core.evaluation import TimeSplit, evaluate, leaderboard_frame, summary_columns
-    from kurrant_core.evaluation import names as N
-
-    from kurrant_core.evaluation import tuning
+    from kurrant_core.evaluation import TimeSplit, evaluate, leaderboard_frame, names as N, summary_columns, tuning
 
     params = parse_model_params(args.param)
     split = TimeSplit(parse_date(args.cutoff), args.horizon) if args.cutoff else None
@@ -80,13 +80,20 @@ def _evaluate(args: argparse.Namespace) -> int:
                     "tune_budget_seconds": args.tune_budget or tuning.DEFAULT_BUDGET_SECONDS}
     if not args.tune and any(v is not None for v in (args.tune_metric, args.tune_trials, args.tune_budget)):
         raise KurrantError("--tune-metric, --tune-trials and --tune-budget only apply with --tune.")
+    from kurrant_core.ensembles import evaluation as ensembles
+    specs = [ensembles.parse_ensemble_spec(text) for text in args.ensemble]
+    models = args.models
+    if specs and models != "all":         # the members are evaluated too
+        models = ",".join(dict.fromkeys([*models.split(","), *ensembles.member_names(specs)]))
     with contextlib.redirect_stdout(sys.stderr):        # stdout is the result, nothing else
-        evaluations = evaluate(engine_from(args), args.models, split=split,
+        evaluations = evaluate(engine_from(args), models, split=split,
                                horizon_days=args.horizon, k=args.k, backtest=args.backtest,
                                params=params, with_tradeoff=args.tradeoff,
                                exclude_seen=args.exclude_seen, policy=args.policy, tune=args.tune,
                                **tune_options,
                                triggered_by="cli")
+        evaluations += ensembles.evaluate_ensembles(engine_from(args), evaluations, specs,
+                                                    with_tradeoff=args.tradeoff, triggered_by="cli")
     if args.format == "json":
         rows = [row for e in evaluations for row in e.json_rows()] + evaluations[0].random_json_rows()
         print(json.dumps(rows, ensure_ascii=False, allow_nan=False))
@@ -104,4 +111,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             print(f"\n{protocol}  (interval: paired bootstrap 95 % of the difference to the best "
                   "baseline; * = above 0)")
             print(board[summary_columns(board, protocol, args.k)].to_string(index=False))
+            versus_members = ensembles.versus_member_frame(evaluations, protocol)
+            if not versus_members.empty:
+                print(f"\n{protocol} ensembles against their best member (paired bootstrap 95 %)")
+                print(versus_members.to_string(index=False))
     return 0

@@ -1,5 +1,6 @@
 """``retrain``, ``runs``, ``activate``, ``cancel`` and ``jobs``: what the retrain page's buttons do,
 for people with a shell and for schedulers (the Airflow DAG runs ``retrain --models all --wait``).
+Writes act as ``cli:<os user>`` (``dag:<id>`` under the DAG) and land in the audit trail.
 
 ``retrain`` submits a job (refused, exit code 3, while another retrain runs) and by default runs
 it in the foreground; ``--detach`` leaves it to a background worker instead. ``retrain --job ID``
@@ -13,7 +14,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from kurrant_core import jobs, results
+from kurrant_core import access, jobs, runs
 from kurrant_core.commands import engine_from
 from kurrant_core.commands.models import check_training_args, parse_date, parse_date_range, parse_params
 from kurrant_core.errors import KurrantError
@@ -41,7 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"test days of the evaluation (default {DEFAULT_HORIZON_DAYS})")
     p.add_argument("--no-activate", dest="activate", action="store_false",
                    help="keep the current active runs (default: activate the new runs when done)")
-    p.add_argument("--by", default="cli", help="who triggered the retrain (shown in the history)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--wait", dest="detach", action="store_false",
                       help="run the job in this process until it ends (the default)")
@@ -100,7 +100,7 @@ def _retrain(args: argparse.Namespace) -> int:
         params=model_params(models, args.param), evaluate=args.evaluate,
         horizon_days=args.horizon, activate=args.activate)
     try:
-        job_id = jobs.submit(engine, spec, triggered_by=args.by, launch=args.detach)
+        job_id = jobs.submit(engine, spec, by=access.cli_person(), launch=args.detach)
     except jobs.JobRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -120,7 +120,7 @@ def _report(job: jobs.JobRecord) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    history = jobs.run_history(engine_from(args), args.model)
+    history = runs.run_history(engine_from(args), args.model)
     if history.empty:
         print("no runs yet: `python -m kurrant_core retrain --models popularity` trains one")
         return 0
@@ -130,14 +130,14 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _activate(args: argparse.Namespace) -> int:
     engine = engine_from(args)
-    results.activate_run(engine, args.run_id)
-    run = results.get_run(engine, args.run_id)
+    runs.activate_run(engine, args.run_id, by=access.cli_person())
+    run = runs.get_run(engine, args.run_id)
     print(f"run {run.run_id} is now the active {run.model} run")
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    job = jobs.request_cancel(engine_from(args), args.job_id)
+    job = jobs.request_cancel(engine_from(args), args.job_id, by=access.cli_person())
     print(f"job {job.job_id}: cancel requested; it stops at its next check (now: {job.stage})")
     return 0
 

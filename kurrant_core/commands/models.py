@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import codes, results, schema
-from kurrant_core import columns as C
+from kurrant_core import access, codes, columns as C, runs, schema
+from kurrant_core.audit import audited
 from kurrant_core.commands import engine_from
 from kurrant_core.db import check_ready
 from kurrant_core.errors import KurrantError
@@ -138,10 +138,13 @@ def _train(args: argparse.Namespace) -> int:
     engine = engine_from(args)
     check_training_args(engine, cutoff, args.k)
     from kurrant_core.policies import get_policy
-    run_id = results.train_and_write(engine, args.model, params, cutoff=cutoff,
-                                     k=args.k, dates=dates, triggered_by="cli",
-                                     policy=get_policy(engine, args.policy),
-                                     progress=_print_stage if args.verbose else None)
+    person = access.cli_person()
+    with audited(engine, person, access.RETRAIN, f"train {args.model}") as act:
+        run_id = runs.train_and_write(engine, args.model, params, cutoff=cutoff,
+                                      k=args.k, dates=dates, triggered_by=person.who,
+                                      policy=get_policy(engine, args.policy),
+                                      progress=_print_stage if args.verbose else None)
+        act.target = f"run {run_id} ({args.model})"
     print(run_id)
     return 0
 
@@ -152,13 +155,13 @@ def _print_stage(stage: str, fraction: float) -> None:
 
 def _recommend(args: argparse.Namespace) -> int:
     engine = engine_from(args)
-    run = results.get_run(engine, args.run_id)
+    run = runs.get_run(engine, args.run_id)
     if not run.is_done:
         raise KurrantError(f"Run {run.run_id} is {run.status_label}; only a done run has lists. "
                            "Pick a done run or train again.")
     day = parse_date(args.date) if args.date else None
-    rows = results.read_recommendations(engine, run.run_id, args.user_id, day,
-                                        catalog_only=day is None, with_names=True)
+    rows = runs.read_recommendations(engine, run.run_id, args.user_id, day,
+                                     catalog_only=day is None, with_names=True)
     where = f"on {day}" if day else "from the catalog"
     if rows.empty:
         raise KurrantError(f"Run {run.run_id} ({run.model}) has no list for user {args.user_id} "
@@ -172,7 +175,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    n = results.publish_run(engine_from(args), args.run_id)
+    n = runs.publish_run(engine_from(args), args.run_id, by=access.cli_person())
     print(f"published {n} rows of run {args.run_id} to {schema.recommend_user_recommends.name}")
     return 0
 
@@ -180,7 +183,7 @@ def _publish(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
-        manifest = results.export_run(engine_from(args), args.run_id, out)
+        manifest = runs.export_run(engine_from(args), args.run_id, out)
     except OSError as exc:
         raise KurrantError(f"Cannot export to {out}: {_why_not_a_folder(out, exc)}. Pick a folder that "
                            "can be created and written to (--out).") from None

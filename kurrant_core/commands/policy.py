@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 
 import pandas as pd
 
+from kurrant_core import access
+from kurrant_core.audit import audited
 from kurrant_core.commands import engine_from
 from kurrant_core.errors import KurrantError
 
@@ -59,7 +60,7 @@ def _policy(args: argparse.Namespace) -> int:
         print(choice.table().to_string(index=False))
         print(f"\nchosen: {choice.chosen.steps_text()}")
         if args.save:
-            policies.save_policy(engine, choice.chosen, saved_by=f"cli:{getpass.getuser()}")
+            policies.save_policy(engine, choice.chosen, by=access.cli_person())
             print("saved as the 'default' policy")
         return 0
     if not args.name:
@@ -74,18 +75,21 @@ def _policy(args: argparse.Namespace) -> int:
         if not values:
             raise KurrantError("policy save needs its settings: --set key=value (repeat) or --from-json.")
         policy = policies.parse_policy({**values}, args.name)
-    policies.save_policy(engine, policy, saved_by=f"cli:{getpass.getuser()}")
+    policies.save_policy(engine, policy, by=access.cli_person())
     print(f"saved policy {policy.name}: {policy.steps_text()}")
     return 0
 
 
 
 def _apply_policy(args: argparse.Namespace) -> int:
-    from kurrant_core import policies, results
+    from kurrant_core import policies, runs
     engine = engine_from(args)
-    run_id = policies.apply_policy_to_run(engine, args.run_id, policies.get_policy(engine, args.policy),
-                                          triggered_by=f"cli:{getpass.getuser()}")
+    person = access.cli_person()
+    with audited(engine, person, access.APPLY_POLICY, f"run {args.run_id} → policy {args.policy}") as act:
+        run_id = runs.apply_policy_to_run(engine, args.run_id, policies.get_policy(engine, args.policy),
+                                          triggered_by=person.who)
+        act.target = f"run {args.run_id} → policy {args.policy}: run {run_id}"
     if args.activate:
-        results.activate_run(engine, run_id)
+        runs.activate_run(engine, run_id, by=person)
     print(run_id)
     return 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
@@ -27,17 +27,19 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C, results, schema as S
+from kurrant_core import columns as C, runs, schema as S, ui_text
 from kurrant_core.candidates import DEFAULT_POOL, candidate_sets
 from kurrant_core.compare.runs import load_run_model, run_label
 from kurrant_core.errors import KurrantError
 from kurrant_core.models import Recommender
 from kurrant_core.rerank import CandidateSet, ListReport, Policy, jaccard, list_report, rbo, rerank
+from kurrant_core.ui_text import match_percent
 
 FOOD_FACTS = [C.FOOD_ID, C.FOOD_NAME, C.MAKERS_NAME, C.CUISINE_LABEL, C.SPICINESS_LABEL, C.PRICE]
 CANDIDATE_COLUMNS = [*FOOD_FACTS, C.SCORE, C.MODEL_RANK, C.WHY]
 """One row per candidate of a ScoredCandidates, in CandidateSet order."""
-ITEM_COLUMNS = [C.RANK, *FOOD_FACTS, C.SCORE, C.MODEL_RANK, C.MARKS, C.WHY, C.N_LISTS, C.LAST_EATEN]
+ITEM_COLUMNS = [C.RANK, *FOOD_FACTS, C.SCORE, C.MODEL_RANK, C.MARKS, C.ORDERED, C.MATCH, C.WHY, C.N_LISTS,
+                C.LAST_EATEN]
 """One row per food of a shown list, best first."""
 HISTORY_LABEL = "Order history"
 RBO_PERSISTENCE = 0.9
@@ -68,14 +70,20 @@ class ScoredCandidates:
             cache[name] = self.foods[name].array
         return cache[name]
 
-    def own_top_report(self, k: int) -> ListReport | None:
-        """The report of the model's own top-k (memoised per k: the knobs do not move it)."""
+    def own_top_report(self, k: int, n_categories: int | None = None) -> ListReport | None:
+        """The report of the model's own top-k (memoised per k and yardstick: the knobs do not move it)."""
         if self.candidates is None or len(self.candidates) == 0:
             return None
         cache = self.__dict__.setdefault("_own_top", {})
-        if k not in cache:
-            cache[k] = list_report(self.candidates, _own_top(self.candidates, k), k)
-        return cache[k]
+        if (k, n_categories) not in cache:
+            cache[k, n_categories] = list_report(self.candidates, _own_top(self.candidates, k), k, n_categories)
+        return cache[k, n_categories]
+
+    def categories_on_offer(self) -> np.ndarray:
+        """Category codes of the allergen-free candidates (empty for a stored list)."""
+        if self.candidates is None:
+            return np.array([], dtype=int)
+        return np.unique(self.candidates.category[~self.candidates.allergen])
 
 
 def _no_foods() -> pd.DataFrame:
@@ -105,7 +113,9 @@ def score_candidates(model: Recommender, user_id: int, *, run_id: int, label: st
     foods = data.foods.iloc[data.food_indices(pool.food_ids)][FOOD_FACTS].reset_index(drop=True)
     foods[C.SCORE] = pool.relevance
     foods[C.MODEL_RANK] = np.argsort(np.argsort(-pool.relevance, kind="stable"), kind="stable") + 1
-    foods[C.WHY] = model.explain(user_id, pool.food_ids)
+    explain_in = getattr(model, "explain_in", None)      # an ensemble: where each member put the food
+    foods[C.WHY] = (explain_in(user_id, pool.food_ids, service_date=service_date, dining_type=dining_type)
+                    if explain_in else model.explain(user_id, pool.food_ids))
     return ScoredCandidates(run_id, label, foods, pool,
                             is_cold_start=data.is_cold(data.user_index[user_id]))
 
@@ -122,8 +132,8 @@ def stored_candidates(engine: sa.Engine, run_id: int, label: str, user_id: int, 
                       service_date: date | None = None, dining_type: int | None = None,
                       why: str = "") -> ScoredCandidates:
     """The list the run stored for the user and setting, as a pool the knobs cannot re-rank."""
-    rows = results.read_recommendations(engine, run_id, user_id, service_date, dining_type=dining_type,
-                                        catalog_only=service_date is None)
+    rows = runs.read_recommendations(engine, run_id, user_id, service_date, dining_type=dining_type,
+                                     catalog_only=service_date is None)
     stored = rows[[C.FOOD_ID, C.SCORE, C.RANK]].rename(columns={C.RANK: C.MODEL_RANK})
     foods = food_facts(engine, stored[C.FOOD_ID]).merge(stored, on=C.FOOD_ID).sort_values(C.MODEL_RANK)
     foods[C.WHY] = ""
@@ -138,7 +148,7 @@ def candidates_for_run(engine: sa.Engine, run_id: int, user_id: int, *, service_
                        load_model: Callable[[int], Recommender] | None = None) -> ScoredCandidates:
     """The run's scored pool for the user: live from its saved model (``load_model``, e.g. a cached
     loader; default :func:`load_run_model`), else the list it stored."""
-    run = results.get_run(engine, run_id)
+    run = runs.get_run(engine, run_id)
     label = run_label(run.model, run_id)
     try:
         model = (load_model or (lambda rid: load_run_model(engine, rid)))(int(run_id))
@@ -169,6 +179,17 @@ class ColumnView:
     def food_ids(self) -> list[int]:
         return [int(f) for f in self.items[C.FOOD_ID]]
 
+    @property
+    def pick(self) -> int | None:
+        """The list's #1, the food the app shows as the AI pick of the day (None for an empty list)."""
+        return int(self.items[C.FOOD_ID].iloc[0]) if len(self.items) else None
+
+    def rank_of(self, food_ids: Iterable[int]) -> int | None:
+        """The best rank (1 = first) of any of ``food_ids`` in the list; None when none is in it."""
+        wanted = {int(f) for f in food_ids}
+        ranks = [n for n, f in enumerate(self.food_ids, start=1) if f in wanted]
+        return min(ranks) if ranks else None
+
 
 @dataclass(frozen=True, eq=False)
 class SideBySide:
@@ -177,6 +198,21 @@ class SideBySide:
     columns: list[ColumnView]
     overlap: pd.DataFrame
     category_mix: pd.DataFrame
+    n_categories: int | None = None
+    """Distinct categories on offer in the union of the live pools: every list's coverage uses it."""
+
+    def identical_groups(self) -> list[tuple[list[str], bool]]:
+        """Lists that hold the same foods, as (labels, same order too), for two or more lists each.
+
+        A menu shorter than k makes every model's list the whole menu: their list figures are then
+        equal by construction, and the page says so instead of showing equal metrics as a finding.
+        """
+        groups: dict[frozenset[int], list[ColumnView]] = {}
+        for column in self.columns:
+            if len(column.items):
+                groups.setdefault(frozenset(column.food_ids), []).append(column)
+        return [([c.label for c in same], len({tuple(c.food_ids) for c in same}) == 1)
+                for same in groups.values() if len(same) > 1]
 
 
 @dataclass(frozen=True)
@@ -195,17 +231,18 @@ def _own_top(pool: CandidateSet, k: int) -> np.ndarray:
     return allowed[np.argsort(-pool.relevance[allowed], kind="stable")[:k]]
 
 
-def _rank(scored: ScoredCandidates, settings: Policy) -> _Ranked:
+def _rank(scored: ScoredCandidates, settings: Policy, n_categories: int | None = None) -> _Ranked:
     """Re-rank a live pool (k capped at its size, so a short menu is not reported as a shortfall);
-    a stored list keeps its order."""
+    a stored list keeps its order. ``n_categories``: the common yardstick of category coverage."""
     pool = scored.candidates
     if pool is None or len(pool) == 0:
         return _Ranked(np.arange(min(settings.k, len(scored.foods))), note=scored.note)
     k = min(settings.k, len(pool))
     result = rerank(pool, dataclasses.replace(settings, k=k))
     notes = " ".join(n for n in (scored.note, result.note) if n)
-    return _Ranked(result.positions, list_report(pool, result.positions, k), scored.own_top_report(k),
-                   notes, result.n_allergen_removed, result.n_recent_removed)
+    return _Ranked(result.positions, list_report(pool, result.positions, k, n_categories),
+                   scored.own_top_report(k, n_categories), notes, result.n_allergen_removed,
+                   result.n_recent_removed)
 
 
 def last_eaten(history: pd.DataFrame | None) -> dict[int, date]:
@@ -217,40 +254,54 @@ def last_eaten(history: pd.DataFrame | None) -> dict[int, date]:
     return dict(zip(history[C.FOOD_ID].to_numpy()[order].tolist(), days[order].astype(object)))
 
 
-def marks_text(n_lists: int, n_columns: int, eaten: date | None) -> str:
-    """The marks next to a food: shared by several lists, eaten before (and when)."""
-    parts = []
+def marks_text(n_lists: int, n_columns: int, eaten: date | None, ordered: bool = False,
+               lang: str = ui_text.EN) -> str:
+    """The marks next to a food: what the user really ordered that day, shared by several lists,
+    eaten before (and when), in ``lang``."""
+    parts = [ui_text.text("mark.ordered", lang)] if ordered else []
     if n_lists > 1:
-        parts.append(f"◆ in {n_lists} of {n_columns} lists")
+        parts.append(ui_text.text("mark.shared", lang, n=n_lists, total=n_columns))
     if eaten is not None:
-        parts.append(f"↺ ate {eaten.isoformat()}")
+        parts.append(ui_text.text("mark.eaten", lang, day=eaten.isoformat()))
     return " · ".join(parts)
 
 
 def side_by_side(scored: Sequence[ScoredCandidates], settings: Policy,
-                 history: pd.DataFrame | None = None) -> SideBySide:
+                 history: pd.DataFrame | None = None, ordered: Iterable[int] = (),
+                 lang: str = ui_text.EN) -> SideBySide:
     """Re-rank every pool with ``settings`` and assemble the comparison (see the module docstring).
 
     ``history`` is the user's paid orders before the service date (:func:`users.user_history`):
-    it marks foods eaten before and is the first bar of the category mix.
+    it marks foods eaten before and is the first bar of the category mix. ``ordered``: the foods
+    the user really ordered in this setting (a past day's menu), marked in every list (ORDERED).
+    ``lang``: the language of the marks and of the history's label in the category mix.
+    Category coverage is measured against the categories on offer in all live pools together, so
+    a list is not "complete" just because its own pool held one category.
     """
-    ranked = [_rank(s, settings) for s in scored]
+    on_offer = [s.categories_on_offer() for s in scored if s.is_live]
+    n_categories = int(np.unique(np.concatenate(on_offer)).size) if on_offer else None
+    ranked = [_rank(s, settings, n_categories) for s in scored]
+    ordered = {int(f) for f in ordered}
     lists = [np.asarray(s.column(C.FOOD_ID))[r.positions].astype(int).tolist() for s, r in zip(scored, ranked)]
     shared = Counter(f for foods in lists for f in set(foods))
     eaten = last_eaten(history)
     columns = []
     for s, r, foods in zip(scored, ranked, lists):
+        match = np.asarray(match_percent(s.column(C.SCORE)), dtype=int)
         items = pd.DataFrame({
             C.RANK: np.arange(1, len(foods) + 1),
             **{name: s.column(name).take(r.positions) for name in CANDIDATE_COLUMNS if name != C.WHY},
-            C.MARKS: [marks_text(shared[f], len(scored), eaten.get(f)) for f in foods],
+            C.MARKS: [marks_text(shared[f], len(scored), eaten.get(f), f in ordered, lang) for f in foods],
+            C.ORDERED: [f in ordered for f in foods],
+            C.MATCH: match[r.positions] if len(match) else np.zeros(0, dtype=int),
             C.WHY: s.column(C.WHY).take(r.positions),
             C.N_LISTS: [shared[f] for f in foods],
             C.LAST_EATEN: [eaten.get(f) for f in foods]})
         columns.append(ColumnView(s.run_id, s.label, items, r.report, r.baseline, r.note,
                                   s.is_live, s.is_cold_start, r.n_allergen_removed, r.n_recent_removed))
     return SideBySide(columns, overlap_table([c.label for c in columns], lists),
-                      category_mix(history, columns))
+                      category_mix(history, columns, ui_text.text("cmp.history_label", lang)),
+                      n_categories or None)
 
 
 def overlap_table(labels: Sequence[str], lists: Sequence[Sequence[int]],
@@ -265,10 +316,11 @@ def overlap_table(labels: Sequence[str], lists: Sequence[Sequence[int]],
     return pd.DataFrame(rows, columns=[C.LIST_LABEL, C.OTHER_LIST, C.JACCARD, C.RBO])
 
 
-def category_mix(history: pd.DataFrame | None, columns: Sequence[ColumnView]) -> pd.DataFrame:
+def category_mix(history: pd.DataFrame | None, columns: Sequence[ColumnView],
+                 history_label: str = HISTORY_LABEL) -> pd.DataFrame:
     """Share of each category (LIST_LABEL, CUISINE_LABEL, SHARE): the user's paid items first, then
     each list, so calibration (how closely a list follows the user's mix) is visible."""
-    parts = [(HISTORY_LABEL, history)] if history is not None and not history.empty else []
+    parts = [(history_label, history)] if history is not None and not history.empty else []
     parts += [(column.label, column.items) for column in columns if not column.items.empty]
     rows = []
     for label, frame in parts:
@@ -291,6 +343,11 @@ class ReportMetric:
     help: str
     lower_is_better: bool = False
 
+    @property
+    def key(self) -> str:
+        """Its name in the label catalogue (``ui_text``: ``metric.<key>`` and ``metric.<key>_help``)."""
+        return _METRIC_KEYS[self.field]
+
     def display(self, report: ListReport | None, baseline: ListReport | None) -> tuple[str, str | None]:
         """(value, change) as text; "–" for a figure that does not exist (one food, a cold user),
         no change when the knobs left it where it was."""
@@ -302,11 +359,15 @@ class ReportMetric:
         return self.fmt.format(value), None if change is None else self.delta_fmt.format(change)
 
 
+_METRIC_KEYS = {"intra_list_diversity": "diversity", "category_coverage": "coverage", "novelty": "novelty",
+                "calibration_error": "calibration", "relevance_ratio": "relevance"}
+
 REPORT_METRICS: tuple[ReportMetric, ...] = (
     ReportMetric("intra_list_diversity", "Diversity", "{:.2f}", "{:+.2f}",
                  "Intra-list diversity: mean pairwise 1 − cosine similarity of the foods' features."),
     ReportMetric("category_coverage", "Coverage", "{:.0%}", "{:+.0%}",
-                 "Distinct categories in the list / the most it could hold."),
+                 "Distinct categories in the list / the most a list of its length could hold from the "
+                 "categories on offer in all compared pools together."),
     ReportMetric("novelty", "Novelty", "{:.2f}", "{:+.2f}",
                  "Mean −log2 popularity share among the candidates (bits): higher = less mainstream."),
     ReportMetric("calibration_error", "Calib. error", "{:.2f}", "{:+.2f}",
@@ -314,5 +375,5 @@ REPORT_METRICS: tuple[ReportMetric, ...] = (
                  "taste.", lower_is_better=True),
     ReportMetric("relevance_ratio", "Relevance kept", "{:.0%}", "{:+.0%}",
                  "The list's model relevance (min-max scaled over the pool) against the model's own "
-                 "top-k: 100% = nothing given up."),
+                 "top-k, summed over its k places: 100% = nothing given up, the maximum."),
 )

@@ -13,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C, results, schema as S
+from kurrant_core import columns as C, schema as S
+from kurrant_core.access import Person
 from kurrant_core.errors import KurrantError
 from kurrant_core.models import Recommender, get_model_class
+from kurrant_core.runs import get_run, list_runs
 
 FAST_MODELS = ("popularity", "content")
 """Models that train in seconds: what the page offers to retrain when there is no run yet."""
@@ -25,7 +27,7 @@ _RUN = S.rec_run.c
 
 def comparable_runs(engine: sa.Engine) -> pd.DataFrame:
     """Done runs, newest first: RUN_ID, MODEL, DATA_CUTOFF, ``is_active``, LIST_LABEL."""
-    runs = results.list_runs(engine)
+    runs = list_runs(engine)
     runs = runs[runs[_RUN.status.name] == S.RUN_DONE]
     out = runs[[C.RUN_ID, C.MODEL, C.DATA_CUTOFF, _RUN.is_active.name]].reset_index(drop=True)
     out[_RUN.is_active.name] = out[_RUN.is_active.name].astype(bool)
@@ -53,9 +55,12 @@ def latest_cutoff(runs: pd.DataFrame, run_ids: Sequence[int]) -> date | None:
 
 def load_run_model(engine: sa.Engine, run_id: int) -> Recommender:
     """The fitted model a done run saved; KurrantError when its artifacts are gone."""
-    run = results.get_run(engine, run_id)
+    run = get_run(engine, run_id)
     if not run.is_done:
         raise KurrantError(f"Run {run_id} is {run.status_label}; only a finished run can be compared.")
+    from kurrant_core.ensembles import is_ensemble, load_ensemble
+    if is_ensemble(run):               # fused from its members' lists, not a saved model of its own
+        return load_ensemble(engine, run_id)
     if not run.artifact_path or not Path(run.artifact_path).exists():
         raise KurrantError(f"Run {run_id}'s saved model ({run.artifact_path or 'no path'}) is missing, so "
                            "its lists cannot be re-ranked; only its stored lists can be shown. Retrain "
@@ -63,12 +68,13 @@ def load_run_model(engine: sa.Engine, run_id: int) -> Recommender:
     return get_model_class(run.model).load(Path(run.artifact_path))
 
 
-def submit_fast_retrain(engine: sa.Engine, *, launch: bool = True) -> int:
+def submit_fast_retrain(engine: sa.Engine, *, by: Person, launch: bool = True) -> int:
     """Queue a retrain job of the fast models so a fresh database has runs to compare; the job id.
 
     Training goes through the retrain job (a separate worker, one retrain at a time), never a page
-    callback; JobRefused (a KurrantError) says which retrain is already running.
+    callback; JobRefused (a KurrantError) says which retrain is already running, and
+    ``access.AccessDenied`` refuses ``by`` unless they may retrain (the same check as everywhere).
     """
-    from kurrant_core.jobs import RetrainSpec, submit     # the job machinery loads only when asked
+    from kurrant_core.jobs import RetrainSpec, submit  # the job machinery loads only when asked
     spec = RetrainSpec.build(list(FAST_MODELS), evaluate=False)
-    return submit(engine, spec, triggered_by="compare page", launch=launch)
+    return submit(engine, spec, by=by, launch=launch)

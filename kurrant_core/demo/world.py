@@ -16,13 +16,11 @@ from kurrant_core import codes, schema
 from kurrant_core.demo import calendar
 from kurrant_core.demo.capacity import food_capacity, maker_capacity, peak_loads
 from kurrant_core.demo.choices import simulate_choices
-from kurrant_core.demo.foods import (ALLERGY_CODES, DINING_TYPES, Foods, Makers, build_foods, build_makers,
-                                     capacity_rows)
+from kurrant_core.demo.foods import ALLERGY_CODES, DINING_TYPES, Foods, Makers, build_foods, build_makers, capacity_rows
 from kurrant_core.demo.menus import Menus, group_pools, plan_menus
 from kurrant_core.demo.opt_in import opt_in_settings
 from kurrant_core.demo.orders import order_tables
-from kurrant_core.demo.population import (Groups, Users, build_groups, build_users, survey_time,
-                                          taste_records)
+from kurrant_core.demo.population import Groups, Users, build_groups, build_users, survey_time, taste_records
 from kurrant_core.demo.scales import DemoScale, get_scale
 from kurrant_core.demo.writer import Columns, replace_tables, table_columns
 

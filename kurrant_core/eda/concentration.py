@@ -11,10 +11,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C
-from kurrant_core.sql_dates import week_start
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import as_datetime, ratio, read_frame
 from kurrant_core.eda.sources import items, menu_orders
+from kurrant_core.sql_dates import week_start
 
 TOP_FRACTION_DENOMINATOR = 10
 """Top 1/10 of foods: rank r (1 = most ordered) is in the top when 10·(r − 1) < n."""

@@ -5,11 +5,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C
-from kurrant_core.sql_dates import week_start
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import MOI, as_datetime, n_items, n_orders, n_users, read_frame
 from kurrant_core.eda.names import group_names, with_names
 from kurrant_core.rollups import MEAL_KEY
+from kurrant_core.sql_dates import week_start
 
 
 def _food(filt: OrderFilter, food_id: int) -> sa.ColumnElement[bool]:

@@ -8,8 +8,16 @@ from kurrant_core import columns as C
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import SATISFACTION_SUM, add_rates, read_frame
 from kurrant_core.eda.names import group_names, with_names
-from kurrant_core.eda.sources import (cancelled, items, menu_orders, orders, revenue, reviews, satisfaction_sum,
-                                      slot_orders)
+from kurrant_core.eda.sources import (
+    cancelled,
+    items,
+    menu_orders,
+    orders,
+    revenue,
+    reviews,
+    satisfaction_sum,
+    slot_orders,
+)
 from kurrant_core.eda.users import active_users_by
 
 

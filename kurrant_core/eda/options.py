@@ -8,8 +8,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C, schema as S
-from kurrant_core.errors import KurrantError
 from kurrant_core.eda.filters import DEFAULT_DAYS, OrderFilter
+from kurrant_core.errors import KurrantError
 
 
 @dataclass(frozen=True)

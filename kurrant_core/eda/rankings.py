@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from kurrant_core import codes, columns as C
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import ratio, read_frame
-from kurrant_core.eda.sources import items, menu_orders, revenue
 from kurrant_core.eda.names import food_names, maker_names, with_names
+from kurrant_core.eda.sources import items, menu_orders, revenue
 
 RANK_MEASURES = (C.N_ITEMS, C.REVENUE)
 _TOTAL = "grand_total"

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from kurrant_core import codes, columns as C
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import SATISFACTION_SUM, add_mean_satisfaction, read_frame
-from kurrant_core.eda.sources import items, menu_orders, reviews, satisfaction_sum
 from kurrant_core.eda.names import maker_names, with_names
+from kurrant_core.eda.sources import items, menu_orders, reviews, satisfaction_sum
 
 PRICE_BIN_WON = 1_000
 """Width of a unit-price bucket in the price distribution."""
@@ -22,9 +22,31 @@ def satisfaction_by_category(engine: sa.Engine, filt: OrderFilter) -> pd.DataFra
     return frame
 
 
+PRIOR_REVIEWS = 20
+"""Weight of the overall mean in a maker's adjusted satisfaction, in reviews: a maker with 3 reviews
+is mostly the overall mean, one with 200 mostly its own."""
+
+
+def shrink_satisfaction(frame: pd.DataFrame, prior_reviews: int = PRIOR_REVIEWS) -> pd.DataFrame:
+    """``frame`` (AVG_SATISFACTION, N_REVIEWS per row) with ADJUSTED_SATISFACTION, the Bayesian
+    average ``(n * mean + m * overall) / (n + m)``, overall = the review-weighted mean of all rows.
+
+    Ranking by the raw mean puts a maker with three 5-star reviews above one with two hundred
+    reviews averaging 4.6; the adjusted mean needs evidence to move away from the overall mean.
+    """
+    out = frame.copy()
+    n = out[C.N_REVIEWS].astype(float)
+    total = n.sum()
+    overall = (out[C.AVG_SATISFACTION] * n).sum() / total if total else float("nan")
+    out[C.ADJUSTED_SATISFACTION] = (out[C.AVG_SATISFACTION] * n + prior_reviews * overall) / (n + prior_reviews)
+    return out
+
+
 def satisfaction_by_maker(engine: sa.Engine, filt: OrderFilter) -> pd.DataFrame:
-    """Mean satisfaction and number of reviews per maker, best first."""
-    return _satisfaction_by(engine, filt, C.MAKERS_ID, maker_names())
+    """Mean satisfaction, number of reviews and the adjusted mean (:func:`shrink_satisfaction`) per
+    maker, best adjusted mean first."""
+    frame = shrink_satisfaction(_satisfaction_by(engine, filt, C.MAKERS_ID, maker_names()))
+    return frame.sort_values([C.ADJUSTED_SATISFACTION, C.MAKERS_ID], ascending=[False, True]).reset_index(drop=True)
 
 
 def _satisfaction_by(engine: sa.Engine, filt: OrderFilter, key: str,

@@ -5,10 +5,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import codes, columns as C
-from kurrant_core.sql_dates import week_start, weekday
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import as_datetime, read_frame
 from kurrant_core.eda.sources import items, menu_orders, orders, slot_orders
+from kurrant_core.sql_dates import week_start, weekday
 
 MOVING_WINDOW_DAYS = 7
 

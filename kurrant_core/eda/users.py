@@ -22,9 +22,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C, day_counts, schema as S
-from kurrant_core.sql_dates import week_start
 from kurrant_core.eda.filters import OrderFilter
 from kurrant_core.eda.measures import n_items, ratio, read_frame
+from kurrant_core.sql_dates import week_start
 
 DAYS_PER_WEEK = 7
 N_RETAINED = "n_retained"
@@ -167,7 +167,8 @@ def _weekly_flags(engine: sa.Engine, filt: OrderFilter, weeks: list[date]) -> sa
         return (sa.select(t.c[C.COHORT_WEEK], *flags, sa.func.count().label(_USERS_ALIKE)).where(in_range)
                 .group_by(t.c[C.COHORT_WEEK], *flags).subquery("weekly"))
     return (sa.select(t.c[C.USER_ID], sa.func.max(t.c[C.COHORT_WEEK]).label(C.COHORT_WEEK),
-                      *[sa.func.max(flag).label(f"w{i}") for i, flag in enumerate(inside)], sa.literal(1).label(_USERS_ALIKE))
+                      *[sa.func.max(flag).label(f"w{i}") for i, flag in enumerate(inside)],
+                      sa.literal(1).label(_USERS_ALIKE))
             .where(filt.where_clause(t), in_range).group_by(t.c[C.USER_ID]).subquery("weekly"))
 
 

@@ -5,14 +5,27 @@ Modules: ``split`` (train before T, test on [T, T + horizon)), ``protocols`` (ra
 accuracy), ``beyond`` (coverage, diversity, novelty, ...), ``tradeoff`` (NDCG vs diversity as the
 MMR lambda moves), ``harness`` (fit, score and store each model as a run), ``leaderboard``.
 """
-from kurrant_core.evaluation.harness import (ModelEvaluation, ModelScores, evaluate,
-                                             resolve_models, score_fitted)
-from kurrant_core.evaluation.leaderboard import (evaluated_runs, evaluation_splits, headline_keys,
-                                                 headline_metrics, leaderboard, leaderboard_frame,
-                                                 models_beating_baselines, policy_costs, summary_columns,
-                                                 tradeoff_curves)
-from kurrant_core.evaluation.split import (DEFAULT_HORIZON_DAYS, TimeSplit, backtest_splits,
-                                           default_split, read_test_items, split_data)
+from kurrant_core.evaluation.harness import ModelEvaluation, ModelScores, evaluate, resolve_models, score_fitted
+from kurrant_core.evaluation.leaderboard import (
+                                             evaluated_runs,
+                                             evaluation_splits,
+                                             headline_keys,
+                                             headline_metrics,
+                                             leaderboard,
+                                             leaderboard_frame,
+                                             models_beating_baselines,
+                                             policy_costs,
+                                             summary_columns,
+                                             tradeoff_curves,
+)
+from kurrant_core.evaluation.split import (
+                                             DEFAULT_HORIZON_DAYS,
+                                             TimeSplit,
+                                             backtest_splits,
+                                             default_split,
+                                             read_test_items,
+                                             split_data,
+)
 
 __all__ = ["DEFAULT_HORIZON_DAYS", "ModelEvaluation", "ModelScores", "TimeSplit", "backtest_splits",
            "default_split", "evaluate", "evaluated_runs", "evaluation_splits", "headline_keys",

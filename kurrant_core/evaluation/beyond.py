@@ -3,16 +3,16 @@
 The business rule is that recommendations must follow each user's taste *and not converge* on a
 few menus, so every evaluation reports, next to accuracy: catalog coverage, intra-list diversity
 on food features, novelty, exposure Gini over foods, personalisation, calibration error against
-each user's category mix, category coverage (distinct cuisines per list), and the repeat rate (share of recommended foods the user ate in the
-previous 7 days). All come from ``kurrant_core.metrics``; this module only feeds them.
+each user's category mix, category coverage (distinct cuisines per list), and the repeat rate (share
+of recommended foods the user ate in the previous 7 days). All come from ``kurrant_core.metrics``;
+this module only feeds them.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from kurrant_core import columns as C
-from kurrant_core import metrics as M
+from kurrant_core import columns as C, metrics as M
 from kurrant_core.data import ITEM_IDX, TrainingData
 from kurrant_core.evaluation import names as N
 

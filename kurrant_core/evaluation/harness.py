@@ -1,8 +1,9 @@
 """The evaluation pipeline: split, fit, rank both protocols, measure, and store each model's run.
 
-An evaluated model is a normal run in the shared format: ``start_run`` (params carry the split),
-fit on the training part, save the artifacts, write the catalog lists of every active user,
-``finish_run(metrics=...)``. ``rec_run.metrics`` then holds (see ``stored_metrics``)::
+An evaluated model is a normal run in the shared format, made by the one run pipeline
+(``runs.run_pipeline``) from the model fitted on the training part: params carry the split, the
+catalog lists of every active user are written as the policy ships them, the metrics are stored
+with the run. ``rec_run.metrics`` then holds (see ``stored_metrics``)::
 
     {"evaluation": {"cutoff": "2026-10-17", "cutoffs": [...], "horizon_days": 14, "k": 10},
      "daily_menu": {"hr@1": ..., "hr@3": ..., "mrr": ..., "ndcg": ..., "cold_mrr": ...,
@@ -25,40 +26,45 @@ trained at the latest cutoff.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C
-from kurrant_core import config, results
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
-from kurrant_core.evaluation import names as N
-from kurrant_core.evaluation import tuning
+from kurrant_core.evaluation import names as N, tuning
 from kurrant_core.evaluation.baselines import compare_to_baselines, is_baseline, pooled
 from kurrant_core.evaluation.beyond import beyond_accuracy
-from kurrant_core.evaluation.protocols import (catalog_accuracy, catalog_per_user, cold_catalog_accuracy,
-                                               daily_menu_accuracy, daily_menu_per_user,
-                                               random_catalog_per_user, rank_daily_menus, rounded,
-                                               seen_foods, truth_of)
-from kurrant_core.evaluation.split import (DEFAULT_HORIZON_DAYS, TimeSplit, backtest_splits,
-                                           default_split, split_data)
 from kurrant_core.evaluation.policy_eval import PolicyRanker, convergence_of
+from kurrant_core.evaluation.protocols import (
+    catalog_accuracy,
+    catalog_per_user,
+    cold_catalog_accuracy,
+    daily_menu_accuracy,
+    daily_menu_per_user,
+    random_catalog_per_user,
+    rank_daily_menus,
+    rounded,
+    seen_foods,
+    truth_of,
+)
+from kurrant_core.evaluation.split import DEFAULT_HORIZON_DAYS, TimeSplit, backtest_splits, default_split, split_data
 from kurrant_core.evaluation.tradeoff import mmr_tradeoff
-from kurrant_core.rerank import OFF, Policy
 from kurrant_core.models import BASELINE_NAMES, MODEL_NAMES, make_model, model_available
 from kurrant_core.models.base import Recommender
-from kurrant_core.policies import BUILTIN, DEFAULT, POLICY_KEY, apply_policy, get_policy
-from kurrant_core.schema import RUN_FAILED, RUN_STOPPED
+from kurrant_core.policies import BUILTIN, DEFAULT, get_policy
+from kurrant_core.rerank import OFF, Policy
+from kurrant_core.runs.pipeline import ProgressFn, StopFn, check_stop, run_pipeline
+from kurrant_core.runs.records import update_run_metrics
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[str, float], None]
-StopFn = Callable[[], bool]
+NO_RUN = 0
+"""``ModelEvaluation.run_id`` while its run is being written."""
 
 
 @dataclass
@@ -271,14 +277,14 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
     evaluations = []
     steps = len(splits) * len(names)
     for f, fold in enumerate(splits):
-        _check_stop(should_stop, None)
+        check_stop(should_stop, None)
         report(f"building training data before {fold.cutoff}", f * len(names) / steps)
         data, test = split_data(engine, fold)
         truth = truth_of(test, data, exclude_seen=exclude_seen)
         random_catalog.append(random_catalog_per_user(data, truth, k, exclude_seen=exclude_seen))
         is_latest = f == len(splits) - 1
         for m, name in enumerate(names):
-            _check_stop(should_stop, None)
+            check_stop(should_stop, None)
             report(f"evaluating {name} (cutoff {fold.cutoff})", (f * len(names) + m) / steps)
             model = make_model(name, **params.get(name, {}))
             scores = _fit_and_score(model, data, test, k, with_tradeoff, exclude_seen, shipped)
@@ -294,7 +300,7 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
         pooled(random_catalog), k)
     for evaluation in evaluations:
         evaluation.versus, evaluation.random = versus.get(evaluation.model, {}), random
-        results.update_run_metrics(engine, evaluation.run_id, evaluation.stored_metrics())
+        update_run_metrics(engine, evaluation.run_id, evaluation.stored_metrics())
     report("done", 1.0)
     return evaluations
 
@@ -307,7 +313,7 @@ def _tune_all(engine: sa.Engine, names: list[str], earliest: TimeSplit, params: 
     validation = tuning.build_validation(engine, earliest)
     out = {}
     for name in names:
-        _check_stop(should_stop, None)
+        check_stop(should_stop, None)
         report(f"tuning {name} on {validation.window.cutoff} .. {validation.window.test_end}", 0.0)
         result = tuning.tune_model(name, validation, base_params=params.get(name), metric=metric, k=k,
                                    exclude_seen=exclude_seen, max_trials=max_trials,
@@ -331,44 +337,18 @@ def _evaluated_run(engine: sa.Engine, model: Recommender, data: TrainingData, fo
                    split: TimeSplit, cutoffs: list[str], k: int, exclude_seen: bool,
                    tuned: dict[str, Any] | None, policy: Policy | None, triggered_by: str | None,
                    job_id: int | None, should_stop: StopFn | None) -> ModelEvaluation:
-    """Store the model fitted at the latest cutoff as a run in the shared format (its catalog lists
-    as ``policy`` ships them), with its metrics (the intervals against the baselines are added
-    once every model is scored)."""
-    served = data.orders[C.SERVICE_DATE]
+    """Store the model fitted at the latest cutoff as a run through the run pipeline (its catalog
+    lists as ``policy`` ships them, no menu days), with its metrics (the intervals against the
+    baselines are added once every model is scored)."""
     run_params = {**model.get_params(),
                   N.EVALUATION: {C.DATA_CUTOFF: split.cutoff.isoformat(),
                                  C.HORIZON_DAYS: split.horizon_days, N.K: k, N.CUTOFFS: cutoffs,
                                  N.EXCLUDE_SEEN: exclude_seen}}
     if tuned is not None:
         run_params[N.TUNING] = tuned
-    shipped = policy or BUILTIN[OFF]
-    run_params[POLICY_KEY] = shipped.to_dict()
-    run_id = results.start_run(engine, model.name, run_params, data_cutoff=data.cutoff,
-                               train_start=served.min().date(), train_end=served.max().date(),
-                               triggered_by=triggered_by, job_id=job_id)
-    artifact = config.artifact_root() / f"run_{run_id}"
-    try:
-        _check_stop(should_stop, run_id)
-        model.save(artifact)
-        users = results.active_user_ids(data)
-        for start in range(0, len(users), results.USER_BATCH):
-            results.write_recommendations(engine, run_id, apply_policy(
-                model, data, users[start:start + results.USER_BATCH], k, shipped))
-        evaluation = ModelEvaluation(model.name, run_id, split, cutoffs, k, mean_scores(folds),
-                                     exclude_seen=exclude_seen, tuned=tuned, policy=policy)
-        results.finish_run(engine, run_id, metrics=evaluation.stored_metrics(), n_users=data.n_users,
-                           n_items=data.n_foods, artifact_path=artifact, warnings=model.fit_warnings())
-    except BaseException as exc:
-        stopped = isinstance(exc, results.RunCancelled)
-        results.fail_run(engine, run_id, "cancelled" if stopped else exc,
-                         status=RUN_STOPPED if stopped else RUN_FAILED)
-        shutil.rmtree(artifact, ignore_errors=True)
-        raise
-    return evaluation
-
-
-def _check_stop(should_stop: StopFn | None, run_id: int | None) -> None:
-    if should_stop is not None and should_stop():
-        raise results.RunCancelled(f"Evaluation run {run_id} was cancelled." if run_id
-                                   else "Evaluation was cancelled.")
-
+    evaluation = ModelEvaluation(model.name, NO_RUN, split, cutoffs, k, mean_scores(folds),
+                                 exclude_seen=exclude_seen, tuned=tuned, policy=policy)
+    run_id = run_pipeline(engine, model, data, params=run_params, k=k, policy=policy or BUILTIN[OFF],
+                          dates=[], fit=False, metrics=evaluation.stored_metrics(),
+                          triggered_by=triggered_by, job_id=job_id, should_stop=should_stop)
+    return replace(evaluation, run_id=run_id)

@@ -13,11 +13,11 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import results, schema
+from kurrant_core import columns as C, schema
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.baselines import is_baseline
+from kurrant_core.runs.records import list_runs
 
 _runs = schema.rec_run.c
 METRICS = _runs.metrics.name
@@ -73,7 +73,7 @@ def _interval_cells(stored: dict, protocol: str) -> dict[str, Any]:
 
 def evaluated_runs(engine: sa.Engine) -> pd.DataFrame:
     """Done runs that carry an evaluation, newest first: model, run id, split, stored metrics."""
-    runs = results.list_runs(engine)
+    runs = list_runs(engine)
     rows = []
     for run in runs.itertuples(index=False):
         run = run._asdict()

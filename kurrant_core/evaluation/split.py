@@ -13,8 +13,7 @@ from datetime import date, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import schema as S
+from kurrant_core import columns as C, schema as S
 from kurrant_core.data import TrainingData, build_training_data
 from kurrant_core.errors import KurrantError
 

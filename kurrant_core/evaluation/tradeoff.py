@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kurrant_core import columns as C
-from kurrant_core import metrics as M
+from kurrant_core import columns as C, metrics as M
 from kurrant_core.candidates import DEFAULT_POOL, candidate_sets
 from kurrant_core.data import TrainingData
 from kurrant_core.evaluation import names as N

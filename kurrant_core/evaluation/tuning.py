@@ -27,8 +27,13 @@ from kurrant_core import columns as C
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
-from kurrant_core.evaluation.protocols import (catalog_accuracy, daily_menu_accuracy, rank_daily_menus,
-                                               seen_foods, truth_of)
+from kurrant_core.evaluation.protocols import (
+    catalog_accuracy,
+    daily_menu_accuracy,
+    rank_daily_menus,
+    seen_foods,
+    truth_of,
+)
 from kurrant_core.evaluation.split import TimeSplit, split_data
 from kurrant_core.models import make_model
 
@@ -192,8 +197,9 @@ def tune_model(model_name: str, validation: Validation, *, base_params: dict[str
 def last_tuning(engine: sa.Engine, model_name: str) -> dict[str, Any] | None:
     """The tuning record of the newest done run of ``model_name`` that carries one (None if no
     run was ever tuned), with ``from_run`` added: what a retrain uses by default."""
-    from kurrant_core import results, schema
-    runs = results.list_runs(engine, model_name)
+    from kurrant_core import schema
+    from kurrant_core.runs.records import list_runs  # runs' history reads this module's keys
+    runs = list_runs(engine, model_name)
     for row in runs.to_dict("records"):
         if row[schema.rec_run.c.status.name] != schema.RUN_DONE:
             continue

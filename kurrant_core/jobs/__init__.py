@@ -7,25 +7,19 @@
 - ``runner``: the worker (``python -m kurrant_core retrain --job ID``), heartbeat and cancel;
 - ``recovery``: a dead worker's job is failed, its runs' rows deleted, the lock freed;
 - ``evaluate``: the metrics stored with each run (the evaluation harness's format);
-- ``progress``, ``history``, ``access``: what the retrain page shows and who may act.
+- ``progress``: what the retrain page shows of a job (who may act: ``kurrant_core.access``).
+
+A run's history, comparison and export live with the runs (``kurrant_core.runs``).
 """
-from kurrant_core.jobs.access import Access, check_team_password, password_hash
-from kurrant_core.jobs.history import (ListOverlap, RunComparison, compare_runs, default_cutoff,
-                                       done_runs_of, export_parquet, list_overlap, run_history,
-                                       upcoming_menu_days)
 from kurrant_core.jobs.lock import LockHolder, holder
 from kurrant_core.jobs.progress import JobProgress, ModelProgress, job_progress
 from kurrant_core.jobs.recovery import recover_stale
 from kurrant_core.jobs.runner import run_job
 from kurrant_core.jobs.spec import RetrainSpec, date_span, main_params
-from kurrant_core.jobs.store import (JobRecord, get_job, jobs_frame, latest_job, list_jobs,
-                                     request_cancel)
+from kurrant_core.jobs.store import JobRecord, get_job, jobs_frame, latest_job, list_jobs, request_cancel
 from kurrant_core.jobs.submit import JobRefused, job_log_path, launch_worker, submit
 
 __all__ = [
-    "Access", "JobProgress", "JobRecord", "JobRefused", "ListOverlap", "LockHolder", "ModelProgress",
-    "RetrainSpec", "RunComparison", "check_team_password", "compare_runs", "date_span",
-    "default_cutoff", "done_runs_of", "export_parquet", "get_job", "holder", "job_log_path",
-    "job_progress", "jobs_frame", "latest_job", "launch_worker", "list_jobs", "list_overlap",
-    "main_params", "password_hash", "recover_stale", "request_cancel", "run_history", "run_job",
-    "submit", "upcoming_menu_days"]
+    "JobProgress", "JobRecord", "JobRefused", "LockHolder", "ModelProgress", "RetrainSpec", "date_span",
+    "get_job", "holder", "job_log_path", "job_progress", "jobs_frame", "latest_job", "launch_worker",
+    "list_jobs", "main_params", "recover_stale", "request_cancel", "run_job", "submit"]

@@ -18,8 +18,16 @@ import sqlalchemy as sa
 from kurrant_core import columns as C
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
-from kurrant_core.evaluation import (DEFAULT_HORIZON_DAYS, ModelEvaluation, ModelScores, TimeSplit,
-                                     default_split, read_test_items, score_fitted, split_data)
+from kurrant_core.evaluation import (
+    DEFAULT_HORIZON_DAYS,
+    ModelEvaluation,
+    ModelScores,
+    TimeSplit,
+    default_split,
+    read_test_items,
+    score_fitted,
+    split_data,
+)
 from kurrant_core.evaluation.baselines import compare_to_baselines
 from kurrant_core.evaluation.protocols import random_catalog_per_user, truth_of
 from kurrant_core.models import BASELINE_NAMES, make_model
@@ -31,7 +39,7 @@ UNSTORED_RUN_ID = 0
 
 
 class RunEvaluator:
-    """``evaluate(model, data) -> metrics`` hook for ``results.train_and_write``.
+    """``evaluate(model, data) -> metrics`` hook for ``runs.train_and_write``.
 
     The holdout split and its training data are built once per job and shared by every model.
     """

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import config, schema
+from kurrant_core import columns as C, config, schema
 
 RETRAIN = "retrain"
 DEFAULT_STALE_AFTER_S = 60.0

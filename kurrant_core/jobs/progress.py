@@ -11,8 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import schema
+from kurrant_core import columns as C, schema
 from kurrant_core.jobs import store
 from kurrant_core.jobs.lock import now
 from kurrant_core.jobs.store import JobRecord

@@ -14,8 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import config, results, schema
+from kurrant_core import columns as C, config, runs, schema
 from kurrant_core.jobs import lock, store
 from kurrant_core.schema import RUN_FAILED, RUN_LEARNING, RUN_QUEUED, RUN_STOPPED
 
@@ -73,6 +72,6 @@ def fail_unfinished_runs(engine: sa.Engine, job_id: int, reason: str, *,
                                                _runs.c.status.in_((RUN_QUEUED, RUN_LEARNING))))
             .scalars()]
     for run_id in run_ids:
-        results.fail_run(engine, run_id, reason, status=status)
+        runs.fail_run(engine, run_id, reason, status=status)
         shutil.rmtree(config.artifact_root() / f"run_{run_id}", ignore_errors=True)
     return run_ids

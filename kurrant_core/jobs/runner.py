@@ -1,7 +1,7 @@
 """The retrain worker: runs one queued job to its end, whatever happens to the page that asked.
 
 Stages: loading data, then for each model training, evaluating and writing its lists (the shared
-pipeline ``results.train_and_write``), then, if asked, activating the new runs. A background
+pipeline ``runs.train_and_write``), then, if asked, activating the new runs. A background
 thread beats every few seconds (job and lock ``heartbeat_at``, the last lines of the log) so a
 dead worker can be told from a slow one. Cancel is a flag the job polls between stages and models:
 the job ends *stopped*, its unfinished run stopped and invisible, the lock released. Activation
@@ -20,16 +20,16 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from kurrant_core import config, results
+from kurrant_core import access, config, runs
 from kurrant_core.data import build_training_data
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.tuning import CHOSEN, last_tuning
-from kurrant_core.policies import apply_policy_to_run, get_policy
 from kurrant_core.jobs import lock, store
 from kurrant_core.jobs.evaluate import RunEvaluator
 from kurrant_core.jobs.recovery import fail_unfinished_runs
 from kurrant_core.jobs.store import JobRecord
+from kurrant_core.policies import get_policy
 from kurrant_core.schema import RUN_DONE, RUN_FAILED, RUN_QUEUED, RUN_STATUS, RUN_STOPPED
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def run_job(engine: sa.Engine, job_id: int) -> JobRecord:
     try:
         _train_all(engine, job, lambda: heartbeat.lost or store.cancel_requested(engine, job_id))
         status = RUN_DONE
-    except results.RunCancelled:
+    except runs.RunCancelled:
         status = RUN_STOPPED
         log.info("job %s cancelled", job_id)
     except Exception as exc:
@@ -165,11 +165,25 @@ def _apply_policy(engine: sa.Engine, job: JobRecord, report: Callable[[str, floa
     spec = job.spec
     name = spec.models[0]
     report(f"{name}: applying policy {spec.model_policy(name)} to run {spec.apply_to_run}", 0.1)
-    run_id = apply_policy_to_run(engine, spec.apply_to_run, get_policy(engine, spec.model_policy(name)),
-                                 triggered_by=job.triggered_by, job_id=job.job_id, lock_job=job.job_id)
+    run_id = runs.apply_policy_to_run(engine, spec.apply_to_run, get_policy(engine, spec.model_policy(name)),
+                                      triggered_by=job.triggered_by, job_id=job.job_id, lock_job=job.job_id)
     if spec.activate:
-        results.activate_run(engine, run_id)
+        runs.activate_run(engine, run_id, by=access.job_person(job.triggered_by))
     return {name: run_id}
+
+
+def _make_ensemble(engine: sa.Engine, job: JobRecord, report: Callable[[str, float], None],
+                   should_stop: Callable[[], bool]) -> dict[str, int]:
+    """The job "make an ensemble": the member runs fused into one new run (``ensembles``)."""
+    from kurrant_core.ensembles import DEFAULT_RRF_K, ENSEMBLE_MODEL, build_ensemble
+    wanted = job.spec.ensemble
+    run_id = build_ensemble(engine, [int(m) for m in wanted["members"]], wanted["rule"],
+                            rrf_k=float(wanted.get("rrf_k", DEFAULT_RRF_K)), weights=wanted.get("weights"),
+                            policy=wanted.get("policy"), triggered_by=job.triggered_by, job_id=job.job_id,
+                            progress=report, should_stop=should_stop)
+    if job.spec.activate:
+        runs.activate_run(engine, run_id, by=access.job_person(job.triggered_by))
+    return {ENSEMBLE_MODEL: run_id}
 
 
 def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool]) -> dict[str, int]:
@@ -182,11 +196,13 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
 
     def check_stop() -> None:
         if should_stop():
-            raise results.RunCancelled(f"Job {job.job_id} was cancelled.")
+            raise runs.RunCancelled(f"Job {job.job_id} was cancelled.")
 
     check_stop()
     if spec.apply_to_run is not None:
         return _apply_policy(engine, job, report)
+    if spec.ensemble is not None:
+        return _make_ensemble(engine, job, report, should_stop)
     report("loading data", 0.0)
     data = build_training_data(engine, spec.cutoff)
     evaluator = (RunEvaluator(engine, k=spec.k, horizon_days=spec.horizon_days)
@@ -200,7 +216,7 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
 
         tuned = last_tuning(engine, name)          # retrain uses the last tuned values by default
         params = {**(tuned[CHOSEN] if tuned else {}), **spec.model_params(name)}
-        run_ids[name] = results.train_and_write(
+        run_ids[name] = runs.train_and_write(
             engine, name, params, cutoff=spec.cutoff, k=spec.k,
             run_params={N.TUNING: tuned} if tuned else None,
             policy=get_policy(engine, spec.model_policy(name)),
@@ -212,5 +228,5 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
     if spec.activate:
         report("activating the new runs", 1.0)
         for run_id in run_ids.values():
-            results.activate_run(engine, run_id)
+            runs.activate_run(engine, run_id, by=access.job_person(job.triggered_by))
     return run_ids

@@ -41,6 +41,9 @@ class RetrainSpec:
     apply_to_run: int | None = None
     """Set: not a retrain but "apply a policy to a done run": the run's saved model, no refit, a new
     run written with ``policies[model]`` (one model, the run's)."""
+    ensemble: dict[str, Any] | None = None
+    """Set: not a retrain but "make an ensemble" (``ensembles.build_ensemble``): ``members`` (run ids),
+    ``rule``, ``rrf_k``, ``weights``, ``policy``; ``models`` are the members' models, for display."""
 
     @classmethod
     def build(cls, models: str | list[str] | tuple[str, ...] | None = "all",
@@ -70,6 +73,12 @@ class RetrainSpec:
             raise KurrantError(f"A policy was given for {', '.join(stray)}, which is not in the job.")
         if self.apply_to_run is not None and len(self.models) != 1:
             raise KurrantError("Applying a policy makes one new run from one done run.")
+        if self.ensemble is not None:
+            from kurrant_core.ensembles import fusion
+            if self.apply_to_run is not None or not self.ensemble.get("members"):
+                raise KurrantError("An ensemble job fuses its member runs; give their ids, nothing to apply.")
+            fusion.check_rule(self.ensemble.get("rule", ""), self.ensemble.get("rrf_k", fusion.DEFAULT_RRF_K),
+                              self.ensemble.get("weights"), len(self.ensemble["members"]))
 
     def validate_policies(self, engine: sa.Engine) -> None:
         """Every named policy exists (a job would otherwise fail minutes later)."""

@@ -12,8 +12,8 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import schema
+from kurrant_core import access, columns as C, schema
+from kurrant_core.audit import audited
 from kurrant_core.errors import KurrantError
 from kurrant_core.jobs.lock import now
 from kurrant_core.jobs.spec import RetrainSpec
@@ -144,15 +144,19 @@ def cancel_requested(engine: sa.Engine, job_id: int) -> bool:
                                  .where(_job.c[C.JOB_ID] == job_id)).scalar())
 
 
-def request_cancel(engine: sa.Engine, job_id: int) -> JobRecord:
-    """Ask a running job to stop at its next check (between stages and models); its record."""
-    job = get_job(engine, job_id)
-    if not job.is_running:
-        raise KurrantError(f"Job {job_id} is already {job.status_label}; only a queued or learning "
-                           "job can be cancelled.")
-    with engine.begin() as conn:
-        conn.execute(_job.update().where(_job.c[C.JOB_ID] == job_id)
-                     .values(cancel_requested=True))
+def request_cancel(engine: sa.Engine, job_id: int, *, by: access.Person) -> JobRecord:
+    """Ask a running job to stop at its next check (between stages and models); its record.
+
+    ``by`` must be allowed to cancel; the request and its audit row commit together."""
+    with audited(engine, by, access.CANCEL, f"job {job_id}") as act:
+        job = get_job(engine, job_id)
+        if not job.is_running:
+            raise KurrantError(f"Job {job_id} is already {job.status_label}; only a queued or learning "
+                               "job can be cancelled.")
+        with engine.begin() as conn:
+            conn.execute(_job.update().where(_job.c[C.JOB_ID] == job_id)
+                         .values(cancel_requested=True))
+            act.done(conn)
     return get_job(engine, job_id)
 
 

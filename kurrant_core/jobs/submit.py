@@ -15,7 +15,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kurrant_core import config
+from kurrant_core import access, config
+from kurrant_core.audit import audited
 from kurrant_core.errors import KurrantError
 from kurrant_core.jobs import lock, store
 from kurrant_core.jobs.recovery import recover_stale
@@ -42,25 +43,35 @@ def job_log_path(job_id: int) -> Path:
     return config.artifact_root() / LOG_FOLDER / f"job_{job_id}.log"
 
 
-def submit(engine: sa.Engine, spec: RetrainSpec, *, triggered_by: str | None,
-           launch: bool = True) -> int:
-    """Queue a retrain and take the lock for it; with ``launch``, start its detached worker.
+def submit(engine: sa.Engine, spec: RetrainSpec, *, by: access.Person, launch: bool = True) -> int:
+    """Queue a retrain (or an apply-a-policy job) for ``by`` and take the lock for it; with
+    ``launch``, start its detached worker.
 
-    Raises :class:`JobRefused` when another retrain holds the lock (after recovering a holder
-    that died), and KurrantError for an invalid spec. Returns the job id.
+    ``by`` must be allowed to retrain (``access.AccessDenied`` otherwise); the job row, the lock
+    and the audit row commit together. Raises :class:`JobRefused` when another retrain holds the
+    lock (after recovering a holder that died), and KurrantError for an invalid spec; both are
+    audited as failed. Returns the job id.
     """
-    spec.validate()
-    spec.validate_policies(engine)
-    recover_stale(engine)
-    try:
-        with engine.begin() as conn:
-            job_id = store.insert_job(conn, spec, triggered_by)
-            if not lock.try_acquire(conn, job_id):
-                raise _LockHeld
-    except _LockHeld:
-        raise refusal(engine) from None
-    if launch:
-        launch_worker(engine, job_id)
+    action = access.APPLY_POLICY if spec.apply_to_run is not None else access.RETRAIN
+    target = (f"run {spec.apply_to_run} → policy {spec.model_policy(spec.models[0]) if spec.models else '?'}"
+              if spec.apply_to_run is not None else spec.models_text())
+    if spec.ensemble is not None:
+        action = access.MAKE_ENSEMBLE
+        target = f"ensemble {spec.ensemble.get('rule')} of runs {spec.ensemble.get('members')}"
+    with audited(engine, by, action, target) as act:
+        spec.validate()
+        spec.validate_policies(engine)
+        recover_stale(engine)
+        try:
+            with engine.begin() as conn:
+                job_id = store.insert_job(conn, spec, by.who)
+                if not lock.try_acquire(conn, job_id):
+                    raise _LockHeld
+                act.done(conn, f"job {job_id}: {target}")
+        except _LockHeld:
+            raise refusal(engine) from None
+        if launch:
+            launch_worker(engine, job_id)
     return job_id
 
 

@@ -35,6 +35,17 @@ import scipy.sparse as sp
 from kurrant_core import codes, columns as C
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError, ModelNotApplicable
+from kurrant_core.models.shared_scores import (
+    OFFER_CORRECTION,
+    POPULARITY_HALF_LIFE_DAYS,
+    PROFILE_HALF_LIFE_DAYS,
+    SURVEY_WEIGHT,
+    explain_profile_match,
+    fit_group_popularity,
+    group_popularity_scores,
+    profile_match,
+    taste_profiles,
+)
 
 log = logging.getLogger(__name__)
 PARAMS_FILE = "params.json"
@@ -358,26 +369,28 @@ class ColdStartFallback:
     """
 
     def __init__(self, data: TrainingData):
-        from kurrant_core.models.content import ContentRecommender
-        from kurrant_core.models.popularity import PopularityRecommender
         self.data = data
-        self.popularity = PopularityRecommender()._fit_without_fallback(data)
-        self.content = ContentRecommender()._fit_without_fallback(data)
+        self.popularity = fit_group_popularity(data, POPULARITY_HALF_LIFE_DAYS)
         # without taste tags the survey matches nothing: everybody cold gets popularity
-        self.surveyed = getattr(self.content, "has_survey_", np.zeros(data.n_users, dtype=bool))
+        self.surveyed = np.zeros(data.n_users, dtype=bool)
+        if data.tag_feature_index:
+            self.profiles, self.surveyed, _ = taste_profiles(data, PROFILE_HALF_LIFE_DAYS, SURVEY_WEIGHT,
+                                                             OFFER_CORRECTION)
 
     def score(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        pop = self.popularity._score(u, i, None)
+        pop = group_popularity_scores(*self.popularity, self.data.user_group, u, i)
         peak = pop.max(axis=1, keepdims=True) if pop.size else pop
         pop = np.divide(pop, peak, out=np.zeros_like(pop), where=peak > 0)
         surveyed = self.surveyed[u]
         if surveyed.any():
-            pop[surveyed] = self.content._score(u[surveyed], i, None) + SURVEY_POPULARITY_TIEBREAK * pop[surveyed]
+            pop[surveyed] = (profile_match(self.data, self.profiles, u[surveyed], i)
+                             + SURVEY_POPULARITY_TIEBREAK * pop[surveyed])
         return pop
 
     def explain(self, u: int, i: np.ndarray) -> list[str]:
         if self.surveyed[u]:
-            return [f"new user: {line}" for line in self.content._explain(u, i)]
+            return [f"new user: {line}" for line in
+                    explain_profile_match(self.data, self.profiles[u], "your taste survey", i)]
         return ["new user: popular in your group lately" for _ in i]
 
 

@@ -40,8 +40,18 @@ from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models import make_model
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import (
-    FEATURE_NAMES, NEVER_DAYS, RANKED, SET_ID, Feature, builder_from_training_data, cut_training_data,
-    group_offer_rates, offer_rates_of, to_days, training_choice_sets)
+    FEATURE_NAMES,
+    NEVER_DAYS,
+    RANKED,
+    SET_ID,
+    Feature,
+    builder_from_training_data,
+    cut_training_data,
+    group_offer_rates,
+    offer_rates_of,
+    to_days,
+    training_choice_sets,
+)
 
 INNER_MODELS = {Feature.ALS_SCORE: "als", Feature.CONTENT_SCORE: "content"}
 """Choice-model feature -> the registered model whose score it is."""

@@ -23,10 +23,14 @@ from torch import nn
 
 from kurrant_core import columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
-from kurrant_core.models.choice_features import (
-    group_offer_rates, history_term, offer_rates_of, own_history)
+from kurrant_core.models.choice_features import group_offer_rates, history_term, offer_rates_of, own_history
 from kurrant_core.models.torch_support import (
-    TorchRecommender, effective_batch_size, number_meals, resolve_seed, torch_session)
+    TorchRecommender,
+    effective_batch_size,
+    number_meals,
+    resolve_seed,
+    torch_session,
+)
 
 SCORE_CHUNK_PAIRS = 262_144
 """Pairs per forward pass when scoring a users × foods matrix (bounds memory)."""

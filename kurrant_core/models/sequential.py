@@ -36,11 +36,22 @@ from kurrant_core import columns as C
 from kurrant_core.data import USER_IDX, TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.choice_features import (
-    RecentMeals, food_attribute_design, group_offer_rates, history_term, menu_choices, offer_rates_of,
-    own_history)
+    RecentMeals,
+    food_attribute_design,
+    group_offer_rates,
+    history_term,
+    menu_choices,
+    offer_rates_of,
+    own_history,
+)
 from kurrant_core.models.sasrec import SASRec, fit_sasrec
 from kurrant_core.models.torch_support import (
-    TorchRecommender, fit_choice_logit, number_meals, resolve_seed, torch_session)
+    TorchRecommender,
+    fit_choice_logit,
+    number_meals,
+    resolve_seed,
+    torch_session,
+)
 
 OBJECTIVES = ("menu", "catalog")
 """Softmax over the menu each food was chosen from, or over the whole catalog."""

@@ -6,8 +6,7 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C
-from kurrant_core import schema
+from kurrant_core import columns as C, schema
 from kurrant_core.sync.plan import SYNC_SPECS
 
 SYNC_RUNNING, SYNC_OK, SYNC_FAILED = "running", "ok", "failed"
