@@ -195,26 +195,38 @@ def build_problem(inputs: PlanInputs, pairs: pd.DataFrame, prefs: pd.DataFrame,
     return problem, pairs, user_ids, food_ids
 
 
-def _pick_reason(user: int, chosen: pd.Series, options: pd.DataFrame, full_after: set[int],
-                 names: dict[int, str]) -> tuple[str, str]:
-    """Why this food: the user's top feasible food, or why the plan moved them off it."""
-    if not (options[C.PREFERENCE] > 0).any():
-        return NO_PREFERENCE, REASON_TEXT[NO_PREFERENCE]
-    ranked = options.sort_values([C.RANK, C.PREFERENCE], ascending=[True, False], na_position="last")
-    top = ranked.iloc[0]
-    rank = int(chosen[C.RANK]) if pd.notna(chosen[C.RANK]) else len(options)
-    if int(top[C.FOOD_ID]) == int(chosen[C.FOOD_ID]):
-        return TOP_PICK, REASON_TEXT[TOP_PICK]
-    name = names.get(int(top[C.FOOD_ID]), str(int(top[C.FOOD_ID])))
-    if not bool(top["_feasible"]):
-        code = NEXT_BEST_RULES
-    elif int(top[C.FOOD_ID]) in full_after:
-        code = NEXT_BEST_CAPACITY
-    elif bool(top["_recent"]):
-        code = NEXT_BEST_VARIETY
-    else:
-        code = NEXT_BEST_SPREAD
-    return code, REASON_TEXT[code].format(top=name, rank=rank)
+def _pick_reasons(picked: pd.DataFrame, options: pd.DataFrame, full_after: set[int],
+                  names: dict[int, str]) -> tuple[list[str], list[str]]:
+    """Why each picked food (codes and lines): the user's top food, or why the plan moved them off
+    it (rules, capacity, variety, else the group's spread). ``options`` holds every ranked food
+    of the planned users with ``_feasible`` and ``_recent``."""
+    ranked = options.sort_values([C.USER_ID, C.RANK, C.PREFERENCE], ascending=[True, True, False])
+    top = ranked.drop_duplicates(C.USER_ID).set_index(C.USER_ID)
+    liked = options.groupby(C.USER_ID)[C.PREFERENCE].max() > 0
+    codes_, texts = [], []
+    for user, food, rank in zip(picked[C.USER_ID].astype(int), picked[C.FOOD_ID].astype(int), picked[C.RANK]):
+        if user not in top.index or not liked.get(user, False):
+            code = NO_PREFERENCE
+        else:
+            best = top.loc[user]
+            if int(best[C.FOOD_ID]) == food:
+                code = TOP_PICK
+            elif not bool(best["_feasible"]):
+                code = NEXT_BEST_RULES
+            elif int(best[C.FOOD_ID]) in full_after:
+                code = NEXT_BEST_CAPACITY
+            elif bool(best["_recent"]):
+                code = NEXT_BEST_VARIETY
+            else:
+                code = NEXT_BEST_SPREAD
+        codes_.append(code)
+        if code in (TOP_PICK, NO_PREFERENCE):
+            texts.append(REASON_TEXT[code])
+        else:
+            best_food = int(top.at[user, C.FOOD_ID])
+            texts.append(REASON_TEXT[code].format(top=names.get(best_food, str(best_food)),
+                                                  rank=int(rank) if pd.notna(rank) else "?"))
+    return codes_, texts
 
 
 def plan_meal(engine: sa.Engine, service_date, dining_type, *, run_id: int, as_of: datetime | None = None,
@@ -259,19 +271,12 @@ def _items(inputs: PlanInputs, pairs: pd.DataFrame, prefs: pd.DataFrame, problem
                                       zip(prefs[C.USER_ID].astype(int), prefs[C.FOOD_ID].astype(int))],
                            _recent=[(u, f) in recent for u, f in
                                     zip(prefs[C.USER_ID].astype(int), prefs[C.FOOD_ID].astype(int))])
-    options_of = dict(tuple(options.groupby(C.USER_ID))) if len(options) else {}
-    rows = []
-    for _, pick in picked.iterrows():
-        user = int(pick[C.USER_ID])
-        mine = options_of.get(user)
-        if mine is None or mine.empty:
-            code, text = NO_PREFERENCE, REASON_TEXT[NO_PREFERENCE]
-        else:
-            code, text = _pick_reason(user, pick, mine, full_after, names)
-        rows.append({C.USER_ID: user, C.GROUP_ID: pick[C.GROUP_ID], C.DAILY_FOOD_ID: int(pick[C.DAILY_FOOD_ID]),
-                     C.FOOD_ID: int(pick[C.FOOD_ID]), C.MAKERS_ID: int(pick[C.MAKERS_ID]),
-                     C.PRICE: int(pick[C.PRICE]), C.SCORE: float(problem.value[pairs.index.get_loc(pick.name)]),
-                     C.RANK: pick[C.RANK], C.REASON_CODE: code, C.REASON: text})
+    codes_, texts = _pick_reasons(picked, options, full_after, names)
+    rows = [{C.USER_ID: int(u), C.GROUP_ID: g, C.DAILY_FOOD_ID: int(d), C.FOOD_ID: int(f), C.MAKERS_ID: int(m),
+             C.PRICE: int(p), C.SCORE: float(v), C.RANK: r, C.REASON_CODE: code, C.REASON: text}
+            for u, g, d, f, m, p, v, r, code, text in zip(
+                picked[C.USER_ID], picked[C.GROUP_ID], picked[C.DAILY_FOOD_ID], picked[C.FOOD_ID],
+                picked[C.MAKERS_ID], picked[C.PRICE], problem.value[chosen], picked[C.RANK], codes_, texts)]
     planned = {r[C.USER_ID] for r in rows}
     group_of = inputs.users.set_index(C.USER_ID)[C.GROUP_ID]
     for user in inputs.users[C.USER_ID].astype(int):
