@@ -190,7 +190,6 @@ def _warm_up() -> None:
 
 
 WARM_UP_THREAD = "kurrant-warm-up"
-route_through_app()
 if st.runtime.exists():                     # a real server (not a test's AppTest run)
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_WarmUpThreadFilter())
     threading.Thread(target=_warm_up, name=WARM_UP_THREAD, daemon=True).start()
@@ -285,3 +284,8 @@ def audit_section(limit: int = AUDIT_ROWS) -> None:
                        outcome=[t(f"audit.{v}") for v in rows["outcome"]])
     st.dataframe(rows.drop(columns=["id"]), hide_index=True, column_config={
         name: t(f"audit.{name}") for name in ("at", "who", "action", "target", "outcome", "error")})
+
+
+# Last, so that the rerun it may raise never leaves this module half-imported (a page importing a
+# name defined below the call would fail with ImportError on a first visit by deep link).
+route_through_app()

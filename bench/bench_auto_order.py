@@ -91,11 +91,20 @@ def bench_planner(url: str, run_id: int | None) -> None:
     print(f"\nwhole planner on {engine.url.render_as_string(hide_password=True)}, run {run_id}, "
           f"{len(everyone):,} users opted in")
     print(f"{'date':>11} {'mode':>8} {'users':>6} {'planned':>8} {'seconds':>8} {'x budget':>9}  preferences from")
-    for day, mode, source in ((upcoming, auto_order.PREVIEW, "stored rows"),
-                              (past, auto_order.REPLAY, "saved model + policy")):
-        seconds, plan = time_it(lambda: auto_order.plan_meal(engine, day, 2, run_id=run_id, mode=mode), repeats=2)
+    from kurrant_core import policies, runs
+    from kurrant_core.compare.runs import load_run_model
+    load_s, model = time_it(lambda: load_run_model(engine, run_id), repeats=1)
+    policy = policies.run_policy(runs.get_run(engine, run_id).params)
+    cases = ((upcoming, auto_order.PREVIEW, "stored rows", {}),
+             (past, auto_order.REPLAY, "saved model + policy (loaded each time)", {}),
+             (past, auto_order.REPLAY, "model + policy already loaded (as the server holds it)",
+              {"model": model, "policy": policy}))
+    for day, mode, source, extra in cases:
+        seconds, plan = time_it(lambda: auto_order.plan_meal(engine, day, 2, run_id=run_id, mode=mode, **extra),
+                                repeats=2)
         print(f"{day!s:>11} {mode:>8} {plan.n_users:>6,} {plan.n_planned:>8,} {seconds:>8.2f} "
               f"{seconds / BUDGET_S:>9.2f}  {source}")
+    print(f"(loading the run's model alone: {load_s:.2f} s)")
     engine.dispose()
     shutil.rmtree(folder, ignore_errors=True)
 

@@ -11,6 +11,7 @@ Service dates in the frames are ``datetime64`` (midnight), not ``datetime.date``
 """
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from sklearn.preprocessing import KBinsDiscretizer, MinMaxScaler, MultiLabelBina
 
 from kurrant_core import codes, columns as C, schema as S
 from kurrant_core.errors import KurrantError
+from kurrant_core.sql_dates import day_number
 
 USER_IDX = "u"
 ITEM_IDX = "i"
@@ -44,10 +46,14 @@ MAX_EXPOSED_PER_MENU = 200
 """Foods of one menu that become exposures (negatives) for the users who ordered from it; a
 menu longer than this (a public catalogue offered whole every day) is sampled, seeded."""
 
-_ORDER_COLUMNS = [C.ORDER_ITEM_ID, C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE,
-                  C.MAKERS_ID, C.CUISINE_CODE]
+_ORDER_COLUMNS = [C.ORDER_ITEM_ID, C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]
+"""What is read per order item; its maker and cuisine are the food's (preprocess copies them from
+mart_food), so they are looked up by food index instead of read 3.8 M times."""
+_FOOD_COLUMNS_OF_ORDERS = [C.MAKERS_ID, C.CUISINE_CODE]
 _MENU_COLUMNS = [C.DAILY_FOOD_ID, C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.FOOD_ID, C.MAKERS_ID,
                  C.DAILY_FOOD_STATUS, C.PRICE]
+READ_CHUNK_ROWS = 100_000
+"""Rows per fetch of a bulk read: the driver's per-row tuples never exceed one chunk."""
 _DATE_DTYPE = "datetime64[s]"
 _SAVED_FRAMES = ("orders", "foods", "users", "menus")
 _SAVED_MATRICES = ("food_features", "food_allergens", "user_allergens")
@@ -229,30 +235,10 @@ class TrainingData:
         ``MAX_EXPOSED_PER_MENU`` (a catalogue of thousands offered every day) keeps a seeded
         sample of that many foods, the same for every user of that menu, plus each user's chosen
         food: users x menu rows would not fit in memory, and sampled negatives teach the same.
+        Built in numpy (each meal's menu is a slice of one index array) with int32 indices and an
+        int8 dining type: on a large world this is tens of millions of rows.
         """
-        keys = [C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]
-        meals = self.orders[[USER_IDX, *keys]].drop_duplicates()
-        menu = self.menus[[*keys, ITEM_IDX]].drop_duplicates()
-        size = menu.groupby(keys)[ITEM_IDX].transform("size").to_numpy()
-        if (size > MAX_EXPOSED_PER_MENU).any():
-            rng = np.random.default_rng(0)
-            big = menu[size > MAX_EXPOSED_PER_MENU]
-            order = big.assign(_r=rng.random(len(big))).sort_values([*keys, "_r"])
-            sampled = order[order.groupby(keys).cumcount().to_numpy() < MAX_EXPOSED_PER_MENU]
-            trimmed = pd.concat([menu[size <= MAX_EXPOSED_PER_MENU], sampled[menu.columns]])
-        else:
-            trimmed = menu
-        out = meals.merge(trimmed, on=keys, how="inner")
-        eaten = self.orders[[USER_IDX, *keys, ITEM_IDX]].drop_duplicates()
-        if trimmed is not menu:        # chosen foods the sample left out are exposures too
-            out = pd.concat([out, eaten.merge(menu, on=[*keys, ITEM_IDX], how="inner")[out.columns]])
-            out = out.drop_duplicates()
-        eaten = eaten[[USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX]].drop_duplicates()
-        eaten[CHOSEN] = True
-        out = out.merge(eaten, on=[USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX], how="left")
-        out[CHOSEN] = out[CHOSEN].fillna(False).astype(bool)
-        return (out.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX])
-                .reset_index(drop=True)[[USER_IDX, ITEM_IDX, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE, CHOSEN]])
+        return menu_exposures(self.orders, self.menus, self.n_foods)
 
     # ------------------------------------------------------------------------------ ids
     def user_indices(self, user_ids) -> np.ndarray:
@@ -320,26 +306,24 @@ def build_training_data(engine: sa.Engine, cutoff: date | None = None, *,
         foods = _read(conn, sa.select(S.mart_food).order_by(S.mart_food.c[C.FOOD_ID]))
         users = _read(conn, sa.select(S.mart_user).order_by(S.mart_user.c[C.USER_ID]))
         oi = S.mart_order_item.c
-        orders = _read(conn, sa.select(*_raw_dates(oi, _ORDER_COLUMNS))
-                       .where(oi[C.IS_PAID] == sa.true(), oi[C.SERVICE_DATE] < cutoff))
+        orders = _read_int_columns(conn, sa.select(*_day_numbers(oi, _ORDER_COLUMNS))
+                                   .where(oi[C.IS_PAID] == sa.true(), oi[C.SERVICE_DATE] < cutoff))
         dm = S.mart_daily_menu.c
-        menus = _read(conn, sa.select(*_raw_dates(dm, _MENU_COLUMNS))
-                      .where(dm[C.DAILY_FOOD_STATUS].not_in(sorted(MENU_WITHDRAWN_STATUSES))))
+        menus = _read_int_columns(conn, sa.select(*_day_numbers(dm, _MENU_COLUMNS))
+                                  .where(dm[C.DAILY_FOOD_STATUS].not_in(sorted(MENU_WITHDRAWN_STATUSES)))
+                                  .order_by(dm[C.DAILY_FOOD_ID]))
     if foods.empty or users.empty:
         raise KurrantError("The marts are empty. Run `python -m kurrant_core preprocess` after loading "
                            "data (demo-data or sync), then train again.")
     user_ids = users[C.USER_ID].to_numpy(dtype=np.int64)
     food_ids = foods[C.FOOD_ID].to_numpy(dtype=np.int64)
-    orders = _indexed(orders, user_ids, food_ids)
-    orders = orders.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, C.ORDER_ITEM_ID], kind="stable")
-    menus = _indexed(menus, None, food_ids).reset_index(drop=True)
     features, names, feature_codes = food_feature_matrix(foods)
     return TrainingData(
         cutoff=cutoff, half_life_days=float(half_life_days), user_ids=user_ids, food_ids=food_ids,
-        orders=orders.drop(columns=C.ORDER_ITEM_ID).reset_index(drop=True), foods=foods,
+        orders=_order_frame(orders, user_ids, food_ids, foods), foods=foods,
         food_features=features, feature_names=names, feature_codes=feature_codes,
         food_allergens=allergen_matrix(foods[C.ALLERGY_TAGS]), users=users,
-        user_allergens=allergen_matrix(users[C.ALLERGY_TAGS]), menus=menus)
+        user_allergens=allergen_matrix(users[C.ALLERGY_TAGS]), menus=_menu_frame(menus, food_ids))
 
 
 def _default_cutoff(conn: sa.Connection) -> date:
@@ -350,30 +334,146 @@ def _default_cutoff(conn: sa.Connection) -> date:
     return pd.Timestamp(last).date() + timedelta(days=1)
 
 
-def _raw_dates(columns: sa.ColumnCollection, names: list[str]) -> list[sa.ColumnElement]:
-    """The columns, with the service date left as the driver returns it: pandas parses it once,
-    vectorised, instead of SQLAlchemy converting every row (the bulk of the read time on SQLite)."""
-    return [sa.type_coerce(columns[n], sa.String).label(n) if n == C.SERVICE_DATE else columns[n]
-            for n in names]
+def _day_numbers(columns: sa.ColumnCollection, names: list[str]) -> list[sa.ColumnElement]:
+    """The columns, with the service date as days since 1970 computed by the database: every
+    column read is then an integer that numpy takes in bulk (no string or ``date`` per row)."""
+    return [day_number(columns[n]).label(n) if n == C.SERVICE_DATE else columns[n] for n in names]
 
 
 def _read(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
+    """A small table (foods, users) as pandas reads it."""
     frame = pd.read_sql(query, conn)
     if C.SERVICE_DATE in frame:
         frame[C.SERVICE_DATE] = pd.to_datetime(frame[C.SERVICE_DATE]).astype(_DATE_DTYPE)
     return frame
 
 
-def _indexed(frame: pd.DataFrame, user_ids: np.ndarray | None, food_ids: np.ndarray) -> pd.DataFrame:
-    """Add contiguous ``USER_IDX``/``ITEM_IDX`` columns, dropping rows whose ids the marts lack."""
-    keep = frame[C.FOOD_ID].isin(food_ids)
-    if user_ids is not None:
-        keep &= frame[C.USER_ID].isin(user_ids)
-    frame = frame[keep].copy()
-    frame[ITEM_IDX] = np.searchsorted(food_ids, frame[C.FOOD_ID].to_numpy()).astype(np.int64)
-    if user_ids is not None:
-        frame[USER_IDX] = np.searchsorted(user_ids, frame[C.USER_ID].to_numpy()).astype(np.int64)
-    return frame
+def _read_int_columns(conn: sa.Connection, query: sa.Select) -> dict[str, np.ndarray]:
+    """The integer (NOT NULL) columns of ``query`` as int64 arrays, fetched ``READ_CHUNK_ROWS`` at a
+    time (streamed on MySQL): only one chunk of the driver's tuples exists at once, and each chunk
+    becomes one 2-D array without a Python object per value."""
+    names = [c.name for c in query.selected_columns]
+    result = conn.execution_options(yield_per=READ_CHUNK_ROWS).execute(query)
+    blocks = [np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64,
+                          count=len(rows) * len(names)).reshape(len(rows), len(names))
+              for rows in result.partitions()]
+    block = np.concatenate(blocks) if blocks else np.zeros((0, len(names)), dtype=np.int64)
+    del blocks
+    return {name: np.ascontiguousarray(block[:, k]) for k, name in enumerate(names)}
+
+
+def _dates(days: np.ndarray) -> np.ndarray:
+    """Day numbers (days since 1970) as the frames' ``datetime64[s]``."""
+    return days.astype("datetime64[D]").astype(_DATE_DTYPE)
+
+
+def _positions(ids: np.ndarray, sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each id in ``sorted_ids``, and whether it is there at all."""
+    if not len(sorted_ids):
+        return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return pos, sorted_ids[pos] == ids
+
+
+def _order_frame(raw: dict[str, np.ndarray], user_ids: np.ndarray, food_ids: np.ndarray,
+                 foods: pd.DataFrame) -> pd.DataFrame:
+    """``TrainingData.orders`` from the read columns: rows of known users and foods, sorted by user,
+    date, dining type and order item; maker and cuisine taken from the food."""
+    u, known_user = _positions(raw[C.USER_ID], user_ids)
+    i, known_food = _positions(raw[C.FOOD_ID], food_ids)
+    order = np.lexsort((raw[C.ORDER_ITEM_ID], raw[C.DINING_TYPE], raw[C.SERVICE_DATE], u))
+    order = order[(known_user & known_food)[order]]
+    i = i[order]
+    frame = {C.USER_ID: raw[C.USER_ID][order], C.FOOD_ID: raw[C.FOOD_ID][order],
+             C.GROUP_ID: raw[C.GROUP_ID][order], C.SERVICE_DATE: _dates(raw[C.SERVICE_DATE][order]),
+             C.DINING_TYPE: raw[C.DINING_TYPE][order]}
+    frame.update({name: foods[name].to_numpy()[i] for name in _FOOD_COLUMNS_OF_ORDERS})
+    frame.update({ITEM_IDX: i, USER_IDX: u[order]})
+    return pd.DataFrame(frame)
+
+
+def _menu_frame(raw: dict[str, np.ndarray], food_ids: np.ndarray) -> pd.DataFrame:
+    """``TrainingData.menus`` from the read columns: rows of known foods, with their food index."""
+    i, known = _positions(raw[C.FOOD_ID], food_ids)
+    frame = {name: raw[name][known] for name in _MENU_COLUMNS}
+    frame[C.SERVICE_DATE] = _dates(frame[C.SERVICE_DATE])
+    frame[ITEM_IDX] = i[known]
+    return pd.DataFrame(frame)
+
+
+# ================================================================================= exposures
+def _slot_keys(groups: np.ndarray, days: np.ndarray, dining: np.ndarray, group_codes: np.ndarray) -> np.ndarray:
+    """One int64 per (group, day number, dining type): a menu slot, comparable between orders and
+    menus (group rank x 2^21 days x 8 dining types stays far below 2^63)."""
+    g = np.searchsorted(group_codes, groups).astype(np.int64)
+    return (g * (1 << 21) + days.astype(np.int64)) * 8 + dining.astype(np.int64)
+
+
+def menu_exposures(orders: pd.DataFrame, menus: pd.DataFrame, n_foods: int) -> pd.DataFrame:
+    """``TrainingData.exposures`` of ``orders`` (sorted as ``TrainingData.orders``) and ``menus``.
+
+    Joins each meal (one user's order from one group's menu of a day and dining type) with that
+    menu in numpy: the (trimmed) menus are one food array sorted by slot, and each meal's rows are
+    a slice of it repeated, never a pandas merge of users x menus.
+    """
+    o_day = orders[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
+    m_day = menus[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
+    o_group = orders[C.GROUP_ID].to_numpy(dtype=np.int64)
+    m_group = menus[C.GROUP_ID].to_numpy(dtype=np.int64)
+    group_codes = np.unique(np.concatenate([o_group, m_group]))
+    slots, slot_of = np.unique(_slot_keys(m_group, m_day, menus[C.DINING_TYPE].to_numpy(), group_codes),
+                               return_inverse=True)
+    o_slot, known_slot = _positions(_slot_keys(o_group, o_day, orders[C.DINING_TYPE].to_numpy(), group_codes),
+                                    slots)
+    o_item = orders[ITEM_IDX].to_numpy().astype(np.int64)
+    m_item = menus[ITEM_IDX].to_numpy().astype(np.int64)
+    # distinct (slot, food) of the menus, in their first row's order (the sample's draw order)
+    menu_pairs, first = np.unique(slot_of * n_foods + m_item, return_index=True)
+    first.sort()
+    slot_of, m_item = slot_of[first], m_item[first]
+    size = np.bincount(slot_of, minlength=len(slots))
+    keep = size[slot_of] <= MAX_EXPOSED_PER_MENU
+    trimmed = not keep.all()
+    if trimmed:                 # a seeded sample of each long menu, drawn in menu row order
+        big = np.flatnonzero(~keep)
+        draw = np.random.default_rng(0).random(len(big))
+        ranked = big[np.lexsort((draw, slot_of[big]))]
+        starts = np.searchsorted(slot_of[ranked], slot_of[ranked])
+        keep[ranked[np.arange(len(ranked)) - starts < MAX_EXPOSED_PER_MENU]] = True
+    by_slot = np.flatnonzero(keep)[np.argsort(slot_of[keep], kind="stable")]
+    slot_foods = m_item[by_slot]
+    slot_start = np.concatenate([[0], np.cumsum(np.bincount(slot_of[keep], minlength=len(slots)))])
+    # meals: one per (user, date, dining type, group); utd numbers (user, date, dining type), which
+    # the orders' sort makes increasing
+    o_user = orders[USER_IDX].to_numpy().astype(np.int64)
+    o_dining = orders[C.DINING_TYPE].to_numpy().astype(np.int64)
+    new_utd = np.ones(len(orders), dtype=bool)
+    new_utd[1:] = (np.diff(o_user) != 0) | (np.diff(o_day) != 0) | (np.diff(o_dining) != 0)
+    utd = np.cumsum(new_utd) - 1
+    g_code = np.searchsorted(group_codes, o_group)
+    _, meal_row, meal_of_order = np.unique(utd * len(group_codes) + g_code, return_index=True,
+                                           return_inverse=True)
+    meal_slot = o_slot[meal_row]
+    meals = np.flatnonzero(known_slot[meal_row])
+    counts = np.diff(slot_start)[meal_slot[meals]]
+    rows_meal = np.repeat(meals, counts)
+    offset = np.arange(len(rows_meal)) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows_food = slot_foods[np.repeat(slot_start[meal_slot[meals]], counts) + offset]
+    if trimmed:                 # chosen foods the sample left out are exposures too
+        eaten_on_menu = known_slot & _positions(o_slot * n_foods + o_item, menu_pairs)[1]
+        pairs = np.unique(np.concatenate([rows_meal * n_foods + rows_food,
+                                          meal_of_order[eaten_on_menu] * n_foods + o_item[eaten_on_menu]]))
+        rows_meal, rows_food = pairs // n_foods, pairs % n_foods
+    source = meal_row[rows_meal]                 # the first order row of each exposure's meal
+    rows_utd = utd[source]
+    eaten = np.unique(utd * n_foods + o_item)
+    chosen = _positions(rows_utd * n_foods + rows_food, eaten)[1]
+    order = np.lexsort((g_code[source], rows_food, rows_utd))
+    source, rows_food = source[order], rows_food[order]
+    return pd.DataFrame({
+        USER_IDX: o_user[source].astype(np.int32), ITEM_IDX: rows_food.astype(np.int32),
+        C.GROUP_ID: o_group[source], C.SERVICE_DATE: orders[C.SERVICE_DATE].to_numpy()[source],
+        C.DINING_TYPE: o_dining[source].astype(np.int8), CHOSEN: chosen[order]})
 
 
 # ================================================================================= features

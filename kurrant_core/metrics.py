@@ -434,6 +434,19 @@ def category_coverage(recs: pd.DataFrame, food_category: pd.Series, n_categories
     return float(np.mean(per_list["nunique"] / np.minimum(per_list["size"], n_categories)))
 
 
+def top_category_share(recs: pd.DataFrame, food_category: pd.Series) -> float:
+    """Median over lists of the largest category's share of the list: 1 for a list of one cuisine,
+    0.4 for a top-10 whose biggest cuisine holds 4 foods. ``food_category`` maps food id -> code."""
+    if recs.empty:
+        return float("nan")
+    keys = _list_keys(recs)
+    frame = pd.DataFrame({**{key: recs[key].to_numpy() for key in keys},
+                          "category": food_category.reindex(recs[C.FOOD_ID].to_numpy()).to_numpy()})
+    counts = frame.groupby([*keys, "category"], dropna=False).size()
+    per_list = counts.groupby(level=list(range(len(keys))), dropna=False)
+    return float(np.median(per_list.max() / per_list.sum()))
+
+
 def _day_numbers(values) -> np.ndarray:
     return np.asarray(pd.to_datetime(values), dtype="datetime64[D]").astype(np.int64)
 

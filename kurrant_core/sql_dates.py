@@ -77,3 +77,25 @@ def _weekday_mysql(element, compiler, **kw) -> str:
 def _days_between_mysql(element, compiler, **kw) -> str:
     later, earlier = _args(element, compiler, **kw)
     return f"DATEDIFF({later}, {earlier})"
+
+
+class day_number(FunctionElement):  # noqa: N801
+    """Days since 1970-01-01 of a date, as an integer: a bulk read gets dates as small ints that
+    numpy turns into ``datetime64`` at once, instead of one string (or ``date``) per row."""
+
+    type = sa.Integer()
+    name = "day_number"
+    inherit_cache = True
+
+
+@compiles(day_number, "sqlite")
+def _day_number_sqlite(element, compiler, **kw) -> str:
+    (day,) = _args(element, compiler, **kw)
+    return f"CAST(julianday({day}) - 2440587.5 AS INTEGER)"
+
+
+@compiles(day_number, "mysql")
+@compiles(day_number, "mariadb")
+def _day_number_mysql(element, compiler, **kw) -> str:
+    (day,) = _args(element, compiler, **kw)
+    return f"(TO_DAYS({day}) - 719528)"

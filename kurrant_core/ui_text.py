@@ -355,6 +355,7 @@ TEXT: dict[str, tuple[str, str]] = {
                     "filters."),
     "eda.no_orders": ("이 필터에 맞는 주문이 없습니다. 기간을 넓히거나 필터를 일부 지우세요.",
                       "No orders match these filters. Widen the date range or clear some filters."),
+    "eda.choose": ("전체 (선택하면 좁혀집니다)", "All (pick to narrow)"),
     "eda.csv": ("CSV", "CSV"), "eda.filters": ("필터", "Filters"), "eda.dates": ("서비스 기간", "Service dates"),
     "eda.groups": ("고객사", "Group (company)"), "eda.spots": ("스팟", "Spot"), "eda.dining": ("식사", "Dining type"),
     "eda.makers": ("메이커스", "Maker"), "eda.cuisines": ("카테고리", "Cuisine / category"),
@@ -431,6 +432,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "lb.model": ("모델", "Model"), "lb.baseline": ("기준 모델", "Baseline"), "lb.run": ("실행", "Run"),
     "lb.diff": ("차이", "Difference"),
     "lb.vs": ("{metric} 비교 기준", "{metric} against"), "lb.diff_of": ("{metric} 차이", "{metric} difference"),
+    "lb.policy": ("정책", "Policy"), "lb.cost.off": ("정책 없음", "without policy"),
+    "lb.cost.policy": ("정책 적용", "with policy"), "lb.cost.change": ("변화", "change"),
     "lb.low": ("95% 하한", "95 % low"), "lb.high": ("95% 상한", "95 % high"), "lb.beats": ("기준 모델보다 나음", "Beats the baselines"),
     "lb.verdict.beats": ("{model}은(는) 모든 기준 모델보다 {metric}이(가) {diff} 높습니다 (95% 구간 {low} ~ {high})",
                          "{model} beats every baseline on {metric} by {diff} ({low} to {high})"),
@@ -464,6 +467,8 @@ TEXT: dict[str, tuple[str, str]] = {
                        "These runs were evaluated without the trade-off curve (`--no-tradeoff`)."),
     # ----------------------------------------------------------------- retrain page
     "rt.title": ("재학습 · 실행 기록", "Retrain & runs"),
+    "rt.retrain": ("재학습", "Retrain"), "rt.models": ("모델", "Models"), "rt.runs": ("실행 기록", "Runs"),
+    "rt.act": ("실행 관리", "Act on a run"), "rt.ensemble": ("앙상블 만들기", "Make an ensemble"),
     "rt.log": ("작업 로그 (마지막 {n}줄)", "Job log (last {n} lines)"),
     "rt.log_empty": ("(아직 없음)", "(nothing yet)"),
     # ----------------------------------------------------------------- errors shared by pages
@@ -520,10 +525,21 @@ METRIC_TEXT: dict[str, tuple[str, str, str, str]] = {
     "calibration_error": ("취향 오차", "Calibration error", "목록의 카테고리 구성이 사용자 취향과 다른 정도",
                           "how far a list's category mix is from the user's"),
     "category_coverage": ("카테고리 폭", "Category coverage", "목록이 담은 카테고리의 폭", "how many categories a list spans"),
+    "top_category_share": ("최다 카테고리 비중", "Top cuisine share", "목록에서 가장 많은 카테고리의 비중 (중앙값)",
+                           "the biggest cuisine's share of a list (median)"),
+    "history_top_category_share": ("최근 10끼의 최다 카테고리 비중", "Top cuisine share, last 10 meals",
+                                   "사용자 자신의 최근 10끼에서 가장 많은 카테고리의 비중",
+                                   "the biggest cuisine's share of the users' own last ten items"),
     "repeat_rate": ("재주문 추천 비율", "Repeat rate", "전에 먹은 음식을 추천한 비율", "share of picks the user had before"),
     "fit_seconds": ("학습 시간(초)", "Fit seconds", "학습에 걸린 시간", "time to fit"),
     "fit_cpu_seconds": ("학습 CPU 초", "Fit CPU seconds", "학습에 쓴 CPU 시간", "CPU time to fit"),
     "score_seconds": ("추천 시간(초)", "Score seconds", "추천 목록을 만드는 데 걸린 시간", "time to score"),
+    "majority pick days": ("AI 추천 쏠림 날 비율", "Converged pick days",
+                           "한 음식이 고객사 절반 이상의 AI 추천이었던 날의 비율 (낮을수록 쏠림 적음)",
+                           "share of group-days on which one food was the pick for over half the group"),
+    "majority order days": ("실제 주문 쏠림 날 비율", "Converged order days",
+                            "한 음식이 실제 주문의 절반 이상이었던 날의 비율 (비교 기준)",
+                            "share of group-days on which one food took over half the actual orders"),
 }
 
 
@@ -609,6 +625,40 @@ def tail_lines(log: str | None, n: int = LOG_TAIL_LINES) -> str:
     if not log:
         return ""
     return "\n".join(log.rstrip("\n").splitlines()[-n:])
+
+
+# ----------------------------------------------------------------------------------- list notes
+_NOTE_KO: list[tuple[re.Pattern[str], str]] = [(re.compile(pattern), template) for pattern, template in [
+    (r"User (\d+) is not in (.+)'s training data \(cutoff (.+)\); retrain it to include them\.",
+     "사용자 {0}은(는) {1}의 학습 데이터에 없습니다 (기준일 {2}). 포함하려면 재학습하세요."),
+    (r"(.+) has nothing to rank here: the menu is empty or every food on it carries one of the user's allergies\.",
+     "{0}은(는) 여기서 순위 매길 음식이 없습니다: 메뉴가 비었거나 모든 음식에 사용자의 알레르기 성분이 있습니다."),
+    (r"Showing the list it stored; the knobs do not apply to it\.", "저장된 목록을 보여줍니다. 다양성 조절은 적용되지 않습니다."),
+    (r"It stored no list for this user and setting either\.", "이 사용자와 설정에 저장된 목록도 없습니다."),
+    (r"only (\d+) of (\d+) foods are left after the allergy filter and the repeat window; the list has (\d+) of "
+     r"the (\d+) asked", "알레르기 필터와 재주문 제외 후 {1}개 중 {0}개만 남아 목록이 요청한 {3}개 중 {2}개입니다"),
+    (r"the caps \((.+)\) leave only (\d+) of the (\d+) asked", "상한({0})때문에 요청한 {2}개 중 {1}개만 남습니다"),
+    (r"at most (\d+) per category", "카테고리당 최대 {0}개"),
+    (r"at most (\d+) per maker", "메이커스당 최대 {0}개"),
+]]
+
+
+def note_line(note: str | None, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A list's note (why it is short, stored, or empty), in Korean unless ``lang`` is English;
+    sentences without a Korean reading are shown as written."""
+    if not note or lang == EN:
+        return note or ""
+
+    def read(part: str) -> str:
+        for pattern, template in _NOTE_KO:
+            found = pattern.fullmatch(part)
+            if found:
+                return template.format(*(read(g) if " and " not in g else " · ".join(read(x) for x in g.split(" and "))
+                                         for g in found.groups()))
+        return part
+
+    sentences = re.split(r"(?<=\.) ", note)
+    return " ".join(read(sentence) for sentence in sentences)
 
 
 # ----------------------------------------------------------------------------------- why-lines

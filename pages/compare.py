@@ -284,7 +284,7 @@ for container, column in zip(st.columns(len(view.columns)), view.columns):
         if column.is_cold_start:
             st.caption(t("cmp.cold_start"))
         if column.note:
-            st.warning(column.note)
+            st.warning(ui_text.note_line(column.note, language()))
         hidden = [t(key, n=n) for n, key in ((column.n_allergen_removed, "cmp.hidden_allergy"),
                                              (column.n_recent_removed, "cmp.hidden_repeat")) if n]
         if hidden:

@@ -40,6 +40,21 @@ def board_config(columns: list[str], headline: str) -> dict:
     return config
 
 
+def cost_config(columns: list[str]) -> dict:
+    """``mrr off`` / ``mrr policy`` / ``mrr change`` as the metric's plain name and which variant."""
+    config = {C.MODEL: t("lb.model"), N.POLICY: t("lb.policy")}
+    for column in columns:
+        metric, _, variant = column.rpartition(" ")
+        if metric and variant in ("off", "policy", "change"):
+            config[column] = st.column_config.NumberColumn(
+                f"{ui_text.metric_name(metric, lang)} · {t(f'lb.cost.{variant}')}", format="%.3f",
+                help=ui_text.metric_meaning(metric, lang))
+    config["majority order days"] = st.column_config.NumberColumn(
+        ui_text.metric_name("majority order days", lang), format="%.3f",
+        help=ui_text.metric_meaning("majority order days", lang))
+    return config
+
+
 def interval_figure(intervals, metric: str):
     fig = px.scatter(intervals, x="diff", y=C.MODEL, color="status",
                      error_x=intervals["high"] - intervals["diff"], error_x_minus=intervals["diff"] - intervals["low"],
@@ -47,6 +62,7 @@ def interval_figure(intervals, metric: str):
                      title=t("lb.interval_title", metric=ui_text.metric_name(metric, lang)),
                      color_discrete_map={readable.BEATS: "#2e7d32", readable.TIED: "#9e9e9e",
                                          readable.WORSE: "#c62828"})
+    fig.update_traces(marker={"size": 12})
     fig.add_vline(x=0, line_dash="dot")
     fig.update_layout(showlegend=False, height=120 + 40 * len(intervals))
     return fig
@@ -81,7 +97,8 @@ for tab, protocol in zip(st.tabs([t(key) for key in PROTOCOL_TABS.values()]), PR
             st.plotly_chart(interval_figure(intervals, headline), key=f"lb_interval_{protocol}")
         interval = evaluation.summary_columns(board, protocol, k)
         shown = [c for c in interval if not c.startswith(N.COLD) and c not in (C.RUN_ID, N.FIT_CPU_SECONDS)]
-        st.dataframe(board[shown], hide_index=True, column_config=board_config(shown, headline))
+        st.dataframe(readable.summary_frame(board, shown, headline), hide_index=True,
+                     column_config=board_config(shown, headline))
         cold = readable.cold_metrics(board)
         if cold:
             with st.expander(t("lb.cold")):
@@ -97,7 +114,7 @@ with friendly_errors():
 if costs.empty:
     st.info(t("lb.no_policy"))
 else:
-    st.dataframe(costs, hide_index=True)
+    st.dataframe(costs, hide_index=True, column_config=cost_config(list(costs.columns)))
 
 st.subheader(t("lb.tradeoff"))
 st.caption(t("lb.tradeoff_caption"))

@@ -107,12 +107,12 @@ elif (clean := options.sanitize(filter_from_widgets())) != filter_from_widgets()
 with st.sidebar:
     st.header(t("eda.filters"))
     st.date_input(t("eda.dates"), key="eda_dates", min_value=options.first_date, max_value=options.last_date)
-    st.multiselect(t("eda.groups"), list(options.groups), key="eda_groups", format_func=options.groups.get)
-    st.multiselect(t("eda.spots"), list(options.spots), key="eda_spots", format_func=options.spots.get)
-    st.multiselect(t("eda.dining"), list(options.dining_types), key="eda_dining",
+    st.multiselect(t("eda.groups"), list(options.groups), key="eda_groups", placeholder=t("eda.choose"), format_func=options.groups.get)
+    st.multiselect(t("eda.spots"), list(options.spots), key="eda_spots", placeholder=t("eda.choose"), format_func=options.spots.get)
+    st.multiselect(t("eda.dining"), list(options.dining_types), key="eda_dining", placeholder=t("eda.choose"),
                    format_func=options.dining_types.get)
-    st.multiselect(t("eda.makers"), list(options.makers), key="eda_makers", format_func=options.makers.get)
-    st.multiselect(t("eda.cuisines"), list(options.cuisines), key="eda_cuisines",
+    st.multiselect(t("eda.makers"), list(options.makers), key="eda_makers", placeholder=t("eda.choose"), format_func=options.makers.get)
+    st.multiselect(t("eda.cuisines"), list(options.cuisines), key="eda_cuisines", placeholder=t("eda.choose"),
                    format_func=options.cuisines.get)
     st.toggle(t("eda.paid_only"), key="eda_paid_only")
 

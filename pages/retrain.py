@@ -93,8 +93,8 @@ def live_job() -> None:
 
 
 # ----------------------------------------------------------------------------------- retrain form
-st.header("Retrain")
-models = st.multiselect("Models", available, default=[m for m in FAST_DEFAULT if m in available],
+st.header(t("rt.retrain"))
+models = st.multiselect(t("rt.models"), available, default=[m for m in FAST_DEFAULT if m in available],
                         key="rt_models")
 left, middle, right = st.columns(3)
 all_data = left.checkbox("Train on every order", value=True, key="rt_all_data")
@@ -147,15 +147,16 @@ if st.button("Retrain", type="primary", key="rt_submit",
 live_job()
 
 # ----------------------------------------------------------------------------------- run history
-st.header("Runs")
+st.header(t("rt.runs"))
 shown = st.selectbox("Model", [ALL_MODELS, *available], key="rt_history_model")
 with friendly_errors():
     history = runs.run_history(engine, None if shown == ALL_MODELS else shown)
 st.dataframe(history, hide_index=True, column_config={
+    "started_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),     # the UI's one timestamp style
     C.DURATION_S: st.column_config.NumberColumn("duration", format="%.0f s"),
     C.STATUS_LABEL: "status", runs.IS_ACTIVE: st.column_config.CheckboxColumn("active")})
 
-st.subheader("Act on a run")
+st.subheader(t("rt.act"))
 model = st.selectbox("Run of model", [*available, ENSEMBLE_MODEL], key="rt_act_model")
 with friendly_errors():
     done = runs.done_runs_of(engine, model)
@@ -210,7 +211,7 @@ else:
         m3.metric("Same top pick", f"{overlap.same_top_pick:.0%}")
         st.dataframe(comparison.metrics, hide_index=True)
 
-st.subheader("Make an ensemble")
+st.subheader(t("rt.ensemble"))
 st.caption("Fuse done runs of one cutoff into a new run (written, activated and published like any run). "
            "rrf and blend take seconds from the stored lists; stacked learns its weights on the validation "
            "window and runs as a job.")
@@ -241,7 +242,7 @@ if st.button("Make the ensemble", key="rt_ens_submit",
 audit_section()
 
 # ----------------------------------------------------------------------------------- leaderboard
-st.header("Leaderboard")
+st.header(t("nav.leaderboard"))
 with friendly_errors():
     board = evaluation.leaderboard(engine, N.DAILY_MENU)
     curves = evaluation.tradeoff_curves(engine)

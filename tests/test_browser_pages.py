@@ -204,7 +204,7 @@ def test_browser_compare_keeps_its_setting_and_a_link_reproduces_it(browser, ser
     query = parse_qs(urlparse(page.url).query)
     assert {"cmp_date", "cmp_dining", "cmp_mmr_lambda"} <= set(query), query     # the user is the default one
     picks, lists = ai_picks(page), why_lists(page)
-    assert len(picks) == 2 and len(lists) == 2 and all("1. " in foods for foods in lists)
+    assert len(picks) == 2 and len(lists) == 2 and all(foods.count(" — ") >= 2 for foods in lists)
     shared = browser.new_page(viewport={"width": 1440, "height": 1100})
     shared_watch = Watch(shared, server.url)
     shared.goto(page.url, wait_until="networkidle")

@@ -26,7 +26,7 @@ def test_browser_retrain_runs_to_done(browser, dashboard_factory, tmp_path):
                                KURRANT_SECRETS_FILE=str(tmp_path / "no_secrets.toml"))
     page = browser.new_page(viewport={"width": 1500, "height": 1400})
     page.goto(server.url, wait_until="networkidle")            # the router first
-    page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
+    page.locator(".st-key-auth_password input").wait_for(timeout=TIMEOUT_MS)   # app.py has run
     page.goto(server.url + "/retrain", wait_until="networkidle")
 
     retrain = page.locator(".st-key-rt_submit button:visible").first

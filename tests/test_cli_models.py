@@ -50,7 +50,7 @@ def test_train_recommend_publish_export_end_to_end(writable_tiny_url, artifacts,
     run = runs.get_run(engine, run_id)
     assert run.status == RUN_DONE and run.triggered_by.startswith("cli:")
     assert run.params["half_life_days"] == 14 and run.train_end < run.data_cutoff
-    assert (artifacts / f"run_{run_id}").is_dir()
+    assert (artifacts / runs.instance_id(engine) / f"run_{run_id}").is_dir()
 
     rows = runs.read_recommendations(engine, run_id)
     catalog = rows[rows[C.SERVICE_DATE].isna()]

@@ -376,3 +376,13 @@ def test_category_coverage_by_hand():
     # only 2 categories exist: user 1's list is as varied as it can be
     assert M.category_coverage(recs.iloc[:3], category, 2) == pytest.approx(1.0)
     assert np.isnan(M.category_coverage(recs.iloc[:0], category, 4))
+
+
+def test_top_category_share_by_hand():
+    # user 1: categories 1, 1, 2 -> 2/3; user 2: 3 alone -> 1; user 3: 1, 2, 3, 4 -> 1/4; median 2/3
+    recs = pd.DataFrame({C.USER_ID: [1, 1, 1, 2, 3, 3, 3, 3], C.FOOD_ID: [10, 11, 12, 13, 10, 12, 13, 14],
+                         C.RANK: [1, 2, 3, 1, 1, 2, 3, 4]})
+    category = pd.Series({10: 1, 11: 1, 12: 2, 13: 3, 14: 4})
+    assert M.top_category_share(recs, category) == pytest.approx(2 / 3)
+    assert M.top_category_share(recs[recs[C.USER_ID] == 3], category) == pytest.approx(0.25)
+    assert np.isnan(M.top_category_share(recs.iloc[:0], category))

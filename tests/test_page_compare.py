@@ -145,7 +145,7 @@ def test_a_user_without_orders_gets_messages_and_no_traceback(monkeypatch, world
     assert not at.exception and not at.error
     assert ui_text.text("cmp.no_history", user=NO_ORDERS_USER, before="") in [info.value for info in at.info]
     notes = [w.value for w in at.warning]
-    assert len(notes) == 2 and all("not in" in n and "training data" in n for n in notes)
+    assert len(notes) == 2 and all(f"사용자 {NO_ORDERS_USER}" in n and "학습 데이터에 없습니다" in n for n in notes)
 
 
 def test_no_runs_yet_says_how_to_train(monkeypatch, tiny_sqlite_url):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import APP_PATH, run_script
+from conftest import APP_PATH, build_tiny_world, run_script
 from sqlalchemy import event
 
 from kurrant_core import codes, columns as C, compare, config, preprocess as P, runs, schema as S
@@ -344,7 +344,7 @@ def test_a_moved_artifact_root_still_loads_every_run(writable_tiny_url, tmp_path
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(new_root))
     for run_id in run_ids:
         run = runs.get_run(engine, run_id)
-        assert Path(run.artifact_path).parent == new_root
+        assert Path(run.artifact_path).parent == new_root / runs.instance_id(engine)
         assert compare.load_run_model(engine, run_id).name == run.model
     engine.dispose()
 
@@ -356,13 +356,54 @@ def test_a_run_stored_with_an_absolute_path_of_an_old_root_is_found_under_the_ne
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(old_root))
     engine = make_engine(writable_tiny_url)
     run_id = runs.train_and_write(engine, "popularity", k=3, dates=[])
-    with engine.begin() as conn:
-        conn.execute(S.rec_run.update().where(S.rec_run.c.run_id == run_id)
-                     .values(artifact_path=str(old_root / f"run_{run_id}")))
+    _store_in_old_layout(engine, run_id, str(old_root / f"run_{run_id}"))
     shutil.move(str(old_root), str(new_root))
     monkeypatch.setenv(config.ENV_ARTIFACTS, str(new_root))
     assert runs.get_run(engine, run_id).artifact_path == str(new_root / f"run_{run_id}")
     compare.load_run_model(engine, run_id)
+    engine.dispose()
+
+
+def _store_in_old_layout(engine, run_id: int, stored: str) -> None:
+    """Make a run look written before instance folders: its folder ``<root>/run_<id>``, stored as
+    ``stored`` (relative ``run_<id>``, or absolute before paths were relative)."""
+    shutil.move(str(runs.artifact_folder(engine, run_id)), str(config.artifact_root() / f"run_{run_id}"))
+    with engine.begin() as conn:
+        conn.execute(S.rec_run.update().where(S.rec_run.c.run_id == run_id).values(artifact_path=stored))
+
+
+def test_two_databases_sharing_an_artifact_root_each_load_their_own_artifacts(
+        writable_tiny_url, tmp_path, monkeypatch):
+    """Run ids restart at 1 in every database: each keeps its artifacts in its own folder."""
+    monkeypatch.setenv(config.ENV_ARTIFACTS, str(tmp_path / "shared_artifacts"))
+    other_url = f"sqlite:///{tmp_path / 'other_de.sqlite'}"
+    build_tiny_world(other_url)
+    first, other = make_engine(writable_tiny_url), make_engine(other_url)
+    popular = runs.train_and_write(first, "popularity", k=3, dates=[])
+    content = runs.train_and_write(other, "content", k=3, dates=[])
+    assert popular == content                          # the same run id in both databases
+    assert runs.instance_id(first) != runs.instance_id(other)
+    assert read_meta(first, runs.META_INSTANCE_ID) == runs.instance_id(first)    # kept, not redrawn
+    paths = runs.get_run(first, popular).artifact_path, runs.get_run(other, content).artifact_path
+    assert paths[0] != paths[1] and all(Path(p).is_dir() for p in paths)
+    assert compare.load_run_model(first, popular).name == "popularity"
+    assert compare.load_run_model(other, content).name == "content"
+    first.dispose()
+    other.dispose()
+
+
+def test_a_run_stored_in_the_old_artifact_layout_still_loads(writable_tiny_url, tmp_path, monkeypatch):
+    """Runs written before instance folders (``<root>/run_<id>``) load; new runs go to the folder."""
+    monkeypatch.setenv(config.ENV_ARTIFACTS, str(tmp_path / "artifacts"))
+    engine = make_engine(writable_tiny_url)
+    old = runs.train_and_write(engine, "history", k=3, dates=[])
+    _store_in_old_layout(engine, old, f"run_{old}")
+    assert runs.get_run(engine, old).artifact_path == str(config.artifact_root() / f"run_{old}")
+    assert compare.load_run_model(engine, old).name == "history"
+    new = runs.train_and_write(engine, "popularity", k=3, dates=[])
+    assert Path(runs.get_run(engine, new).artifact_path) == runs.artifact_folder(engine, new)
+    assert runs.artifact_folder(engine, new).parent.name == runs.instance_id(engine)
+    assert compare.load_run_model(engine, new).name == "popularity"
     engine.dispose()
 
 

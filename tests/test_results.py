@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -305,6 +306,8 @@ def test_train_and_write_fails_or_stops_without_touching_the_active_run(
     assert listed.loc[stopped, status] == RUN_STOPPED
     for run_id in (failed, stopped):
         assert _stored_rows(engine, run_id) == 0
-        assert not (tmp_path / "artifacts" / f"run_{run_id}").exists()
+        assert not runs.artifact_folder(engine, run_id).exists()
+    assert Path(runs.get_run(engine, good).artifact_path) == runs.artifact_folder(engine, good)
+    assert runs.artifact_folder(engine, good).is_dir()
     assert listed.loc[good, active] and len(runs.read_recommendations(engine, good)) == n_good
     engine.dispose()

@@ -11,7 +11,6 @@ refits the members on the validation window to learn its weights (a background j
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from kurrant_core import columns as C, config, runs
+from kurrant_core import columns as C, runs
 from kurrant_core.data import TrainingData, build_training_data
 from kurrant_core.ensembles import fusion
 from kurrant_core.ensembles.members import (
@@ -139,7 +138,7 @@ def build_ensemble(engine: sa.Engine, members: str | Sequence[str | int], rule: 
 
 def _build(engine: sa.Engine, members, rule: str, *, rrf_k, weights, policy, k, dates, horizon_days,
            triggered_by, job_id, progress, should_stop) -> int:
-    from kurrant_core.policies import DEFAULT, POLICY_KEY, get_policy
+    from kurrant_core.policies import DEFAULT, get_policy
     report = progress or (lambda stage, fraction: None)
     records = resolve_members(engine, members)
     fusion.check_rule(rule, rrf_k, weights, len(records))
@@ -168,28 +167,20 @@ def _build(engine: sa.Engine, members, rule: str, *, rrf_k, weights, policy, k, 
         weights, catalog_weights, stacking = learned.daily_menu, learned.catalog, learned.record()
     ranker = FusedRanker.from_members(chosen, data, stored=stored, rule=rule, rrf_k=rrf_k,
                                       weights=weights, catalog_weights=catalog_weights)
-    params = {ENSEMBLE_KEY: ensemble_params(chosen, rule, rrf_k, weights, catalog_weights, stacking),
-              POLICY_KEY: shipped.to_dict()}
-    run_id = runs.start_run(engine, ENSEMBLE_MODEL, params, data_cutoff=cutoff,
-                               train_start=min((r.train_start for r in records if r.train_start), default=None),
-                               train_end=max((r.train_end for r in records if r.train_end), default=None),
-                               triggered_by=triggered_by, job_id=job_id)
-    artifact = config.artifact_root() / f"run_{run_id}"
-    try:
-        runs.write_run_lists(engine, run_id, ranker, data, k, shipped, days,
-                                lambda stage, fraction: report(stage, 0.2 + 0.8 * fraction), should_stop)
-        artifact.mkdir(parents=True, exist_ok=True)
-        (artifact / ENSEMBLE_FILE).write_text(json.dumps(
-            {**params[ENSEMBLE_KEY], "member_artifacts": {m.run_id: m.artifact_path for m in chosen}},
-            ensure_ascii=False, indent=1, default=str))
-        runs.finish_run(engine, run_id, n_users=data.n_users, n_items=data.n_foods,
-                           artifact_path=artifact)
-    except BaseException as exc:
-        runs.fail_run(engine, run_id, exc)
-        shutil.rmtree(artifact, ignore_errors=True)
-        raise
-    report("done", 1.0)
-    return run_id
+    spec = ensemble_params(chosen, rule, rrf_k, weights, catalog_weights, stacking)
+    recipe = {**spec, "member_artifacts": {m.run_id: m.artifact_path for m in chosen}}
+
+    def save_recipe(folder: Path) -> None:
+        """The ensemble's artifacts: its recipe and where its members' models lie (nothing fitted)."""
+        (folder / ENSEMBLE_FILE).write_text(json.dumps(recipe, ensure_ascii=False, indent=1, default=str))
+
+    train_window = (min((r.train_start for r in records if r.train_start), default=None),
+                    max((r.train_end for r in records if r.train_end), default=None))
+    return runs.run_pipeline(engine, ranker, data, params={ENSEMBLE_KEY: spec}, k=k,
+                             policy=shipped, dates=days, fit=False, save=save_recipe,
+                             train_window=train_window, triggered_by=triggered_by, job_id=job_id,
+                             progress=lambda stage, fraction: report(stage, 0.2 + 0.8 * fraction),
+                             should_stop=should_stop)
 
 
 def load_or_make(run: runs.RunRecord):

@@ -3,7 +3,8 @@
 The business rule is that recommendations must follow each user's taste *and not converge* on a
 few menus, so every evaluation reports, next to accuracy: catalog coverage, intra-list diversity
 on food features, novelty, exposure Gini over foods, personalisation, calibration error against
-each user's category mix, category coverage (distinct cuisines per list), and the repeat rate (share
+each user's category mix, category coverage (distinct cuisines per list), the top cuisine's share
+of a list (beside the same share in the users' own last ten items), and the repeat rate (share
 of recommended foods the user ate in the previous 7 days). All come from ``kurrant_core.metrics``;
 this module only feeds them.
 """
@@ -46,4 +47,18 @@ def beyond_accuracy(recs: pd.DataFrame, data: TrainingData) -> dict[str, float]:
         N.CATEGORY_COVERAGE: M.category_coverage(recs, food_category,
                                                  len(np.unique(data.food_category[data.catalog]))),
         N.REPEAT_RATE: M.repeat_rate(recs, data.orders, as_of=data.cutoff, days=REPEAT_WINDOW_DAYS),
+        N.TOP_CATEGORY_SHARE: M.top_category_share(recs, food_category),
+        N.HISTORY_TOP_CATEGORY_SHARE: history_top_category_share(data, recs[C.USER_ID].unique()),
     }
+
+
+def history_top_category_share(data: TrainingData, user_ids, n_items: int = 10) -> float:
+    """Median over ``user_ids`` of the largest cuisine's share of their last ``n_items`` paid items
+    before the cutoff: how varied the users themselves are over a list's length (users with no
+    history are left out)."""
+    orders = data.orders[data.orders[C.USER_ID].isin(user_ids)]
+    last = orders.groupby(C.USER_ID, sort=False).tail(n_items)      # orders are sorted by user, then date
+    if last.empty:
+        return float("nan")
+    frame = pd.DataFrame({C.USER_ID: last[C.USER_ID].to_numpy(), C.FOOD_ID: data.food_ids[last[ITEM_IDX].to_numpy()]})
+    return M.top_category_share(frame, pd.Series(data.food_category, index=data.food_ids))

@@ -31,6 +31,9 @@ EXPOSURE_GINI = "exposure_gini"
 PERSONALISATION = "personalisation"
 CALIBRATION_ERROR = "calibration_error"
 CATEGORY_COVERAGE = "category_coverage"
+TOP_CATEGORY_SHARE = "top_category_share"
+HISTORY_TOP_CATEGORY_SHARE = "history_top_category_share"
+"""The same figure for the users' own last ten items before the cutoff (a history of a list's size)."""
 REPEAT_RATE = "repeat_rate"
 
 # cost

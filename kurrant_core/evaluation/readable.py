@@ -19,7 +19,7 @@ HIGHER, LOWER, CONTEXT = 1, -1, 0
 DIRECTION: dict[str, int] = {
     N.HR: HIGHER, N.MRR: HIGHER, N.NDCG: HIGHER, N.RECALL: HIGHER, N.MAP: HIGHER, N.PRECISION: HIGHER,
     N.COVERAGE: HIGHER, N.ILD: HIGHER, N.NOVELTY: HIGHER, N.PERSONALISATION: HIGHER,
-    N.CATEGORY_COVERAGE: HIGHER, N.EXPOSURE_GINI: LOWER, N.CALIBRATION_ERROR: LOWER,
+    N.CATEGORY_COVERAGE: HIGHER, N.TOP_CATEGORY_SHARE: LOWER, N.EXPOSURE_GINI: LOWER, N.CALIBRATION_ERROR: LOWER,
     N.FIT_SECONDS: LOWER, N.FIT_CPU_SECONDS: LOWER, N.SCORE_SECONDS: LOWER, N.REPEAT_RATE: CONTEXT,
 }
 """Which way a metric (its name before ``@k``) is better; CONTEXT: neither, read it beside the data."""
@@ -94,6 +94,16 @@ def verdict(board: pd.DataFrame, metric: str, lang: str = ui_text.DEFAULT_LANGUA
     if not parts:
         return ui_text.text("lb.verdict.none", lang, metric=name)
     return "; ".join(parts) + "."
+
+
+def summary_frame(board: pd.DataFrame, columns: list[str], headline: str) -> pd.DataFrame:
+    """``board[columns]`` with the interval cells of rows that have no interval (the baselines compared
+    with themselves, the random ranking) left empty instead of showing Python's None/NaN as text."""
+    frame = board[columns].copy()
+    reference = interval_columns(headline)[0]
+    if reference in frame.columns:
+        frame[reference] = frame[reference].map(lambda v: "" if is_missing(v) else str(v))
+    return frame
 
 
 def is_missing(value) -> bool:

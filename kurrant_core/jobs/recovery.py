@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from kurrant_core import columns as C, config, runs, schema
+from kurrant_core import columns as C, runs, schema
 from kurrant_core.jobs import lock, store
 from kurrant_core.schema import RUN_FAILED, RUN_LEARNING, RUN_QUEUED, RUN_STOPPED
 
@@ -73,5 +73,5 @@ def fail_unfinished_runs(engine: sa.Engine, job_id: int, reason: str, *,
             .scalars()]
     for run_id in run_ids:
         runs.fail_run(engine, run_id, reason, status=status)
-        shutil.rmtree(config.artifact_root() / f"run_{run_id}", ignore_errors=True)
+        shutil.rmtree(runs.artifact_folder(engine, run_id), ignore_errors=True)
     return run_ids

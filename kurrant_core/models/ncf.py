@@ -25,11 +25,19 @@ from kurrant_core import columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models.choice_features import group_offer_rates, history_term, offer_rates_of, own_history
 from kurrant_core.models.torch_support import (
+    MAX_VALIDATION_ORDERS,
+    EarlyStopping,
+    Meals,
     TorchRecommender,
+    candidate_matrix,
+    candidate_mrr,
     effective_batch_size,
     number_meals,
     resolve_seed,
+    sample_rows,
+    scaled,
     torch_session,
+    validation_orders,
 )
 
 SCORE_CHUNK_PAIRS = 262_144
@@ -38,6 +46,13 @@ MIN_STEPS_PER_EPOCH = 50
 """Smallest number of Adam updates per epoch (small data sets get smaller batches)."""
 EXPLAIN_NEIGHBOURS = 20
 """Most similar users (by NeuMF user embedding) an explanation counts."""
+SMALL_DEFAULTS = {"epochs": 20, "batch_size": 8192, "n_negatives": 8}
+LARGE_DEFAULTS = {"epochs": 8, "batch_size": 32768, "n_negatives": 4}
+"""Defaults of the parameters left None, by the data's scale (``torch_support.LARGE_WORLD_ORDERS``
+paid items): epochs is the most early stopping allows; a large world gets bigger batches and fewer
+negatives per positive (each epoch already holds millions of pairs)."""
+UNSTOPPED_EPOCHS = 4
+"""Epochs when ``epochs`` is None and the data is too short to hold out a validation window."""
 
 
 class NeuMF(nn.Module):
@@ -159,10 +174,15 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
               menu: MenuNegatives | None = None, *, factors: int = 32,
               mlp_layers: Sequence[int] = (64, 32, 16), epochs: int = 4, lr: float = 0.005,
               n_negatives: int = 4, menu_share: float = 0.75, batch_size: int = 8192,
-              seed: int = 0) -> tuple[NeuMF, list[float]]:
+              seed: int = 0, validation: tuple[np.ndarray, np.ndarray] | None = None,
+              stopping: EarlyStopping | None = None) -> tuple[NeuMF, list[float]]:
     """Train NeuMF with BCE and Adam on positives plus freshly sampled negatives each epoch.
 
-    Returns the network (eval mode) and the mean training loss of each epoch.
+    With ``validation`` (users, and per user the ``candidate_matrix`` of a held-out order: its food
+    first, then the rest of its menu) and ``stopping``, each epoch ends by measuring the network's
+    MRR of those orders; training stops when ``stopping`` says so and the best epoch's weights are
+    kept (``stopping.scores`` holds each epoch's MRR). Returns the network (eval mode) and the mean
+    training loss of each epoch.
     """
     menu = menu if menu is not None else MenuNegatives.none(len(pos_u))
     rng = np.random.default_rng(seed)
@@ -188,7 +208,23 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
                 opt.step()
                 total += loss.item() * len(batch)
             losses.append(total / max(len(u), 1))
+            if validation is not None and stopping is not None:
+                if stopping.should_stop(validation_mrr(net, *validation), net):
+                    break
+                net.train()
+        if validation is not None and stopping is not None:
+            stopping.restore(net)
     return net.eval(), losses
+
+
+@torch.no_grad()
+def validation_mrr(net: NeuMF, users: np.ndarray, candidates: np.ndarray) -> float:
+    """The network's MRR of held-out orders: each row's food (column 0) among its menu."""
+    net.eval()
+    flat = torch.as_tensor(np.maximum(candidates, 0).reshape(-1))
+    who = torch.as_tensor(np.repeat(users, candidates.shape[1]))
+    scores = net(who, flat).numpy().reshape(candidates.shape).astype(np.float64)
+    return candidate_mrr(np.where(candidates >= 0, scores, -np.inf))
 
 
 # ====================================================================== the recommender
@@ -197,16 +233,21 @@ class NCFRecommender(TorchRecommender):
 
     name: ClassVar[str] = "ncf"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
-        "factors": (int, 32), "epochs": (int, 4), "lr": (float, 0.005), "n_negatives": (int, 8),
-        "history_weight": (float, 10.0)}
+        "factors": (int, 32), "patience": (int, 2), "lr": (float, 0.005), "history_weight": (float, 10.0)}
 
-    def __init__(self, *, factors: int = 32, mlp_layers: Sequence[int] = (64, 32, 16), epochs: int = 4,
-                 lr: float = 0.005, n_negatives: int = 8, menu_share: float = 0.75,
-                 batch_size: int = 8192, history_weight: float = 10.0, history_half_life_days: float = 365.0,
-                 variety_days: int = 1, variety_strength: float = 0.5, random_state: int | None = 0):
+    def __init__(self, *, factors: int = 32, mlp_layers: Sequence[int] = (64, 32, 16), epochs: int | None = None,
+                 patience: int = 2, lr: float = 0.005, n_negatives: int | None = None, menu_share: float = 0.75,
+                 batch_size: int | None = None, history_weight: float = 10.0,
+                 history_half_life_days: float = 365.0, variety_days: int = 1, variety_strength: float = 0.5,
+                 random_state: int | None = 0):
+        """``epochs``, ``batch_size`` and ``n_negatives`` None: chosen from the data's size
+        (``SMALL_DEFAULTS``/``LARGE_DEFAULTS``). ``epochs`` is the most; training stops earlier
+        when ``patience`` epochs in a row do not improve the MRR of the validation window (the last
+        14 days before the cutoff, held out of the training data while it runs)."""
         self.factors = factors
         self.mlp_layers = mlp_layers
         self.epochs = epochs
+        self.patience = patience
         self.lr = lr
         self.n_negatives = n_negatives
         self.menu_share = menu_share
@@ -218,11 +259,31 @@ class NCFRecommender(TorchRecommender):
         self.random_state = random_state
 
     def _fit(self, data: TrainingData) -> None:
+        seed = resolve_seed(self.random_state)
+        n = len(data.orders)
+        self.fit_params_ = {k: scaled(getattr(self, k), n, SMALL_DEFAULTS[k], LARGE_DEFAULTS[k])
+                            for k in SMALL_DEFAULTS}
+        meals = number_meals(data)
+        pos_u, pos_i = data.orders[USER_IDX].to_numpy(), data.orders[ITEM_IDX].to_numpy()
+        menu = menu_negatives(data, meals)
+        held = validation_orders(data)
+        if held is None and self.epochs is None:
+            self.fit_params_["epochs"] = UNSTOPPED_EPOCHS
+        validation, stopping = None, None
+        if held is not None:          # early stopping: the last days before the cutoff judge each epoch
+            rows = sample_rows(held & (meals.of_order >= 0), MAX_VALIDATION_ORDERS, seed)
+            validation = (pos_u[rows], candidate_matrix(pos_i[rows], meals.menus, meals.of_order[rows],
+                                                         data.n_foods, 0, np.random.default_rng(seed)))
+            stopping = EarlyStopping(self.patience)
+            train = ~held
+            pos_u, pos_i = pos_u[train], pos_i[train]
+            menu = MenuNegatives(menu.start[train], menu.count[train], menu.pool)
         self.net_, self.loss_history_ = fit_neumf(
-            data.n_users, data.n_foods, data.orders[USER_IDX].to_numpy(), data.orders[ITEM_IDX].to_numpy(),
-            menu_negatives(data), factors=self.factors, mlp_layers=tuple(self.mlp_layers),
-            epochs=self.epochs, lr=self.lr, n_negatives=self.n_negatives, menu_share=self.menu_share,
-            batch_size=self.batch_size, seed=resolve_seed(self.random_state))
+            data.n_users, data.n_foods, pos_u, pos_i, menu, factors=self.factors,
+            mlp_layers=tuple(self.mlp_layers), lr=self.lr, menu_share=self.menu_share, seed=seed,
+            validation=validation, stopping=stopping, **self.fit_params_)
+        self.validation_history_ = stopping.scores if stopping is not None else []
+        self.best_epoch_ = stopping.best_epoch if stopping is not None else len(self.loss_history_) - 1
         self.history_ = own_history(data, self.history_half_life_days, self.variety_days, self.random_state)
         self.offer_groups_, self.offer_rates_ = group_offer_rates(data)
 
@@ -264,9 +325,9 @@ class NCFRecommender(TorchRecommender):
         return NeuMF(self.data_.n_users, self.data_.n_foods, self.factors, tuple(self.mlp_layers))
 
 
-def menu_negatives(data: TrainingData) -> MenuNegatives:
+def menu_negatives(data: TrainingData, meals: Meals | None = None) -> MenuNegatives:
     """For each ``orders`` row, the foods on that meal's menu the user did not choose."""
-    meals = number_meals(data)
+    meals = number_meals(data) if meals is None else meals
     has_menu = meals.of_order >= 0
     start = np.zeros(len(meals.of_order), dtype=np.int64)
     count = np.zeros(len(meals.of_order), dtype=np.int64)

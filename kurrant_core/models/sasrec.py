@@ -25,7 +25,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from kurrant_core.errors import ModelNotApplicable
-from kurrant_core.models.torch_support import effective_batch_size, torch_session
+from kurrant_core.models.torch_support import (
+    MAX_VALIDATION_ORDERS,
+    EarlyStopping,
+    candidate_matrix,
+    candidate_mrr,
+    effective_batch_size,
+    torch_session,
+)
 
 PAD = 0
 """Input token of an empty position; food index ``i`` is token ``i + 1``."""
@@ -33,6 +40,9 @@ GAP_EDGES = np.array([1, 2, 3, 4, 7, 14, 30])
 """Day-gap bucket edges: 0 same day, 1, 2, 3, 4–6, 7–13, 14–29, 30+ days."""
 MIN_STEPS_PER_EPOCH = 20
 """Smallest number of Adam updates per epoch (small data sets get smaller batches)."""
+SAMPLED_SOFTMAX_FOODS = 512
+"""Foods a target competes with when its menu is unknown and the catalogue is too large for a full
+softmax (``torch_support.FULL_SOFTMAX_MAX_ITEMS``)."""
 
 
 def gap_buckets(days: np.ndarray) -> np.ndarray:
@@ -136,14 +146,34 @@ class SASRec(nn.Module):
         out = torch.zeros(*terms.shape[:2], self.item_emb.num_embeddings, dtype=terms.dtype)
         return out.scatter_add_(2, index, terms)[..., 1:]
 
+    def queries(self, hidden: torch.Tensor, gaps: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:
+        """The query of each target: hidden state, day gap to the target, the user's taste vector."""
+        q = hidden + self.query(torch.cat([hidden, self.gap_emb(gaps)], dim=-1))
+        if self.user_emb is not None and users is not None:
+            q = q + self.user_emb(users)
+        return q
+
     def logits(self, hidden: torch.Tensor, gaps: torch.Tensor, users: torch.Tensor | None,
                repeat: torch.Tensor) -> torch.Tensor:
         """Next-food logits over the catalog: the query (hidden state, day gap to the target, the
         user's own taste vector if any) against item embeddings, plus the repeat scores."""
-        q = hidden + self.query(torch.cat([hidden, self.gap_emb(gaps)], dim=-1))
-        if self.user_emb is not None and users is not None:
-            q = q + self.user_emb(users)
-        return q @ self.item_vectors()[1:].T + repeat
+        return self.queries(hidden, gaps, users) @ self.item_vectors()[1:].T + repeat
+
+    def candidate_logits(self, queries: torch.Tensor, candidates: torch.Tensor, tokens: torch.Tensor,
+                         terms: torch.Tensor) -> torch.Tensor:
+        """[N, W] logits of each target's candidate foods only (``candidate_matrix``, -1 pads give
+        -inf): query . food vector + the repeat terms of the window positions holding that food.
+        ``tokens`` [N, L] and ``terms`` [N, L] are each target's window and its repeat terms."""
+        safe = candidates.clamp(min=0) + 1                                     # as tokens
+        items = self.item_vectors()
+        if 4 * candidates.shape[1] > items.shape[0]:    # wide rows: one product with the catalog, then pick
+            full = (queries @ items.T).scatter_add(1, tokens, terms)    # PAD positions carry no term
+            out = full.gather(1, safe)
+        else:
+            out = (items[safe] * queries[:, None, :]).sum(-1)                       # [N, W]
+            match = (tokens[:, None, :] == safe[:, :, None]).to(terms.dtype)       # [N, W, L]
+            out = out + (match * terms[:, None, :]).sum(-1)
+        return out.masked_fill(candidates < 0, float("-inf"))
 
     @torch.no_grad()
     def next_item_log_probs(self, histories: list[np.ndarray], history_days: list[np.ndarray],
@@ -283,16 +313,24 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                max_len: int = 30, hidden: int = 32, layers: int = 1, heads: int = 1,
                dropout: float = 0.2, epochs: int = 6, lr: float = 0.01, batch_size: int = 128,
                user_embeddings: bool = False, item_features: np.ndarray | None = None,
-               seed: int = 0) -> tuple[SASRec, list[float]]:
+               seed: int = 0, validation_from: int | None = None,
+               stopping: EarlyStopping | None = None) -> tuple[SASRec, list[float]]:
     """Train SASRec by next-food cross-entropy with Adam.
 
     ``sequences`` hold food indices per user in time order; ``days`` the matching day numbers
     (None: one day apart). With ``meals`` (meal number per order, aligned with ``sequences``) and
     ``menus`` (meals x foods), the softmax runs over the menu each food was chosen from: the
     model learns to choose from a menu, not to guess which foods were on it. Without them it is
-    a full softmax over the catalog. ``user_embeddings`` adds a learned taste vector per
-    sequence; ``item_features`` (foods x features) adds their learned projection to each food's
-    embedding. Returns the network (eval mode) and each epoch's mean loss.
+    a softmax over the catalog (sampled when the catalogue is large: ``candidate_matrix``). Either
+    way only each target's candidates are scored. ``user_embeddings`` adds a learned taste vector
+    per sequence; ``item_features`` (foods x features) adds their learned projection to each food's
+    embedding.
+
+    With ``validation_from`` (a day number) and ``stopping``: targets from that day on are held
+    out of the loss (they are still context for nothing earlier: attention is causal), each epoch
+    ends by measuring the MRR of up to ``MAX_VALIDATION_ORDERS`` of them among their menus,
+    training stops when ``stopping`` says so and the best epoch's weights are kept. Returns the
+    network (eval mode) and each epoch's mean training loss.
     """
     w = training_windows(sequences, days, max_len, meals)
     if len(w.tokens) == 0:
@@ -300,6 +338,19 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                                  "sequence to learn; move the cutoff later or load more data.")
     gaps = w.gaps
     rng = np.random.default_rng(seed)
+    targets = w.targets >= 0
+    held = np.zeros_like(targets)
+    if validation_from is not None and stopping is not None:
+        held = targets & (w.target_days >= validation_from)
+        if menus is not None:
+            held &= w.meals >= 0
+        chosen = np.flatnonzero(held.reshape(-1))
+        if len(chosen) > MAX_VALIDATION_ORDERS:
+            chosen = np.random.default_rng(seed).choice(chosen, size=MAX_VALIDATION_ORDERS, replace=False)
+        judged = np.zeros(held.size, dtype=bool)
+        judged[chosen] = True
+        judged = judged.reshape(held.shape)
+        targets &= ~held
     losses: list[float] = []
     with torch_session(seed):
         net = SASRec(n_items, max_len, hidden, layers, heads, dropout,
@@ -307,24 +358,14 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         net.train()
         lengths = (w.tokens != PAD).sum(axis=1)
-        size = effective_batch_size(len(lengths), batch_size, MIN_STEPS_PER_EPOCH)
+        trained = np.flatnonzero(targets.any(axis=1))
+        size = effective_batch_size(len(trained), batch_size, MIN_STEPS_PER_EPOCH)
         for _ in range(epochs):
             total, count = 0.0, 0
-            for batch in length_batches(lengths, size, rng):
-                cols = slice(-int(lengths[batch].max()), None)   # left padding: drop empty columns
-                tokens = torch.as_tensor(w.tokens[batch, cols])
-                hidden_states, _ = net.encode(tokens)
-                repeat = net.repeat_scores(tokens, torch.as_tensor(w.days[batch, cols]),
-                                           torch.as_tensor(w.target_days[batch, cols]))
-                valid = w.targets[batch, cols] >= 0
-                goal = torch.as_tensor(w.targets[batch, cols][valid])
-                users = np.broadcast_to(w.users[batch, None], valid.shape)[valid]
-                mask = torch.as_tensor(valid)
-                logits = net.logits(hidden_states[mask], torch.as_tensor(gaps[batch, cols][valid]),
-                                    torch.as_tensor(users), repeat[mask])
-                if menus is not None:
-                    allowed = menu_mask(menus, w.meals[batch, cols][valid], goal.numpy())
-                    logits = logits.masked_fill(~allowed, float("-inf"))
+            for batch in length_batches(lengths[trained], size, rng):
+                batch = trained[batch]
+                logits = _batch_logits(net, w, gaps, batch, targets, menus, n_items, rng)
+                goal = torch.zeros(len(logits), dtype=torch.long)      # the target is candidate 0
                 loss = F.cross_entropy(logits, goal)
                 opt.zero_grad()
                 loss.backward()
@@ -332,4 +373,46 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                 total += loss.item() * len(goal)
                 count += len(goal)
             losses.append(total / max(count, 1))
+            if stopping is not None and held.any():
+                if stopping.should_stop(_validation_mrr(net, w, gaps, judged, menus, n_items, seed), net):
+                    break
+                net.train()
+        if stopping is not None and held.any():
+            stopping.restore(net)
     return net.eval(), losses
+
+
+def _batch_logits(net: SASRec, w: Windows, gaps: np.ndarray, batch: np.ndarray, targets: np.ndarray,
+                  menus: sp.csr_matrix | None, n_items: int, rng: np.random.Generator) -> torch.Tensor:
+    """[targets of the batch, candidates] logits, each row's own target in column 0."""
+    lengths = (w.tokens[batch] != PAD).sum(axis=1)
+    cols = slice(-int(lengths.max()), None)            # left padding: drop empty columns
+    tokens = torch.as_tensor(w.tokens[batch, cols])
+    hidden_states, _ = net.encode(tokens)
+    valid = targets[batch, cols]
+    mask = torch.as_tensor(valid)
+    goal = w.targets[batch, cols][valid]
+    users = np.broadcast_to(w.users[batch, None], valid.shape)[valid]
+    queries = net.queries(hidden_states[mask], torch.as_tensor(gaps[batch, cols][valid]), torch.as_tensor(users))
+    candidates = torch.as_tensor(candidate_matrix(goal, menus, w.meals[batch, cols][valid], n_items,
+                                                  SAMPLED_SOFTMAX_FOODS, rng))
+    terms = net.repeat_terms(tokens, torch.as_tensor(w.days[batch, cols]),
+                             torch.as_tensor(w.target_days[batch, cols]))[mask]          # [N, L]
+    rows = np.broadcast_to(np.arange(len(batch))[:, None], valid.shape)[valid]
+    return net.candidate_logits(queries, candidates, tokens[torch.as_tensor(rows)], terms)
+
+
+@torch.no_grad()
+def _validation_mrr(net: SASRec, w: Windows, gaps: np.ndarray, judged: np.ndarray,
+                    menus: sp.csr_matrix | None, n_items: int, seed: int) -> float:
+    """MRR of the held-out targets marked in ``judged`` among their menus (eval mode)."""
+    net.eval()
+    rng = np.random.default_rng(seed)             # the same sampled foods every epoch
+    windows = np.flatnonzero(judged.any(axis=1))
+    scores = [_batch_logits(net, w, gaps, windows[s:s + 256], judged, menus, n_items, rng).numpy()
+              for s in range(0, len(windows), 256)]
+    if not scores:
+        return 0.0
+    width = max(x.shape[1] for x in scores)
+    return candidate_mrr(np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])),
+                                                constant_values=-np.inf) for x in scores]))

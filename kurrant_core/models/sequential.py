@@ -46,11 +46,15 @@ from kurrant_core.models.choice_features import (
 )
 from kurrant_core.models.sasrec import SASRec, fit_sasrec
 from kurrant_core.models.torch_support import (
+    VALIDATION_DAYS,
+    EarlyStopping,
     TorchRecommender,
     fit_choice_logit,
     number_meals,
     resolve_seed,
+    scaled,
     torch_session,
+    validation_orders,
 )
 
 OBJECTIVES = ("menu", "catalog")
@@ -61,6 +65,13 @@ DEFAULT_CHOICE_ATTRIBUTES = ("cuisine", "main_ingredient", "spiciness", "price")
 """The taste axes of the choice logit (``choice_features.CHOICE_ATTRIBUTES`` names, and price)."""
 CHOICE_MAX_SETS = 200_000
 """Newest menus the choice logit is fitted on (bounds its fit on a large world)."""
+SMALL_DEFAULTS = {"epochs": 30, "batch_size": 128, "max_len": 30}
+LARGE_DEFAULTS = {"epochs": 8, "batch_size": 512, "max_len": 20}
+"""Defaults of the parameters left None, by the data's scale (``torch_support.LARGE_WORLD_ORDERS``
+paid items): epochs is the most early stopping allows; a large world gets bigger batches and
+shorter windows (the attention costs the square of their length)."""
+UNSTOPPED_EPOCHS = 10
+"""Epochs when ``epochs`` is None and the data is too short to hold out a validation window."""
 
 
 class SequentialRecommender(TorchRecommender):
@@ -68,23 +79,29 @@ class SequentialRecommender(TorchRecommender):
 
     name: ClassVar[str] = "sequential"
     MAIN_PARAMS: ClassVar[dict[str, tuple]] = {
-        "max_len": (int, 30), "hidden": (int, 32), "epochs": (int, 10), "lr": (float, 0.01),
+        "hidden": (int, 32), "patience": (int, 2), "lr": (float, 0.01),
         "dropout": (float, 0.3), "history_weight": (float, 1.0), "choice_weight": (float, 4.0),
         "choice_l2": (float, 1.0)}
 
-    def __init__(self, *, max_len: int = 30, hidden: int = 32, layers: int = 1, heads: int = 1,
-                 dropout: float = 0.3, epochs: int = 10, lr: float = 0.01, batch_size: int = 128,
+    def __init__(self, *, max_len: int | None = None, hidden: int = 32, layers: int = 1, heads: int = 1,
+                 dropout: float = 0.3, epochs: int | None = None, patience: int = 2, lr: float = 0.01,
+                 batch_size: int | None = None,
                  objective: str = "menu", user_embeddings: bool = True, food_features: bool = True,
                  history_weight: float = 1.0, history_half_life_days: float = 365.0,
                  choice_weight: float = 4.0, choice_l2: float = 1.0,
                  choice_attributes: tuple[str, ...] = DEFAULT_CHOICE_ATTRIBUTES,
                  random_state: int | None = 0):
+        """``max_len``, ``epochs`` and ``batch_size`` None: chosen from the data's size
+        (``SMALL_DEFAULTS``/``LARGE_DEFAULTS``). ``epochs`` is the most; training stops earlier
+        when ``patience`` epochs in a row do not improve the network's MRR of the validation window
+        (the last 14 days before the cutoff, whose orders are held out of the loss while it runs)."""
         self.max_len = max_len
         self.hidden = hidden
         self.layers = layers
         self.heads = heads
         self.dropout = dropout
         self.epochs = epochs
+        self.patience = patience
         self.lr = lr
         self.batch_size = batch_size
         self.objective = objective
@@ -102,16 +119,26 @@ class SequentialRecommender(TorchRecommender):
             raise KurrantError(f"objective must be one of {', '.join(OBJECTIVES)}, "
                                f"not {self.objective!r}.")
         days = order_days(data)
+        self.fit_params_ = {k: scaled(getattr(self, k), len(data.orders), SMALL_DEFAULTS[k], LARGE_DEFAULTS[k])
+                            for k in SMALL_DEFAULTS}
         meals, menus = None, None
         if self.objective == "menu":
             numbered = number_meals(data)
             meals, menus = split_by_user(data, numbered.of_order), numbered.menus
+        stopping, validation_from = None, None
+        if validation_orders(data) is not None:    # early stopping on the last days before the cutoff
+            stopping = EarlyStopping(self.patience)
+            validation_from = _day_number(data.cutoff) - VALIDATION_DAYS
+        elif self.epochs is None:
+            self.fit_params_["epochs"] = UNSTOPPED_EPOCHS
         self.net_, self.loss_history_ = fit_sasrec(
-            data.sequences, data.n_foods, days, meals=meals, menus=menus, max_len=self.max_len,
-            hidden=self.hidden, layers=self.layers, heads=self.heads, dropout=self.dropout,
-            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
+            data.sequences, data.n_foods, days, meals=meals, menus=menus, hidden=self.hidden,
+            layers=self.layers, heads=self.heads, dropout=self.dropout, lr=self.lr,
             user_embeddings=self.user_embeddings, item_features=self._item_features(),
-            seed=resolve_seed(self.random_state))
+            seed=resolve_seed(self.random_state), validation_from=validation_from, stopping=stopping,
+            **self.fit_params_)
+        self.validation_history_ = stopping.scores if stopping is not None else []
+        self.best_epoch_ = stopping.best_epoch if stopping is not None else len(self.loss_history_) - 1
         # the repeat head has the variety rule; the history term only adds the long-run share
         self.history_ = own_history(data, self.history_half_life_days, 0, self.random_state)
         self.offer_groups_, self.offer_rates_ = group_offer_rates(data)
@@ -170,7 +197,7 @@ class SequentialRecommender(TorchRecommender):
         lowers it, an old favourite raises it), and the recent food the sequence attends to
         that is most like the candidate."""
         data = self.data_
-        history, days = data.sequences[u][-self.max_len:], self._order_days()[u][-self.max_len:]
+        history, days = data.sequences[u][-self._max_len():], self._order_days()[u][-self._max_len():]
         today = _day_number(data.cutoff)
         with torch_session():
             attention, repeat = self.net_.explain_terms(history, days, today)
@@ -225,8 +252,12 @@ class SequentialRecommender(TorchRecommender):
         """The food-feature matrix the network reads (dense), or None when it learns ids alone."""
         return self.data_.food_features.toarray() if self.food_features else None
 
+    def _max_len(self) -> int:
+        """The window length the network was fitted with (chosen from the data when ``max_len`` is None)."""
+        return int(getattr(self, "fit_params_", {}).get("max_len") or self.max_len or SMALL_DEFAULTS["max_len"])
+
     def _new_net(self) -> SASRec:
-        return SASRec(self.data_.n_foods, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
+        return SASRec(self.data_.n_foods, self._max_len(), self.hidden, self.layers, self.heads, self.dropout,
                       n_users=self.data_.n_users if self.user_embeddings else 0,
                       item_features=self._item_features())
 

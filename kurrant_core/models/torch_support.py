@@ -7,6 +7,8 @@ fitting a model inside the dashboard or the retrain job leaves nothing changed b
 """
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,13 +20,39 @@ import torch
 
 from kurrant_core import columns as C
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import MenuChoices
 
-TORCH_THREADS = 1
-"""Threads per torch model. The workbench shares a small machine with the dashboard and jobs;
-measured on 2 busy cores, two OpenMP threads made these small networks 10-20x slower (threads
-waiting on each other), one thread never did."""
+def _machine_cores() -> int:
+    """The cores this process may run on (its affinity, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+TORCH_THREADS = _machine_cores()
+"""Threads a torch fit or score runs on: the machine's cores (a large world's epochs are matrix
+products big enough to share). Set only inside ``torch_session``, so nothing else in the process
+(the dashboard, the other models of a retrain) is changed. Measured on a small world on 2 busy
+cores, small batches ran slower on 2 threads than on 1; ``bench/bench_torch_models.py --threads``
+compares, and this module global is the one place to change it."""
+VALIDATION_DAYS = 14
+"""The validation window of early stopping: the last 14 days before the cutoff, as the evaluation's
+validation window (``evaluation.tuning``: the horizon, 14 days by default, before the cutoff)."""
+MAX_VALIDATION_SHARE = 0.25
+"""Early stopping holds the validation window out only when it is at most this share of the paid
+items: with less history the model trains its full ``epochs`` on everything instead."""
+MIN_VALIDATION_ORDERS = 20
+"""Fewest validation orders (with a known menu) that early stopping can judge an epoch on."""
+MAX_VALIDATION_ORDERS = 20_000
+"""Validation orders an epoch is judged on at most (a seeded sample): bounds the check's cost."""
+FULL_SOFTMAX_MAX_ITEMS = 5_000
+"""Largest catalogue a softmax runs over whole; above it, sampled foods stand in for the rest."""
+LARGE_WORLD_ORDERS = 1_000_000
+"""Paid items from which a torch model takes its large-world defaults (epochs, batch size, sequence
+length, negatives): fewer passes over more data each."""
 
 STATE_FILE = "state_dict.pt"
 MEAL_KEYS = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
@@ -101,6 +129,102 @@ def number_meals(data: TrainingData) -> Meals:
     table = exposures[MEAL_KEYS].assign(**{_MEAL: meal}).drop_duplicates(MEAL_KEYS)
     of_order = data.orders[MEAL_KEYS].merge(table, on=MEAL_KEYS, how="left")[_MEAL]
     return Meals(of_order=of_order.fillna(-1).to_numpy(dtype=np.int64), menus=menus, unchosen=others)
+
+
+def validation_orders(data: TrainingData, seed: int = 0) -> np.ndarray | None:
+    """Boolean mask of the ``orders`` rows in the validation window (the last ``VALIDATION_DAYS``
+    before the cutoff), or None when the data is too short to spare it (see
+    ``MAX_VALIDATION_SHARE`` and ``MIN_VALIDATION_ORDERS``): then a fit trains without early
+    stopping. The model only ever sees its ``TrainingData``: the window is cut from it."""
+    start = np.datetime64(data.cutoff, "D") - np.timedelta64(VALIDATION_DAYS, "D")
+    held = data.orders[C.SERVICE_DATE].to_numpy().astype("datetime64[D]") >= start
+    n_held = int(held.sum())
+    if n_held < MIN_VALIDATION_ORDERS or n_held > MAX_VALIDATION_SHARE * len(held):
+        return None
+    return held
+
+
+def sample_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Indices of the True rows of ``mask``, a seeded sample of ``limit`` of them when there are more."""
+    rows = np.flatnonzero(mask)
+    if len(rows) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+    return rows
+
+
+def candidate_matrix(targets: np.ndarray, menus: sp.csr_matrix | None, meals: np.ndarray | None,
+                     n_items: int, n_sampled: int, rng: np.random.Generator) -> np.ndarray:
+    """rows x width food indices each target competes with: the target in column 0, then the other
+    foods of its meal's menu (``menus`` row ``meals[r]``), padded with -1.
+
+    A target whose menu is unknown (``meals`` -1, or no ``menus``: the catalog objective) competes
+    with the whole catalog when it has at most ``FULL_SOFTMAX_MAX_ITEMS`` foods, else with
+    ``n_sampled`` foods drawn uniformly (sampled softmax: a large catalogue's full softmax costs
+    more than the rest of the network).
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    n = len(targets)
+    known = np.zeros(n, dtype=bool) if menus is None or meals is None else np.asarray(meals) >= 0
+    rows = menus[np.asarray(meals)[known]] if known.any() else sp.csr_matrix((0, n_items))
+    counts = np.zeros(n, dtype=np.int64)
+    counts[known] = np.diff(rows.indptr)
+    unknown = ~known
+    fill = n_items if n_items <= FULL_SOFTMAX_MAX_ITEMS else int(n_sampled)
+    counts[unknown] = fill
+    out = np.full((n, 1 + int(counts.max(initial=0))), -1, dtype=np.int64)
+    out[:, 0] = targets
+    where = np.flatnonzero(known)
+    k = np.diff(rows.indptr)
+    out[np.repeat(where, k), 1 + np.arange(rows.nnz) - np.repeat(rows.indptr[:-1], k)] = rows.indices
+    if unknown.any():
+        where = np.flatnonzero(unknown)
+        foods = (np.broadcast_to(np.arange(n_items), (len(where), n_items)) if fill == n_items
+                 else rng.integers(0, n_items, size=(len(where), fill)))
+        out[where, 1:1 + fill] = foods
+    out[:, 1:][out[:, 1:] == targets[:, None]] = -1          # the target competes once
+    return out
+
+
+def candidate_mrr(scores: np.ndarray) -> float:
+    """Mean reciprocal rank of column 0 among each row's scores (-inf pads, ties do not count against
+    it): the daily-menu MRR of ``candidate_matrix`` rows."""
+    if len(scores) == 0:
+        return 0.0
+    rank = 1 + (scores[:, 1:] > scores[:, :1]).sum(axis=1)
+    return float(np.mean(1.0 / rank))
+
+
+def scaled(value, n_examples: int, small, large):
+    """``value`` when given; else the default of the data's scale (``LARGE_WORLD_ORDERS``)."""
+    if value is not None:
+        return value
+    return small if n_examples < LARGE_WORLD_ORDERS else large
+
+
+class EarlyStopping:
+    """Keeps the weights of the best epoch on validation and says when ``patience`` epochs in a row
+    have not beaten it (by more than ``min_delta``); ``restore`` puts the best weights back."""
+
+    def __init__(self, patience: int, min_delta: float = 1e-4):
+        if patience < 1:
+            raise KurrantError(f"patience must be at least 1 epoch, not {patience}.")
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.scores: list[float] = []
+        self.best_epoch = -1
+        self._best_state: dict | None = None
+
+    def should_stop(self, score: float, net: torch.nn.Module) -> bool:
+        """Record one epoch's validation score (higher is better); True when training should stop."""
+        self.scores.append(float(score))
+        if self.best_epoch < 0 or score > self.scores[self.best_epoch] + self.min_delta:
+            self.best_epoch = len(self.scores) - 1
+            self._best_state = copy.deepcopy(net.state_dict())
+        return len(self.scores) - 1 - self.best_epoch >= self.patience
+
+    def restore(self, net: torch.nn.Module) -> None:
+        if self._best_state is not None:
+            net.load_state_dict(self._best_state)
 
 
 class TorchRecommender(Recommender):

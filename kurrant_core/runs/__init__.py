@@ -50,6 +50,7 @@ from kurrant_core.runs.publish import (
 from kurrant_core.runs.reading import list_shape, read_recommendations, typed_rows
 from kurrant_core.runs.records import (
                                        META_ARTIFACT_ROOT,
+                                       META_INSTANCE_ID,
                                        WARNINGS_KEY,
                                        RunCancelled,
                                        RunRecord,
@@ -60,6 +61,7 @@ from kurrant_core.runs.records import (
                                        fail_run,
                                        finish_run,
                                        get_run,
+                                       instance_id,
                                        list_runs,
                                        require_status,
                                        resolve_artifact_path,
@@ -77,12 +79,13 @@ from kurrant_core.runs.shared_format import (
 
 __all__ = [
     "APPLIED_TO", "CHUNK_ROWS", "DEFAULT_DAYS", "DEFAULT_MENU_DAYS", "EXPORT_FILE", "EXPORT_SCHEMA",
-    "HISTORY_COLUMNS", "IS_ACTIVE", "LIST_KEY", "MANIFEST_FILE", "META_ARTIFACT_ROOT", "TUNED",
+    "HISTORY_COLUMNS", "IS_ACTIVE", "LIST_KEY", "MANIFEST_FILE", "META_ARTIFACT_ROOT",
+    "META_INSTANCE_ID", "TUNED",
     "USER_BATCH", "WARNINGS_KEY", "EvaluateFn", "ListOverlap", "ProgressFn", "RecommendationFormatError",
     "RunCancelled", "RunComparison", "RunRecord", "StopFn", "abandon_run", "activate_run",
     "active_user_ids", "apply_policy_to_run", "artifact_folder", "check_stop", "code_version",
     "compare_runs", "default_cutoff", "done_runs_of", "export_parquet", "export_run", "fail_run",
-    "finish_run", "flat_metrics", "get_run", "list_overlap", "list_runs", "list_shape", "load_export",
+    "finish_run", "flat_metrics", "get_run", "instance_id", "list_overlap", "list_runs", "list_shape", "load_export",
     "menu_slots", "publish_run", "read_recommendations", "require_status", "resolve_artifact_path",
     "run_history", "run_label", "run_pipeline", "start_run", "stored_artifact_path", "train_and_write",
     "tuned_text", "typed_rows", "upcoming_menu_dates", "upcoming_menu_days", "update_run_metrics",

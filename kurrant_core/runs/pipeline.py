@@ -36,6 +36,8 @@ StopFn = Callable[[], bool]
 """``should_stop()``: asked between steps; True ends the run as stopped."""
 EvaluateFn = Callable[[Recommender, TrainingData], "dict | None"]
 """``evaluate(model, data)``: the metrics stored with the run (the retrain job's hook)."""
+SaveFn = Callable[[Path], None]
+"""``save(folder)``: writes a run's artifacts into its (existing) folder instead of ``model.save``."""
 
 DEFAULT_DAYS = 5
 """Menu days pre-computed after the cutoff when ``train_and_write`` gets no explicit dates."""
@@ -108,26 +110,32 @@ def write_run_lists(engine: sa.Engine, run_id: int, model: Recommender, data: Tr
 def run_pipeline(engine: sa.Engine, model: Recommender, data: TrainingData, *, params: dict, k: int,
                  policy: Policy, dates: Sequence[date], fit: bool = True,
                  evaluate: EvaluateFn | None = None, metrics: dict | None = None,
-                 artifact_from: Path | None = None, triggered_by: str | None = None,
-                 job_id: int | None = None, progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None) -> int:
+                 artifact_from: Path | None = None, save: SaveFn | None = None,
+                 train_window: tuple[date | None, date | None] | None = None,
+                 triggered_by: str | None = None, job_id: int | None = None,
+                 progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> int:
     """Make one run of ``model`` on ``data`` with ``policy``; the run id (see the module docstring).
 
     ``params`` are stored with the run (the policy is added under ``POLICY_KEY``). ``fit=False``
-    takes the model as fitted. ``metrics`` are stored with the run, or ``evaluate(model, data)``
-    computes them after the fit. ``artifact_from`` copies that folder as the run's artifacts
-    instead of saving the model (a saved model re-used). ``dates``: the menu days written beside
-    the catalog lists of ``k``. Rows keep the model's own score as ``raw_score``.
+    takes the model as fitted (or built, like an ensemble). ``metrics`` are stored with the run, or
+    ``evaluate(model, data)`` computes them after the fit. ``artifact_from`` copies that folder as
+    the run's artifacts instead of saving the model (a saved model re-used); ``save(folder)`` writes
+    them instead (a built model's recipe). ``train_window`` (start, end) is stored as the run's train
+    window (default: the first and last service date of ``data``'s orders). ``dates``: the menu
+    days written beside the catalog lists of ``k``. Rows keep the model's own score as ``raw_score``.
     """
+    if artifact_from is not None and save is not None:
+        raise ValueError("run_pipeline takes artifact_from or save, not both")
     report = progress or _silent
-    served = pd.to_datetime(data.orders[C.SERVICE_DATE])
+    if train_window is None:
+        served = pd.to_datetime(data.orders[C.SERVICE_DATE])
+        train_window = (served.min().date(), served.max().date()) if len(served) else (None, None)
     run_id = start_run(engine, model.name, {**params, POLICY_KEY: policy.to_dict()},
-                       data_cutoff=data.cutoff,
-                       train_start=served.min().date() if len(served) else None,
-                       train_end=served.max().date() if len(served) else None,
+                       data_cutoff=data.cutoff, train_start=train_window[0], train_end=train_window[1],
                        triggered_by=triggered_by, job_id=job_id)
-    artifact = artifact_folder(run_id)
+    artifact: Path | None = None
     try:
+        artifact = artifact_folder(engine, run_id)
         check_stop(should_stop, run_id)
         if fit:
             report(f"fitting {model.name}", 0.1)
@@ -140,7 +148,7 @@ def run_pipeline(engine: sa.Engine, model: Recommender, data: TrainingData, *, p
         report("saving artifacts", 0.5)
         if artifact_from is None:
             artifact.mkdir(parents=True, exist_ok=True)
-            model.save(artifact)
+            (save or model.save)(artifact)
         else:
             shutil.copytree(artifact_from, artifact)
         write_run_lists(engine, run_id, model, data, k, policy, dates, report, should_stop)
@@ -164,9 +172,10 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
 
     The pipeline behind the CLI ``train`` and the retrain job: build the training data (unless
     ``data`` is given), then ``run_pipeline``: fit, save the artifacts under
-    ``artifact_root()/run_<id>``, write a catalog list of ``k`` for every active user and, for each
-    day of ``dates`` (default: the next ``DEFAULT_DAYS`` menu days after the cutoff), the ranking
-    of that day's menu for every active user whose group has one, then finish.
+    ``artifact_root()/<instance id>/run_<id>`` (``records.artifact_folder``), write a catalog list
+    of ``k`` for every active user and, for each day of ``dates`` (default: the next
+    ``DEFAULT_DAYS`` menu days after the cutoff), the ranking of that day's menu for every active
+    user whose group has one, then finish.
     ``progress(stage, fraction)`` reports each stage; ``should_stop()`` is asked between stages and
     ends the run as stopped. ``evaluate(model, data)`` (the retrain job's hook) returns the metrics
     stored with the run, before its lists are written. ``run_params`` are stored beside the model's

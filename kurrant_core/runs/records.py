@@ -7,8 +7,10 @@ behind. One run per model is *active*: the one the backend gets when it is publi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -31,6 +33,9 @@ WARNINGS_KEY = "warnings"
 to the popularity baseline, see ``Recommender.fit_warnings``): one line each."""
 META_ARTIFACT_ROOT = "artifact_root"
 """de_meta key: the artifact root (absolute) under which this DE database's runs were last written."""
+META_INSTANCE_ID = "instance_id"
+"""de_meta key: this DE database's artifact folder under the root (see :func:`instance_id`)."""
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _runs, _rows = schema.rec_run, schema.rec_user_recommend
 
@@ -136,15 +141,39 @@ def get_run(engine: sa.Engine, run_id: int) -> RunRecord:
     return _record(row, written_under)
 
 
-def artifact_folder(run_id: int) -> Path:
-    """Where a new run keeps its artifacts: ``artifact_root()/run_<id>``."""
-    return config.artifact_root() / f"run_{run_id}"
+def instance_id(engine: sa.Engine) -> str:
+    """This DE database's own name for its artifact folder, stored in ``de_meta`` at first use.
+
+    Run ids restart at 1 in every database, so two databases sharing an artifact root (the SQLite
+    demo, a MariaDB DE, a test database) need a folder each, or their ``run_1`` overwrite each other.
+    """
+    t = schema.de_meta
+    with engine.connect() as conn:
+        known = conn.execute(sa.select(t.c.value).where(t.c.key == META_INSTANCE_ID)).scalar()
+    if known is None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(t.insert().values(key=META_INSTANCE_ID, value=uuid.uuid4().hex[:16], updated_at=now()))
+        except sa.exc.IntegrityError:
+            pass                                    # another process named it first: use theirs
+        with engine.connect() as conn:
+            known = conn.execute(sa.select(t.c.value).where(t.c.key == META_INSTANCE_ID)).scalar_one()
+    if not _INSTANCE_ID.fullmatch(known):
+        raise KurrantError(f"de_meta '{META_INSTANCE_ID}' is {known!r}, not a folder name (letters, digits, "
+                           "'-' or '_'); delete that row and the next run stores a new one.")
+    return known
+
+
+def artifact_folder(engine: sa.Engine, run_id: int) -> Path:
+    """Where a new run keeps its artifacts: ``artifact_root()/<instance id>/run_<id>`` (runs written
+    before instance folders lie at ``artifact_root()/run_<id>`` and stay readable)."""
+    return config.artifact_root() / instance_id(engine) / f"run_{run_id}"
 
 
 def stored_artifact_path(path: str | Path | None) -> str | None:
     """How ``rec_run.artifact_path`` stores a run's folder: relative to :func:`config.artifact_root`
-    (``run_12``), so moving the data folder or ``KURRANT_ARTIFACT_DIR`` keeps every run loadable; a
-    folder outside the root stays absolute."""
+    (``<instance id>/run_12``; ``run_12`` before instance folders), so moving the data folder or
+    ``KURRANT_ARTIFACT_DIR`` keeps every run loadable; a folder outside the root stays absolute."""
     if not path:
         return None
     path = Path(path)

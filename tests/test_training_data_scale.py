@@ -1,0 +1,164 @@
+"""The compact training-data build (column reads into numpy, exposures joined in numpy) gives the
+same data as the construction it replaced, kept here verbatim as the reference: the pandas read of
+every order/menu column and the pandas merge of each meal with its whole menu."""
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import sqlalchemy as sa
+
+from kurrant_core import columns as C, data as D, schema as S
+from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData, build_training_data
+
+HOLDOUT_DAYS = 14
+
+# ================================================================ the reference: the old construction
+_OLD_ORDER_COLUMNS = [C.ORDER_ITEM_ID, C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE,
+                      C.MAKERS_ID, C.CUISINE_CODE]
+_OLD_MENU_COLUMNS = [C.DAILY_FOOD_ID, C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.FOOD_ID, C.MAKERS_ID,
+                     C.DAILY_FOOD_STATUS, C.PRICE]
+
+
+def _old_raw_dates(columns, names):
+    return [sa.type_coerce(columns[n], sa.String).label(n) if n == C.SERVICE_DATE else columns[n]
+            for n in names]
+
+
+def _old_read(conn, query) -> pd.DataFrame:
+    frame = pd.read_sql(query, conn)
+    if C.SERVICE_DATE in frame:
+        frame[C.SERVICE_DATE] = pd.to_datetime(frame[C.SERVICE_DATE]).astype("datetime64[s]")
+    return frame
+
+
+def _old_indexed(frame, user_ids, food_ids) -> pd.DataFrame:
+    keep = frame[C.FOOD_ID].isin(food_ids)
+    if user_ids is not None:
+        keep &= frame[C.USER_ID].isin(user_ids)
+    frame = frame[keep].copy()
+    frame[ITEM_IDX] = np.searchsorted(food_ids, frame[C.FOOD_ID].to_numpy()).astype(np.int64)
+    if user_ids is not None:
+        frame[USER_IDX] = np.searchsorted(user_ids, frame[C.USER_ID].to_numpy()).astype(np.int64)
+    return frame
+
+
+def old_orders_and_menus(engine: sa.Engine, cutoff: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``orders`` and ``menus`` exactly as the old ``build_training_data`` made them."""
+    with engine.connect() as conn:
+        foods = _old_read(conn, sa.select(S.mart_food).order_by(S.mart_food.c[C.FOOD_ID]))
+        users = _old_read(conn, sa.select(S.mart_user).order_by(S.mart_user.c[C.USER_ID]))
+        oi = S.mart_order_item.c
+        orders = _old_read(conn, sa.select(*_old_raw_dates(oi, _OLD_ORDER_COLUMNS))
+                           .where(oi[C.IS_PAID] == sa.true(), oi[C.SERVICE_DATE] < cutoff))
+        dm = S.mart_daily_menu.c
+        menus = _old_read(conn, sa.select(*_old_raw_dates(dm, _OLD_MENU_COLUMNS))
+                          .where(dm[C.DAILY_FOOD_STATUS].not_in(sorted(D.MENU_WITHDRAWN_STATUSES))))
+    user_ids = users[C.USER_ID].to_numpy(dtype=np.int64)
+    food_ids = foods[C.FOOD_ID].to_numpy(dtype=np.int64)
+    orders = _old_indexed(orders, user_ids, food_ids)
+    orders = orders.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, C.ORDER_ITEM_ID], kind="stable")
+    menus = _old_indexed(menus, None, food_ids).reset_index(drop=True)
+    return orders.drop(columns=C.ORDER_ITEM_ID).reset_index(drop=True), menus
+
+
+def old_exposures(orders: pd.DataFrame, menus: pd.DataFrame, max_exposed: int) -> pd.DataFrame:
+    """``TrainingData.exposures`` as the old pandas merge of each meal with its menu made it."""
+    keys = [C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]
+    meals = orders[[USER_IDX, *keys]].drop_duplicates()
+    menu = menus[[*keys, ITEM_IDX]].drop_duplicates()
+    size = menu.groupby(keys)[ITEM_IDX].transform("size").to_numpy()
+    if (size > max_exposed).any():
+        rng = np.random.default_rng(0)
+        big = menu[size > max_exposed]
+        order = big.assign(_r=rng.random(len(big))).sort_values([*keys, "_r"])
+        sampled = order[order.groupby(keys).cumcount().to_numpy() < max_exposed]
+        trimmed = pd.concat([menu[size <= max_exposed], sampled[menu.columns]])
+    else:
+        trimmed = menu
+    out = meals.merge(trimmed, on=keys, how="inner")
+    eaten = orders[[USER_IDX, *keys, ITEM_IDX]].drop_duplicates()
+    if trimmed is not menu:
+        out = pd.concat([out, eaten.merge(menu, on=[*keys, ITEM_IDX], how="inner")[out.columns]])
+        out = out.drop_duplicates()
+    eaten = eaten[[USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX]].drop_duplicates()
+    eaten[CHOSEN] = True
+    out = out.merge(eaten, on=[USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX], how="left")
+    out[CHOSEN] = out[CHOSEN].fillna(False).astype(bool)
+    return (out.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX])
+            .reset_index(drop=True)[[USER_IDX, ITEM_IDX, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE, CHOSEN]])
+
+
+# ================================================================ fixtures
+@pytest.fixture(scope="module")
+def cutoff(tiny_engine) -> date:
+    with tiny_engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(S.mart_order_item.c[C.SERVICE_DATE]))).scalar()
+    return (pd.Timestamp(last) - pd.Timedelta(days=HOLDOUT_DAYS)).date()
+
+
+@pytest.fixture(scope="module")
+def both(tiny_engine, cutoff) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame]:
+    data = build_training_data(tiny_engine, cutoff)
+    orders, menus = old_orders_and_menus(tiny_engine, cutoff)
+    return data, orders, menus
+
+
+def _same_frame(new: pd.DataFrame, old: pd.DataFrame) -> None:
+    """Same columns in the same order, same rows in the same order, same values (dtypes may be
+    narrower now, values may not differ)."""
+    assert list(new.columns) == list(old.columns)
+    assert len(new) == len(old)
+    pd.testing.assert_frame_equal(new.reset_index(drop=True), old.reset_index(drop=True), check_dtype=False)
+
+
+# ================================================================ tests
+def test_orders_equal_the_old_construction(both):
+    data, orders, _ = both
+    assert len(orders) > 100                    # the tiny world has orders before the cutoff
+    _same_frame(data.orders, orders)
+
+
+def test_menus_equal_the_old_construction(both):
+    data, _, menus = both
+    assert len(menus) > 100
+    _same_frame(data.menus, menus)
+
+
+def test_matrices_equal_the_old_construction(both):
+    data, orders, _ = both
+    ages = (data.last_day - orders[C.SERVICE_DATE]).dt.days.to_numpy(dtype=np.float64)
+    weights = np.power(0.5, ages / data.half_life_days)
+    shape = (data.n_users, data.n_foods)
+    old_interactions = sp.csr_matrix((weights, (orders[USER_IDX], orders[ITEM_IDX])), shape=shape)
+    old_counts = sp.csr_matrix((np.ones(len(orders)), (orders[USER_IDX], orders[ITEM_IDX])), shape=shape)
+    for new, old in ((data.interactions, old_interactions), (data.counts, old_counts)):
+        assert new.shape == old.shape
+        assert abs(new - old).max() < 1e-12
+        assert new.nnz == old.tocsr().count_nonzero()
+    items = orders[ITEM_IDX].to_numpy()
+    for u, sequence in enumerate(data.sequences):
+        assert sequence.tolist() == items[orders[USER_IDX].to_numpy() == u].tolist()
+
+
+def test_exposures_equal_the_old_construction(both):
+    data, orders, menus = both
+    old = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU)
+    assert old[CHOSEN].any() and not old[CHOSEN].all()
+    _same_frame(data.exposures, old)
+
+
+@pytest.mark.parametrize("max_exposed", [1, 3])
+def test_sampled_exposures_of_long_menus_equal_the_old_construction(both, monkeypatch, max_exposed):
+    """Menus longer than the cap are sampled (seeded) the same way, chosen foods kept."""
+    data, orders, menus = both
+    monkeypatch.setattr(D, "MAX_EXPOSED_PER_MENU", max_exposed)
+    fresh = TrainingData(**{k: getattr(data, k) for k in D.TrainingData.__dataclass_fields__
+                            if k not in ("user_index", "food_index")})
+    old = old_exposures(orders, menus, max_exposed)
+    full = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU + 10**6)
+    assert len(old) < len(full)                 # the cap did trim menus
+    _same_frame(fresh.exposures, old)
