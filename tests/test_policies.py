@@ -233,3 +233,41 @@ def test_caps_never_cut_a_shipped_list_short():
     shipped = _filled(pool, capped, 4, policy)
     assert shipped.food_ids.tolist() == [10, 11, 13, 14]          # the allergen (12) stays out
     assert list(shipped.scores) == sorted(shipped.scores, reverse=True)
+
+
+# ------------------------------------------------------------------------------ choosing the default
+def _measured(candidate, model, mrr, ndcg, calibration, coverage=0.5, picks=0.05, orders=0.10, share=0.5,
+              history_share=0.5):
+    from kurrant_core.evaluation import policy_choice as PC
+    figures = dict(zip(PC.FIGURES, (mrr, ndcg, calibration, coverage, picks, orders, share, history_share)))
+    return {C.MODEL: model, PC.CANDIDATE: candidate, **figures}
+
+
+def _rows(*shipped):
+    from kurrant_core.evaluation import policy_choice as PC
+    off = {m: _measured(None, m, 0.80, 0.40, 1.0) for m in ("a", "b")}
+    rows = list(off.values())
+    for row in shipped:
+        row["within_budget"] = PC.within_budget(row, off[row[C.MODEL]])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_the_chooser_never_takes_a_policy_that_breaks_the_budget_for_any_model():
+    from kurrant_core.evaluation.policy_choice import select_candidate
+    rows = _rows(  # 0: best calibration but model b loses 6 % NDCG; 1: within budget for both
+        _measured(0, "a", 0.80, 0.40, 0.2), _measured(0, "b", 0.80, 0.375, 0.2),
+        _measured(1, "a", 0.79, 0.39, 0.6), _measured(1, "b", 0.785, 0.385, 0.6))
+    assert select_candidate(rows) == 1
+    # MRR 2.5 % below for one model: nothing keeps the budget
+    assert select_candidate(_rows(_measured(0, "a", 0.78, 0.40, 0.2), _measured(0, "b", 0.80, 0.40, 0.2))) is None
+
+
+def test_the_chooser_prefers_calm_picks_then_lists_as_varied_as_users_then_calibration():
+    from kurrant_core.evaluation.policy_choice import select_candidate
+    rows = _rows(
+        _measured(0, "a", 0.80, 0.40, 0.1, picks=0.2), _measured(0, "b", 0.80, 0.40, 0.1),     # converges
+        _measured(1, "a", 0.80, 0.40, 0.3, share=0.6), _measured(1, "b", 0.80, 0.40, 0.3),     # narrower
+        _measured(2, "a", 0.80, 0.40, 0.5, share=0.4), _measured(2, "b", 0.80, 0.40, 0.5, share=0.5),
+        _measured(3, "a", 0.80, 0.40, 0.45, share=0.4), _measured(3, "b", 0.80, 0.40, 0.45, share=0.45))
+    assert select_candidate(rows) == 3          # calm and varied for both; lower calibration error than 2
