@@ -281,7 +281,9 @@ def audit_section(limit: int = AUDIT_ROWS) -> None:
         st.caption(t("audit.empty"))
         return
     rows = rows.assign(at=[ui_text.timestamp(v, language()) for v in rows["at"]],
-                       outcome=[t(f"audit.{v}") for v in rows["outcome"]])
+                       action=[t(f"action.{v}") if f"action.{v}" in ui_text.TEXT else v for v in rows["action"]],
+                       outcome=[t(f"audit.{v}") for v in rows["outcome"]],
+                       error=rows["error"].fillna("–"))                     # never Python's None on the page
     st.dataframe(rows.drop(columns=["id"]), hide_index=True, column_config={
         name: t(f"audit.{name}") for name in ("at", "who", "action", "target", "outcome", "error")})
 

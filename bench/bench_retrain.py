@@ -8,6 +8,7 @@ wall time, the job's time, each model's run time and the worker's peak RSS (its 
     .venv/bin/python bench/bench_retrain.py                     # every model, with evaluation
     .venv/bin/python bench/bench_retrain.py --no-evaluate       # lists only
     .venv/bin/python bench/bench_retrain.py --models popularity,content
+    .venv/bin/python bench/bench_retrain.py --large             # the large world (built once)
 """
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ def main() -> int:
     parser.add_argument("--models", default="all")
     parser.add_argument("--no-evaluate", action="store_true")
     parser.add_argument("--scale", default="demo")
+    parser.add_argument("--large", action="store_true", help="the large world (same as --scale large)")
     args = parser.parse_args()
+    if args.large:
+        args.scale = "large"
     with tempfile.TemporaryDirectory(prefix="bench_retrain_") as tmp:
         folder = Path(tmp)
         url = private_copy(world_url(args.scale), folder)

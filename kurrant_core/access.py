@@ -72,6 +72,9 @@ NO_PASSWORD, ENTER_PASSWORD, WRONG_PASSWORD, SIGN_IN_FIRST, NO_EMAIL = (
     "access.no_password", "access.enter_password", "access.wrong_password", "access.sign_in_first",
     "access.no_email")
 """Catalogue keys (``kurrant_core.ui_text``) of the reasons a person is a viewer."""
+ADMIN_DETAIL = {NO_PASSWORD: "access.no_password_admin"}
+"""Catalogue keys of what an administrator must set up, for reasons whose fix is configuration: the
+page folds it away under the sentence a PM reads (whom to ask)."""
 
 
 class AccessDenied(KurrantError):
@@ -205,6 +208,12 @@ def check(person: Person, action: str, lang: str = ui_text.DEFAULT_LANGUAGE) -> 
     if person.via == VIA_SIGN_IN:
         return Decision(False, ui_text.text("access.viewer_signed_in", lang, who=person.who, action=label))
     return Decision(False, ui_text.text("access.viewer", lang, action=label))
+
+
+def admin_detail(person: Person, lang: str = ui_text.DEFAULT_LANGUAGE) -> str:
+    """How an administrator lifts the person's read-only state ("" when that is not configuration)."""
+    key = ADMIN_DETAIL.get(person.note)
+    return ui_text.text(key, lang) if key else ""
 
 
 def require(person: Person, action: str) -> None:

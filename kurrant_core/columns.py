@@ -188,6 +188,12 @@ SYNC_STATUS_COLUMNS = [TABLE_NAME, WATERMARK_COLUMN, WATERMARK, LAST_SYNC_STATUS
 STATUS_LABEL = "status_label"
 DURATION_S = "duration_s"
 METRIC = "metric"
+STARTED_AT = "started_at"        # rec_run's own column names, shown in the run history
+TRIGGERED_BY = "triggered_by"
+TRAIN_START = "train_start"
+TRAIN_END = "train_end"
+IS_ACTIVE = "is_active"
+TUNED = "tuned"
 
 # auto-order (kurrant_core.auto_order: opt-in settings, plans, backtests)
 PLAN_ID = "plan_id"

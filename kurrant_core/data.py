@@ -409,18 +409,41 @@ def _slot_keys(groups: np.ndarray, days: np.ndarray, dining: np.ndarray, group_c
     return (g * (1 << 21) + days.astype(np.int64)) * 8 + dining.astype(np.int64)
 
 
+EXPOSURE_CHUNK_ROWS = 1_000_000
+"""Exposure rows built per step of :func:`menu_exposures`: its temporaries never exceed one step,
+only the compact output is full length."""
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values by a sort (numpy's hash-based ``unique`` is slower on millions)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
+
+
+def _rows_in(sorted_keys: np.ndarray, distinct_sorted: np.ndarray) -> np.ndarray:
+    """Per ``sorted_keys`` row, whether its value is in ``distinct_sorted``: the shorter list is
+    searched into the longer one, and a repeated key is marked on each of its rows."""
+    start = np.searchsorted(sorted_keys, distinct_sorted)
+    n = np.searchsorted(sorted_keys, distinct_sorted, side="right") - start
+    found = np.zeros(len(sorted_keys), dtype=bool)
+    found[np.repeat(start - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))] = True
+    return found
+
+
 def menu_exposures(orders: pd.DataFrame, menus: pd.DataFrame, n_foods: int) -> pd.DataFrame:
     """``TrainingData.exposures`` of ``orders`` (sorted as ``TrainingData.orders``) and ``menus``.
 
     Joins each meal (one user's order from one group's menu of a day and dining type) with that
-    menu in numpy: the (trimmed) menus are one food array sorted by slot, and each meal's rows are
-    a slice of it repeated, never a pandas merge of users x menus.
+    menu in numpy, never a pandas merge of users x menus. Menus and meals are worked out first
+    (arrays as long as the orders or menus); the exposure rows (tens of millions on a large world)
+    are then written ``EXPOSURE_CHUNK_ROWS`` at a time, whole users' meals per step, into
+    preallocated compact columns, so the peak is the output plus one step.
     """
     o_day = orders[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
     m_day = menus[C.SERVICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
     o_group = orders[C.GROUP_ID].to_numpy(dtype=np.int64)
     m_group = menus[C.GROUP_ID].to_numpy(dtype=np.int64)
-    group_codes = np.unique(np.concatenate([o_group, m_group]))
+    group_codes = np.sort(pd.unique(np.concatenate([o_group, m_group])))
     slots, slot_of = np.unique(_slot_keys(m_group, m_day, menus[C.DINING_TYPE].to_numpy(), group_codes),
                                return_inverse=True)
     o_slot, known_slot = _positions(_slot_keys(o_group, o_day, orders[C.DINING_TYPE].to_numpy(), group_codes),
@@ -429,51 +452,92 @@ def menu_exposures(orders: pd.DataFrame, menus: pd.DataFrame, n_foods: int) -> p
     m_item = menus[ITEM_IDX].to_numpy().astype(np.int64)
     # distinct (slot, food) of the menus, in their first row's order (the sample's draw order)
     menu_pairs, first = np.unique(slot_of * n_foods + m_item, return_index=True)
+    pair_of_first = np.argsort(first, kind="stable")      # first-row order -> position in menu_pairs
     first.sort()
     slot_of, m_item = slot_of[first], m_item[first]
     size = np.bincount(slot_of, minlength=len(slots))
     keep = size[slot_of] <= MAX_EXPOSED_PER_MENU
-    trimmed = not keep.all()
-    if trimmed:                 # a seeded sample of each long menu, drawn in menu row order
+    if not keep.all():          # a seeded sample of each long menu, drawn in menu row order
         big = np.flatnonzero(~keep)
         draw = np.random.default_rng(0).random(len(big))
         ranked = big[np.lexsort((draw, slot_of[big]))]
         starts = np.searchsorted(slot_of[ranked], slot_of[ranked])
         keep[ranked[np.arange(len(ranked)) - starts < MAX_EXPOSED_PER_MENU]] = True
-    by_slot = np.flatnonzero(keep)[np.argsort(slot_of[keep], kind="stable")]
-    slot_foods = m_item[by_slot]
-    slot_start = np.concatenate([[0], np.cumsum(np.bincount(slot_of[keep], minlength=len(slots)))])
-    # meals: one per (user, date, dining type, group); utd numbers (user, date, dining type), which
-    # the orders' sort makes increasing
+    kept_pair = np.zeros(len(menu_pairs), dtype=bool)
+    kept_pair[pair_of_first[keep]] = True
+    by_slot = np.flatnonzero(keep)
+    by_slot = by_slot[np.lexsort((m_item[by_slot], slot_of[by_slot]))]   # per slot, by food
+    slot_foods = m_item[by_slot].astype(np.int32)
+    slot_start = np.concatenate([[0], np.cumsum(np.bincount(slot_of[by_slot], minlength=len(slots)))])
+    slot_size = np.diff(slot_start)
+    del slot_of, m_item, first, pair_of_first, keep, by_slot, m_day, m_group
+    # meals: one per (user, date, dining type, group), in (utd, group) order; utd numbers
+    # (user, date, dining type), which the orders' sort makes non-decreasing
     o_user = orders[USER_IDX].to_numpy().astype(np.int64)
     o_dining = orders[C.DINING_TYPE].to_numpy().astype(np.int64)
     new_utd = np.ones(len(orders), dtype=bool)
     new_utd[1:] = (np.diff(o_user) != 0) | (np.diff(o_day) != 0) | (np.diff(o_dining) != 0)
     utd = np.cumsum(new_utd) - 1
     g_code = np.searchsorted(group_codes, o_group)
-    _, meal_row, meal_of_order = np.unique(utd * len(group_codes) + g_code, return_index=True,
-                                           return_inverse=True)
-    meal_slot = o_slot[meal_row]
-    meals = np.flatnonzero(known_slot[meal_row])
-    counts = np.diff(slot_start)[meal_slot[meals]]
-    rows_meal = np.repeat(meals, counts)
-    offset = np.arange(len(rows_meal)) - np.repeat(np.cumsum(counts) - counts, counts)
-    rows_food = slot_foods[np.repeat(slot_start[meal_slot[meals]], counts) + offset]
-    if trimmed:                 # chosen foods the sample left out are exposures too
-        eaten_on_menu = known_slot & _positions(o_slot * n_foods + o_item, menu_pairs)[1]
-        pairs = np.unique(np.concatenate([rows_meal * n_foods + rows_food,
-                                          meal_of_order[eaten_on_menu] * n_foods + o_item[eaten_on_menu]]))
-        rows_meal, rows_food = pairs // n_foods, pairs % n_foods
-    source = meal_row[rows_meal]                 # the first order row of each exposure's meal
-    rows_utd = utd[source]
-    eaten = np.unique(utd * n_foods + o_item)
-    chosen = _positions(rows_utd * n_foods + rows_food, eaten)[1]
-    order = np.lexsort((g_code[source], rows_food, rows_utd))
-    source, rows_food = source[order], rows_food[order]
+    meal_key = utd * len(group_codes) + g_code
+    if np.all(meal_key[1:] >= meal_key[:-1]):           # usual: one group per utd, no interleaving
+        new_meal = np.concatenate([[True], meal_key[1:] != meal_key[:-1]]) if len(meal_key) else new_utd
+        meal_row, meal_of_order = np.flatnonzero(new_meal), np.cumsum(new_meal) - 1
+    else:
+        _, meal_row, meal_of_order = np.unique(meal_key, return_index=True, return_inverse=True)
+    del meal_key, new_utd
+    meal_known = known_slot[meal_row]                    # meals whose menu is known, ranked
+    known_rank = np.cumsum(meal_known) - 1
+    meal_row = meal_row[meal_known]
+    # chosen foods the sample left out of a long menu are exposures too: (meal, food) pairs
+    pair, on_menu = _positions(o_slot * n_foods + o_item, menu_pairs)
+    extra = np.flatnonzero(known_slot & on_menu)
+    extra = extra[~kept_pair[pair[extra]]]
+    extra = _distinct(known_rank[meal_of_order[extra]] * n_foods + o_item[extra])
+    extra_meal, extra_food = extra // n_foods, (extra % n_foods).astype(np.int32)
+    del pair, on_menu, extra, meal_of_order, known_rank, meal_known
+    eaten = _distinct(utd * n_foods + o_item)            # (utd, food) of every paid item, sorted
+    # per meal, compact: everything a row copies from its meal
+    meal_slot, meal_utd, meal_group_code = (a[meal_row].astype(np.int32) for a in (o_slot, utd, g_code))
+    group_dtype = np.int32 if len(group_codes) and np.abs(group_codes).max() < 2**31 else np.int64
+    meal_user, meal_group = o_user[meal_row].astype(np.int32), o_group[meal_row].astype(group_dtype)
+    meal_day, meal_dining = o_day[meal_row].astype(np.int32), o_dining[meal_row].astype(np.int8)
+    del o_day, o_group, o_slot, known_slot, o_item, o_user, o_dining, utd, g_code, meal_row
+    meal_end = np.cumsum(slot_size[meal_slot] + np.bincount(extra_meal, minlength=len(meal_slot)))
+    total = int(meal_end[-1]) if len(meal_end) else 0
+    out_user, out_food = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    out_group, out_day = np.empty(total, dtype=group_dtype), np.empty(total, dtype=np.int64)
+    out_dining, out_chosen = np.empty(total, dtype=np.int8), np.empty(total, dtype=bool)
+    # steps of whole utds (a user's meal with several groups sorts by food across them)
+    ends = np.searchsorted(meal_end, np.arange(EXPOSURE_CHUNK_ROWS, total, EXPOSURE_CHUNK_ROWS))
+    ends = np.searchsorted(meal_utd, meal_utd[np.minimum(ends, len(meal_end) - 1)])
+    lo = 0
+    for hi in [*np.unique(ends), len(meal_end)]:
+        if hi <= lo:
+            continue
+        n_menu = slot_size[meal_slot[lo:hi]]
+        rows_meal = np.repeat(np.arange(lo, hi, dtype=np.int64), n_menu)
+        first_row = np.cumsum(n_menu) - n_menu
+        rows_food = slot_foods[np.repeat(slot_start[meal_slot[lo:hi]] - first_row, n_menu)
+                               + np.arange(len(rows_meal))]
+        extras = slice(*np.searchsorted(extra_meal, [lo, hi]))
+        if extras.start < extras.stop:
+            rows_meal = np.concatenate([rows_meal, extra_meal[extras]])
+            rows_food = np.concatenate([rows_food, extra_food[extras]])
+        key = meal_utd[rows_meal].astype(np.int64) * n_foods + rows_food
+        order = np.lexsort((meal_group_code[rows_meal], key))
+        rows_meal, key = rows_meal[order], key[order]
+        at = slice(int(meal_end[lo - 1]) if lo else 0, int(meal_end[hi - 1]))
+        out_food[at] = rows_food[order]
+        out_user[at], out_group[at] = meal_user[rows_meal], meal_group[rows_meal]
+        out_day[at], out_dining[at] = meal_day[rows_meal], meal_dining[rows_meal]
+        out_chosen[at] = _rows_in(key, eaten[np.searchsorted(eaten, key[0]):
+                                             np.searchsorted(eaten, key[-1], side="right")])
+        lo = hi
+    out_day *= 86_400                                    # day numbers -> datetime64[s]
     return pd.DataFrame({
-        USER_IDX: o_user[source].astype(np.int32), ITEM_IDX: rows_food.astype(np.int32),
-        C.GROUP_ID: o_group[source], C.SERVICE_DATE: orders[C.SERVICE_DATE].to_numpy()[source],
-        C.DINING_TYPE: o_dining[source].astype(np.int8), CHOSEN: chosen[order]})
+        USER_IDX: out_user, ITEM_IDX: out_food, C.GROUP_ID: out_group,
+        C.SERVICE_DATE: out_day.view(_DATE_DTYPE), C.DINING_TYPE: out_dining, CHOSEN: out_chosen}, copy=False)
 
 
 # ================================================================================= features

@@ -205,14 +205,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "cmp.in_list_at": ("실제 주문 음식은 이 목록의 {rank}위", "the ordered food is #{rank} in this list"),
     "cmp.not_in_list": ("실제 주문 음식이 이 목록에 없음", "the ordered food is not in this list"),
     "cmp.no_pick": ("추천 없음", "no pick"),
-    "cmp.identical": ("{labels}의 목록이 완전히 같습니다 (메뉴가 {n}개뿐이라 k = {k} 목록이 메뉴 전체를 담습니다): "
-                      "지표도 같으니 순서만 비교하세요.",
-                      "The lists of {labels} are identical (the menu has only {n} foods, so a k = {k} list "
-                      "holds all of it): their figures are equal; compare the order instead."),
-    "cmp.same_set": ("{labels}의 목록은 같은 음식들을 다른 순서로 담고 있습니다 (메뉴가 k보다 짧음): 목록 지표는 같고 "
-                     "순서와 1위만 다릅니다.",
-                     "{labels} hold the same foods in a different order (the menu is shorter than k): the "
-                     "list figures are equal; only the order and the #1 differ."),
+    "cmp.identical": ("{labels}의 목록이 완전히 같아 지표도 같습니다{why}.",
+                      "The lists of {labels} are identical, so their figures are equal{why}."),
+    "cmp.same_set": ("{labels}의 목록은 같은 음식들을 순서만 다르게 담고 있어 목록 지표가 같습니다{why}: 순서를 비교하세요.",
+                     "{labels} hold the same foods in a different order, so the list figures are equal{why}: "
+                     "compare the order."),
+    "cmp.short_menu": (" (메뉴가 {n}개뿐이라 k = {k} 목록이 메뉴 전체를 담습니다)",
+                       " (the menu has only {n} foods, so a k = {k} list holds all of it)"),
     # ----------------------------------------------------------------- compare: lists
     "cmp.side_by_side": ("나란히 보기", "Side by side"),
     "cmp.cold_start": (":snowflake: 신규 사용자: 모델이 대체 방식으로 답합니다 (취향 설문, 없으면 고객사 인기).",
@@ -313,14 +312,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "action.make_ensemble": ("앙상블 만들기", "make an ensemble"),
     "access.allowed": ("{who}: {action} 가능", "{who}: may {action}"),
     "access.no_password": (
-        "팀 비밀번호가 아직 설정되지 않아 대시보드에서는 보기만 할 수 있습니다. 재학습이나 게시가 필요하면 데이터팀에 "
-        "요청하세요. (관리자: .streamlit/secrets.toml 의 [kurrant] team_password_sha256 또는 "
-        "KURRANT_TEAM_PASSWORD_SHA256 에 비밀번호의 SHA-256 을 넣거나, 사내 로그인 [auth] 와 team_emails 를 "
-        "설정하세요. 내장 데모 DB 에서는 `make run` 이 임시 비밀번호를 만들어 줍니다.)",
-        "No team password is configured, so this dashboard is read-only. Ask the data team if you need a "
-        "retrain or a publish. (Admins: put the SHA-256 of a password in [kurrant] team_password_sha256 in "
-        ".streamlit/secrets.toml or in KURRANT_TEAM_PASSWORD_SHA256, or configure company sign-in [auth] "
-        "and team_emails. On the embedded demo database `make run` makes a local password.)"),
+        "지금은 보기 전용입니다: 모든 화면을 볼 수 있지만 재학습·게시는 할 수 없습니다. 재학습이나 게시가 필요하면 "
+        "데이터팀에 요청하세요.",
+        "This dashboard is read-only for now: you can look at everything, but not retrain or publish. Ask "
+        "the data team if you need a retrain or a publish."),
+    "access.admin_title": ("관리자용: 쓰기 권한을 켜는 방법", "For administrators: how to allow writes"),
+    "access.no_password_admin": (
+        "팀 비밀번호가 설정되지 않았습니다. `.streamlit/secrets.toml` 의 `[kurrant] team_password_sha256` 또는 "
+        "환경 변수 `KURRANT_TEAM_PASSWORD_SHA256` 에 비밀번호의 SHA-256 을 넣거나, 사내 로그인 `[auth]` 와 "
+        "`team_emails` 를 설정하세요. 내장 데모 DB 에서는 `make run` 이 임시 비밀번호를 만들어 줍니다.",
+        "No team password is configured. Put the SHA-256 of a password in `[kurrant] team_password_sha256` "
+        "in `.streamlit/secrets.toml` or in the environment variable `KURRANT_TEAM_PASSWORD_SHA256`, or "
+        "configure company sign-in `[auth]` and `team_emails`. On the embedded demo database `make run` "
+        "makes a local password."),
     "access.enter_password": ("보기 전용: 재학습·취소·활성화·게시·정책은 팀 비밀번호가 필요합니다 "
                               "(PM 은 비밀번호 없이 모든 화면을 볼 수 있습니다).",
                               "Read-only: retrain, cancel, activate, publish and policies need the team "
@@ -471,6 +475,131 @@ TEXT: dict[str, tuple[str, str]] = {
     "rt.act": ("실행 관리", "Act on a run"), "rt.ensemble": ("앙상블 만들기", "Make an ensemble"),
     "rt.log": ("작업 로그 (마지막 {n}줄)", "Job log (last {n} lines)"),
     "rt.log_empty": ("(아직 없음)", "(nothing yet)"),
+    # the live job
+    "rt.seconds": ("{s:,.0f}초", "{s:,.0f} s"),
+    "rt.no_job": ("아직 재학습 작업이 없습니다.", "No retrain job yet."),
+    "rt.job_line": ("**작업 {job}**{by} · **{status}**{stage} · {elapsed}", "**Job {job}**{by} · **{status}**{stage} · {elapsed}"),
+    "rt.job_by": (" · {who}", " by {who}"),
+    "rt.model_progress": ("{model} — {state} {elapsed}", "{model} — {state} {elapsed}"),
+    "rt.cancel": ("작업 취소", "Cancel"),
+    "rt.cancel_toast": ("작업 {job}은(는) 다음 확인 시점에 멈춥니다.", "Job {job} stops at its next check."),
+    "rt.cancel_requested": ("취소 요청됨: 지금 단계가 끝나면 작업이 멈춥니다.",
+                            "Cancel requested: the job stops after its current step."),
+    "rt.status.queued": ("대기 중", "queued"), "rt.status.learning": ("학습 중", "learning"),
+    "rt.status.stopped": ("중단됨", "stopped"), "rt.status.done": ("완료", "done"), "rt.status.failed": ("실패", "failed"),
+    "rt.status.waiting": ("차례 기다리는 중", "waiting"), "rt.status.not run": ("실행 안 됨", "not run"),
+    # the retrain form
+    "rt.all_data": ("모든 주문으로 학습", "Train on every order"),
+    "rt.cutoff": ("이 날짜 이전 주문으로 학습", "Train on orders before"),
+    "rt.k": ("목록 길이 k", "List length k"),
+    "rt.dates": ("미리 계산할 서비스일", "Service dates to pre-compute"),
+    "rt.dates_help": ("날마다 그날 메뉴를 해당 고객사의 모든 사용자에게 순위 매겨 둡니다.",
+                      "Each day's menu is ranked for every user of the groups served."),
+    "rt.evaluate": ("평가 지표 저장", "Store evaluation metrics"),
+    "rt.evaluate_help": ("각 모델을 최근 14일로 평가합니다 (모델을 한 번 더 학습).",
+                         "Scores each model on the last 14 days (fits it once more)."),
+    "rt.activate": ("작업이 끝나면 새 실행을 운영에 적용", "Activate the new runs when the job is done"),
+    "rt.params_title": ("{model}: 하이퍼파라미터와 다양성 정책", "{model} hyper-parameters and diversity policy"),
+    "rt.policy": ("목록의 다양성 정책", "Diversity policy of its lists"),
+    "rt.policy_help": ("실행이 저장하고 게시하는 목록은 모델 점수를 이 정책으로 재정렬한 것입니다. '끔'은 모델 고유 순서를 "
+                       "그대로 둡니다.",
+                       "The lists the run writes (and publish ships) are the model's scores re-ranked by this "
+                       "policy; 'off' keeps the model's own order."),
+    "rt.busy": ("작업 {job}이(가) 실행 중입니다. 재학습은 한 번에 하나씩만 실행됩니다.",
+                "Job {job} is running; one retrain runs at a time."),
+    "rt.submit": ("재학습 시작", "Retrain"),
+    "rt.policy_name.default": ("기본 (default)", "default"), "rt.policy_name.off": ("끔 (off)", "off"),
+    # the run history
+    "rt.history_model": ("모델", "Model"), "rt.all_models": ("모든 모델", "all models"),
+    f"rt.col.{C.RUN_ID}": ("실행", "Run"), f"rt.col.{C.MODEL}": ("모델", "Model"),
+    f"rt.col.{C.STARTED_AT}": ("시작 시각", "Started"), f"rt.col.{C.TRIGGERED_BY}": ("실행한 사람", "By"),
+    f"rt.col.{C.DATA_CUTOFF}": ("기준일", "Cutoff"), f"rt.col.{C.TRAIN_START}": ("학습 시작일", "Trained from"),
+    f"rt.col.{C.TRAIN_END}": ("학습 종료일", "Trained to"), f"rt.col.{C.DURATION_S}": ("걸린 시간", "Duration"),
+    f"rt.col.{C.STATUS_LABEL}": ("상태", "Status"), f"rt.col.{C.IS_ACTIVE}": ("운영 중", "Active"),
+    f"rt.col.{C.JOB_ID}": ("작업", "Job"), f"rt.col.{C.TUNED}": ("튜닝으로 고른 값", "Tuned to"),
+    f"rt.col.{C.METRIC}": ("지표", "Metric"), f"rt.col.{C.CHANGE}": ("변화 (B − A)", "Change (B − A)"),
+    "rt.section.menu": ("하루 메뉴", "daily menu"), "rt.section.daily_menu": ("하루 메뉴", "daily menu"),
+    "rt.section.catalog": ("카탈로그", "catalog"), "rt.section.with_policy": ("정책 적용", "with policy"),
+    "rt.section.versus_best_baseline": ("최고 기준 모델 대비", "against the best baseline"),
+    "rt.section.diff": ("차이", "difference"), "rt.section.low": ("95% 하한", "95 % low"),
+    "rt.section.high": ("95% 상한", "95 % high"), "rt.section.convergence": ("쏠림", "convergence"),
+    "rt.section.n_events": ("평가한 주문 수", "orders judged"),
+    "rt.section.n_unranked": ("순위에 없던 주문 수", "orders not ranked"),
+    "rt.section.n_users": ("평가한 사용자 수", "users judged"),
+    "rt.section.random": ("무작위 기준", "random baseline"),
+    "rt.choose": ("선택하세요", "Choose"),
+    # acting on a run
+    "rt.act_model": ("모델", "Model"), "rt.run": ("실행", "Run"), "rt.run_n": ("실행 {run}", "run {run}"),
+    "rt.no_done_run": ("{model}에는 아직 완료된 실행이 없습니다. 위에서 재학습하세요.",
+                       "{model} has no finished run yet; retrain it above."),
+    "rt.run_caption": ("{active} · 학습 기간 {start} – {end} · 실행한 사람 {who}",
+                       "{active} · trained on {start} – {end} · by {who}"),
+    "rt.active": ("운영 중", "Active"), "rt.not_active": ("운영 중 아님", "Not active"),
+    "rt.unknown": ("알 수 없음", "unknown"),
+    "rt.activate_run": ("운영에 적용", "Activate"),
+    "rt.publish": ("백엔드에 게시", "Publish to the backend"),
+    "rt.publish_help": ("이 실행의 날짜별 목록을 recommend__user_recommends 에 복사합니다. 운영 중인 실행만 게시할 수 "
+                        "있습니다.",
+                        "Copies the run's dated lists into recommend__user_recommends; only the active run can "
+                        "be published."),
+    "rt.published": ("실행 {run}의 {n:,}행을 게시했습니다.", "Published {n:,} rows of run {run}."),
+    "rt.download": ("Parquet 내려받기", "Download Parquet"),
+    "rt.shipped_policy": ("목록의 다양성 정책: **{name}** — {steps}", "Diversity policy of its lists: **{name}** — {steps}"),
+    "rt.apply_choice": ("이 실행에 다른 정책 적용 (새 실행, 재학습 없음)",
+                        "Apply another policy to this run (a new run, no refit)"),
+    "rt.apply": ("정책 적용", "Apply policy"),
+    "rt.apply_help": ("재학습처럼 작업으로 실행됩니다.", "Runs as a job, like a retrain."),
+    "rt.compare_title": ("{model}의 두 실행 비교", "Compare two {model} runs"),
+    "rt.run_a": ("실행 A", "Run A"), "rt.run_b": ("실행 B", "Run B"),
+    "rt.users_both": ("두 실행 모두에 있는 사용자", "Users in both"),
+    "rt.jaccard": ("평균 목록 겹침 (Jaccard)", "Mean list overlap (Jaccard)"),
+    "rt.jaccard_help": ("사용자별 공통 음식 / 두 목록의 전체 음식, 평균 (1 = 같은 음식들)",
+                        "Shared foods / all foods of the two lists, per user, averaged (1 = the same foods)"),
+    "rt.same_top": ("1위가 같은 비율", "Same top pick"),
+    # diversity policy steps (kurrant_core.rerank.Policy), as policy_steps words them
+    "rt.policy.mmr": ("MMR λ {v}", "MMR λ {v}"), "rt.policy.dpp": ("DPP θ {v}", "DPP θ {v}"),
+    "rt.policy.calibration": ("취향 보정 {v}", "calibration {v}"),
+    "rt.policy.max_category": ("카테고리당 최대 {v}개", "max {v} per category"),
+    "rt.policy.max_maker": ("메이커스당 최대 {v}개", "max {v} per maker"),
+    "rt.policy.repeat": ("재주문 제외 {v}일", "repeat window {v} d"),
+    "rt.policy.popularity": ("인기 페널티 {v}", "popularity penalty {v}"),
+    "rt.policy.explore": ("탐색 {v}", "exploration {v}"),
+    "rt.policy.spread": ("한 음식은 고객사의 {v:.0%} 이하의 AI 추천", "≤ {v:.0%} of a group on one pick"),
+    "rt.policy.none": ("재정렬 없음 (모델 고유 순서)", "no re-ranking (the model's own order)"),
+    # making an ensemble
+    "rt.ensemble_caption": ("같은 기준일의 완료된 실행들을 하나의 새 실행으로 합칩니다 (다른 실행처럼 저장·운영 적용·게시). "
+                            "RRF와 점수 혼합은 저장된 목록으로 몇 초면 끝나고, 스태킹은 검증 기간에서 가중치를 학습하므로 "
+                            "작업으로 실행됩니다.",
+                            "Fuse done runs of one cutoff into a new run (written, activated and published like "
+                            "any run). rrf and blend take seconds from the stored lists; stacked learns its "
+                            "weights on the validation window and runs as a job."),
+    "rt.ens_runs": ("합칠 실행", "Runs to fuse"),
+    "rt.ens_run_label": ("{model} #{run} · 기준일 {day}{active}", "{model} #{run} · cutoff {day}{active}"),
+    "rt.ens_active": (" · 운영 중", " · active"),
+    "rt.ens_rule": ("합치는 방식", "Rule"),
+    "rt.rule.rrf": ("RRF (순위 융합)", "rrf (reciprocal rank fusion)"),
+    "rt.rule.blend": ("점수 혼합", "blend (mixed scores)"),
+    "rt.rule.stacked": ("스태킹 (가중치 학습, 작업)", "stacked (learned weights, a job)"),
+    "rt.ens_policy": ("합친 뒤의 다양성 정책", "Diversity policy after the fusion"),
+    "rt.rrf_k": ("RRF k", "RRF k"),
+    "rt.rrf_k_help": ("클수록 순위가 낮은 음식도 점수를 더 받습니다 (기본 60).",
+                      "Larger values give lower-ranked foods more weight (default 60)."),
+    "rt.ens_activate": ("앙상블 실행을 운영에 적용", "Activate the ensemble run"),
+    "rt.ens_submit": ("앙상블 만들기", "Make the ensemble"),
+    "rt.ens_spinner": ("실행을 합치는 중…", "Fusing the runs…"),
+    "rt.ens_done": ("앙상블 실행 {run}이(가) 완료됐습니다.", "Ensemble run {run} is done."),
+    # the evaluated runs
+    "rt.no_eval": ("아직 평가된 실행이 없습니다: '평가 지표 저장'을 켜고 재학습하거나 "
+                   "`python -m kurrant_core evaluate --models all` 을 실행하세요.",
+                   "No evaluated run yet: retrain with “Store evaluation metrics” on, or run "
+                   "`python -m kurrant_core evaluate --models all`."),
+    "rt.board_caption": ("가장 최근 평가 구간에서 각 모델의 최신 평가 실행, 하루 메뉴 평균 역순위(고른 음식이 그날 순위 매긴 "
+                         "메뉴에서 얼마나 위에 있었는지) 순. 구간과 판정은 *모델 순위표* 페이지에 있습니다.",
+                         "The latest evaluated run of each model on the newest split, ranked by daily-menu MRR "
+                         "(how high the chosen food sat in that day's ranked menu). Intervals and verdicts are "
+                         "on the *Leaderboard* page."),
+    "rt.tradeoff_title": ("정확도 vs 다양성 (MMR 재정렬)", "Accuracy vs diversity (MMR re-ranking)"),
+    "rt.mmr_lambda": ("MMR λ", "MMR λ"),
     # ----------------------------------------------------------------- errors shared by pages
     "err.db_down": ("{url} 의 DE 데이터베이스가 응답하지 않습니다. 실행 중인지 확인한 뒤 페이지를 새로고침하세요.",
                     "The DE database at {url} is not answering. Check that it is running, then reload the page."),
@@ -625,6 +754,39 @@ def tail_lines(log: str | None, n: int = LOG_TAIL_LINES) -> str:
     if not log:
         return ""
     return "\n".join(log.rstrip("\n").splitlines()[-n:])
+
+
+def policy_steps(policy, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The steps of a diversity policy (``kurrant_core.rerank.Policy``) that are on, in ``lang``;
+    in English it reads exactly like ``Policy.steps_text`` (the CLI's wording)."""
+    steps = [("rt.policy.mmr", policy.mmr_lambda, policy.mmr_lambda is not None),
+             ("rt.policy.dpp", policy.dpp_theta, policy.dpp_theta is not None),
+             ("rt.policy.calibration", policy.calibration_lambda, policy.calibration_lambda is not None),
+             ("rt.policy.max_category", policy.max_per_category, bool(policy.max_per_category)),
+             ("rt.policy.max_maker", policy.max_per_maker, bool(policy.max_per_maker)),
+             ("rt.policy.repeat", policy.repeat_window_days, policy.repeat_window_days is not None),
+             ("rt.policy.popularity", policy.popularity_penalty, bool(policy.popularity_penalty)),
+             ("rt.policy.explore", policy.explore_temperature, bool(policy.explore_temperature)),
+             ("rt.policy.spread", policy.spread_max_share, bool(policy.spread_max_share))]
+    return " · ".join(text(key, lang, v=value) for key, value, on in steps if on) or text("rt.policy.none", lang)
+
+
+def metric_key_label(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A stored metric's flattened key as a PM reads it: ``daily_menu hr@1`` -> ``하루 메뉴 · 적중률@1``.
+
+    Words are the evaluation's sections (protocol, ``with_policy``, interval fields: ``rt.section.*``)
+    or metric keys (:func:`metric_name`); anything else is kept as written.
+    """
+    def word(part: str) -> str:
+        section = f"rt.section.{part}"
+        if section in TEXT:
+            return text(section, lang)
+        base, random, rest = part.partition("_")
+        if base == "random" and random and rest:    # evaluation.protocols.random_key: the random ranking's mrr
+            return f"{text('rt.section.random', lang)} {metric_name(rest, lang)}"
+        return metric_name(part, lang)
+
+    return " · ".join(word(part) for part in key.split(" ") if part)
 
 
 # ----------------------------------------------------------------------------------- list notes

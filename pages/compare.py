@@ -272,8 +272,8 @@ for container, column in zip(st.columns(len(view.columns)), view.columns):
 
 same_as: dict[str, str] = {}
 for labels, same_order in view.identical_groups():
-    st.info(t("cmp.identical" if same_order else "cmp.same_set", labels=", ".join(labels),
-              n=n_menu or len(view.columns[0].items), k=knobs.k))
+    why = t("cmp.short_menu", n=n_menu, k=knobs.k) if n_menu and n_menu <= knobs.k else ""
+    st.info(t("cmp.identical" if same_order else "cmp.same_set", labels=", ".join(labels), why=why))
     same_as.update({label: labels[0] for label in labels[1:]})
 
 st.subheader(t("cmp.side_by_side"))

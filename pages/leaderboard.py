@@ -64,7 +64,7 @@ def interval_figure(intervals, metric: str):
                                          readable.WORSE: "#c62828"})
     fig.update_traces(marker={"size": 12})
     fig.add_vline(x=0, line_dash="dot")
-    fig.update_layout(showlegend=False, height=120 + 40 * len(intervals))
+    fig.update_layout(showlegend=False, height=220 + 50 * len(intervals))
     return fig
 
 

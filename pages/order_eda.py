@@ -34,6 +34,8 @@ RANKED = {"food": (eda.top_foods, C.FOOD_NAME), "maker": (eda.top_makers, C.MAKE
 TOP_N, DRILL_FOODS = 15, 500
 TAB_KEY = "eda_tab"
 WON_PER_MANWON = 10_000
+MONEY = (C.REVENUE, C.UNIT_PRICE, C.PRICE)
+WON_FORMAT = "%,d원"                              # Streamlit's printf-style format: "," groups thousands
 L = measure_labels(language())
 WIDE = {"variable": t("eda.series"), "value": t("eda.value")}     # plotly's names for wide-form columns
 KPI_LABEL = {**L, C.REVENUE: t("eda.kpi_revenue")}             # the value carries its unit (만원)
@@ -55,7 +57,10 @@ def csv_button(frame: pd.DataFrame, name: str) -> None:
 
 
 def table(frame: pd.DataFrame, name: str) -> None:
-    st.dataframe(frame.rename(columns=korean(frame.columns, language())), hide_index=True)
+    """A table under its catalogue headers; money in whole won with thousands separators (9,000원)."""
+    headers = korean(frame.columns, language())
+    money = {headers.get(c, c): st.column_config.NumberColumn(format=WON_FORMAT) for c in MONEY if c in frame.columns}
+    st.dataframe(frame.rename(columns=headers), hide_index=True, column_config=money)
     csv_button(frame, name)
 
 
@@ -107,11 +112,14 @@ elif (clean := options.sanitize(filter_from_widgets())) != filter_from_widgets()
 with st.sidebar:
     st.header(t("eda.filters"))
     st.date_input(t("eda.dates"), key="eda_dates", min_value=options.first_date, max_value=options.last_date)
-    st.multiselect(t("eda.groups"), list(options.groups), key="eda_groups", placeholder=t("eda.choose"), format_func=options.groups.get)
-    st.multiselect(t("eda.spots"), list(options.spots), key="eda_spots", placeholder=t("eda.choose"), format_func=options.spots.get)
+    st.multiselect(t("eda.groups"), list(options.groups), key="eda_groups", placeholder=t("eda.choose"),
+                   format_func=options.groups.get)
+    st.multiselect(t("eda.spots"), list(options.spots), key="eda_spots", placeholder=t("eda.choose"),
+                   format_func=options.spots.get)
     st.multiselect(t("eda.dining"), list(options.dining_types), key="eda_dining", placeholder=t("eda.choose"),
                    format_func=options.dining_types.get)
-    st.multiselect(t("eda.makers"), list(options.makers), key="eda_makers", placeholder=t("eda.choose"), format_func=options.makers.get)
+    st.multiselect(t("eda.makers"), list(options.makers), key="eda_makers", placeholder=t("eda.choose"),
+                   format_func=options.makers.get)
     st.multiselect(t("eda.cuisines"), list(options.cuisines), key="eda_cuisines", placeholder=t("eda.choose"),
                    format_func=options.cuisines.get)
     st.toggle(t("eda.paid_only"), key="eda_paid_only")

@@ -96,7 +96,11 @@ def test_a_refusal_says_why_and_whom_to_ask():
     assert "pm@kurrant.example" in reason and "publish" in reason and "team_emails" in reason
     assert access.check(access.anonymous(access.WRONG_PASSWORD), access.RETRAIN).reason == \
         ui_text.text("access.wrong_password")
-    assert "KURRANT_TEAM_PASSWORD_SHA256" in access.check(access.anonymous(access.NO_PASSWORD), access.CANCEL).reason
+    unconfigured = access.anonymous(access.NO_PASSWORD)               # a PM's sentence; the setup is for admins
+    assert "KURRANT_TEAM_PASSWORD_SHA256" not in access.check(unconfigured, access.CANCEL).reason
+    assert "KURRANT_TEAM_PASSWORD_SHA256" in access.admin_detail(unconfigured)
+    assert "KURRANT_TEAM_PASSWORD_SHA256" in access.admin_detail(unconfigured, ui_text.EN)
+    assert access.admin_detail(access.anonymous(access.WRONG_PASSWORD)) == ""   # a typo is not configuration
 
 
 def test_the_action_list_is_complete_and_unknown_actions_are_errors():

@@ -42,15 +42,19 @@ def test_browser_retrain_runs_to_done(browser, dashboard_factory, tmp_path):
 
     bars = page.get_by_role("progressbar")
     expect(bars).to_have_count(2, timeout=TIMEOUT_MS)           # popularity and content
-    status = (page.locator('[data-testid="stMarkdownContainer"]')
-              .filter(has_text=re.compile(r"Job \d+")))
-    expect(status.first).to_contain_text("done", timeout=JOB_TIMEOUT_MS)
+    engine = make_engine(url)
+    job = jobs.latest_job(engine)
+    done = ui_text.text("rt.status.done")
+    line = ui_text.text("rt.job_line", job=job.job_id, by=ui_text.text("rt.job_by", who=job.triggered_by),
+                        status=done, stage="", elapsed="").replace("**", "")     # + the seconds it took
+    status = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=re.compile("^" + re.escape(line)))
+    expect(status.first).to_be_visible(timeout=JOB_TIMEOUT_MS)
     for i in range(2):
         expect(bars.nth(i)).to_have_attribute("aria-valuenow", "100", timeout=TIMEOUT_MS)
-    expect(page.get_by_text(re.compile(r"^popularity — done"))).to_be_visible(timeout=TIMEOUT_MS)
+    popularity_done = ui_text.text("rt.model_progress", model="popularity", state=done, elapsed="").strip()
+    expect(page.get_by_text(re.compile("^" + re.escape(popularity_done)))).to_be_visible(timeout=TIMEOUT_MS)
     assert not page.locator('[data-testid="stException"]').count()
 
-    engine = make_engine(url)
     job = jobs.latest_job(engine)
     engine.dispose()
     assert job.status == RUN_DONE and job.spec.models == ("popularity", "content")

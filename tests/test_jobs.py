@@ -286,8 +286,9 @@ def test_team_password(monkeypatch):
     from kurrant_core import access
     monkeypatch.delenv("KURRANT_TEAM_PASSWORD_SHA256", raising=False)
     monkeypatch.setenv("KURRANT_SECRETS_FILE", "/nonexistent/secrets.toml")
-    nothing = access.check(access.with_password("anything"), access.RETRAIN, "en")
-    assert not nothing.allowed and "KURRANT_TEAM_PASSWORD_SHA256" in nothing.reason
+    unconfigured = access.with_password("anything")
+    nothing = access.check(unconfigured, access.RETRAIN, "en")
+    assert not nothing.allowed and "KURRANT_TEAM_PASSWORD_SHA256" in access.admin_detail(unconfigured, "en")
     monkeypatch.setenv("KURRANT_TEAM_PASSWORD_SHA256", access.password_hash("밥먹자").upper())
     assert access.check(access.with_password("밥먹자"), access.RETRAIN).allowed
     assert not access.check(access.with_password("bapmeokja"), access.RETRAIN).allowed

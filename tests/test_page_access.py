@@ -139,6 +139,7 @@ def test_overview_shows_the_audit_trail_and_no_password(world, monkeypatch):
     at.run()
     assert not at.exception
     table = [df.value for df in at.dataframe if "who" in df.value.columns][0]
-    assert table["action"].tolist() == ["retrain"] and table["outcome"].tolist() == [ui_text.text("audit.denied")]
+    assert table["action"].tolist() == [ui_text.text("action.retrain")]
+    assert table["outcome"].tolist() == [ui_text.text("audit.denied")]
     page_text = " ".join(str(e.value) for e in at.main if hasattr(e, "value"))
     assert "wrong guess" not in page_text and PASSWORD not in page_text

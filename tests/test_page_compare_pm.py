@@ -136,9 +136,12 @@ def test_identical_lists_are_called_out_and_the_page_speaks_korean(monkeypatch, 
     at = open_page(monkeypatch, url, folder)
     at.sidebar.number_input(key="cmp_user_id").set_value(user).run()
     assert not at.exception and not at.error
-    if all(len(foods) < at.sidebar.slider(key="cmp_k").value for foods in lists(at)):   # menu shorter than k
-        assert any(ui_text.text("cmp.same_set", labels="")[:0] in i.value and "k" in i.value for i in at.info)
-        assert len(at.metric) < 2 * len(compare.REPORT_METRICS), "equal figures are shown once"
+    shown, k = lists(at), at.sidebar.slider(key="cmp_k").value
+    assert len({frozenset(foods) for foods in shown}) == 1 and len(shown[0]) < k, "the tiny world's menus are short"
+    because = ui_text.text("cmp.short_menu", n=len(shown[0]), k=k)
+    assert any(because in i.value for i in at.info), "the notice says why the lists are the same"
+    list_metrics = [m for m in at.metric if m.label == ui_text.text("metric.coverage")]
+    assert len(list_metrics) == 1, "equal figures are shown once, not as a finding per model"
     assert at.title[0].value == ui_text.text("cmp.title")
     labels = [m.label for m in at.metric]
     assert ui_text.text("metric.coverage") in labels

@@ -98,3 +98,16 @@ def test_rank_by_and_the_drilldown_food_come_from_the_link(monkeypatch, tiny_sql
     assert at.segmented_control(key="eda_top_by").value == "revenue"
     assert figures(at)[0]["layout"]["title"]["text"] == ui_text.text(
         "eda.top_title", what=ui_text.text("eda.what.maker"), by=ui_text.text("eda.by.revenue"))
+
+
+@pytest.mark.parametrize("tab", ["eda.tab.top", "eda.tab.groups"])
+def test_money_in_tables_has_thousands_separators(monkeypatch, tiny_sqlite_url, tab):
+    at = run_script(monkeypatch, tiny_sqlite_url, PAGE, {"eda_tab": ui_text.text(tab)})
+    assert not at.exception and not at.error
+    revenue = ui_text.labels(ui_text.MEASURES)[C.REVENUE]
+    tables = [df for df in at.dataframe if revenue in df.value.columns]
+    assert tables, "the tab shows a table with revenue"
+    for df in tables:
+        spec = json.loads(df.proto.columns)[revenue]["type_config"]
+        assert spec == {"type": "number", "format": "%,d원"}       # Streamlit's printf format: "," groups thousands
+        assert df.value[revenue].max() >= 1000                       # so a separator actually shows

@@ -43,11 +43,22 @@ def action_buttons(at: AppTest) -> list:
     return [b for b in at.button if b.key in keys]
 
 
-def test_without_a_configured_password_the_page_says_how_to_set_one(world, monkeypatch):
+def test_without_a_configured_password_a_pm_reads_whom_to_ask_and_the_admin_detail_is_folded(world, monkeypatch):
     monkeypatch.delenv(HASH_ENV, raising=False)
     at = open_page()
     assert at.button(key="rt_submit").disabled
-    assert HASH_ENV in at.info[0].value and "sha256" in at.info[0].value
+    assert at.info[0].value == ui_text.text(access.NO_PASSWORD)                  # the PM's sentence
+    assert HASH_ENV not in at.info[0].value and "sha256" not in at.info[0].value
+    admin = [e for e in at.expander if e.label == ui_text.text("access.admin_title")]
+    assert len(admin) == 1                                                       # folded away
+    detail = admin[0].markdown[0].value
+    assert detail == ui_text.text("access.no_password_admin") and HASH_ENV in detail and "team_emails" in detail
+
+
+def test_with_a_configured_password_there_is_no_admin_detail(world, monkeypatch):
+    monkeypatch.setenv(HASH_ENV, access.password_hash(PASSWORD))
+    at = open_page()
+    assert ui_text.text("access.admin_title") not in [e.label for e in at.expander]
 
 
 def test_read_only_without_the_team_password(world, monkeypatch):
@@ -66,7 +77,7 @@ def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monke
     at = open_page()
     at.multiselect(key="rt_models").set_value(["popularity", "content"]).run()
     at.number_input(key="rt_k").set_value(3).run()
-    assert "popularity hyper-parameters and diversity policy" in [e.label for e in at.expander]
+    assert ui_text.text("rt.params_title", model="popularity") in [e.label for e in at.expander]
     at.selectbox(key="rt_content_policy").set_value("off").run()
     sign_in_with_password(at, PASSWORD, "tester")
     assert not at.button(key="rt_submit").disabled
@@ -86,11 +97,16 @@ def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monke
 
     sign_in_with_password(at, PASSWORD, "tester")
     assert not at.exception
-    assert any(f"Job {job.job_id}" in m.value and "done" in m.value for m in at.markdown)
+    done = ui_text.text("rt.status.done")
+    line = ui_text.text("rt.job_line", job=job.job_id, by=ui_text.text("rt.job_by", who=job.triggered_by),
+                        status=done, stage="", elapsed="")                # + the seconds it took
+    assert any(m.value.startswith(line) for m in at.markdown)
     history = at.dataframe[0].value
-    mine = history[history[C.JOB_ID] == job.job_id]
+    mine = history[history[C.JOB_ID] == str(job.job_id)]
     assert sorted(mine[C.MODEL]) == ["content", "popularity"]
-    assert set(mine[C.STATUS_LABEL]) == {"done"} and mine[runs.IS_ACTIVE].all()
+    assert set(mine[C.STATUS_LABEL]) == {done} and mine[runs.IS_ACTIVE].all()
+    started = mine[C.STARTED_AT].iloc[0]                                        # the UI's one timestamp style
+    assert started == ui_text.timestamp(started) and len(started) == len("2026-01-01 12:00")
     shipped = {r.model: r.params["policy"]["name"] for r in
                (runs.get_run(engine, int(i)) for i in mine[C.RUN_ID])}
     assert shipped == {"popularity": "default", "content": "off"}     # each model's chosen policy

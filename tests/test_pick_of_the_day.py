@@ -172,7 +172,9 @@ def test_every_catalogue_entry_has_both_languages_and_formats():
 
 def test_list_notes_read_in_korean():
     note = "User 5 is not in content #2's training data (cutoff 2026-10-17); retrain it to include them."
-    assert ui_text.note_line(note) == "사용자 5은(는) content #2의 학습 데이터에 없습니다 (기준일 2026-10-17). 포함하려면 재학습하세요."
+    assert ui_text.note_line(note) == ("사용자 5은(는) content #2의 학습 데이터에 없습니다 (기준일 2026-10-17). "
+                                       "포함하려면 재학습하세요.")
     caps = "the caps (at most 1 per category and at most 2 per maker) leave only 3 of the 10 asked"
-    assert ui_text.note_line(caps) == "상한(카테고리당 최대 1개 · 메이커스당 최대 2개)때문에 요청한 10개 중 3개만 남습니다"
+    assert ui_text.note_line(caps) == ("상한(카테고리당 최대 1개 · 메이커스당 최대 2개)때문에 "
+                                       "요청한 10개 중 3개만 남습니다")
     assert ui_text.note_line(caps, ui_text.EN) == caps

@@ -32,7 +32,16 @@ from kurrant_core.errors import KurrantError
 from kurrant_core.models import get_model_class, make_model
 from kurrant_core.models.ncf import MenuNegatives, NeuMF, fit_neumf, menu_negatives, sample_negatives
 from kurrant_core.models.sasrec import fit_sasrec, gap_buckets, menu_mask, training_windows
-from kurrant_core.models.torch_support import TORCH_THREADS, effective_batch_size, torch_session
+from kurrant_core.models.torch_support import (
+    TORCH_THREADS,
+    VALIDATION_DAYS,
+    EarlyStopping,
+    candidate_matrix,
+    candidate_mrr,
+    effective_batch_size,
+    torch_session,
+    validation_orders,
+)
 
 
 # ------------------------------------------------------------------ a synthetic alternation world
@@ -386,3 +395,66 @@ def test_package_import_does_not_load_torch():
             "from kurrant_core.models import MODEL_NAMES; "
             "assert 'torch' not in sys.modules, 'torch loaded at import'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------ early stopping
+def long_alternation_data(length: int = 70) -> TrainingData:
+    """The alternation world with ``length`` days per user: the validation window (the last
+    ``VALIDATION_DAYS``) is a small enough share of it to be held out."""
+    pairs, _, n_items = alternating_world(n_users=40)
+    sequences = [np.array([a if t % 2 == 0 else b for t in range(length)]) for a, b in pairs]
+    return alternation_training_data(sequences, n_items)
+
+
+def test_validation_window_is_the_last_days_and_only_when_history_allows():
+    data = long_alternation_data()
+    held = validation_orders(data)
+    assert held is not None
+    first = pd.Timestamp(SYNTH_CUTOFF - timedelta(days=VALIDATION_DAYS))
+    assert (data.orders.loc[held, C.SERVICE_DATE] >= first).all()
+    assert (data.orders.loc[~held, C.SERVICE_DATE] < first).all()
+    # 16 days of history: the window would be most of it, so nothing is held out
+    assert validation_orders(long_alternation_data(length=16)) is None
+
+
+@pytest.mark.parametrize("name", ["ncf", "sequential"])
+def test_a_model_that_cannot_improve_stops_after_its_patience(name):
+    """lr 0: the network never changes, so the validation MRR never beats the first epoch's."""
+    data = long_alternation_data()
+    params = {**API_PARAMS[name], "epochs": 12, "lr": 0.0}
+    for patience in (1, 3):
+        model = make_model(name, patience=patience, random_state=1, **params).fit(data)
+        assert model.best_epoch_ == 0
+        assert len(model.validation_history_) == 1 + patience
+        # ncf then refits on every order for the best number of epochs (1); sequential keeps its run
+        assert len(model.loss_history_) == (1 if getattr(model, "refit", False) else 1 + patience)
+
+
+@pytest.mark.parametrize("name", ["ncf", "sequential"])
+def test_early_stopping_keeps_the_best_epoch_of_a_learning_model(name):
+    data = long_alternation_data()
+    model = make_model(name, patience=2, random_state=1, **{**API_PARAMS[name], "epochs": 6}).fit(data)
+    history = model.validation_history_
+    assert 1 <= len(history) <= 6
+    assert history[model.best_epoch_] == max(history)
+    assert max(history) > history[0]                 # it learnt something on the held-out days
+
+
+def test_early_stopping_counts_epochs_without_improvement():
+    net = torch.nn.Linear(1, 1)
+    stopping = EarlyStopping(patience=2)
+    decisions = [stopping.should_stop(score, net) for score in (0.5, 0.6, 0.6, 0.55, 0.7)]
+    assert decisions == [False, False, False, True, False]
+    assert stopping.best_epoch == 4
+    with pytest.raises(KurrantError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_candidate_matrix_puts_the_target_first_then_its_menu():
+    menus = sp.csr_matrix(np.array([[1, 1, 0, 1], [0, 1, 1, 0]], dtype=bool))
+    rng = np.random.default_rng(0)
+    out = candidate_matrix(np.array([3, 2, 0]), menus, np.array([0, 1, -1]), n_items=4, n_sampled=2, rng=rng)
+    assert out[0].tolist() == [3, 0, 1, -1, -1]                # menu 0 without the target
+    assert out[1].tolist() == [2, 1, -1, -1, -1]
+    assert out[2].tolist() == [0, -1, 1, 2, 3]                 # unknown menu: the whole catalog
+    assert candidate_mrr(np.array([[1.0, 2.0, 0.0], [3.0, 1.0, -np.inf]])) == pytest.approx(0.75)

@@ -162,3 +162,31 @@ def test_sampled_exposures_of_long_menus_equal_the_old_construction(both, monkey
     full = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU + 10**6)
     assert len(old) < len(full)                 # the cap did trim menus
     _same_frame(fresh.exposures, old)
+
+
+@pytest.mark.parametrize("max_exposed", [3, D.MAX_EXPOSED_PER_MENU])
+@pytest.mark.parametrize("chunk_rows", [1, 50])
+def test_exposures_built_in_steps_equal_the_old_construction(both, monkeypatch, max_exposed, chunk_rows):
+    """Writing the exposure rows a few at a time (whole users' meals per step) changes nothing."""
+    data, orders, menus = both
+    monkeypatch.setattr(D, "MAX_EXPOSED_PER_MENU", max_exposed)
+    monkeypatch.setattr(D, "EXPOSURE_CHUNK_ROWS", chunk_rows)
+    new = D.menu_exposures(data.orders, data.menus, data.n_foods)
+    assert len(new) > 10 * chunk_rows             # several steps were taken
+    _same_frame(new, old_exposures(orders, menus, max_exposed))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 100])
+def test_a_meal_from_two_groups_equals_the_old_construction(monkeypatch, chunk_rows):
+    """A user who ordered from two groups' menus in one meal (rows interleaved by group) gets both
+    menus, sorted by food then group, a food chosen from either menu marked chosen on both."""
+    monkeypatch.setattr(D, "EXPOSURE_CHUNK_ROWS", chunk_rows)
+    day = np.array(["2024-01-01"] * 3 + ["2024-01-02"], dtype="datetime64[s]")
+    orders = pd.DataFrame({USER_IDX: [0, 0, 0, 0], C.GROUP_ID: [2, 1, 2, 1], C.SERVICE_DATE: day,
+                           C.DINING_TYPE: [2, 2, 2, 2], ITEM_IDX: [0, 3, 4, 3]})
+    menus = pd.DataFrame({C.GROUP_ID: [1, 1, 2, 2, 2, 1], C.DINING_TYPE: [2] * 6, ITEM_IDX: [3, 0, 0, 4, 1, 3],
+                          C.SERVICE_DATE: np.array(["2024-01-01"] * 5 + ["2024-01-02"], dtype="datetime64[s]")})
+    new = D.menu_exposures(orders, menus, n_foods=5)
+    old = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU)
+    assert (new[C.GROUP_ID].nunique(), len(new)) == (2, 6)
+    _same_frame(new, old)

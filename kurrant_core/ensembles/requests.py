@@ -32,16 +32,17 @@ class EnsembleRequest:
 
 def fusable_runs(engine: sa.Engine) -> pd.DataFrame:
     """Done model runs (not ensembles), newest first: RUN_ID, MODEL, DATA_CUTOFF, LIST_LABEL
-    (``hybrid #12 · 2026-10-31 · active``)."""
+    (``hybrid #12 · 2026-10-31 · active``) and IS_ACTIVE (for a page that words the label itself)."""
     listed = runs.list_runs(engine)
     if listed.empty:
-        return pd.DataFrame(columns=[C.RUN_ID, C.MODEL, C.DATA_CUTOFF, C.LIST_LABEL])
+        return pd.DataFrame(columns=[C.RUN_ID, C.MODEL, C.DATA_CUTOFF, C.LIST_LABEL, C.IS_ACTIVE])
     listed = listed[(listed[_RUN.status.name] == RUN_DONE) & (listed[_RUN.model.name] != ENSEMBLE_MODEL)]
     listed = listed[[not isinstance(json.loads(p or "{}").get(ENSEMBLE_KEY), dict) for p in listed[_RUN.params.name]]]
     out = listed[[C.RUN_ID, C.MODEL, C.DATA_CUTOFF]].reset_index(drop=True).astype({C.RUN_ID: "int64"})
     active = listed[_RUN.is_active.name].astype(bool).to_numpy()
     out[C.LIST_LABEL] = [f"{m} #{r} · {pd.Timestamp(d).date()}" + (" · active" if a else "")
                          for m, r, d, a in zip(out[C.MODEL], out[C.RUN_ID], out[C.DATA_CUTOFF], active)]
+    out[C.IS_ACTIVE] = active
     return out
 
 

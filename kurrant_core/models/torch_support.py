@@ -24,20 +24,30 @@ from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import MenuChoices
 
-def _machine_cores() -> int:
-    """The cores this process may run on (its affinity, else ``os.cpu_count()``)."""
+
+def _free_cores() -> int:
+    """The cores this process may run on (its affinity, else ``os.cpu_count()``), less those the
+    machine is already busy with (the 1-minute load average), at least 1; ``KURRANT_TORCH_THREADS``
+    overrides it."""
+    if os.environ.get("KURRANT_TORCH_THREADS", "").strip().isdigit():
+        return max(1, int(os.environ["KURRANT_TORCH_THREADS"]))
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:                  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
 
-TORCH_THREADS = _machine_cores()
-"""Threads a torch fit or score runs on: the machine's cores (a large world's epochs are matrix
-products big enough to share). Set only inside ``torch_session``, so nothing else in the process
-(the dashboard, the other models of a retrain) is changed. Measured on a small world on 2 busy
-cores, small batches ran slower on 2 threads than on 1; ``bench/bench_torch_models.py --threads``
-compares, and this module global is the one place to change it."""
+TORCH_THREADS = _free_cores()
+"""Threads a torch fit or score runs on: the machine's free cores, fixed once per process (so a
+model scores with the thread count it was fitted with, and float reductions repeat exactly). Set
+only inside ``torch_session``, so nothing else in the process is changed. Not simply every core:
+measured on the shared 2-core workbench under load, NeuMF on 2 threads ran 10-16x slower than on 1
+(OpenMP threads spinning for a core a neighbour holds); on an idle many-core machine it gets them."""
 VALIDATION_DAYS = 14
 """The validation window of early stopping: the last 14 days before the cutoff, as the evaluation's
 validation window (``evaluation.tuning``: the horizon, 14 days by default, before the cutoff)."""

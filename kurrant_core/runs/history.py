@@ -20,7 +20,7 @@ from kurrant_core.runs.records import list_runs
 
 _runs = schema.rec_run.c
 IS_ACTIVE = _runs.is_active.name
-TUNED = "tuned"
+TUNED = C.TUNED
 """Run-history column: the hyper-parameters chosen on the validation window, if the run was tuned."""
 HISTORY_COLUMNS = [C.RUN_ID, C.MODEL, _runs.started_at.name, _runs.triggered_by.name,
                    _runs.data_cutoff.name, _runs.train_start.name, _runs.train_end.name, C.DURATION_S,
