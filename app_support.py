@@ -65,6 +65,11 @@ def language() -> str:
 def t(key: str, **values: object) -> str:
     """Catalogue text ``key`` in the session's language (``kurrant_core.ui_text``)."""
     return ui_text.text(key, language(), **values)
+
+
+def error_message(exc: BaseException) -> str:
+    """A library error's text in the session's language (``ui_text.error_text``)."""
+    return ui_text.error_text(exc, language())
 QUERY_TTL_S = 600
 HEAVY_MODULES = ("kurrant_core.compare", "plotly.express")
 """Imported in the background when the server starts serving (seconds of scikit-learn and SciPy)."""
@@ -202,7 +207,7 @@ def friendly_errors():
     try:
         yield
     except KurrantError as exc:
-        st.error(str(exc))
+        st.error(error_message(exc))
         st.stop()
     except sa.exc.OperationalError:
         log.exception("DE database error")

@@ -78,7 +78,20 @@ page folds it away under the sentence a PM reads (whom to ask)."""
 
 
 class AccessDenied(KurrantError):
-    """A person tried an action their role does not allow (the message says why and whom to ask)."""
+    """A person tried an action their role does not allow (the message says why and whom to ask).
+
+    The message is the reason in the default language; :meth:`in_language` gives it in another one
+    (``ui_text.error_text`` asks for it), since the reason is built from the person and the action.
+    """
+
+    def __init__(self, message: str, *, person: Person | None = None, action: str | None = None):
+        super().__init__(message)
+        self.person, self.action = person, action
+
+    def in_language(self, lang: str) -> str:
+        if self.person is None or self.action is None:
+            return str(self)
+        return check(self.person, self.action, lang).reason
 
 
 @dataclass(frozen=True)
@@ -220,4 +233,4 @@ def require(person: Person, action: str) -> None:
     """Raise :class:`AccessDenied` (with the reason) unless ``person`` may do ``action``."""
     decision = check(person, action)
     if not decision.allowed:
-        raise AccessDenied(decision.reason)
+        raise AccessDenied(decision.reason, person=person, action=action)

@@ -93,7 +93,7 @@ def audited(engine: sa.Engine, person: access.Person, action: str,
     ensure_table(engine)
     if not decision.allowed:
         _record_alone(engine, person, action, target, DENIED, decision.reason)
-        raise access.AccessDenied(decision.reason)
+        raise access.AccessDenied(decision.reason, person=person, action=action)
     act = AuditedAction(person, action, target)
     try:
         yield act

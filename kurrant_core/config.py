@@ -75,11 +75,13 @@ def check_de_url(url: str, source: str = CONFIGURED) -> str:
     try:
         parsed = make_url(url)
     except Exception:
-        raise KurrantError(f"The DE database URL in {source} is malformed; write it like {URL_EXAMPLES}.") from None
+        raise KurrantError(f"The DE database URL in {source} is malformed; write it like {URL_EXAMPLES}.",
+                           key="err.url_malformed", source=source, examples=URL_EXAMPLES) from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "mysql", "mariadb"):
         raise KurrantError(f"The DE database must be SQLite or MySQL/MariaDB, not {backend!r} "
-                           f"({source}); write it like {URL_EXAMPLES}.")
+                           f"({source}); write it like {URL_EXAMPLES}.", key="err.url_backend",
+                           backend=backend, source=source, examples=URL_EXAMPLES)
     check_driver(parsed, source)
     return url
 
@@ -94,7 +96,8 @@ def check_driver(url: str | sa.URL, source: str = CONFIGURED) -> None:
         package = DRIVER_PACKAGES.get(driver)
         how = f"install it (pip install {package})" if package else "use mysql+pymysql:// or sqlite:///"
         raise KurrantError(f"The database driver {parsed.drivername!r} of the DE URL in {source} is not "
-                           f"available; {how}.") from None
+                           f"available; {how}.", key="err.url_driver", driver=parsed.drivername,
+                           source=source, how=how) from None
 
 
 def mask_url(url: str | sa.URL) -> str:

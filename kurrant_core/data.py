@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -235,8 +236,9 @@ class TrainingData:
         ``MAX_EXPOSED_PER_MENU`` (a catalogue of thousands offered every day) keeps a seeded
         sample of that many foods, the same for every user of that menu, plus each user's chosen
         food: users x menu rows would not fit in memory, and sampled negatives teach the same.
-        Built in numpy (each meal's menu is a slice of one index array) with int32 indices and an
-        int8 dining type: on a large world this is tens of millions of rows.
+        Built in numpy (each meal's menu is a slice of one index array), written in steps into
+        int32 indices and group and an int8 dining type: on a large world this is tens of
+        millions of rows (20 M, 430 MB), so it is built only when a model asks for it.
         """
         return menu_exposures(self.orders, self.menus, self.n_foods)
 
@@ -348,15 +350,39 @@ def _read(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
     return frame
 
 
+def _driver_partitions(conn: sa.Connection, query: sa.Select) -> Iterator[list[tuple]]:
+    """The rows of ``query`` in lists of ``READ_CHUNK_ROWS`` plain driver tuples.
+
+    On SQLite and PyMySQL (a server-side cursor, streamed) the DBAPI cursor is read directly: a
+    SQLAlchemy ``Row`` per row doubles the CPU of reading millions of rows. The query's only
+    parameters are dates and codes, rendered as literals. Another driver reads through SQLAlchemy.
+    """
+    driver = conn.dialect.driver
+    if driver not in ("pysqlite", "pymysql"):
+        yield from conn.execution_options(yield_per=READ_CHUNK_ROWS).execute(query).partitions()
+        return
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    if driver == "pymysql":
+        import pymysql.cursors
+        cursor = conn.connection.dbapi_connection.cursor(pymysql.cursors.SSCursor)
+    else:
+        cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(READ_CHUNK_ROWS):
+            yield rows
+    finally:
+        cursor.close()
+
+
 def _read_int_columns(conn: sa.Connection, query: sa.Select) -> dict[str, np.ndarray]:
     """The integer (NOT NULL) columns of ``query`` as int64 arrays, fetched ``READ_CHUNK_ROWS`` at a
     time (streamed on MySQL): only one chunk of the driver's tuples exists at once, and each chunk
     becomes one 2-D array without a Python object per value."""
     names = [c.name for c in query.selected_columns]
-    result = conn.execution_options(yield_per=READ_CHUNK_ROWS).execute(query)
     blocks = [np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64,
                           count=len(rows) * len(names)).reshape(len(rows), len(names))
-              for rows in result.partitions()]
+              for rows in _driver_partitions(conn, query)]
     block = np.concatenate(blocks) if blocks else np.zeros((0, len(names)), dtype=np.int64)
     del blocks
     return {name: np.ascontiguousarray(block[:, k]) for k, name in enumerate(names)}
@@ -378,18 +404,21 @@ def _positions(ids: np.ndarray, sorted_ids: np.ndarray) -> tuple[np.ndarray, np.
 def _order_frame(raw: dict[str, np.ndarray], user_ids: np.ndarray, food_ids: np.ndarray,
                  foods: pd.DataFrame) -> pd.DataFrame:
     """``TrainingData.orders`` from the read columns: rows of known users and foods, sorted by user,
-    date, dining type and order item; maker and cuisine taken from the food."""
+    date, dining type and order item; maker and cuisine taken from the food. Each read column is
+    taken out of ``raw`` as it is used (a large world's columns are tens of MB each), and the frame
+    keeps the arrays as its columns instead of copying them into one block."""
     u, known_user = _positions(raw[C.USER_ID], user_ids)
     i, known_food = _positions(raw[C.FOOD_ID], food_ids)
-    order = np.lexsort((raw[C.ORDER_ITEM_ID], raw[C.DINING_TYPE], raw[C.SERVICE_DATE], u))
+    order = np.lexsort((raw.pop(C.ORDER_ITEM_ID), raw[C.DINING_TYPE], raw[C.SERVICE_DATE], u))
     order = order[(known_user & known_food)[order]]
-    i = i[order]
-    frame = {C.USER_ID: raw[C.USER_ID][order], C.FOOD_ID: raw[C.FOOD_ID][order],
-             C.GROUP_ID: raw[C.GROUP_ID][order], C.SERVICE_DATE: _dates(raw[C.SERVICE_DATE][order]),
-             C.DINING_TYPE: raw[C.DINING_TYPE][order]}
+    del known_user, known_food
+    i, u = i[order], u[order]
+    frame = {name: raw.pop(name)[order] for name in (C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE,
+                                                      C.DINING_TYPE)}
+    frame[C.SERVICE_DATE] = _dates(frame[C.SERVICE_DATE])
     frame.update({name: foods[name].to_numpy()[i] for name in _FOOD_COLUMNS_OF_ORDERS})
-    frame.update({ITEM_IDX: i, USER_IDX: u[order]})
-    return pd.DataFrame(frame)
+    frame.update({ITEM_IDX: i, USER_IDX: u})
+    return pd.DataFrame(frame, copy=False)
 
 
 def _menu_frame(raw: dict[str, np.ndarray], food_ids: np.ndarray) -> pd.DataFrame:
@@ -398,7 +427,7 @@ def _menu_frame(raw: dict[str, np.ndarray], food_ids: np.ndarray) -> pd.DataFram
     frame = {name: raw[name][known] for name in _MENU_COLUMNS}
     frame[C.SERVICE_DATE] = _dates(frame[C.SERVICE_DATE])
     frame[ITEM_IDX] = i[known]
-    return pd.DataFrame(frame)
+    return pd.DataFrame(frame, copy=False)
 
 
 # ================================================================================= exposures

@@ -56,11 +56,12 @@ def check_sqlite_file(path: Path, source: str = config.CONFIGURED) -> None:
     where = path.absolute()
     if where.is_dir():
         raise KurrantError(f"The DE database path {where} (from {source}) is a folder, not a SQLite file; "
-                           "point the URL at the .sqlite file inside it.")
+                           "point the URL at the .sqlite file inside it.", key="err.sqlite_folder", path=where)
     if not where.exists():
         raise KurrantError(f"No DE database at {where}: the SQLite file does not exist (URL from {source}). "
                            "Fix the path, or create the database with `python -m kurrant_core init-db` "
-                           "(`demo-data`, `ensure-demo` and `make run` create it too).")
+                           "(`demo-data`, `ensure-demo` and `make run` create it too).",
+                           key="err.sqlite_missing", path=where)
 
 
 def is_sqlite(engine: sa.Engine) -> bool:
@@ -103,7 +104,8 @@ def unreachable(engine: sa.Engine, exc: Exception | None = None) -> KurrantError
     """The error to raise when the DE database cannot be reached, with what to do about it."""
     return KurrantError(
         f"Cannot reach the DE database at {config.mask_url(engine.url)}. Check that the server is "
-        "running and KURRANT_DE_URL is right (or unset it to use the embedded SQLite demo).")
+        "running and KURRANT_DE_URL is right (or unset it to use the embedded SQLite demo).",
+        key="err.unreachable", url=config.mask_url(engine.url))
 
 
 def check_ready(engine: sa.Engine) -> None:
@@ -115,7 +117,7 @@ def check_ready(engine: sa.Engine) -> None:
                 raise KurrantError(
                     "The DE database has no tables yet. Run `python -m kurrant_core init-db`, then "
                     "`python -m kurrant_core demo-data --scale demo` and "
-                    "`python -m kurrant_core preprocess` (or just `make run`).")
+                    "`python -m kurrant_core preprocess` (or just `make run`).", key="err.no_tables")
             # an existence probe, not COUNT(*): InnoDB counts millions of rows in ~1 s on every page run
             n = conn.execute(sa.select(sa.literal(1)).select_from(schema.mart_order_item).limit(1)).scalar()
             current = marts_current(conn)
@@ -124,11 +126,13 @@ def check_ready(engine: sa.Engine) -> None:
     if not n:
         raise KurrantError(
             "The DE database has no preprocessed orders. Run `python -m kurrant_core demo-data "
-            "--scale demo` (or `sync --source URL`), then `python -m kurrant_core preprocess`.")
+            "--scale demo` (or `sync --source URL`), then `python -m kurrant_core preprocess`.",
+            key="err.not_preprocessed")
     if not current:
         raise KurrantError(
             "The DE database's marts were built by another version of Kurrant Lens. Run "
-            "`python -m kurrant_core preprocess` to rebuild them (`make run` does it for the demo database).")
+            "`python -m kurrant_core preprocess` to rebuild them (`make run` does it for the demo database).",
+            key="err.marts_outdated")
 
 
 def read_meta(engine: sa.Engine, key: str) -> str | None:

@@ -58,7 +58,8 @@ def parse_policy(text: str | dict, name: str | None = None) -> Policy:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise KurrantError(f"The policy is not valid JSON ({exc.msg} at character {exc.pos}).") from None
+            raise KurrantError(f"The policy is not valid JSON ({exc.msg} at character {exc.pos}).",
+                               key="err.policy_json", msg=exc.msg, pos=exc.pos) from None
     else:
         values = dict(text)
     if name is not None and isinstance(values, dict):
@@ -72,7 +73,8 @@ def save_policy(engine: sa.Engine, policy: Policy, *, by: access.Person) -> Poli
     ``by`` must be allowed to save policies; the policy and its audit row commit together."""
     with audited(engine, by, access.SAVE_POLICY, f"policy {policy.name}") as act:
         if policy.name == OFF:
-            raise KurrantError("'off' is the built-in policy that re-ranks nothing; choose another name.")
+            raise KurrantError("'off' is the built-in policy that re-ranks nothing; choose another name.",
+                               key="err.policy_off")
         _ensure_table(engine)
         row = {_policies[C.POLICY_NAME].name: policy.name, _policies.version.name: policy.version,
                _policies.settings.name: json.dumps(policy.to_dict()), _policies.saved_by.name: by.who[:100],
@@ -96,7 +98,8 @@ def get_policy(engine: sa.Engine | None, name: str) -> Policy:
         return BUILTIN[name]
     known = ", ".join(list_policies(engine)[C.POLICY_NAME]) if engine is not None else ", ".join(BUILTIN)
     raise KurrantError(f"No policy is called {name!r}. Known policies: {known}. Save one with "
-                       "`python -m kurrant_core policy save NAME --set key=value` or from the Compare page.")
+                       "`python -m kurrant_core policy save NAME --set key=value` or from the Compare page.",
+                       key="err.unknown_policy", name=name, known=known)
 
 
 def list_policies(engine: sa.Engine | None) -> pd.DataFrame:

@@ -80,31 +80,39 @@ class Policy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 64:
-            raise KurrantError(f"A policy needs a name of 1 to 64 characters, not {self.name!r}.")
+            raise KurrantError(f"A policy needs a name of 1 to 64 characters, not {self.name!r}.",
+                               key="err.policy_name", name=self.name)
         if self.version != POLICY_VERSION:
             raise KurrantError(f"Policy {self.name!r} is of version {self.version}; this build reads "
-                               f"version {POLICY_VERSION}. Save it again from the Compare page.")
+                               f"version {POLICY_VERSION}. Save it again from the Compare page.",
+                               key="err.policy_version", name=self.name, version=self.version, supported=POLICY_VERSION)
         for name in ("k", "pool"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
-                raise KurrantError(f"{name} must be a whole number of at least 1, not {value!r}.")
+                raise KurrantError(f"{name} must be a whole number of at least 1, not {value!r}.",
+                                   key="err.policy_whole", name=name, value=value)
         for name in ("mmr_lambda", "dpp_theta", "calibration_lambda"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
-                raise KurrantError(f"{name} must lie between 0 and 1 (or be off), not {value}.")
+                raise KurrantError(f"{name} must lie between 0 and 1 (or be off), not {value}.",
+                                   key="err.policy_unit", name=name, value=value)
         for name in ("max_per_category", "max_per_maker"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise KurrantError(f"{name} must be at least 1 (or off), not {value}.")
+                raise KurrantError(f"{name} must be at least 1 (or off), not {value}.",
+                                   key="err.policy_at_least_one", name=name, value=value)
         if self.repeat_window_days is not None and self.repeat_window_days < 0:
-            raise KurrantError("repeat_window_days must be 0 or more days (or off).")
+            raise KurrantError("repeat_window_days must be 0 or more days (or off).", key="err.policy_window")
         if self.popularity_penalty < 0 or self.explore_temperature < 0:
-            raise KurrantError("popularity_penalty and explore_temperature must be 0 or more.")
+            raise KurrantError("popularity_penalty and explore_temperature must be 0 or more.",
+                               key="err.policy_non_negative")
         if self.normalisation not in NORMALISATIONS:
             raise KurrantError(f"normalisation must be one of {NORMALISATIONS}, "
-                               f"not {self.normalisation!r}.")
+                               f"not {self.normalisation!r}.", key="err.policy_normalisation",
+                               choices=", ".join(NORMALISATIONS), value=self.normalisation)
         if self.spread_max_share is not None and not 0.0 < self.spread_max_share <= 1.0:
-            raise KurrantError(f"spread_max_share must lie in (0, 1] (or be off), not {self.spread_max_share}.")
+            raise KurrantError(f"spread_max_share must lie in (0, 1] (or be off), not {self.spread_max_share}.",
+                               key="err.policy_spread", value=self.spread_max_share)
 
     # ------------------------------------------------------------------ what it does
     @property
@@ -135,12 +143,14 @@ class Policy:
     def from_dict(cls, values: Mapping) -> Policy:
         """A policy from stored or typed values; unknown or mistyped keys are refused clearly."""
         if not isinstance(values, Mapping):
-            raise KurrantError(f"A policy is a JSON object of settings, not {type(values).__name__}.")
+            raise KurrantError(f"A policy is a JSON object of settings, not {type(values).__name__}.",
+                               key="err.policy_object", kind=type(values).__name__)
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise KurrantError(f"Unknown policy setting {', '.join(unknown)}; a policy takes "
-                               f"{', '.join(known)}.")
+                               f"{', '.join(known)}.", key="err.policy_unknown_setting",
+                               names=", ".join(unknown), known=", ".join(known))
         typed = {}
         for key, value in values.items():
             default = known[key].default
@@ -153,7 +163,9 @@ class Policy:
                     raise ValueError
                 typed[key] = kind(value)
             except (TypeError, ValueError):
-                raise KurrantError(f"Policy setting {key} must be a {kind.__name__}, not {value!r}.") from None
+                raise KurrantError(f"Policy setting {key} must be a {kind.__name__}, not {value!r}.",
+                                   key="err.policy_setting_type", name=key, kind=kind.__name__,
+                                   value=value) from None
         return cls(**typed)
 
     # ------------------------------------------------------------------ the Compare page's widgets

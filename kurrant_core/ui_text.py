@@ -19,6 +19,7 @@ from datetime import date, datetime
 import pandas as pd
 
 from kurrant_core import columns as C
+from kurrant_core.ui_error_text import ERROR_TEXT
 
 KO, EN = "ko", "en"
 LANGUAGES: dict[str, str] = {KO: "한국어", EN: "English"}
@@ -605,6 +606,7 @@ TEXT: dict[str, tuple[str, str]] = {
                     "The DE database at {url} is not answering. Check that it is running, then reload the page."),
     "err.malformed_url": ("<잘못된 URL>", "<malformed URL>"),
 }
+TEXT.update(ERROR_TEXT)          # the err.* entries library errors carry (see ui_error_text)
 
 
 MEASURES: dict[str, tuple[str, str]] = {
@@ -700,6 +702,34 @@ def text(key: str, lang: str = DEFAULT_LANGUAGE, /, **values: object) -> str:
     ko, en = TEXT[key]
     template = en if lang == EN else ko
     return template.format(**values) if values else template
+
+
+def error_text(exc: BaseException, lang: str = DEFAULT_LANGUAGE) -> str:
+    """What a page shows for ``exc``: its ``err.*`` catalogue entry in ``lang`` when it carries a key
+    (``KurrantError(message, key=…, **values)``), else ``str(exc)`` (the English message).
+
+    A value that is itself an exception is shown the same way (``Row 3: …`` wraps the row's error);
+    a value named ``…status`` (``done``, ``queued``) is shown through its ``rt.status.*`` label.
+    """
+    in_language = getattr(exc, "in_language", None)          # access.AccessDenied: a reason per language
+    if callable(in_language):
+        return in_language(lang)
+    key = getattr(exc, "key", None)
+    if not key or key not in TEXT:
+        return str(exc)
+
+    def shown(name: str, value: object) -> object:
+        if isinstance(value, BaseException):
+            return error_text(value, lang)
+        if name.endswith("status") and f"rt.status.{value}" in TEXT:
+            return text(f"rt.status.{value}", lang)
+        return value
+
+    values = {name: shown(name, value) for name, value in (getattr(exc, "values", None) or {}).items()}
+    try:
+        return text(key, lang, **values)
+    except (KeyError, IndexError, ValueError):          # a field the raise site did not fill
+        return str(exc)
 
 
 def labels(mapping: Mapping[str, tuple[str, str]], lang: str = DEFAULT_LANGUAGE) -> dict[str, str]:

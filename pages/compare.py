@@ -71,7 +71,7 @@ def quick_pick(kind: str) -> None:
                                               cutoff=compare.latest_cutoff(runs, state.get("cmp_runs", [])))
         state.cmp_pick_message = None
     except KurrantError as exc:
-        state.cmp_pick_message = str(exc)
+        state.cmp_pick_message = ui_text.error_text(exc, language())
 
 
 def browse() -> None:
@@ -176,7 +176,7 @@ with st.sidebar.expander(t("cmp.save_policy")):
             saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(), **knobs.knobs()),
                                          by=current_person())
         except KurrantError as exc:
-            st.error(str(exc))
+            st.error(ui_text.error_text(exc, language()))
         else:
             st.success(t("cmp.saved", name=saved.name, steps=saved.steps_text()))
 

@@ -91,7 +91,7 @@ def submit_and_watch(build_spec) -> None:
     try:
         job_id = jobs.submit(engine, build_spec(), by=person)
     except KurrantError as exc:
-        st.error(str(exc))
+        st.error(ui_text.error_text(exc, lang))
     else:
         st.session_state["rt_watching"] = job_id
         st.rerun()

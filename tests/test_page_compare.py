@@ -107,7 +107,7 @@ def test_an_unknown_user_gets_a_message_not_a_traceback(monkeypatch, world):
     url, _, run_ids = world
     at = show(open_page(monkeypatch, url), 123_456, run_ids)
     assert not at.exception
-    assert at.error and "User 123456 is not in the DE database" in at.error[0].value
+    assert at.error and at.error[0].value == ui_text.text("err.unknown_user", user_id=123_456)     # in Korean
     assert not lists(at)
 
 
@@ -120,7 +120,8 @@ def test_a_day_without_a_menu_gets_a_message(monkeypatch, world):
     at.sidebar.date_input(key="cmp_date").set_value(saturday)
     at = show(at, user, run_ids, scope=MENU)
     assert not at.exception
-    assert at.error and f"no {codes.DINING_TYPE[codes.LUNCH]} menu on {saturday.isoformat()}" in at.error[0].value
+    shown = at.error[0].value if at.error else ""
+    assert saturday.isoformat() in shown and f"{codes.DINING_TYPE[codes.LUNCH]} 메뉴가 없습니다" in shown
     assert not lists(at)
 
 

@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from conftest import APP_PATH as APP, run_script
 from streamlit.testing.v1 import AppTest
 
-from kurrant_core import schema as S, ui_text
+from kurrant_core import config, schema as S, ui_text
 from kurrant_core.db import make_engine
 
 
@@ -32,13 +32,14 @@ def test_overview_on_an_empty_database_says_what_to_run(monkeypatch, empty_engin
 
 
 def test_overview_on_an_unreachable_database_is_a_message_not_a_traceback(monkeypatch):
-    at = run_app(monkeypatch, "mysql+pymysql://root:topsecret@127.0.0.1:1/kurrant_de")
+    url = "mysql+pymysql://root:topsecret@127.0.0.1:1/kurrant_de"
+    at = run_app(monkeypatch, url)
     assert not at.exception
-    assert at.error and "Cannot reach" in at.error[0].value
+    assert at.error and at.error[0].value == ui_text.text("err.unreachable", url=config.mask_url(make_engine(url).url))
     assert "topsecret" not in at.error[0].value
 
 
 def test_overview_with_a_malformed_url(monkeypatch):
     at = run_app(monkeypatch, "this is not a url")
     assert not at.exception
-    assert at.error and "malformed" in at.error[0].value
+    assert at.error and "URL 형식이 잘못" in at.error[0].value          # err.url_malformed, in Korean

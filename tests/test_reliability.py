@@ -435,9 +435,16 @@ def test_two_sessions_of_compare_load_each_model_and_score_each_pool_once(tmp_pa
     monkeypatch.setattr(compare, "score_candidates", counting("score", score))
     monkeypatch.setattr(compare.lists, "score_candidates", counting("score", score))
     monkeypatch.setattr(compare, "pick_user", counting("pick", pick))      # the default user
+    after_first = None
     for _ in range(2):                               # two people open the page
         at = AppTest.from_file(str(Path(APP_PATH).parent / "pages" / "compare.py"), default_timeout=120)
         at.run()
         assert not at.exception and not at.error
-        assert len(at.metric) == len(run_ids) * len(compare.REPORT_METRICS)
-    assert calls == {"load": len(run_ids), "score": len(run_ids), "pick": 1}
+        # each list's figures (a list identical to an earlier one shows none) and the replay's hit rates
+        assert len(at.metric) >= len(compare.REPORT_METRICS)
+        after_first = after_first or dict(calls)
+    # the first session loads each model once and scores each pool (the day and the replay's days)
+    # once; the second session reuses all of it
+    assert after_first["load"] == len(run_ids) and after_first["pick"] == 1
+    assert after_first["score"] >= len(run_ids) and after_first["score"] % len(run_ids) == 0
+    assert calls == after_first

@@ -40,7 +40,7 @@ def default_run_id(engine: sa.Engine) -> int:
                             .where(runs.status == schema.RUN_DONE)).all()
     if not rows:
         raise KurrantError("No finished run to plan with: retrain first (the Retrain page or "
-                           "`python -m kurrant_core retrain`), or pass --run.")
+                           "`python -m kurrant_core retrain`), or pass --run.", key="err.no_finished_run")
     rank = {name: i for i, name in enumerate(PREFERRED_MODELS)}
     return int(min(rows, key=lambda r: (not r.is_active, rank.get(r.model, len(rank)), -r.run_id)).run_id)
 

@@ -55,7 +55,12 @@ def parse_service_date(value) -> date:
     try:
         return value if isinstance(value, date) and not isinstance(value, datetime) else pd.Timestamp(value).date()
     except (TypeError, ValueError):
-        raise PlanInputError(f"The service date must look like 2026-11-02, not {value!r}.") from None
+        raise PlanInputError(f"The service date must look like 2026-11-02, not {value!r}.",
+                             key="err.bad_date", value=value) from None
+
+
+def _dining_choices() -> str:
+    return ", ".join(f"{code} ({label})" for code, label in sorted(codes.DINING_TYPE.items()))
 
 
 def check_dining_type(value) -> int:
@@ -65,7 +70,8 @@ def check_dining_type(value) -> int:
         dining_type = -1
     if dining_type not in codes.DINING_TYPE:
         raise PlanInputError(f"The dining type must be one of {sorted(codes.DINING_TYPE)} "
-                             f"({', '.join(codes.DINING_TYPE.values())}), not {value!r}.")
+                             f"({', '.join(codes.DINING_TYPE.values())}), not {value!r}.", key="err.bad_dining",
+                             choices=_dining_choices(), value=value)
     return dining_type
 
 
@@ -139,14 +145,16 @@ def load_inputs(engine: sa.Engine, service_date, dining_type, *, as_of: datetime
     service_date = parse_service_date(service_date)
     dining_type = check_dining_type(dining_type)
     if mode not in MODES:
-        raise PlanInputError(f"The plan mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        raise PlanInputError(f"The plan mode must be one of {', '.join(MODES)}, not {mode!r}.",
+                             key="err.bad_mode", choices=", ".join(MODES), value=mode)
     as_of = as_of or default_as_of(service_date)
     with engine.connect() as conn:
         menu = read_menu(conn, service_date, dining_type)
         if menu.empty:
             label = codes.DINING_TYPE[dining_type]
             raise PlanInputError(f"No group has a {label} menu on {service_date}: nothing to plan. "
-                                 "Pick a date with a menu (the Compare page lists them).")
+                                 "Pick a date with a menu (the Compare page lists them).",
+                                 key="err.no_menu_any_group", meal=label, date=service_date)
         if settings is None:
             settings = read_settings(engine) if user_ids is None else []
         by_user = {s.user_id: s for s in settings}

@@ -66,9 +66,10 @@ class PlanWeights:
 
     def __post_init__(self) -> None:
         if self.variety_days < 0 or self.variety_penalty < 0 or self.spread_penalty < 0:
-            raise KurrantError("Plan weights cannot be negative.")
+            raise KurrantError("Plan weights cannot be negative.", key="err.plan_weights")
         if not 0 < self.spread_share <= 1:
-            raise KurrantError(f"spread_share must be in (0, 1], not {self.spread_share}.")
+            raise KurrantError(f"spread_share must be in (0, 1], not {self.spread_share}.",
+                               key="err.spread_share", value=self.spread_share)
 
 
 @dataclass

@@ -33,7 +33,8 @@ def _ints(value, what: str) -> tuple[int, ...]:
     try:
         items = codes.parse_codes(value) if isinstance(value, str) else [int(v) for v in value]
     except (TypeError, ValueError):
-        raise SettingsError(f"{what} must be whole numbers separated by commas, not {value!r}.") from None
+        raise SettingsError(f"{what} must be whole numbers separated by commas, not {value!r}.",
+                            key="err.settings_ids", what=what, value=value) from None
     return tuple(sorted(set(items)))
 
 
@@ -52,16 +53,21 @@ class AutoOrderSetting:
 
     def __post_init__(self) -> None:
         if int(self.user_id) < 1:
-            raise SettingsError(f"user_id must be a positive id, not {self.user_id}.")
+            raise SettingsError(f"user_id must be a positive id, not {self.user_id}.",
+                                key="err.settings_user", value=self.user_id)
         if not self.dining_types or set(self.dining_types) - set(codes.DINING_TYPE):
             raise SettingsError(f"dining_types must be some of {sorted(codes.DINING_TYPE)} "
-                                f"(아침/점심/저녁), not {list(self.dining_types)}.")
+                                f"(아침/점심/저녁), not {list(self.dining_types)}.", key="err.settings_dining",
+                                choices="1/2/3 (아침/점심/저녁)", value=list(self.dining_types))
         if not self.weekdays or set(self.weekdays) - set(ALL_WEEKDAYS):
-            raise SettingsError(f"weekdays must be some of 0 (Monday) .. 6 (Sunday), not {list(self.weekdays)}.")
+            raise SettingsError(f"weekdays must be some of 0 (Monday) .. 6 (Sunday), not {list(self.weekdays)}.",
+                                key="err.settings_weekdays", value=list(self.weekdays))
         if self.max_price is not None and int(self.max_price) <= 0:
-            raise SettingsError(f"max_price must be a positive amount in won, not {self.max_price}.")
+            raise SettingsError(f"max_price must be a positive amount in won, not {self.max_price}.",
+                                key="err.settings_price", value=self.max_price)
         if self.active_to is not None and self.active_to < self.active_from:
-            raise SettingsError(f"active_to ({self.active_to}) is before active_from ({self.active_from}).")
+            raise SettingsError(f"active_to ({self.active_to}) is before active_from ({self.active_from}).",
+                                key="err.settings_period", end=self.active_to, start=self.active_from)
 
     def covers(self, service_date: date, dining_type: int) -> bool:
         """True when this opt-in asks for an automatic order of that meal on that date."""
@@ -85,7 +91,8 @@ def _date(value, what: str) -> date | None:
     try:
         return pd.Timestamp(value).date()
     except (TypeError, ValueError):
-        raise SettingsError(f"{what} must be a date like 2026-11-02, not {value!r}.") from None
+        raise SettingsError(f"{what} must be a date like 2026-11-02, not {value!r}.",
+                            key="err.settings_date", what=what, value=value) from None
 
 
 def make_setting(user_id, *, dining_types=None, weekdays=None, max_price=None, avoid_food_ids=None,
@@ -96,7 +103,8 @@ def make_setting(user_id, *, dining_types=None, weekdays=None, max_price=None, a
         price = None if max_price in (None, "") or (isinstance(max_price, float) and max_price != max_price) \
             else int(float(max_price))
     except (TypeError, ValueError):
-        raise SettingsError(f"user_id and max_price must be whole numbers (got {user_id!r}, {max_price!r}).") from None
+        raise SettingsError(f"user_id and max_price must be whole numbers (got {user_id!r}, {max_price!r}).",
+                            key="err.settings_numbers", user_id=user_id, max_price=max_price) from None
     return AutoOrderSetting(
         user_id=uid,
         dining_types=_ints(dining_types, "dining_types") or (codes.LUNCH,),
@@ -142,7 +150,8 @@ def _check_users(conn: sa.Connection, settings: list[AutoOrderSetting]) -> None:
                                           .where(S.mart_user.c[C.USER_ID].in_(ids))).scalars()}
     unknown = [u for u in ids if u not in known]
     if unknown:
-        raise SettingsError(f"Unknown user id(s) {unknown[:10]}: only users in the DE's mart_user can opt in.")
+        raise SettingsError(f"Unknown user id(s) {unknown[:10]}: only users in the DE's mart_user can opt in.",
+                            key="err.settings_unknown_users", ids=unknown[:10])
 
 
 def _users_target(ids) -> str:
@@ -190,9 +199,9 @@ def replace_all_settings(engine: sa.Engine, frame: pd.DataFrame, *, by: access.P
                                          avoid_makers_ids=row.get(C.AVOID_MAKERS_IDS),
                                          active_from=row.get(C.ACTIVE_FROM), active_to=row.get(C.ACTIVE_TO)))
         except KurrantError as exc:
-            raise SettingsError(f"Row {i}: {exc}") from None
+            raise SettingsError(f"Row {i}: {exc}", key="err.settings_row", row=i, detail=exc) from None
     if len({s.user_id for s in settings}) != len(settings):
-        raise SettingsError("A user appears twice; keep one row per user.")
+        raise SettingsError("A user appears twice; keep one row per user.", key="err.settings_duplicate")
     ensure_table(engine)
     with audited(engine, by, access.AUTO_ORDER_SETTINGS, f"all auto-order settings ({len(settings)} users)") as act:
         with engine.begin() as conn:

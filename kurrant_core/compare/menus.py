@@ -71,9 +71,11 @@ def require_menu(days: pd.DataFrame, service_date: date, dining_type: int, group
     weekday = codes.WEEKDAY[service_date.weekday()]
     if served.empty:
         raise KurrantError(f"{group_name} has no {meal} menu on any day. Pick another dining type, or "
-                           "rank the catalog instead.")
+                           "rank the catalog instead.", key="err.no_menu_ever", group=group_name, meal=meal)
     gap = (pd.to_datetime(served[C.SERVICE_DATE]) - pd.Timestamp(service_date)).abs()
     nearest = sorted(served.loc[gap.nsmallest(NEAREST_SHOWN).index, C.SERVICE_DATE])
     shown = ", ".join(f"{d.isoformat()} ({codes.WEEKDAY[d.weekday()]})" for d in nearest)
     raise KurrantError(f"{group_name} has no {meal} menu on {service_date.isoformat()} ({weekday}). "
-                       f"Nearest days with one: {shown}. Pick one of them, or rank the catalog instead.")
+                       f"Nearest days with one: {shown}. Pick one of them, or rank the catalog instead.",
+                       key="err.no_menu", group=group_name, meal=meal,
+                       date=f"{service_date.isoformat()} ({weekday})", nearest=shown)

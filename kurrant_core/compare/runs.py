@@ -57,14 +57,16 @@ def load_run_model(engine: sa.Engine, run_id: int) -> Recommender:
     """The fitted model a done run saved; KurrantError when its artifacts are gone."""
     run = get_run(engine, run_id)
     if not run.is_done:
-        raise KurrantError(f"Run {run_id} is {run.status_label}; only a finished run can be compared.")
+        raise KurrantError(f"Run {run_id} is {run.status_label}; only a finished run can be compared.",
+                           key="err.run_not_comparable", run_id=run_id, status=run.status_label)
     from kurrant_core.ensembles import is_ensemble, load_ensemble
     if is_ensemble(run):               # fused from its members' lists, not a saved model of its own
         return load_ensemble(engine, run_id)
     if not run.artifact_path or not Path(run.artifact_path).exists():
         raise KurrantError(f"Run {run_id}'s saved model ({run.artifact_path or 'no path'}) is missing, so "
                            "its lists cannot be re-ranked; only its stored lists can be shown. Retrain "
-                           f"{run.model} to compare it live.")
+                           f"{run.model} to compare it live.", key="err.artifacts_missing",
+                           run_id=run_id, model=run.model)
     return get_model_class(run.model).load(Path(run.artifact_path))
 
 

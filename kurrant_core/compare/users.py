@@ -59,7 +59,8 @@ def user_profile(engine: sa.Engine, user_id: int) -> UserProfile:
         row = conn.execute(sa.select(S.mart_user).where(_USER[C.USER_ID] == int(user_id))).mappings().first()
     if row is None:
         raise KurrantError(f"User {user_id} is not in the DE database (mart_user). Check the id, pick a "
-                           "user with the quick picks, or sync + preprocess if they joined recently.")
+                           "user with the quick picks, or sync + preprocess if they joined recently.",
+                           key="err.unknown_user", user_id=user_id)
     vegan = codes.label(codes.VEGAN_LEVEL, row[C.VEGAN_LEVEL], default="해당없음")
     return UserProfile(
         user_id=int(row[C.USER_ID]),
@@ -103,7 +104,8 @@ def pick_user(engine: sa.Engine, kind: str, *, group_id: int | None = None, cuto
     KurrantError when no user fits, saying why.
     """
     if kind not in QUICK_PICKS:
-        raise KurrantError(f"Unknown quick pick {kind!r}; choose one of {', '.join(QUICK_PICKS)}.")
+        raise KurrantError(f"Unknown quick pick {kind!r}; choose one of {', '.join(QUICK_PICKS)}.",
+                           key="err.unknown_quick_pick", kind=kind, choices=", ".join(QUICK_PICKS))
     where = [] if group_id is None else [_USER[C.GROUP_ID] == int(group_id)]
     active = _USER[C.LEFT_ON].is_(None)
     if kind == COLD:
@@ -127,7 +129,8 @@ def pick_user(engine: sa.Engine, kind: str, *, group_id: int | None = None, cuto
         scope = "this group" if group_id is not None else "the DE database"
         why = (f"every user of {scope} had ordered before the run's cutoff ({cutoff})" if kind == COLD
                and cutoff is not None else f"no user of {scope} fits")
-        raise KurrantError(f"No {QUICK_PICKS[kind].lower()} to pick: {why}. Try another group or quick pick.")
+        raise KurrantError(f"No {QUICK_PICKS[kind].lower()} to pick: {why}. Try another group or quick pick.",
+                           key="err.no_quick_pick")
     if kind == RANDOM:
         return int(np.random.default_rng(seed).choice(ids))
     return int(ids[0])

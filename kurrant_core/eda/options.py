@@ -52,7 +52,7 @@ def filter_options(engine: sa.Engine) -> FilterOptions:
                                              sa.select(sa.func.max(day)).scalar_subquery())).one()
         if first is None:
             raise KurrantError("The DE database has no preprocessed orders. Run "
-                               "`python -m kurrant_core preprocess` after loading data.")
+                               "`python -m kurrant_core preprocess` after loading data.", key="err.eda_empty")
         groups = _names(conn, user.c[C.GROUP_ID], user.c[C.GROUP_NAME])
         spots = _names(conn, user.c[C.SPOT_ID], user.c[C.SPOT_NAME])
         makers = _names(conn, food.c[C.MAKERS_ID], food.c[C.MAKERS_NAME])

@@ -70,7 +70,7 @@ def parse_members(spec: str | Sequence[str | int]) -> list[str | int]:
             out.append(int(text) if text.isdigit() else text)
     if not out:
         raise EnsembleRefused("An ensemble needs at least one member: run ids (12,15) or model names "
-                              "(hybrid,sequential: the active run of each).")
+                              "(hybrid,sequential: the active run of each).", key="err.ens_no_members")
     return out
 
 
@@ -79,7 +79,8 @@ def _active_run(engine: sa.Engine, model: str) -> int:
     active = listed[(listed[_RUN.status.name] == RUN_DONE) & listed[_RUN.is_active.name].astype(bool)]
     if active.empty:
         raise EnsembleRefused(f"{model} has no active done run to fuse. Train it (`python -m kurrant_core "
-                              f"train --model {model}`) and activate the run, or give run ids instead.")
+                              f"train --model {model}`) and activate the run, or give run ids instead.",
+                              key="err.ens_no_active", model=model)
     return int(active[C.RUN_ID].iloc[0])
 
 
@@ -88,24 +89,27 @@ def resolve_members(engine: sa.Engine, spec: str | Sequence[str | int]) -> list[
     run_ids = [item if isinstance(item, int) else _active_run(engine, item) for item in parse_members(spec)]
     if len(set(run_ids)) != len(run_ids):
         raise EnsembleRefused(f"A run is listed twice among the members ({', '.join(map(str, run_ids))}); "
-                              "list each run once.")
+                              "list each run once.", key="err.ens_twice", ids=", ".join(map(str, run_ids)))
     records = []
     for run_id in run_ids:
         try:
             run = runs.get_run(engine, run_id)
         except KurrantError as exc:
-            raise EnsembleRefused(f"Member {exc}") from None
+            raise EnsembleRefused(f"Member {exc}", key="err.ens_member", detail=exc) from None
         if not run.is_done:
             raise EnsembleRefused(f"Run {run_id} ({run.model}) is {run.status_label}; only done runs can "
-                                  "be fused. Pick another run or retrain the model.")
+                                  "be fused. Pick another run or retrain the model.", key="err.ens_not_done",
+                                  run_id=run_id, model=run.model, status=run.status_label)
         if is_ensemble(run):
-            raise EnsembleRefused(f"Run {run_id} is itself an ensemble; fuse the model runs it was made of.")
+            raise EnsembleRefused(f"Run {run_id} is itself an ensemble; fuse the model runs it was made of.",
+                                  key="err.ens_nested", run_id=run_id)
         records.append(run)
     cutoffs = {run.data_cutoff for run in records}
     if len(cutoffs) > 1:
         listed = ", ".join(f"{r.model} #{r.run_id}: {r.data_cutoff}" for r in records)
         raise EnsembleRefused(f"The members were trained on different cutoffs ({listed}); fuse runs "
-                              "of one cutoff (retrain them together) so no member knows more than another.")
+                              "of one cutoff (retrain them together) so no member knows more than another.",
+                              key="err.ens_cutoffs", listed=listed)
     return records
 
 
@@ -152,5 +156,6 @@ def load_member_model(member: Member):
     if not saved_model_exists(member):
         raise EnsembleRefused(f"{member.label} stored no list for some of the users or dates asked, and "
                               f"its saved model ({member.artifact_path or 'no folder'}) is gone; build the "
-                              "ensemble for the stored dates only, or retrain the member.")
+                              "ensemble for the stored dates only, or retrain the member.",
+                              key="err.ens_model_gone", label=member.label)
     return get_model_class(member.model).load(Path(member.artifact_path))

@@ -56,27 +56,31 @@ class RetrainSpec:
     def validate(self) -> None:
         """Raise KurrantError for anything the worker would only discover later."""
         if not self.models:
-            raise KurrantError("Choose at least one model to retrain.")
+            raise KurrantError("Choose at least one model to retrain.", key="err.job_no_models")
         if self.k < 1:
-            raise KurrantError(f"k (the list length) must be at least 1, not {self.k}.")
+            raise KurrantError(f"k (the list length) must be at least 1, not {self.k}.",
+                               key="err.job_k", value=self.k)
         if self.horizon_days < 1:
             raise KurrantError(f"The evaluation horizon must be at least 1 day, not "
-                               f"{self.horizon_days}.")
+                               f"{self.horizon_days}.", key="err.job_horizon", value=self.horizon_days)
         stray = sorted(set(self.params) - set(self.models))
         if stray:
             raise KurrantError(f"Parameters were given for {', '.join(stray)}, which is not being "
-                               f"retrained (models: {', '.join(self.models)}).")
+                               f"retrained (models: {', '.join(self.models)}).",
+                               key="err.job_stray_params", models=", ".join(stray))
         for name in self.models:
             make_model(name, **self.params.get(name, {}))      # unknown parameter -> KurrantError
         stray = sorted(set(self.policies) - set(self.models))
         if stray:
-            raise KurrantError(f"A policy was given for {', '.join(stray)}, which is not in the job.")
+            raise KurrantError(f"A policy was given for {', '.join(stray)}, which is not in the job.",
+                               key="err.job_stray_policy", models=", ".join(stray))
         if self.apply_to_run is not None and len(self.models) != 1:
-            raise KurrantError("Applying a policy makes one new run from one done run.")
+            raise KurrantError("Applying a policy makes one new run from one done run.", key="err.job_apply_one")
         if self.ensemble is not None:
             from kurrant_core.ensembles import fusion
             if self.apply_to_run is not None or not self.ensemble.get("members"):
-                raise KurrantError("An ensemble job fuses its member runs; give their ids, nothing to apply.")
+                raise KurrantError("An ensemble job fuses its member runs; give their ids, nothing to apply.",
+                                   key="err.job_ensemble")
             fusion.check_rule(self.ensemble.get("rule", ""), self.ensemble.get("rrf_k", fusion.DEFAULT_RRF_K),
                               self.ensemble.get("weights"), len(self.ensemble["members"]))
 
@@ -136,5 +140,6 @@ def date_span(start: date, end: date | None = None) -> tuple[date, ...]:
     """Every calendar day from ``start`` to ``end`` inclusive (a retrain's service dates)."""
     end = end or start
     if end < start:
-        raise KurrantError(f"The date range {start} to {end} ends before it starts.")
+        raise KurrantError(f"The date range {start} to {end} ends before it starts.",
+                           key="err.job_dates", start=start, end=end)
     return tuple(start + timedelta(days=n) for n in range((end - start).days + 1))

@@ -88,7 +88,7 @@ def get_job(engine: sa.Engine, job_id: int) -> JobRecord:
         row = conn.execute(sa.select(_job).where(_job.c[C.JOB_ID] == job_id)).mappings().first()
     if row is None:
         raise KurrantError(f"Job {job_id} does not exist. List the jobs with `python -m kurrant_core "
-                           "jobs` and pick one of their ids.")
+                           "jobs` and pick one of their ids.", key="err.unknown_job", job_id=job_id)
     return _record(row)
 
 
@@ -152,7 +152,8 @@ def request_cancel(engine: sa.Engine, job_id: int, *, by: access.Person) -> JobR
         job = get_job(engine, job_id)
         if not job.is_running:
             raise KurrantError(f"Job {job_id} is already {job.status_label}; only a queued or learning "
-                               "job can be cancelled.")
+                               "job can be cancelled.",
+                               key="err.job_not_cancellable", job_id=job_id, status=job.status_label)
         with engine.begin() as conn:
             conn.execute(_job.update().where(_job.c[C.JOB_ID] == job_id)
                          .values(cancel_requested=True))

@@ -29,8 +29,8 @@ LOG_FOLDER = "jobs"
 class JobRefused(KurrantError):
     """Another retrain holds the lock; ``holder_job_id`` says which."""
 
-    def __init__(self, message: str, holder_job_id: int | None):
-        super().__init__(message)
+    def __init__(self, message: str, holder_job_id: int | None, *, key: str | None = None, **values: object):
+        super().__init__(message, key=key, **values)
         self.holder_job_id = holder_job_id
 
 
@@ -80,7 +80,7 @@ def refusal(engine: sa.Engine) -> JobRefused:
     held = lock.holder(engine)
     if held is None:
         return JobRefused("Another retrain finished just as this one was submitted; submit again.",
-                          None)
+                          None, key="err.job_lock_gone")
     job = store.get_job(engine, held.job_id)
     who = f" by {job.triggered_by}" if job.triggered_by else ""
     return JobRefused(
@@ -88,7 +88,7 @@ def refusal(engine: sa.Engine) -> JobRefused:
         f"submitted{who} at {job.created_at}, running since {job.started_at or held.acquired_at} "
         f"(now: {job.stage or job.status_label}). Only one retrain runs at a time: wait for it to "
         f"finish, or cancel it (`python -m kurrant_core cancel {job.job_id}` or the Cancel button).",
-        job.job_id)
+        job.job_id, key="err.job_lock", job_id=job.job_id, models=", ".join(job.spec.models))
 
 
 def launch_worker(engine: sa.Engine, job_id: int) -> subprocess.Popen:
@@ -112,6 +112,7 @@ def launch_worker(engine: sa.Engine, job_id: int) -> subprocess.Popen:
             store.finish_job(conn, job_id, RUN_FAILED, error=f"The worker did not start: {exc}")
             lock.release(conn, job_id)
         raise KurrantError(f"The retrain worker could not be started ({exc}); job {job_id} was "
-                           "marked failed. Check the Python environment and try again.") from None
+                           "marked failed. Check the Python environment and try again.",
+                           key="err.worker_start", job_id=job_id) from None
     threading.Thread(target=proc.wait, name=f"reap-retrain-{job_id}", daemon=True).start()
     return proc

@@ -41,7 +41,8 @@ def publish_run(engine: sa.Engine, run_id: int, *, by: access.Person) -> int:
         require_status(run, RUN_DONE, "published")
         if not run.is_active:
             raise KurrantError(f"Run {run_id} is not the active {run.model} run; activate it first "
-                               f"(`python -m kurrant_core activate {run_id}`), then publish.")
+                               f"(`python -m kurrant_core activate {run_id}`), then publish.",
+                               key="err.not_active", run_id=run_id, model=run.model)
         same_slot = sa.select(sa.literal(1)).where(
             _rows.c.run_id == run_id, _rows.c.service_date == _backend.c.service_date,
             _rows.c.dining_type == _backend.c.dining_type, _rows.c.group_id == _backend.c.group_id)

@@ -137,7 +137,7 @@ def get_run(engine: sa.Engine, run_id: int) -> RunRecord:
                                      .where(schema.de_meta.c.key == META_ARTIFACT_ROOT)).scalar()
     if row is None:
         raise KurrantError(f"Run {run_id} does not exist. List the runs (`python -m kurrant_core "
-                           "runs` or the runs page) and pick one of their ids.")
+                           "runs` or the runs page) and pick one of their ids.", key="err.unknown_run", run_id=run_id)
     return _record(row, written_under)
 
 
@@ -220,7 +220,8 @@ def require_status(run: RunRecord, wanted: int, action: str) -> None:
     """KurrantError unless ``run`` has status ``wanted`` (``action``: what was asked of it)."""
     if run.status != wanted:
         raise KurrantError(f"Run {run.run_id} is {run.status_label}; only a "
-                           f"{RUN_STATUS[wanted]} run can be {action}.")
+                           f"{RUN_STATUS[wanted]} run can be {action}.", key="err.run_status", run_id=run.run_id,
+                           status=run.status_label, wanted_status=RUN_STATUS[wanted], action=action)
 
 
 def finish_run(engine: sa.Engine, run_id: int, *, metrics: dict | None = None, n_users: int,

@@ -33,7 +33,7 @@ class RecommendationFormatError(KurrantError):
         self.rule, self.example = rule, example
         shown = f", e.g. {example}" if example is not None else ""
         super().__init__(f"Recommendations break the shared format rule '{rule}'{detail}{shown}. "
-                         "Fix the model output; nothing of this batch was written.")
+                         "Fix the model output; nothing of this batch was written.", key="err.format_rule", rule=rule)
 
 
 def _violation(rule: str, frame: pd.DataFrame, mask: pd.Series | np.ndarray, detail: str = "") -> None:
