@@ -179,8 +179,17 @@ def test_browser_sign_in_team_and_viewer_against_a_local_provider(browser, signe
     # ------------------------------------------------------------------ a viewer (a PM)
     sign_in(page, base, VIEWER)
     open_retrain(page, base)
-    page.locator(".st-key-rt_act_model").click()                    # the model with a done, inactive run
-    page.get_by_role("option", name="popularity").click()
+    model_box = page.locator(".st-key-rt_act_model")               # the model with a done, inactive run
+    model_box.wait_for(timeout=TIMEOUT_MS)
+    option = page.get_by_role("option", name="popularity")
+    for _ in range(3):                                               # a click while the page reruns is lost
+        model_box.click()
+        try:
+            option.wait_for(timeout=TIMEOUT_MS // 3)
+            break
+        except Exception:                                            # noqa: BLE001 - retry the click
+            continue
+    option.click(timeout=TIMEOUT_MS)
     for key in WRITE_KEYS:
         expect(button(page, key)).to_be_disabled(timeout=TIMEOUT_MS)
     page.screenshot(path=str(SCREENSHOT_DIR / "sign_in_viewer_retrain.png"), full_page=True)
