@@ -147,6 +147,11 @@ def _run_candidates(url: str, run_id: int, user_id: int, service_date: date | No
                                       load_model=lambda rid: _run_model(url, int(rid), version))
 
 
+def run_model(run_id: int, *, version: str) -> Recommender:
+    """A done run's saved model, shared by every session of this server (never mutate it)."""
+    return _run_model(de_engine().url.render_as_string(), int(run_id), version)
+
+
 def run_candidates(run_id: int, user_id: int, service_date: date | None, dining_type: int | None, *,
                    version: str) -> ScoredCandidates:
     """The run's scored candidate pool for a user and setting (``compare.candidates_for_run``), computed

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app_support import cached_query, can, current_person, de_engine, friendly_errors, language, t
+from app_support import cached_query, can, current_person, de_engine, friendly_errors, language, run_model, t
 from kurrant_core import access, auto_order, codes, columns as C, compare, eda, ui_text
 from kurrant_core.auto_order import views
 from kurrant_core.db import check_ready
@@ -55,7 +55,8 @@ as_of = datetime.combine(as_of_default.date(), as_of_time)
 
 
 def _plan(engine, run_id: int, day, dining: int, as_of: datetime, mode: str):
-    return auto_order.plan_meal(engine, day, dining, run_id=run_id, as_of=as_of, mode=mode)
+    return auto_order.plan_meal(engine, day, dining, run_id=run_id, as_of=as_of, mode=mode,
+                                load_model=lambda: run_model(run_id, version=version))
 
 
 with friendly_errors():

@@ -319,3 +319,22 @@ def test_the_cli_plans_in_json_and_refuses_bad_input(tiny_with_run, capsys):
     assert main(["--url", url, "auto-order", "settings", "set", "1", "--weekdays", "funday"]) == 2
     assert main(["--url", url, "auto-order", "plans"]) == 0
     assert "no plans yet" in capsys.readouterr().out
+
+
+def test_the_saved_model_is_asked_for_only_when_the_stored_lists_fall_short(world):
+    asked = []
+
+    class Asked(Exception):
+        pass
+
+    def load_model():
+        asked.append(1)
+        raise Asked
+
+    plan = auto_order.plan_meal(world, D, LUNCH, run_id=1, weights=NO_SPREAD, load_model=load_model)
+    assert not asked and _picks(plan)[1] == 10          # every planned user has a stored list for D
+    with world.begin() as conn:
+        conn.execute(sa.delete(S.rec_user_recommend).where(S.rec_user_recommend.c[C.USER_ID] == 2))
+    with pytest.raises(Asked):
+        auto_order.plan_meal(world, D, LUNCH, run_id=1, weights=NO_SPREAD, load_model=load_model)
+    assert asked == [1]

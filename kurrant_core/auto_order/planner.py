@@ -149,9 +149,10 @@ def _candidate_pairs(inputs: PlanInputs) -> tuple[pd.DataFrame, dict[int, str]]:
 
 
 def _preferences(engine: sa.Engine, run_id: int, inputs: PlanInputs, users: list[int], model=None,
-                 policy=None) -> pd.DataFrame:
+                 policy=None, load_model=None) -> pd.DataFrame:
     """USER_ID, FOOD_ID, RANK, PREFERENCE for ``users`` (those with a feasible food): the run's
-    stored rows first, its saved model for the rest."""
+    stored rows first, its saved model for the rest (``load_model()`` when given: a server's
+    cached copy, asked for only when the rows fall short)."""
     parts = [] if model is not None else [stored_preferences(engine, run_id, inputs.service_date,
                                                              inputs.dining_type, users)]
     missing = sorted(set(users) - set(parts[0][C.USER_ID].astype(int))) if parts else users
@@ -159,7 +160,7 @@ def _preferences(engine: sa.Engine, run_id: int, inputs: PlanInputs, users: list
         if model is None:
             from kurrant_core import policies, runs
             from kurrant_core.compare.runs import load_run_model
-            model = load_run_model(engine, run_id)
+            model = load_model() if load_model is not None else load_run_model(engine, run_id)
             policy = policies.run_policy(runs.get_run(engine, run_id).params)
         menu_size = int(inputs.menu.groupby(C.GROUP_ID).size().max())
         parts.append(model_preferences(model, policy, missing, inputs.service_date, inputs.dining_type,
@@ -233,9 +234,11 @@ def _pick_reasons(picked: pd.DataFrame, options: pd.DataFrame, full_after: set[i
 def plan_meal(engine: sa.Engine, service_date, dining_type, *, run_id: int, as_of: datetime | None = None,
               mode: str = PREVIEW, weights: PlanWeights | None = None, user_ids=None, settings=None,
               model=None, policy=None, food_names: dict[int, str] | None = None,
-              inputs: PlanInputs | None = None) -> Plan:
+              inputs: PlanInputs | None = None, load_model=None) -> Plan:
     """Plan one date and meal for the opted-in users (or ``user_ids``) with run ``run_id``'s
-    preferences; nothing is written (see ``store.save_plan``)."""
+    preferences; nothing is written (see ``store.save_plan``). ``model`` (with ``policy``) scores
+    everyone; otherwise the run's stored lists serve where they cover the date and the saved model
+    (``load_model()`` if given, e.g. a server's cached copy) the rest."""
     started = clock.perf_counter()
     weights = weights or PlanWeights()
     if inputs is None:
@@ -243,7 +246,7 @@ def plan_meal(engine: sa.Engine, service_date, dining_type, *, run_id: int, as_o
                              settings=settings, variety_days=weights.variety_days)
     pairs, reasons = _candidate_pairs(inputs)
     prefs = _preferences(engine, run_id, inputs, sorted(set(pairs[C.USER_ID].astype(int))), model,
-                         policy) if len(pairs) else pd.DataFrame(
+                         policy, load_model) if len(pairs) else pd.DataFrame(
         columns=[C.USER_ID, C.FOOD_ID, C.RANK, C.PREFERENCE])
     problem, pairs, user_ids_sorted, food_ids = build_problem(inputs, pairs, prefs, weights)
     chosen = solver.solve_optimal(problem)
