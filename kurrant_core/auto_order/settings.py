@@ -7,7 +7,7 @@ settings are edited here, on the dashboard or with ``auto-order settings``.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
@@ -211,11 +211,6 @@ def replace_all_settings(engine: sa.Engine, frame: pd.DataFrame, *, by: access.P
                 conn.execute(sa.insert(S.auto_order_setting), [s.as_row(updated_by=by.who) for s in settings])
             act.done(conn)
     return len(settings)
-
-
-def with_changes(setting: AutoOrderSetting, **changes) -> AutoOrderSetting:
-    """A copy with some fields changed (validated again)."""
-    return replace(setting, **changes)
 
 
 def as_dict(setting: AutoOrderSetting) -> dict:

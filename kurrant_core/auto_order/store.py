@@ -4,7 +4,6 @@ A plan is a preview: nothing here is ever sent to production.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from kurrant_core.audit import audited
 from kurrant_core.auto_order.planner import ITEM_COLUMNS, Plan
 from kurrant_core.auto_order.settings import ensure_table
 from kurrant_core.errors import KurrantError
+from kurrant_core.runs.publish import file_sha256
 
 PLAN_FILE = "auto_order_plan.parquet"
 MANIFEST_FILE = "manifest.json"
@@ -100,7 +100,7 @@ def export_plan(engine: sa.Engine, plan_id: int, out_dir: str | Path) -> Path:
                           C.CREATED_AT: pd.to_datetime(rows[C.CREATED_AT])})
     path = out_dir / PLAN_FILE
     pq.write_table(pa.Table.from_pandas(rows, schema=EXPORT_SCHEMA, preserve_index=False), path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     manifest = {"format_version": PLAN_FORMAT_VERSION, "kind": "auto_order_plan",
                 "plan": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in header.items()},
                 "rows": len(rows), "columns": STORED_ITEM_COLUMNS, "file": PLAN_FILE, "sha256": digest,

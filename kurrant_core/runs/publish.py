@@ -59,7 +59,8 @@ def publish_run(engine: sa.Engine, run_id: int, *, by: access.Person) -> int:
     return n_rows
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks (export manifests carry it)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -79,7 +80,7 @@ def export_run(engine: sa.Engine, run_id: int, out_dir: str | Path) -> Path:
     pq.write_table(table, parquet_path)
     manifest = {"format_version": FORMAT_VERSION, "run": run.to_json_dict(), "rows": len(rows),
                 "columns": list(C.REC_COLUMNS), "file": EXPORT_FILE,
-                "sha256": _sha256(parquet_path), "exported_at": now().isoformat()}
+                "sha256": file_sha256(parquet_path), "exported_at": now().isoformat()}
     manifest_path = out_dir / MANIFEST_FILE
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest_path
@@ -104,7 +105,7 @@ def load_export(out_dir: str | Path) -> tuple[dict, pd.DataFrame]:
         raise KurrantError(f"{out_dir} is in output format {manifest.get('format_version')}; this "
                            f"version of Kurrant Lens reads format {FORMAT_VERSION}.")
     parquet_path = out_dir / manifest["file"]
-    if not parquet_path.exists() or _sha256(parquet_path) != manifest["sha256"]:
+    if not parquet_path.exists() or file_sha256(parquet_path) != manifest["sha256"]:
         raise KurrantError(f"{parquet_path} is missing or does not match its manifest's sha256; "
                            "export the run again.")
     rows = typed_rows(pq.read_table(parquet_path).to_pandas())
