@@ -105,6 +105,19 @@ def build_tiny_world(url: str) -> None:
     engine.dispose()
 
 
+def tiny_world_with_runs(folder: Path, models=("popularity", "content")) -> tuple[str, sa.Engine, list[int]]:
+    """A tiny SQLite world in ``folder`` with one finished run per model (artifacts in the folder),
+    for the page tests that compare runs: (URL, engine, run ids)."""
+    from kurrant_core import runs
+    url = new_database_url("sqlite", folder)
+    build_tiny_world(url)
+    engine = make_engine(url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
+        run_ids = [runs.train_and_write(engine, name, {}, k=10, triggered_by="test") for name in models]
+    return url, engine, run_ids
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def tiny_url(request, tmp_path_factory) -> Iterator[str]:
     """URL of a DE database holding the preprocessed tiny world (seed 42). Read-only: do not write."""

@@ -8,11 +8,10 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import APP_PATH, build_tiny_world, new_database_url, sign_in_with_password
+from conftest import APP_PATH, sign_in_with_password, tiny_world_with_runs
 from streamlit.testing.v1 import AppTest
 
 from kurrant_core import codes, columns as C, compare, runs, schema as S, ui_text
-from kurrant_core.db import make_engine
 
 PAGE = "pages/compare.py"
 CATALOG = "catalog"          # the setting's value (its label comes from ui_text)
@@ -24,13 +23,7 @@ NO_ORDERS_USER = 99_999
 def world(tmp_path_factory):
     """A tiny SQLite world with a popularity and a content run, plus a user without any order."""
     folder = tmp_path_factory.mktemp("compare_page")
-    url = new_database_url("sqlite", folder)
-    build_tiny_world(url)
-    engine = make_engine(url)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
-        run_ids = [runs.train_and_write(engine, name, {}, k=10, triggered_by="test")
-                   for name in ("popularity", "content")]
+    url, engine, run_ids = tiny_world_with_runs(folder)
     with engine.begin() as conn:
         group, joined = conn.execute(sa.select(sa.func.min(S.mart_user.c[C.GROUP_ID]),
                                                sa.func.max(S.mart_user.c[C.JOINED_ON]))).one()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import APP_PATH, build_tiny_world, new_database_url
+from conftest import APP_PATH, tiny_world_with_runs
 from streamlit.testing.v1 import AppTest
 
-from kurrant_core import codes, columns as C, compare, runs, ui_text
-from kurrant_core.db import make_engine
+from kurrant_core import codes, columns as C, compare, ui_text
 
 PAGE = "pages/compare.py"
 
@@ -18,13 +17,7 @@ PAGE = "pages/compare.py"
 def world(tmp_path_factory):
     """A tiny SQLite world with a popularity and a content run."""
     folder = tmp_path_factory.mktemp("compare_pm")
-    url = new_database_url("sqlite", folder)
-    build_tiny_world(url)
-    engine = make_engine(url)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KURRANT_ARTIFACT_DIR", str(folder / "artifacts"))
-        run_ids = [runs.train_and_write(engine, name, {}, k=10, triggered_by="test")
-                   for name in ("popularity", "content")]
+    url, engine, run_ids = tiny_world_with_runs(folder)
     yield url, engine, run_ids, folder
     engine.dispose()
 
