@@ -39,7 +39,17 @@ ten meals (at most 5 of a top-10 from one cuisine: the median top share of a lis
 those meals; without the cap sequential's is 70 %); and, among those, the lowest mean catalog
 calibration error. A cap of 4 per cuisine goes further but costs sequential 7 % and hybrid 9.5 %
 of their catalog NDCG@10 on the test window, beyond the 5 % budget."""
-BUILTIN = {OFF: Policy(name=OFF), DEFAULT: DEFAULT_POLICY}
+VARIED = "varied"
+VARIED_POLICY = Policy(name=VARIED, calibration_lambda=0.1, cap_by_history=True, spread_max_share=0.5)
+"""The default's steps with the history cap instead of the flat cap of 5: no cuisine fills more of a
+list than the user's own top cuisine fills their orders, so lists are as varied as the users' whole
+histories (median top share 40 % against their 46 %), at a larger cost in catalog NDCG@10."""
+BUILTIN = {OFF: Policy(name=OFF), DEFAULT: DEFAULT_POLICY, VARIED: VARIED_POLICY}
+MODEL_DEFAULTS = {"popularity": VARIED, "als": VARIED, "sequential": VARIED, "tifu": VARIED}
+"""The models whose own choice (``policy choose``, per model) is ``varied``: for them it keeps the
+accuracy budget on the validation window, so they ship lists as varied as the users' histories.
+For hybrid, content, NCF and history it costs more than 5 % of catalog NDCG@10: they keep the
+default."""
 POLICY_KEY = "policy"
 """Key of the policy in a run's params (and in ``evaluate --format json`` rows)."""
 
@@ -100,6 +110,17 @@ def get_policy(engine: sa.Engine | None, name: str) -> Policy:
     raise KurrantError(f"No policy is called {name!r}. Known policies: {known}. Save one with "
                        "`python -m kurrant_core policy save NAME --set key=value` or from the Compare page.",
                        key="err.unknown_policy", name=name, known=known)
+
+
+def default_policy_name(engine: sa.Engine | None, model: str) -> str:
+    """The policy ``model``'s lists ship with when none is named: a team-saved ``default`` for every
+    model; else the model's own evaluated choice (``MODEL_DEFAULTS``), else the built-in default."""
+    if engine is not None:
+        _ensure_table(engine)
+        with engine.connect() as conn:
+            if conn.execute(sa.select(_policies[C.POLICY_NAME]).where(_policies[C.POLICY_NAME] == DEFAULT)).first():
+                return DEFAULT
+    return MODEL_DEFAULTS.get(model, DEFAULT)
 
 
 def list_policies(engine: sa.Engine | None) -> pd.DataFrame:

@@ -59,7 +59,9 @@ class Policy:
     ``None`` (or 0 for beta and tau) switches a step off. ``k`` is the list length (a run sets its
     own); ``pool`` the model's top candidates the policy chooses from; ``spread_max_share`` the
     population option: on one group's menu day, at most this share of the users get the same #1
-    pick (None = off, the per-user view).
+    pick (None = off, the per-user view). ``cap_by_history``: no category fills more of a list than
+    the user's most-ordered category fills their orders (``history_cap``), so a list is never less
+    varied than the user's own history; it only moves foods down, never shortens a list.
     """
 
     name: str = OFF
@@ -76,6 +78,7 @@ class Policy:
     normalisation: str = "minmax"
     pool: int = DEFAULT_POOL
     spread_max_share: float | None = None
+    cap_by_history: bool = False             # no category above the user's own top share
     version: int = POLICY_VERSION
 
     def __post_init__(self) -> None:
@@ -110,6 +113,10 @@ class Policy:
             raise KurrantError(f"normalisation must be one of {NORMALISATIONS}, "
                                f"not {self.normalisation!r}.", key="err.policy_normalisation",
                                choices=", ".join(NORMALISATIONS), value=self.normalisation)
+        if not isinstance(self.cap_by_history, bool):
+            raise KurrantError(f"cap_by_history must be true or false, not {self.cap_by_history!r}.",
+                               key="err.policy_setting_type", name="cap_by_history", kind="bool",
+                               value=self.cap_by_history)
         if self.spread_max_share is not None and not 0.0 < self.spread_max_share <= 1.0:
             raise KurrantError(f"spread_max_share must lie in (0, 1] (or be off), not {self.spread_max_share}.",
                                key="err.policy_spread", value=self.spread_max_share)
@@ -120,7 +127,8 @@ class Policy:
         """False when the policy leaves the model's order alone (every step off)."""
         steps = (self.mmr_lambda, self.dpp_theta, self.calibration_lambda, self.max_per_category,
                  self.max_per_maker, self.repeat_window_days, self.spread_max_share)
-        return any(v is not None for v in steps) or self.popularity_penalty > 0 or self.explore_temperature > 0
+        return (any(v is not None for v in steps) or self.popularity_penalty > 0 or self.explore_temperature > 0
+                or self.cap_by_history)
 
     def steps_text(self) -> str:
         """The steps that are on, e.g. ``calibration 0.3 · max 2 per maker · repeat window 1 d``."""
@@ -129,6 +137,7 @@ class Policy:
                  f"calibration {self.calibration_lambda}" if self.calibration_lambda is not None else "",
                  f"max {self.max_per_category} per category" if self.max_per_category else "",
                  f"max {self.max_per_maker} per maker" if self.max_per_maker else "",
+                 "no category above the user's own top share" if self.cap_by_history else "",
                  f"repeat window {self.repeat_window_days} d" if self.repeat_window_days is not None else "",
                  f"popularity penalty {self.popularity_penalty}" if self.popularity_penalty else "",
                  f"exploration {self.explore_temperature}" if self.explore_temperature else "",
@@ -154,12 +163,13 @@ class Policy:
         typed = {}
         for key, value in values.items():
             default = known[key].default
-            if value is None or isinstance(default, str) and isinstance(value, str):
+            if value is None or isinstance(default, str) and isinstance(value, str) \
+                    or isinstance(default, bool) and isinstance(value, bool):
                 typed[key] = value
                 continue
             kind = int if key in _WHOLE_SETTINGS else float if key in _REAL_SETTINGS else type(default)
             try:
-                if isinstance(value, bool) or (kind is int and float(value) != int(float(value))):
+                if isinstance(value, bool) or kind is bool or (kind is int and float(value) != int(float(value))):
                     raise ValueError
                 typed[key] = kind(value)
             except (TypeError, ValueError):
@@ -190,7 +200,7 @@ class Policy:
 
 
 KNOB_NAMES = ("k", "mmr_lambda", "dpp_theta", "calibration_lambda", "max_per_category", "max_per_maker",
-              "repeat_window_days", "popularity_penalty", "explore_temperature", "seed")
+              "cap_by_history", "repeat_window_days", "popularity_penalty", "explore_temperature", "seed")
 """The settings the Compare page shows as sliders."""
 _WHOLE_SETTINGS = {"k", "pool", "max_per_category", "max_per_maker", "repeat_window_days", "seed",
                    "version"}
@@ -405,20 +415,35 @@ class Calibration:
         self.counts[self.cat_idx[i]] += 1
 
 
+def history_cap(user_mix: Mapping[int, float] | None, k: int) -> int | None:
+    """Slots one category may fill in a list of ``k`` under ``cap_by_history``: the user's top
+    category's share of their orders times k, rounded down (at least 1); None for a cold user."""
+    shares = np.fromiter((s for s in dict(user_mix or {}).values() if s > 0), float)
+    if shares.size == 0:
+        return None
+    return max(1, int(np.floor(k * shares.max() / shares.sum() + 1e-9)))
+
+
 def greedy_select(relevance: np.ndarray, k: int, objectives: Sequence[Objective] = (), *,
                   category: np.ndarray | None = None, maker: np.ndarray | None = None,
                   max_per_category: int | None = None,
-                  max_per_maker: int | None = None) -> np.ndarray:
+                  max_per_maker: int | None = None, soft_category_cap: int | None = None) -> np.ndarray:
     """Pick up to k positions, each step the admissible one with the largest summed gain.
 
     A food is admissible while its category and maker are below their caps; when none is left
     the list stops short. (With both caps on, another order could occasionally fit one more.)
+    The soft category cap only prefers: a food of a category at it is taken only when no other
+    admissible food is left, so it reorders a list but never shortens it.
     """
     n = len(relevance)
     free = np.ones(n, bool)
     caps = [(np.unique(codes, return_inverse=True)[1], cap) for codes, cap
             in ((category, max_per_category), (maker, max_per_maker)) if cap is not None]
     counts = [np.zeros(idx.max(initial=-1) + 1, int) for idx, _ in caps]
+    soft = None
+    if soft_category_cap is not None and category is not None:
+        soft_idx = np.unique(category, return_inverse=True)[1]
+        soft = (soft_idx, np.zeros(soft_idx.max(initial=-1) + 1, int))
     picks: list[int] = []
     while len(picks) < k:
         allowed = free.copy()
@@ -426,6 +451,9 @@ def greedy_select(relevance: np.ndarray, k: int, objectives: Sequence[Objective]
             allowed &= used[idx] < cap
         if not allowed.any():
             break
+        if soft is not None:
+            preferred = allowed & (soft[1][soft[0]] < soft_category_cap)
+            allowed = preferred if preferred.any() else allowed
         gain = sum(o.gains() for o in objectives) if objectives else relevance
         gain = np.where(allowed, gain, -np.inf)
         tied = np.flatnonzero(gain >= gain.max() - _TIE)
@@ -436,6 +464,8 @@ def greedy_select(relevance: np.ndarray, k: int, objectives: Sequence[Objective]
             o.add(best)
         for (idx, _), used in zip(caps, counts):
             used[idx[best]] += 1
+        if soft is not None:
+            soft[1][soft[0][best]] += 1
     return np.array(picks, dtype=int)
 
 
@@ -466,7 +496,9 @@ def rerank(candidates: CandidateSet, settings: RerankSettings) -> RerankResult:
     local = greedy_select(w, settings.k, objectives, category=category,
                           maker=candidates.maker[pos],
                           max_per_category=settings.max_per_category,
-                          max_per_maker=settings.max_per_maker)
+                          max_per_maker=settings.max_per_maker,
+                          soft_category_cap=history_cap(candidates.user_category_mix, settings.k)
+                          if settings.cap_by_history else None)
     return _result(candidates, settings, keep, pos, w, local)
 
 
@@ -552,6 +584,12 @@ def _greedy_block(pools: Sequence[CandidateSet], prepared: Sequence[tuple], ks: 
              ([p.maker for p in pools], settings.max_per_maker)) if cap is not None]
     used = [np.zeros((rows, size), np.int64) for _ in caps]
     k = np.asarray(ks)
+    soft_cap = None
+    if settings.cap_by_history:
+        soft_cap = np.array([np.iinfo(np.int64).max if c is None else c for c in
+                             (history_cap(p.user_category_mix, kk) for p, kk in zip(pools, ks))], np.int64)
+        categories = np.stack([p.category for p in pools])
+        category_used = np.zeros((rows, size), np.int64)
     free = allowed_base.copy()
     picked: list[list[int]] = [[] for _ in range(rows)]
     n_picked = np.zeros(rows, np.int64)
@@ -560,6 +598,9 @@ def _greedy_block(pools: Sequence[CandidateSet], prepared: Sequence[tuple], ks: 
         allowed = free & (n_picked < k)[:, None]
         for (_, cap), count in zip(caps, used):
             allowed &= count < cap
+        if soft_cap is not None:
+            preferred = allowed & (category_used < soft_cap[:, None])
+            allowed = np.where(preferred.any(axis=1)[:, None], preferred, allowed)
         live = allowed.any(axis=1)
         if not live.any():
             break
@@ -581,6 +622,8 @@ def _greedy_block(pools: Sequence[CandidateSet], prepared: Sequence[tuple], ks: 
             counts[rows_live, cat_idx[rows_live, chosen]] += 1
         for (codes, _), count in zip(caps, used):
             count[rows_live] += codes[rows_live] == codes[rows_live, chosen][:, None]
+        if soft_cap is not None:
+            category_used[rows_live] += categories[rows_live] == categories[rows_live, chosen][:, None]
         for r, j in zip(rows_live.tolist(), chosen.tolist()):
             picked[r].append(j)
     out = []

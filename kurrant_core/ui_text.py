@@ -144,6 +144,11 @@ TEXT: dict[str, tuple[str, str]] = {
                              "Pull each list towards the user's category mix"),
     "cmp.max_category": ("카테고리당 최대", "Max per category"), "cmp.max_maker": ("메이커스당 최대", "Max per maker"),
     "cmp.zero_off": ("0 = 끔", "0 = off"),
+    "cmp.history_cap": ("카테고리 쏠림을 주문 이력 수준으로 제한", "Cap a category at the user's own top share"),
+    "cmp.history_cap_help": ("한 카테고리가 목록에서 차지하는 비율이 사용자의 가장 많이 주문한 카테고리 비율을 넘지 않도록 "
+                             "아래로 옮깁니다 (목록 길이는 그대로)",
+                             "Moves foods down so no category fills more of the list than the user's most-ordered "
+                             "category fills their orders (the list keeps its length)"),
     "cmp.repeat": ("재주문 제외 기간 (일, 0 = 끔)", "Repeat window (days, 0 = off)"),
     "cmp.repeat_help": ("최근 N일 안에 먹은 음식을 숨깁니다", "Hide foods the user ate in the last N days"),
     "cmp.popularity": ("인기 페널티 β", "Popularity penalty β"), "cmp.explore": ("탐색 τ", "Exploration τ"),
@@ -510,6 +515,7 @@ TEXT: dict[str, tuple[str, str]] = {
                 "Job {job} is running; one retrain runs at a time."),
     "rt.submit": ("재학습 시작", "Retrain"),
     "rt.policy_name.default": ("기본 (default)", "default"), "rt.policy_name.off": ("끔 (off)", "off"),
+    "rt.policy_name.varied": ("이력만큼 다양하게 (varied)", "varied"),
     # the run history
     "rt.history_model": ("모델", "Model"), "rt.all_models": ("모든 모델", "all models"),
     f"rt.col.{C.RUN_ID}": ("실행", "Run"), f"rt.col.{C.MODEL}": ("모델", "Model"),
@@ -565,6 +571,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "rt.policy.repeat": ("재주문 제외 {v}일", "repeat window {v} d"),
     "rt.policy.popularity": ("인기 페널티 {v}", "popularity penalty {v}"),
     "rt.policy.explore": ("탐색 {v}", "exploration {v}"),
+    "rt.policy.history_cap": ("어떤 카테고리도 사용자의 최다 카테고리 비율을 넘지 않음",
+                              "no category above the user's own top share"),
     "rt.policy.spread": ("한 음식은 고객사의 {v:.0%} 이하의 AI 추천", "≤ {v:.0%} of a group on one pick"),
     "rt.policy.none": ("재정렬 없음 (모델 고유 순서)", "no re-ranking (the model's own order)"),
     # making an ensemble
@@ -661,6 +669,9 @@ METRIC_TEXT: dict[str, tuple[str, str, str, str]] = {
     "history_top_category_share": ("최근 10끼의 최다 카테고리 비중", "Top cuisine share, last 10 meals",
                                    "사용자 자신의 최근 10끼에서 가장 많은 카테고리의 비중",
                                    "the biggest cuisine's share of the users' own last ten items"),
+    "whole_history_top_category_share": ("전체 주문 이력의 최다 카테고리 비중", "Top cuisine share, whole history",
+                                         "사용자 자신의 전체 주문에서 가장 많은 카테고리의 비중",
+                                         "the biggest cuisine's share of the users' own orders"),
     "repeat_rate": ("재주문 추천 비율", "Repeat rate", "전에 먹은 음식을 추천한 비율", "share of picks the user had before"),
     "fit_seconds": ("학습 시간(초)", "Fit seconds", "학습에 걸린 시간", "time to fit"),
     "fit_cpu_seconds": ("학습 CPU 초", "Fit CPU seconds", "학습에 쓴 CPU 시간", "CPU time to fit"),
@@ -794,6 +805,7 @@ def policy_steps(policy, lang: str = DEFAULT_LANGUAGE) -> str:
              ("rt.policy.calibration", policy.calibration_lambda, policy.calibration_lambda is not None),
              ("rt.policy.max_category", policy.max_per_category, bool(policy.max_per_category)),
              ("rt.policy.max_maker", policy.max_per_maker, bool(policy.max_per_maker)),
+             ("rt.policy.history_cap", None, policy.cap_by_history),
              ("rt.policy.repeat", policy.repeat_window_days, policy.repeat_window_days is not None),
              ("rt.policy.popularity", policy.popularity_penalty, bool(policy.popularity_penalty)),
              ("rt.policy.explore", policy.explore_temperature, bool(policy.explore_temperature)),

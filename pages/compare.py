@@ -154,6 +154,8 @@ with st.sidebar:
                          key="cmp_max_per_category", help=t("cmp.zero_off"), bind=URL)
     caps[1].number_input(t("cmp.max_maker"), 0, 20, int(default_knobs["max_per_maker"]),
                          key="cmp_max_per_maker", help=t("cmp.zero_off"), bind=URL)
+    st.toggle(t("cmp.history_cap"), bool(default_knobs["cap_by_history"]), key="cmp_cap_by_history",
+              help=t("cmp.history_cap_help"), bind=URL)
     knob_slider("repeat_window_days", "cmp.repeat", 0, 30, help=t("cmp.repeat_help"))
     knob_slider("popularity_penalty", "cmp.popularity", 0.0, 1.0, 0.05)
     knob_slider("explore_temperature", "cmp.explore", 0.0, 1.0, 0.05)

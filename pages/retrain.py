@@ -154,12 +154,13 @@ activate = middle.checkbox(t("rt.activate"), value=True, key="rt_activate")
 
 with friendly_errors():
     policy_names = policies.list_policies(engine)[C.POLICY_NAME].tolist()
+    default_policies = {name: policies.default_policy_name(engine, name) for name in models}
 params: dict[str, dict] = {}
 chosen_policies: dict[str, str] = {}
 for name in models:
     with st.expander(t("rt.params_title", model=name)):
         chosen_policies[name] = st.selectbox(
-            t("rt.policy"), policy_names, index=policy_names.index(policies.DEFAULT),
+            t("rt.policy"), policy_names, index=policy_names.index(default_policies[name]),
             key=f"rt_{name}_policy", help=t("rt.policy_help"), format_func=_policy_name)
         columns = st.columns(3)
         params[name] = {}

@@ -140,6 +140,25 @@ def test_stacking_never_reads_the_test_window(engine, monkeypatch):
     # on validation the stack does at least as well as each member alone (they are vertices)
     for key, alone in learned.member_scores.items():
         assert learned.scores[key] >= max(alone) - 1e-12
+        assert learned.holdout[key]["kept"] in ("blend", "best_member")
+
+
+def test_the_stack_keeps_a_blend_only_when_it_wins_on_the_held_out_half():
+    from kurrant_core.ensembles.stacking import BEST_MEMBER, BLEND, guarded_weights
+
+    def linear(a, b, together):         # member 0 alone a, member 1 alone b, a bonus for mixing them
+        return lambda w: a * w[0] + b * w[1] + together * w[0] * w[1]
+
+    # the mix helps on the first half only (it overfits): the stack is the whole window's best member
+    halves = {"first": linear(0.50, 0.40, 0.4), "second": linear(0.50, 0.40, 0.0), "all": linear(0.50, 0.45, 0.2)}
+    w, check = guarded_weights(halves.get, 2)
+    assert check["kept"] == BEST_MEMBER and w.tolist() == [1.0, 0.0]
+    assert check["blend_second_half"] < check["best_member_second_half"] == 0.50
+    # the mix helps on both halves: the blend searched on the whole window is kept
+    halves = {"first": linear(0.50, 0.40, 0.4), "second": linear(0.50, 0.40, 0.4), "all": linear(0.50, 0.40, 0.4)}
+    w, check = guarded_weights(halves.get, 2)
+    assert check["kept"] == BLEND and 0 < w[1] < 1 and w.sum() == pytest.approx(1)
+    assert halves["all"](w) > 0.50
 
 
 def test_ensemble_runs_hold_the_shared_format_and_publish_like_any_run(engine, tmp_path):

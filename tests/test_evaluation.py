@@ -33,6 +33,7 @@ from kurrant_core.evaluation.protocols import daily_menu_accuracy, rank_daily_me
 from kurrant_core.evaluation.tradeoff import mmr_tradeoff
 from kurrant_core.models import make_model
 from kurrant_core.models.base import Recommender
+from kurrant_core.policies import default_policy_name
 
 HORIZON = 14
 
@@ -230,7 +231,9 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
     shipped = [r for r in rows if r["policy"] != "off"]     # each model also as its policy ships it
     rows = [r for r in rows if r["policy"] == "off"]
     assert {(r["model"], r["protocol"], r["policy"]) for r in shipped} == {
-        (m, p, "default") for m in ("popularity", "history", "content") for p in ("daily_menu", "catalog")}
+        (m, p, default_policy_name(None, m)) for m in ("popularity", "history", "content")
+        for p in ("daily_menu", "catalog")}
+    assert default_policy_name(None, "popularity") == "varied"      # its own evaluated default
     for row in shipped:
         twin = next(r for r in rows if (r["model"], r["protocol"]) == (row["model"], row["protocol"]))
         assert row["run_id"] == twin["run_id"]
@@ -277,7 +280,7 @@ def test_evaluate_command_end_to_end(writable_tiny_url, capsys, monkeypatch, tmp
         run = runs.get_run(engine, row["run_id"])
         assert run.is_done and run.model == row["model"]
         assert run.metrics[row["protocol"]] == row["metrics"]
-        assert run.params["policy"]["name"] == "default"
+        assert run.params["policy"]["name"] == default_policy_name(None, run.model)
         shipped_row = next(r for r in shipped if (r["model"], r["protocol"]) == (row["model"], row["protocol"]))
         assert run.metrics["with_policy"][row["protocol"]] == shipped_row["metrics"]
         assert set(run.metrics["convergence"]) >= {"distinct_first_picks", "majority_pick_days"}

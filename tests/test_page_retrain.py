@@ -109,7 +109,7 @@ def test_a_retrain_from_the_page_runs_to_done_and_joins_the_history(world, monke
     assert started == ui_text.timestamp(started) and len(started) == len("2026-01-01 12:00")
     shipped = {r.model: r.params["policy"]["name"] for r in
                (runs.get_run(engine, int(i)) for i in mine[C.RUN_ID])}
-    assert shipped == {"popularity": "default", "content": "off"}     # each model's chosen policy
+    assert shipped == {"popularity": "varied", "content": "off"}   # popularity kept its own default
     assert not at.button(key="rt_submit").disabled                  # the lock is free again
     assert len(at.get("plotly_chart")) == 1                          # the runs were evaluated
 

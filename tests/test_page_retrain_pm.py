@@ -83,8 +83,8 @@ def test_in_korean_every_word_on_the_page_is_korean(world, monkeypatch, tmp_path
     assert set(frame[C.JOB_ID]) == {"–"}                               # runs made outside a job: no "None"
     compared = at.dataframe[1].value                                   # compare two popularity runs
     assert list(compared.columns[1:3]) == [runs.run_label(r) for r in (1, 2)] and not compared.isna().any().any()
-    shipped = ui_text.text("rt.shipped_policy", name=ui_text.text("rt.policy_name.default"),
-                           steps=ui_text.policy_steps(policies.DEFAULT_POLICY))
+    shipped = ui_text.text("rt.shipped_policy", name=ui_text.text("rt.policy_name.varied"),  # popularity's own
+                           steps=ui_text.policy_steps(policies.VARIED_POLICY))
     assert shipped in [c.value for c in at.caption]
 
 
@@ -120,10 +120,10 @@ def test_every_status_and_history_column_has_words_in_both_languages():
 
 
 @pytest.mark.parametrize("policy", [
-    Policy(name="off"), policies.DEFAULT_POLICY,
+    Policy(name="off"), policies.DEFAULT_POLICY, policies.VARIED_POLICY,
     Policy(name="all", mmr_lambda=0.5, dpp_theta=0.9, calibration_lambda=0.3, max_per_category=2, max_per_maker=3,
            repeat_window_days=1, popularity_penalty=0.2, explore_temperature=0.1, spread_max_share=0.5)],
-    ids=["off", "default", "every step"])
+    ids=["off", "default", "varied", "every step"])
 def test_policy_steps_read_like_the_cli_in_english_and_are_korean_by_default(policy):
     assert ui_text.policy_steps(policy, ui_text.EN) == policy.steps_text()
     korean = ui_text.policy_steps(policy)

@@ -237,9 +237,10 @@ def test_caps_never_cut_a_shipped_list_short():
 
 # ------------------------------------------------------------------------------ choosing the default
 def _measured(candidate, model, mrr, ndcg, calibration, coverage=0.5, picks=0.05, orders=0.10, share=0.5,
-              history_share=0.5):
+              history_share=0.5, whole_history_share=0.46):
     from kurrant_core.evaluation import policy_choice as PC
-    figures = dict(zip(PC.FIGURES, (mrr, ndcg, calibration, coverage, picks, orders, share, history_share)))
+    figures = dict(zip(PC.FIGURES, (mrr, ndcg, calibration, coverage, picks, orders, share, history_share,
+                                    whole_history_share)))
     return {C.MODEL: model, PC.CANDIDATE: candidate, **figures}
 
 
@@ -271,3 +272,34 @@ def test_the_chooser_prefers_calm_picks_then_lists_as_varied_as_users_then_calib
         _measured(2, "a", 0.80, 0.40, 0.5, share=0.4), _measured(2, "b", 0.80, 0.40, 0.5, share=0.5),
         _measured(3, "a", 0.80, 0.40, 0.45, share=0.4), _measured(3, "b", 0.80, 0.40, 0.45, share=0.45))
     assert select_candidate(rows) == 3          # calm and varied for both; lower calibration error than 2
+
+
+def test_the_chooser_prefers_lists_as_varied_as_whole_histories_over_the_last_ten_meals():
+    from kurrant_core.evaluation.policy_choice import select_candidate
+    rows = _rows(   # 0: as varied as the last ten meals only (0.5 > 0.46); 1: as the whole histories
+        _measured(0, "a", 0.80, 0.40, 0.1, share=0.5), _measured(0, "b", 0.80, 0.40, 0.1, share=0.5),
+        _measured(1, "a", 0.80, 0.39, 0.3, share=0.4), _measured(1, "b", 0.80, 0.39, 0.3, share=0.4))
+    assert select_candidate(rows) == 1
+    # ... unless that breaks the budget for one model: then the next tier decides
+    rows = _rows(
+        _measured(0, "a", 0.80, 0.40, 0.1, share=0.5), _measured(0, "b", 0.80, 0.40, 0.1, share=0.5),
+        _measured(1, "a", 0.80, 0.39, 0.3, share=0.4), _measured(1, "b", 0.80, 0.37, 0.3, share=0.4))
+    assert select_candidate(rows) == 0
+
+
+def test_each_model_gets_its_most_varied_policy_within_its_own_budget():
+    from kurrant_core.evaluation.policy_choice import select_per_model
+    rows = _rows(   # 1 is as varied as the histories but costs model b 7.5 % of NDCG
+        _measured(0, "a", 0.80, 0.40, 0.1, share=0.5), _measured(0, "b", 0.80, 0.40, 0.1, share=0.5),
+        _measured(1, "a", 0.80, 0.39, 0.3, share=0.4), _measured(1, "b", 0.80, 0.37, 0.3, share=0.4))
+    assert select_per_model(rows) == {"a": 1, "b": 0}
+
+
+def test_a_model_without_a_saved_default_ships_its_own_evaluated_choice(engine):
+    from kurrant_core import policies
+    assert policies.default_policy_name(engine, "sequential") == policies.VARIED
+    assert policies.default_policy_name(engine, "hybrid") == policies.DEFAULT
+    assert policies.get_policy(engine, policies.VARIED).cap_by_history is True
+    # a team-saved 'default' is every model's default
+    policies.save_policy(engine, Policy(name=policies.DEFAULT, calibration_lambda=0.3), by=team_person())
+    assert policies.default_policy_name(engine, "sequential") == policies.DEFAULT

@@ -11,6 +11,7 @@ from kurrant_core.errors import KurrantError
 from kurrant_core.rerank import (
     CandidateSet,
     RerankSettings,
+    history_cap,
     jaccard,
     list_report,
     normalise_relevance,
@@ -227,6 +228,47 @@ def test_a_single_cap_fills_every_slot_the_cap_allows():
     assert result.shortfall == 1 and "caps" in result.note
 
 
+def test_history_cap_is_the_users_top_share_of_the_list_rounded_down():
+    assert history_cap({1: 0.46, 2: 0.54}, 10) == 5       # 5.4 -> 5
+    assert history_cap({1: 4.6, 2: 2.0, 3: 3.4}, 10) == 4  # shares need not sum to 1
+    assert history_cap({1: 0.05, 2: 0.05} | {c: 0.05 for c in range(3, 21)}, 10) == 1
+    assert history_cap({}, 10) is None and history_cap(None, 10) is None
+
+
+def test_cap_by_history_moves_the_users_top_category_down_by_hand():
+    # relevance order 0..5; categories 1 1 1 1 2 3; the user's history is half category 1 -> at
+    # most 2 of a 4-list from category 1: the two best, then 2 and 3, then category 1 again
+    cands = CandidateSet(food_ids=np.arange(6), relevance=np.arange(6, 0, -1.0), features=np.eye(6),
+                         category=np.array([1, 1, 1, 1, 2, 3]), maker=np.arange(6),
+                         user_category_mix={1: 0.5, 2: 0.3, 3: 0.2})
+    assert rerank(cands, RerankSettings(k=4, cap_by_history=True)).food_ids.tolist() == [0, 1, 4, 5]
+    # the cap only reorders: with nothing else left, category 1 fills the rest of a 6-list
+    six = rerank(cands, RerankSettings(k=6, cap_by_history=True))
+    assert six.food_ids.tolist() == [0, 1, 2, 4, 5, 3] and six.shortfall == 0
+    # a cold user (no history mix) keeps the model's order
+    cold = dataclasses.replace(cands, user_category_mix=None)
+    assert rerank(cold, RerankSettings(k=4, cap_by_history=True)).food_ids.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_cap_by_history_never_gives_a_category_more_than_the_history_share(seed):
+    rng = np.random.default_rng(seed)
+    cands = random_set(rng, n=80)
+    settings = RerankSettings(k=10, cap_by_history=True, calibration_lambda=float(rng.random()))
+    result = rerank(cands, settings)
+    cap = history_cap(cands.user_category_mix, 10)
+    assert result.shortfall == 0
+    assert np.bincount(cands.category[result.positions]).max() <= cap
+
+
+def test_cap_by_history_must_be_a_boolean():
+    with pytest.raises(KurrantError, match="cap_by_history"):
+        RerankSettings(cap_by_history="yes")
+    with pytest.raises(KurrantError, match="cap_by_history"):
+        RerankSettings.from_dict({"name": "x", "cap_by_history": "yes"})
+    assert RerankSettings.from_dict({"name": "x", "cap_by_history": True}).cap_by_history is True
+
+
 def test_repeat_window_removes_exactly_the_recent_foods():
     # window 7 = the 7 days before the service date: 1, 3 and 7 days ago are recent;
     # 0 (the service date itself), 8, 30 days ago and never are not
@@ -415,7 +457,9 @@ def _random_pools(seed: int, n_pools: int = 60) -> list[CandidateSet]:
     RerankSettings(calibration_lambda=1.0, max_per_category=1, repeat_window_days=5),
     RerankSettings(max_per_maker=1, popularity_penalty=0.5, explore_temperature=0.3, seed=4),
     RerankSettings(calibration_lambda=0.4, normalisation="zscore", max_per_maker=2, max_per_category=2),
-    RerankSettings(mmr_lambda=0.6, calibration_lambda=0.2)])
+    RerankSettings(mmr_lambda=0.6, calibration_lambda=0.2),
+    RerankSettings(calibration_lambda=0.1, cap_by_history=True, max_per_maker=2),
+    RerankSettings(cap_by_history=True, max_per_category=2)])
 def test_many_lists_at_once_are_the_lists_one_at_a_time(settings):
     pools = _random_pools(7)
     ks = [max(1, min(len(p), 2 + i % 9)) for i, p in enumerate(pools)]

@@ -59,6 +59,8 @@ def _policy(args: argparse.Namespace) -> int:
         choice = choose_default_policy(engine, args.models, n_users=args.users)
         print(choice.table().to_string(index=False))
         print(f"\nchosen: {choice.chosen.steps_text()}")
+        for model, policy in choice.per_model.items():
+            print(f"  {model}'s own choice: {policy.steps_text() if policy else 'none within its budget'}")
         if args.save:
             policies.save_policy(engine, choice.chosen, by=access.cli_person())
             print("saved as the 'default' policy")

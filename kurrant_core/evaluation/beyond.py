@@ -49,15 +49,16 @@ def beyond_accuracy(recs: pd.DataFrame, data: TrainingData) -> dict[str, float]:
         N.REPEAT_RATE: M.repeat_rate(recs, data.orders, as_of=data.cutoff, days=REPEAT_WINDOW_DAYS),
         N.TOP_CATEGORY_SHARE: M.top_category_share(recs, food_category),
         N.HISTORY_TOP_CATEGORY_SHARE: history_top_category_share(data, recs[C.USER_ID].unique()),
+        N.WHOLE_HISTORY_TOP_CATEGORY_SHARE: history_top_category_share(data, recs[C.USER_ID].unique(), None),
     }
 
 
-def history_top_category_share(data: TrainingData, user_ids, n_items: int = 10) -> float:
+def history_top_category_share(data: TrainingData, user_ids, n_items: int | None = 10) -> float:
     """Median over ``user_ids`` of the largest cuisine's share of their last ``n_items`` paid items
-    before the cutoff: how varied the users themselves are over a list's length (users with no
-    history are left out)."""
+    before the cutoff (``None``: all of them): how varied the users themselves are over a list's
+    length, or over their whole history (users with no history are left out)."""
     orders = data.orders[data.orders[C.USER_ID].isin(user_ids)]
-    last = orders.groupby(C.USER_ID, sort=False).tail(n_items)      # orders are sorted by user, then date
+    last = orders if n_items is None else orders.groupby(C.USER_ID, sort=False).tail(n_items)  # sorted by user, date
     if last.empty:
         return float("nan")
     frame = pd.DataFrame({C.USER_ID: last[C.USER_ID].to_numpy(), C.FOOD_ID: data.food_ids[last[ITEM_IDX].to_numpy()]})

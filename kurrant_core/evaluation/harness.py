@@ -57,7 +57,7 @@ from kurrant_core.evaluation.split import DEFAULT_HORIZON_DAYS, TimeSplit, backt
 from kurrant_core.evaluation.tradeoff import mmr_tradeoff
 from kurrant_core.models import BASELINE_NAMES, MODEL_NAMES, make_model, model_available
 from kurrant_core.models.base import Recommender
-from kurrant_core.policies import BUILTIN, DEFAULT, get_policy
+from kurrant_core.policies import BUILTIN, DEFAULT, default_policy_name, get_policy
 from kurrant_core.rerank import OFF, Policy
 from kurrant_core.runs.pipeline import ProgressFn, StopFn, check_stop, run_pipeline
 from kurrant_core.runs.records import update_run_metrics
@@ -262,7 +262,10 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
     if k < 1:
         raise KurrantError(f"k must be at least 1, not {k}.")
     names = resolve_models(models, with_baselines=True)
-    shipped = get_policy(engine, policy) if policy and policy != OFF else None
+    def shipped_by(name: str) -> Policy | None:       # "default": each model's own default (MODEL_DEFAULTS)
+        if not policy or policy == OFF:
+            return None
+        return get_policy(engine, default_policy_name(engine, name) if policy == DEFAULT else policy)
     params = {name: dict(values) for name, values in (params or {}).items()}
     latest = split or default_split(engine, horizon_days)
     splits = backtest_splits(latest, backtest)
@@ -287,12 +290,12 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
             check_stop(should_stop, None)
             report(f"evaluating {name} (cutoff {fold.cutoff})", (f * len(names) + m) / steps)
             model = make_model(name, **params.get(name, {}))
-            scores = _fit_and_score(model, data, test, k, with_tradeoff, exclude_seen, shipped)
+            scores = _fit_and_score(model, data, test, k, with_tradeoff, exclude_seen, shipped_by(name))
             folds[name].append(scores)
             if is_latest:
                 evaluations.append(_evaluated_run(
                     engine, model, data, folds[name], latest, [s.cutoff.isoformat() for s in splits],
-                    k, exclude_seen, tuned.get(name), shipped, triggered_by, job_id, should_stop))
+                    k, exclude_seen, tuned.get(name), shipped_by(name), triggered_by, job_id, should_stop))
     report("comparing with the baselines", 0.99)
     versus, random = compare_to_baselines(
         {name: pooled([s.daily_users for s in folds[name]]) for name in names},

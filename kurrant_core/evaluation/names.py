@@ -34,6 +34,8 @@ CATEGORY_COVERAGE = "category_coverage"
 TOP_CATEGORY_SHARE = "top_category_share"
 HISTORY_TOP_CATEGORY_SHARE = "history_top_category_share"
 """The same figure for the users' own last ten items before the cutoff (a history of a list's size)."""
+WHOLE_HISTORY_TOP_CATEGORY_SHARE = "whole_history_top_category_share"
+"""The same figure for the users' whole history before the cutoff."""
 REPEAT_RATE = "repeat_rate"
 
 # cost

@@ -164,8 +164,8 @@ def _apply_policy(engine: sa.Engine, job: JobRecord, report: Callable[[str, floa
     """The job "apply a policy to a done run": one new run from its saved model, no refit."""
     spec = job.spec
     name = spec.models[0]
-    report(f"{name}: applying policy {spec.model_policy(name)} to run {spec.apply_to_run}", 0.1)
-    run_id = runs.apply_policy_to_run(engine, spec.apply_to_run, get_policy(engine, spec.model_policy(name)),
+    report(f"{name}: applying policy {spec.model_policy(name, engine)} to run {spec.apply_to_run}", 0.1)
+    run_id = runs.apply_policy_to_run(engine, spec.apply_to_run, get_policy(engine, spec.model_policy(name, engine)),
                                       triggered_by=job.triggered_by, job_id=job.job_id, lock_job=job.job_id)
     if spec.activate:
         runs.activate_run(engine, run_id, by=access.job_person(job.triggered_by))
@@ -219,7 +219,7 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
         run_ids[name] = runs.train_and_write(
             engine, name, params, cutoff=spec.cutoff, k=spec.k,
             run_params={N.TUNING: tuned} if tuned else None,
-            policy=get_policy(engine, spec.model_policy(name)),
+            policy=get_policy(engine, spec.model_policy(name, engine)),
             dates=list(spec.dates) if spec.dates is not None else None,
             triggered_by=job.triggered_by, job_id=job.job_id, data=data, progress=progress,
             should_stop=should_stop, evaluate=evaluator)

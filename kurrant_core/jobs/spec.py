@@ -90,10 +90,10 @@ class RetrainSpec:
         for name in self.policies.values():
             get_policy(engine, name)
 
-    def model_policy(self, name: str) -> str:
-        """The policy ``name``'s lists are written with."""
-        from kurrant_core.policies import DEFAULT
-        return self.policies.get(name, DEFAULT)
+    def model_policy(self, name: str, engine: sa.Engine | None = None) -> str:
+        """The policy ``name``'s lists are written with (unnamed: the model's default)."""
+        from kurrant_core.policies import default_policy_name
+        return self.policies.get(name) or default_policy_name(engine, name)
 
     def model_params(self, name: str) -> dict[str, Any]:
         """``name``'s hyper-parameters for this job (the class defaults for the rest)."""

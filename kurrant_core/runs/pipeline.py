@@ -24,7 +24,7 @@ from kurrant_core.data import TrainingData, build_training_data
 from kurrant_core.errors import KurrantError
 from kurrant_core.models import get_model_class, make_model
 from kurrant_core.models.base import PARAMS_FILE, Recommender
-from kurrant_core.policies import DEFAULT, POLICY_KEY, apply_policy, get_policy
+from kurrant_core.policies import POLICY_KEY, apply_policy, default_policy_name, get_policy
 from kurrant_core.rerank import Policy
 from kurrant_core.runs.reading import list_shape
 from kurrant_core.runs.records import RunCancelled, abandon_run, artifact_folder, finish_run, get_run, start_run
@@ -190,7 +190,7 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
     report("building training data", 0.0)
     data = data if data is not None and (cutoff is None or data.cutoff == cutoff) \
         else build_training_data(engine, cutoff)
-    policy = get_policy(engine, DEFAULT) if policy is None else policy
+    policy = get_policy(engine, default_policy_name(engine, model_name)) if policy is None else policy
     return run_pipeline(engine, model, data, params={**model.get_params(), **(run_params or {})},
                         k=k, policy=policy, dates=upcoming_menu_dates(data) if dates is None else list(dates),
                         evaluate=evaluate, triggered_by=triggered_by, job_id=job_id, progress=progress,
