@@ -97,6 +97,53 @@ def test_training_loss_decreases(alternation):
     assert ncf_losses[-1] < 0.5 * ncf_losses[0]
 
 
+def test_an_epoch_sample_trains_on_that_many_examples_a_fresh_draw_each_epoch(monkeypatch):
+    """``epoch_examples`` bounds what one epoch sees (the fit's time at scale), drawing anew each
+    epoch so every example is still used; 0 (the small-world default) trains on everything."""
+    import kurrant_core.models.ncf as ncf_module
+    import kurrant_core.models.sasrec as sasrec_module
+    pairs, sequences, n_items = alternating_world(n_users=60)
+    users, items = positives_of(sequences)
+    seen: list[np.ndarray] = []
+    real = ncf_module.sample_negatives
+    monkeypatch.setattr(ncf_module, "sample_negatives", lambda u, *a: seen.append(u.copy()) or real(u, *a))
+    fit_neumf(len(sequences), n_items, users, items, seed=3, **{**NEUMF_SMALL, "epochs": 3}, epoch_examples=50)
+    assert [len(u) for u in seen] == [50, 50, 50] and not np.array_equal(seen[0], seen[1])
+    seen.clear()
+    fit_neumf(len(sequences), n_items, users, items, seed=3, **{**NEUMF_SMALL, "epochs": 2})
+    assert [len(u) for u in seen] == [len(users)] * 2
+    batches: list[int] = []
+    real_batches = sasrec_module.length_batches
+    monkeypatch.setattr(sasrec_module, "length_batches",
+                        lambda lengths, *a: batches.append(len(lengths)) or real_batches(lengths, *a))
+    fit_sasrec(sequences, n_items, seed=3, **{**SASREC_SMALL, "epochs": 2}, epoch_examples=7)
+    windows = len(training_windows(sequences, None, SASREC_SMALL.get("max_len", 30)).tokens)
+    assert batches == [7, 7] and windows > 7
+
+
+def test_a_large_world_gets_the_large_defaults_an_epoch_sample_and_no_refit(monkeypatch, tiny_fitted):
+    import kurrant_core.models.ncf as ncf_module
+    import kurrant_core.models.sequential as sequential_module
+    import kurrant_core.models.torch_support as support
+    data, _ = tiny_fitted
+    monkeypatch.setattr(support, "LARGE_WORLD_ORDERS", 10)       # the tiny world counts as large ...
+    monkeypatch.setattr(support, "MIN_VALIDATION_ORDERS", 1)     # ... and holds out a validation window
+    monkeypatch.setattr(support, "MAX_VALIDATION_SHARE", 1.0)
+    calls = []
+    real = ncf_module.fit_neumf
+    monkeypatch.setattr(ncf_module, "fit_neumf", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    model = make_model("ncf", epochs=2, random_state=1).fit(data)
+    large = {k: v for k, v in ncf_module.LARGE_DEFAULTS.items() if k not in ("refit", "epochs")}
+    assert {k: model.fit_params_[k] for k in large} == large
+    assert len(calls) == 1 and calls[0]["epoch_examples"] == ncf_module.LARGE_DEFAULTS["epoch_examples"]
+    model = make_model("sequential", epochs=1, random_state=1).fit(data)
+    assert model.fit_params_["epoch_examples"] == sequential_module.LARGE_DEFAULTS["epoch_examples"]
+    monkeypatch.setattr(support, "LARGE_WORLD_ORDERS", 10**9)
+    calls.clear()
+    make_model("ncf", epochs=2, random_state=1).fit(data)
+    assert len(calls) == 2 and calls[0]["epoch_examples"] == 0          # small: every order, then the refit
+
+
 def test_sequential_learns_alternation_that_ncf_cannot_see(alternation):
     pairs, sequences, n_items, seq_net, _, ncf_net, _ = alternation
     seq_scores = next_day_log_probs(seq_net, sequences)

@@ -46,11 +46,13 @@ MIN_STEPS_PER_EPOCH = 50
 """Smallest number of Adam updates per epoch (small data sets get smaller batches)."""
 EXPLAIN_NEIGHBOURS = 20
 """Most similar users (by NeuMF user embedding) an explanation counts."""
-SMALL_DEFAULTS = {"epochs": 20, "batch_size": 8192, "n_negatives": 8}
-LARGE_DEFAULTS = {"epochs": 8, "batch_size": 32768, "n_negatives": 4}
+SMALL_DEFAULTS = {"epochs": 20, "batch_size": 8192, "n_negatives": 8, "epoch_examples": 0, "refit": True}
+LARGE_DEFAULTS = {"epochs": 8, "batch_size": 32768, "n_negatives": 4, "epoch_examples": 1_000_000, "refit": False}
 """Defaults of the parameters left None, by the data's scale (``torch_support.LARGE_WORLD_ORDERS``
-paid items): epochs is the most early stopping allows; a large world gets bigger batches and fewer
-negatives per positive (each epoch already holds millions of pairs)."""
+paid items): epochs is the most early stopping allows; a large world gets bigger batches, fewer
+negatives per positive, a fresh sample of at most ``epoch_examples`` orders per epoch (0 = all: the
+fit's time stops growing with the data) and no refit (its held-out days are a small share of the
+orders there, and the refit would double the fit)."""
 UNSTOPPED_EPOCHS = 4
 """Epochs when ``epochs`` is None and the data is too short to hold out a validation window."""
 
@@ -175,8 +177,9 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
               mlp_layers: Sequence[int] = (64, 32, 16), epochs: int = 4, lr: float = 0.005,
               n_negatives: int = 4, menu_share: float = 0.75, batch_size: int = 8192,
               seed: int = 0, validation: tuple[np.ndarray, np.ndarray] | None = None,
-              stopping: EarlyStopping | None = None) -> tuple[NeuMF, list[float]]:
-    """Train NeuMF with BCE and Adam on positives plus freshly sampled negatives each epoch.
+              stopping: EarlyStopping | None = None, epoch_examples: int = 0) -> tuple[NeuMF, list[float]]:
+    """Train NeuMF with BCE and Adam on positives plus freshly sampled negatives each epoch
+    (``epoch_examples`` > 0: a fresh sample of that many positives per epoch, when there are more).
 
     With ``validation`` (users, and per user the ``candidate_matrix`` of a held-out order: its food
     first, then the rest of its menu) and ``stopping``, each epoch ends by measuring the network's
@@ -193,10 +196,15 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
         loss_fn = nn.BCEWithLogitsLoss()
         net.train()
         for _ in range(epochs):
-            neg_u, neg_i = sample_negatives(pos_u, menu, n_items, n_negatives, menu_share, rng)
-            u = torch.as_tensor(np.concatenate([pos_u, neg_u]), dtype=torch.long)
-            i = torch.as_tensor(np.concatenate([pos_i, neg_i]), dtype=torch.long)
-            y = torch.cat([torch.ones(len(pos_u)), torch.zeros(len(neg_u))])
+            ep_u, ep_i, ep_menu = pos_u, pos_i, menu
+            if 0 < epoch_examples < len(pos_u):
+                some = np.sort(rng.choice(len(pos_u), epoch_examples, replace=False))
+                ep_u, ep_i, ep_menu = pos_u[some], pos_i[some], MenuNegatives(menu.start[some], menu.count[some],
+                                                                             menu.pool)
+            neg_u, neg_i = sample_negatives(ep_u, ep_menu, n_items, n_negatives, menu_share, rng)
+            u = torch.as_tensor(np.concatenate([ep_u, neg_u]), dtype=torch.long)
+            i = torch.as_tensor(np.concatenate([ep_i, neg_i]), dtype=torch.long)
+            y = torch.cat([torch.ones(len(ep_u)), torch.zeros(len(neg_u))])
             order = torch.as_tensor(rng.permutation(len(u)))
             size = effective_batch_size(len(u), batch_size, MIN_STEPS_PER_EPOCH)
             total = 0.0
@@ -239,9 +247,9 @@ class NCFRecommender(TorchRecommender):
                  patience: int = 2, lr: float = 0.005, n_negatives: int | None = None, menu_share: float = 0.75,
                  batch_size: int | None = None, history_weight: float = 10.0,
                  history_half_life_days: float = 365.0, variety_days: int = 1, variety_strength: float = 0.5,
-                 refit: bool = True, random_state: int | None = 0):
-        """``epochs``, ``batch_size`` and ``n_negatives`` None: chosen from the data's size
-        (``SMALL_DEFAULTS``/``LARGE_DEFAULTS``). ``epochs`` is the most; training stops earlier
+                 refit: bool | None = None, epoch_examples: int | None = None, random_state: int | None = 0):
+        """``epochs``, ``batch_size``, ``n_negatives``, ``epoch_examples`` and ``refit`` None: chosen
+        from the data's size (``SMALL_DEFAULTS``/``LARGE_DEFAULTS``). ``epochs`` is the most; training stops earlier
         when ``patience`` epochs in a row do not improve the MRR of the validation window (the last
         14 days before the cutoff, held out of the training data while it runs). ``refit``: then
         train afresh on every order for the best number of epochs (the held-out days are the
@@ -251,6 +259,7 @@ class NCFRecommender(TorchRecommender):
         self.epochs = epochs
         self.patience = patience
         self.refit = refit
+        self.epoch_examples = epoch_examples
         self.lr = lr
         self.n_negatives = n_negatives
         self.menu_share = menu_share
@@ -264,8 +273,9 @@ class NCFRecommender(TorchRecommender):
     def _fit(self, data: TrainingData) -> None:
         seed = resolve_seed(self.random_state)
         n = len(data.orders)
-        self.fit_params_ = {k: scaled(getattr(self, k), n, SMALL_DEFAULTS[k], LARGE_DEFAULTS[k])
-                            for k in SMALL_DEFAULTS}
+        scale = {k: scaled(getattr(self, k), n, SMALL_DEFAULTS[k], LARGE_DEFAULTS[k]) for k in SMALL_DEFAULTS}
+        refit = scale.pop("refit")
+        self.fit_params_ = scale
         meals = number_meals(data)
         pos_u, pos_i = data.orders[USER_IDX].to_numpy(), data.orders[ITEM_IDX].to_numpy()
         menu = menu_negatives(data, meals)
@@ -287,7 +297,7 @@ class NCFRecommender(TorchRecommender):
             validation=validation, stopping=stopping, **self.fit_params_)
         self.validation_history_ = stopping.scores if stopping is not None else []
         self.best_epoch_ = stopping.best_epoch if stopping is not None else len(self.loss_history_) - 1
-        if stopping is not None and self.refit:     # the best number of epochs, on every order
+        if stopping is not None and refit:     # the best number of epochs, on every order
             self.net_, self.loss_history_ = fit_neumf(
                 data.n_users, data.n_foods, data.orders[USER_IDX].to_numpy(), data.orders[ITEM_IDX].to_numpy(),
                 menu_negatives(data, meals), factors=self.factors, mlp_layers=tuple(self.mlp_layers),

@@ -314,8 +314,9 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                dropout: float = 0.2, epochs: int = 6, lr: float = 0.01, batch_size: int = 128,
                user_embeddings: bool = False, item_features: np.ndarray | None = None,
                seed: int = 0, validation_from: int | None = None,
-               stopping: EarlyStopping | None = None) -> tuple[SASRec, list[float]]:
-    """Train SASRec by next-food cross-entropy with Adam.
+               stopping: EarlyStopping | None = None, epoch_examples: int = 0) -> tuple[SASRec, list[float]]:
+    """Train SASRec by next-food cross-entropy with Adam (``epoch_examples`` > 0: a fresh sample of
+    that many training windows per epoch, when there are more).
 
     ``sequences`` hold food indices per user in time order; ``days`` the matching day numbers
     (None: one day apart). With ``meals`` (meal number per order, aligned with ``sequences``) and
@@ -362,8 +363,11 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
         size = effective_batch_size(len(trained), batch_size, MIN_STEPS_PER_EPOCH)
         for _ in range(epochs):
             total, count = 0.0, 0
-            for batch in length_batches(lengths[trained], size, rng):
-                batch = trained[batch]
+            epoch = trained
+            if 0 < epoch_examples < len(trained):
+                epoch = np.sort(rng.choice(trained, epoch_examples, replace=False))
+            for batch in length_batches(lengths[epoch], size, rng):
+                batch = epoch[batch]
                 logits = _batch_logits(net, w, gaps, batch, targets, menus, n_items, rng)
                 goal = torch.zeros(len(logits), dtype=torch.long)      # the target is candidate 0
                 loss = F.cross_entropy(logits, goal)

@@ -65,11 +65,12 @@ DEFAULT_CHOICE_ATTRIBUTES = ("cuisine", "main_ingredient", "spiciness", "price")
 """The taste axes of the choice logit (``choice_features.CHOICE_ATTRIBUTES`` names, and price)."""
 CHOICE_MAX_SETS = 200_000
 """Newest menus the choice logit is fitted on (bounds its fit on a large world)."""
-SMALL_DEFAULTS = {"epochs": 30, "batch_size": 128, "max_len": 30}
-LARGE_DEFAULTS = {"epochs": 8, "batch_size": 512, "max_len": 20}
+SMALL_DEFAULTS = {"epochs": 30, "batch_size": 128, "max_len": 30, "epoch_examples": 0}
+LARGE_DEFAULTS = {"epochs": 8, "batch_size": 512, "max_len": 20, "epoch_examples": 40_000}
 """Defaults of the parameters left None, by the data's scale (``torch_support.LARGE_WORLD_ORDERS``
-paid items): epochs is the most early stopping allows; a large world gets bigger batches and
-shorter windows (the attention costs the square of their length)."""
+paid items): epochs is the most early stopping allows; a large world gets bigger batches, shorter
+windows (the attention costs the square of their length) and a fresh sample of at most
+``epoch_examples`` windows per epoch (0 = all: the fit's time stops growing with the data)."""
 UNSTOPPED_EPOCHS = 10
 """Epochs when ``epochs`` is None and the data is too short to hold out a validation window."""
 
@@ -85,13 +86,13 @@ class SequentialRecommender(TorchRecommender):
 
     def __init__(self, *, max_len: int | None = None, hidden: int = 32, layers: int = 1, heads: int = 1,
                  dropout: float = 0.3, epochs: int | None = None, patience: int = 2, lr: float = 0.01,
-                 batch_size: int | None = None,
+                 batch_size: int | None = None, epoch_examples: int | None = None,
                  objective: str = "menu", user_embeddings: bool = True, food_features: bool = True,
                  history_weight: float = 1.0, history_half_life_days: float = 365.0,
                  choice_weight: float = 4.0, choice_l2: float = 1.0,
                  choice_attributes: tuple[str, ...] = DEFAULT_CHOICE_ATTRIBUTES,
                  random_state: int | None = 0):
-        """``max_len``, ``epochs`` and ``batch_size`` None: chosen from the data's size
+        """``max_len``, ``epochs``, ``batch_size`` and ``epoch_examples`` None: chosen from the data's size
         (``SMALL_DEFAULTS``/``LARGE_DEFAULTS``). ``epochs`` is the most; training stops earlier
         when ``patience`` epochs in a row do not improve the network's MRR of the validation window
         (the last 14 days before the cutoff, whose orders are held out of the loss while it runs)."""
@@ -104,6 +105,7 @@ class SequentialRecommender(TorchRecommender):
         self.patience = patience
         self.lr = lr
         self.batch_size = batch_size
+        self.epoch_examples = epoch_examples
         self.objective = objective
         self.user_embeddings = user_embeddings
         self.food_features = food_features
