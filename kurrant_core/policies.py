@@ -46,10 +46,10 @@ list than the user's own top cuisine fills their orders, so lists are as varied 
 histories (median top share 40 % against their 46 %), at a larger cost in catalog NDCG@10."""
 BUILTIN = {OFF: Policy(name=OFF), DEFAULT: DEFAULT_POLICY, VARIED: VARIED_POLICY}
 MODEL_DEFAULTS = {"popularity": VARIED, "als": VARIED, "sequential": VARIED, "tifu": VARIED}
-"""The models whose own choice (``policy choose``, per model) is ``varied``: for them it keeps the
-accuracy budget on the validation window, so they ship lists as varied as the users' histories.
-For hybrid, content, NCF and history it costs more than 5 % of catalog NDCG@10: they keep the
-default."""
+"""The models whose own choice between ``default`` and ``varied`` (``policy choose --per-model`` on
+the demo world's validation window) is ``varied``: for them it keeps the accuracy budget, so they
+ship lists as varied as the users' whole histories. For hybrid, content, NCF and history it costs
+more than 5 % of catalog NDCG@10 there: they keep the default."""
 POLICY_KEY = "policy"
 """Key of the policy in a run's params (and in ``evaluate --format json`` rows)."""
 

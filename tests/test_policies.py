@@ -303,3 +303,16 @@ def test_a_model_without_a_saved_default_ships_its_own_evaluated_choice(engine):
     # a team-saved 'default' is every model's default
     policies.save_policy(engine, Policy(name=policies.DEFAULT, calibration_lambda=0.3), by=team_person())
     assert policies.default_policy_name(engine, "sequential") == policies.DEFAULT
+
+
+def test_policy_choose_per_model_measures_default_and_varied_for_each_model(engine, capsys):
+    from kurrant_core import policies
+    url = engine.url.render_as_string(hide_password=False)
+    code = cli.main(["--url", url, "policy", "choose", "--per-model", "--models", "popularity,history",
+                     "--users", "60"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for model in ("popularity", "history"):
+        assert f"{model}'s own choice: " in out
+        assert sum(line.split()[0] == model for line in out.splitlines() if line.strip()) == 3   # off + 2
+    assert policies.VARIED_POLICY.steps_text() in out and policies.DEFAULT_POLICY.steps_text() in out

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--users", type=int, default=400,
                    help="choose: validation users sampled per model (default 400)")
     p.add_argument("--save", action="store_true", help="choose: save the winner as 'default'")
+    p.add_argument("--per-model", action="store_true",
+                   help="choose: between the built-in 'default' and 'varied' only, each model's own choice "
+                        "(how policies.MODEL_DEFAULTS was set)")
     p.set_defaults(func=_policy)
 
     p = sub.add_parser("apply-policy", help="a new run from a done run's saved model with another "
@@ -56,7 +59,8 @@ def _policy(args: argparse.Namespace) -> int:
         return 0
     if args.action == "choose":
         from kurrant_core.evaluation.policy_choice import choose_default_policy
-        choice = choose_default_policy(engine, args.models, n_users=args.users)
+        candidates = [policies.DEFAULT_POLICY, policies.VARIED_POLICY] if args.per_model else None
+        choice = choose_default_policy(engine, args.models, n_users=args.users, candidates=candidates)
         print(choice.table().to_string(index=False))
         print(f"\nchosen: {choice.chosen.steps_text()}")
         for model, policy in choice.per_model.items():
