@@ -147,6 +147,10 @@ ERROR_TEXT: dict[str, tuple[str, str]] = {
                                    "Unknown policy setting {names}; a policy takes {known}."),
     "err.policy_setting_type": ("정책 설정 {name} 은(는) {kind} 여야 합니다({value!r} 는 아님).",
                                 "Policy setting {name} must be a {kind}, not {value!r}."),
+    "err.memory": ("이 서버에서 쓸 수 있는 메모리는 {free} MB인데, 이 DE 데이터베이스를 재학습하려면 약 {need} MB가 "
+                   "필요합니다. 다른 프로그램을 닫거나 더 큰 서버에서 재학습하세요.",
+                   "This machine has {free} MB of memory available, and a retrain of this DE database needs "
+                   "about {need} MB. Close other programs, or run the retrain on a larger machine."),
     # ----------------------------------------------------------------- ensembles
     "err.ens_no_members": ("앙상블에는 구성원이 하나 이상 필요합니다: 실행 ID(12,15) 또는 모델 이름"
                            "(hybrid,sequential).",

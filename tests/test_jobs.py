@@ -109,6 +109,30 @@ def test_two_submissions_at_once_only_one_runs(engine):
     assert "popularity" in finished.log_tail and "done" in finished.log_tail
 
 
+def test_a_machine_short_of_memory_refuses_the_job_before_anything_is_written(engine, monkeypatch, tmp_path):
+    from kurrant_core.jobs import memory
+    n_items = memory.order_items(engine)
+    need = memory.needed_mb(n_items)
+    assert n_items > 0 and need == pytest.approx(memory.BASE_MB + memory.BYTES_PER_ORDER_ITEM * n_items / 1e6)
+    monkeypatch.setattr(memory, "available_mb", lambda: need - 1)
+    with pytest.raises(KurrantError, match="memory available") as refused:
+        jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST), by=team_person("ana"), launch=False)
+    assert refused.value.key == "err.memory" and f"{need:,.0f} MB" in str(refused.value)
+    assert jobs.list_jobs(engine) == [] and jobs.holder(engine) is None       # nothing written, no lock
+    monkeypatch.setattr(memory, "available_mb", lambda: need + 1)
+    assert jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST), by=team_person("ana"), launch=False)
+
+
+def test_free_memory_is_read_from_the_kernel_and_unknown_lets_the_job_through(tmp_path, monkeypatch):
+    from kurrant_core.jobs import memory
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  1000 kB\nMemAvailable:    2048000 kB\n")
+    assert memory.available_mb(meminfo) == 2000.0
+    assert memory.available_mb(tmp_path / "missing") is None
+    monkeypatch.setattr(memory, "available_mb", lambda: None)
+    memory.check_memory(None)          # unknown: let through, without even asking the (absent) database
+
+
 def test_cli_refuses_while_another_retrain_runs(engine, writable_tiny_url, capsys):
     held = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], **FAST), by=team_person("ana"),
                        launch=False)

@@ -121,6 +121,17 @@ def test_an_epoch_sample_trains_on_that_many_examples_a_fresh_draw_each_epoch(mo
     assert batches == [7, 7] and windows > 7
 
 
+def test_every_epoch_logs_a_line_so_a_long_fit_shows_progress(caplog):
+    pairs, sequences, n_items = alternating_world(n_users=40)
+    users, items = positives_of(sequences)
+    with caplog.at_level("INFO", logger="kurrant_core.models.training"):
+        fit_neumf(len(sequences), n_items, users, items, seed=3, **{**NEUMF_SMALL, "epochs": 2})
+        fit_sasrec(sequences, n_items, seed=3, **{**SASREC_SMALL, "epochs": 3})
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(":")[0] for line in lines] == ["ncf epoch 1/2", "ncf epoch 2/2", "sequential epoch 1/3",
+                                                      "sequential epoch 2/3", "sequential epoch 3/3"]
+
+
 def test_a_large_world_gets_the_large_defaults_an_epoch_sample_and_no_refit(monkeypatch, tiny_fitted):
     import kurrant_core.models.ncf as ncf_module
     import kurrant_core.models.sequential as sequential_module

@@ -19,6 +19,7 @@ from kurrant_core import access, config
 from kurrant_core.audit import audited
 from kurrant_core.errors import KurrantError
 from kurrant_core.jobs import lock, store
+from kurrant_core.jobs.memory import check_memory
 from kurrant_core.jobs.recovery import recover_stale
 from kurrant_core.jobs.spec import RetrainSpec
 from kurrant_core.schema import RUN_FAILED
@@ -61,6 +62,7 @@ def submit(engine: sa.Engine, spec: RetrainSpec, *, by: access.Person, launch: b
     with audited(engine, by, action, target) as act:
         spec.validate()
         spec.validate_policies(engine)
+        check_memory(engine)
         recover_stale(engine)
         try:
             with engine.begin() as conn:

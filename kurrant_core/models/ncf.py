@@ -27,6 +27,7 @@ from kurrant_core.models.choice_features import group_offer_rates, history_term,
 from kurrant_core.models.torch_support import (
     MAX_VALIDATION_ORDERS,
     EarlyStopping,
+    EpochLog,
     Meals,
     TorchRecommender,
     candidate_matrix,
@@ -195,7 +196,8 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         loss_fn = nn.BCEWithLogitsLoss()
         net.train()
-        for _ in range(epochs):
+        epoch_log = EpochLog("ncf", epochs)
+        for epoch in range(epochs):
             ep_u, ep_i, ep_menu = pos_u, pos_i, menu
             if 0 < epoch_examples < len(pos_u):
                 some = np.sort(rng.choice(len(pos_u), epoch_examples, replace=False))
@@ -217,9 +219,13 @@ def fit_neumf(n_users: int, n_items: int, pos_u: np.ndarray, pos_i: np.ndarray,
                 total += loss.item() * len(batch)
             losses.append(total / max(len(u), 1))
             if validation is not None and stopping is not None:
-                if stopping.should_stop(validation_mrr(net, *validation), net):
+                score = validation_mrr(net, *validation)
+                epoch_log.epoch(epoch, losses[-1], score)
+                if stopping.should_stop(score, net):
                     break
                 net.train()
+            else:
+                epoch_log.epoch(epoch, losses[-1])
         if validation is not None and stopping is not None:
             stopping.restore(net)
     return net.eval(), losses

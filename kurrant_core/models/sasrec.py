@@ -28,6 +28,7 @@ from kurrant_core.errors import ModelNotApplicable
 from kurrant_core.models.torch_support import (
     MAX_VALIDATION_ORDERS,
     EarlyStopping,
+    EpochLog,
     candidate_matrix,
     candidate_mrr,
     effective_batch_size,
@@ -361,7 +362,8 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
         lengths = (w.tokens != PAD).sum(axis=1)
         trained = np.flatnonzero(targets.any(axis=1))
         size = effective_batch_size(len(trained), batch_size, MIN_STEPS_PER_EPOCH)
-        for _ in range(epochs):
+        epoch_log = EpochLog("sequential", epochs)
+        for n_epoch in range(epochs):
             total, count = 0.0, 0
             epoch = trained
             if 0 < epoch_examples < len(trained):
@@ -378,9 +380,13 @@ def fit_sasrec(sequences: list[np.ndarray], n_items: int, days: list[np.ndarray]
                 count += len(goal)
             losses.append(total / max(count, 1))
             if stopping is not None and held.any():
-                if stopping.should_stop(_validation_mrr(net, w, gaps, judged, menus, n_items, seed), net):
+                score = _validation_mrr(net, w, gaps, judged, menus, n_items, seed)
+                epoch_log.epoch(n_epoch, losses[-1], score)
+                if stopping.should_stop(score, net):
                     break
                 net.train()
+            else:
+                epoch_log.epoch(n_epoch, losses[-1])
         if stopping is not None and held.any():
             stopping.restore(net)
     return net.eval(), losses

@@ -8,7 +8,9 @@ fitting a model inside the dashboard or the retrain job leaves nothing changed b
 from __future__ import annotations
 
 import copy
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -202,6 +204,22 @@ def candidate_mrr(scores: np.ndarray) -> float:
         return 0.0
     rank = 1 + (scores[:, 1:] > scores[:, :1]).sum(axis=1)
     return float(np.mean(1.0 / rank))
+
+
+log = logging.getLogger("kurrant_core.models.training")
+
+
+class EpochLog:
+    """One log line per epoch (loss, validation MRR, seconds): a retrain's log tail, which the job's
+    heartbeat shows on Retrain & runs, moves with every epoch of a long fit."""
+
+    def __init__(self, model: str, epochs: int):
+        self.model, self.epochs, self.started = model, epochs, time.perf_counter()
+
+    def epoch(self, n: int, loss: float, validation: float | None = None) -> None:
+        checked = "" if validation is None else f", validation MRR {validation:.4f}"
+        log.info("%s epoch %d/%d: loss %.4f%s (%.0f s)", self.model, n + 1, self.epochs, loss, checked,
+                 time.perf_counter() - self.started)
 
 
 def scaled(value, n_examples: int, small, large):

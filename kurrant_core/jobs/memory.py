@@ -1,0 +1,57 @@
+"""Will a retrain fit in this machine's memory? Asked before a job starts, not after it is killed.
+
+The need grows with the DE's paid order items (the training data, the models' matrices and the
+written lists all scale with them): ``BASE_MB`` plus ``BYTES_PER_ORDER_ITEM`` each, from the
+benchmarks (``bench/bench_models.py --large``: the large world's 3.8 M items peak at about 1.3 GB in
+the heaviest model's process). What is free is the kernel's ``MemAvailable``; where the machine
+does not say (no ``/proc/meminfo``), the job is let through.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from kurrant_core import schema as S
+from kurrant_core.errors import KurrantError
+
+BASE_MB = 500.0
+"""Interpreter, libraries (torch, pandas, scikit-learn) and a model's fixed share."""
+BYTES_PER_ORDER_ITEM = 300.0
+"""Peak bytes per paid order item across the models (training data, exposures, fit, lists)."""
+MEMINFO = Path("/proc/meminfo")
+
+
+def needed_mb(n_order_items: int) -> float:
+    """Megabytes a retrain of a DE with ``n_order_items`` paid order items needs at its peak."""
+    return BASE_MB + BYTES_PER_ORDER_ITEM * n_order_items / 1e6
+
+
+def available_mb(meminfo: Path = MEMINFO) -> float | None:
+    """The kernel's estimate of memory available to a new process, in MB (None: unknown)."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def order_items(engine: sa.Engine) -> int:
+    """Rows of the order-item mart (what the training data is built from)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(S.mart_order_item)).scalar() or 0)
+
+
+def check_memory(engine: sa.Engine, *, free_mb: float | None = None) -> None:
+    """Refuse (KurrantError) when the machine has less memory available than a retrain needs."""
+    free = available_mb() if free_mb is None else free_mb
+    if free is None:
+        return
+    need = needed_mb(order_items(engine))
+    if free < need:
+        raise KurrantError(
+            f"This machine has {free:,.0f} MB of memory available, and a retrain of this DE "
+            f"database needs about {need:,.0f} MB. Close other programs, or run the retrain on a "
+            "larger machine.", key="err.memory", free=f"{free:,.0f}", need=f"{need:,.0f}")
