@@ -5,7 +5,7 @@ started together. Each session does what a team member does first:
 
 1. **compare**: open Compare recommendations (the default user, day and two runs) until its lists'
    metrics are drawn and no script run is in progress;
-2. **knob**: set the "Max per category" knob to 1 (2 if it is 1) until the lists' metrics change
+2. **knob**: set the "Max per category" knob (카테고리당 최대) to 1 (2 if it is 1) until the lists' metrics change
    and no script run is in progress (on the default day's menu a cap shortens the lists, where MMR
    would only reorder them);
 3. **eda**: open Order EDA on a date range of its own (4 weeks, a different week per session, so
@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kurrant_core import compare, config, eda  # noqa: E402
+from kurrant_core import compare, config, eda, ui_text  # noqa: E402
 from kurrant_core.db import init_db, make_engine  # noqa: E402
 
 CHROMIUM = os.environ.get("KURRANT_CHROMIUM", "/usr/bin/chromium")
@@ -184,7 +184,7 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
         await wait_idle(page)
         times["compare"] = time.perf_counter() - t0
 
-        cap = (page.locator('[data-testid="stNumberInput"]').filter(has_text="Max per category")
+        cap = (page.locator('[data-testid="stNumberInput"]').filter(has_text=ui_text.text("cmp.max_category"))
                .locator('[data-testid="stNumberInputField"]'))
         value = "2" if await cap.input_value() == "1" else "1"
         before = await page.evaluate(METRICS_JS)

@@ -123,6 +123,14 @@ def default_policy_name(engine: sa.Engine | None, model: str) -> str:
     return MODEL_DEFAULTS.get(model, DEFAULT)
 
 
+def policy_for_model(engine: sa.Engine | None, name: str | None, model: str) -> Policy | None:
+    """The policy ``name`` means for ``model``: ``default`` is the model's own default
+    (``default_policy_name``), ``off`` or None is no policy (None)."""
+    if not name or name == OFF:
+        return None
+    return get_policy(engine, default_policy_name(engine, model) if name == DEFAULT else name)
+
+
 def list_policies(engine: sa.Engine | None) -> pd.DataFrame:
     """Every policy (built-in and stored): name, what it does, who saved it when."""
     rows = {name: (policy, "built in", None) for name, policy in BUILTIN.items()}

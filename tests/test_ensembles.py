@@ -246,3 +246,20 @@ def test_evaluate_reports_ensembles_like_models_with_both_intervals(engine, back
     board = leaderboard(engine, N.DAILY_MENU)
     assert {"stacked:all", "rrf:popularity,history"} <= set(board[C.MODEL])
     assert cli.main(["--url", url, "evaluate", "--models", "popularity", "--ensemble", "vote:all"]) == 2
+
+
+def test_evaluate_measures_an_ensemble_with_its_own_default_policy(engine, backend, capsys):
+    import json
+
+    from kurrant_core.policies import default_policy_name
+    if backend != "sqlite":
+        pytest.skip("the evaluation's storage is covered by the evaluation tests on both backends")
+    url = engine.url.render_as_string(hide_password=False)
+    assert cli.main(["--url", url, "evaluate", "--models", "popularity,history", "--no-tradeoff",
+                     "--ensemble", "rrf:popularity,history", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    shipped = {r[C.MODEL]: r["policy"] for r in rows if r["policy"] != "off"}
+    assert shipped == {"popularity": "varied", "history": "default",            # each model's own default
+                       "rrf:popularity,history": default_policy_name(None, "ensemble")}
+    run = runs.get_run(engine, next(r["run_id"] for r in rows if r[C.MODEL] == "rrf:popularity,history"))
+    assert run.params[POLICY_KEY]["name"] == "default"

@@ -93,7 +93,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                                **tune_options,
                                triggered_by="cli")
         evaluations += ensembles.evaluate_ensembles(engine_from(args), evaluations, specs,
-                                                    with_tradeoff=args.tradeoff, triggered_by="cli")
+                                                    with_tradeoff=args.tradeoff, triggered_by="cli",
+                                                    policy=args.policy)
     if args.format == "json":
         rows = [row for e in evaluations for row in e.json_rows()] + evaluations[0].random_json_rows()
         print(json.dumps(rows, ensure_ascii=False, allow_nan=False))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from kurrant_core import columns as C, runs
 from kurrant_core.ensembles import fusion
-from kurrant_core.ensembles.build import ensemble_params, member_models
+from kurrant_core.ensembles.build import ENSEMBLE_MODEL, ensemble_params, member_models
 from kurrant_core.ensembles.members import ENSEMBLE_KEY, Member
 from kurrant_core.ensembles.ranker import FusedRanker
 from kurrant_core.errors import KurrantError
@@ -34,6 +34,7 @@ from kurrant_core.evaluation.protocols import (
     truth_of,
 )
 from kurrant_core.evaluation.split import read_test_items
+from kurrant_core.policies import policy_for_model
 from kurrant_core.rerank import OFF
 
 ALL = "all"
@@ -121,9 +122,12 @@ def versus_best_member(ensemble: pd.DataFrame, members: Mapping[str, pd.DataFram
 def evaluate_ensembles(engine: sa.Engine, evaluations: Sequence[ModelEvaluation],
                        specs: Sequence[EnsembleSpec], *, rrf_k: float = fusion.DEFAULT_RRF_K,
                        with_tradeoff: bool = True, triggered_by: str | None = "evaluate",
-                       job_id: int | None = None, progress=None) -> list[EnsembleEvaluation]:
+                       job_id: int | None = None, progress=None,
+                       policy: str | None = None) -> list[EnsembleEvaluation]:
     """Score and store each ensemble of ``specs`` over the models of ``evaluations`` (one
-    ``evaluate`` call's result, one cutoff); see the module docstring."""
+    ``evaluate`` call's result, one cutoff); see the module docstring. ``policy`` (a name, as
+    ``evaluate --policy``; ``default`` = the ensemble model's own default) is what the ensembles'
+    lists are also measured and written with (None: the first evaluation's policy)."""
     report = progress or (lambda stage, fraction: None)
     if not specs:
         return []
@@ -136,7 +140,8 @@ def evaluate_ensembles(engine: sa.Engine, evaluations: Sequence[ModelEvaluation]
     if missing:
         raise KurrantError(f"The ensembles need {', '.join(missing)}, which this evaluation did not "
                            "evaluate; add them to --models.")
-    split, k, shipped = first.split, first.k, first.policy
+    split, k = first.split, first.k
+    shipped = first.policy if policy is None else policy_for_model(engine, policy, ENSEMBLE_MODEL)
     needed = {by_model[m].run_id for s in specs for m in (by_model if ALL in s.members else s.members)}
     records = {rid: runs.get_run(engine, rid) for rid in needed}
     members_by_id = {rid: Member(rid, r.model, r.artifact_path) for rid, r in records.items()}
@@ -174,15 +179,15 @@ def evaluate_ensembles(engine: sa.Engine, evaluations: Sequence[ModelEvaluation]
                                           catalog_interval_keys(k), None)}
         info = ensemble_params(chosen, spec.rule, rrf_k, weights, catalog_weights, stacking)
         out.append(_store(engine, ranker, spec, info, scores, versus.get(spec.label, {}), versus_member,
-                          first, records, triggered_by, job_id))
+                          first, records, triggered_by, job_id, shipped))
     return out
 
 
 def _store(engine, ranker: FusedRanker, spec: EnsembleSpec, info: dict, scores, versus, versus_member,
-           first: ModelEvaluation, records, triggered_by, job_id) -> EnsembleEvaluation:
+           first: ModelEvaluation, records, triggered_by, job_id, policy) -> EnsembleEvaluation:
     """The ensemble as an evaluated run: its catalog lists as its policy ships them, its metrics."""
     from kurrant_core.policies import BUILTIN, POLICY_KEY
-    shipped = first.policy or BUILTIN[OFF]
+    shipped = policy or BUILTIN[OFF]
     member_runs = [records[m.run_id] for m in ranker.members_]
     params = {ENSEMBLE_KEY: info, POLICY_KEY: shipped.to_dict(),
               N.EVALUATION: {C.DATA_CUTOFF: first.split.cutoff.isoformat(),
@@ -196,7 +201,7 @@ def _store(engine, ranker: FusedRanker, spec: EnsembleSpec, info: dict, scores, 
         runs.write_run_lists(engine, run_id, ranker, ranker.data_, first.k, shipped, [])
         evaluation = EnsembleEvaluation(spec.label, run_id, first.split, first.cutoffs, first.k, scores,
                                         versus=versus, random=first.random, exclude_seen=first.exclude_seen,
-                                        policy=first.policy, versus_member=versus_member, ensemble=info)
+                                        policy=policy, versus_member=versus_member, ensemble=info)
         runs.finish_run(engine, run_id, metrics=evaluation.stored_metrics(), n_users=ranker.data_.n_users,
                            n_items=ranker.data_.n_foods, artifact_path=None)
     except BaseException as exc:

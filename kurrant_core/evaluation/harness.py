@@ -57,7 +57,7 @@ from kurrant_core.evaluation.split import DEFAULT_HORIZON_DAYS, TimeSplit, backt
 from kurrant_core.evaluation.tradeoff import mmr_tradeoff
 from kurrant_core.models import BASELINE_NAMES, MODEL_NAMES, make_model, model_available
 from kurrant_core.models.base import Recommender
-from kurrant_core.policies import BUILTIN, DEFAULT, default_policy_name, get_policy
+from kurrant_core.policies import BUILTIN, DEFAULT, policy_for_model
 from kurrant_core.rerank import OFF, Policy
 from kurrant_core.runs.pipeline import ProgressFn, StopFn, check_stop, run_pipeline
 from kurrant_core.runs.records import update_run_metrics
@@ -263,9 +263,7 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
         raise KurrantError(f"k must be at least 1, not {k}.")
     names = resolve_models(models, with_baselines=True)
     def shipped_by(name: str) -> Policy | None:       # "default": each model's own default (MODEL_DEFAULTS)
-        if not policy or policy == OFF:
-            return None
-        return get_policy(engine, default_policy_name(engine, name) if policy == DEFAULT else policy)
+        return policy_for_model(engine, policy, name)
     params = {name: dict(values) for name, values in (params or {}).items()}
     latest = split or default_split(engine, horizon_days)
     splits = backtest_splits(latest, backtest)
