@@ -52,17 +52,20 @@ def candidate_sets(data: TrainingData, model: Recommender, user_ids, *, n: int =
     allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
     popularity = _popularity(data)
     mix, codes = data.category_mix, data.category_codes
+    mix_codes, mix_shares = codes[mix.indices].tolist(), mix.data.tolist()   # CSR rows, read without scipy
     food_ids, scores = recs[C.FOOD_ID].to_numpy(), recs[C.SCORE].to_numpy()
+    features, category, maker = data.dense_features[i], data.food_category[i], data.food_makers[i]
+    popular = popularity[i]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])     # recommend keeps users together
     ends = np.r_[starts[1:], len(users)]
     out: dict[int, CandidateSet] = {}
-    for a, b in zip(starts, ends):
-        items, row = i[a:b], mix[u[a]]
-        out[int(users[a])] = CandidateSet(
-            food_ids=food_ids[a:b], relevance=scores[a:b], features=data.dense_features[items],
-            category=data.food_category[items], maker=data.food_makers[items], popularity=popularity[items],
-            days_since_eaten=days[a:b], user_category_mix=dict(zip(codes[row.indices].tolist(), row.data.tolist())),
-            allergen=allergen[a:b], user_id=int(users[a]))
+    for a, b, user, row in zip(starts.tolist(), ends.tolist(), users[starts].tolist(), u[starts].tolist()):
+        lo, hi = mix.indptr[row], mix.indptr[row + 1]
+        out[int(user)] = CandidateSet(
+            food_ids=food_ids[a:b], relevance=scores[a:b], features=features[a:b],
+            category=category[a:b], maker=maker[a:b], popularity=popular[a:b],
+            days_since_eaten=days[a:b], user_category_mix=dict(zip(mix_codes[lo:hi], mix_shares[lo:hi])),
+            allergen=allergen[a:b], user_id=int(user))
     return out
 
 

@@ -550,12 +550,13 @@ def rerank_many(pools: Sequence[CandidateSet], settings: RerankSettings,
         shape = (len(pool), calibration.p.size if calibration is not None else 0)
         blocks.setdefault(shape, []).append(n)
     out: list[RerankResult | None] = [None] * len(pools)
+    with_k = {k: replace(settings, k=k) for k in {int(k) for k in ks}}     # validated once per length
     for (size, n_categories), members in blocks.items():
         picks = _greedy_block([pools[n] for n in members], [prepared[n] for n in members],
                               [int(ks[n]) for n in members], size, n_categories, settings)
         for n, local in zip(members, picks):
             keep, pos, w, _ = prepared[n]
-            out[n] = _result(pools[n], replace(settings, k=int(ks[n])), keep, pos, w, local)
+            out[n] = _result(pools[n], with_k[int(ks[n])], keep, pos, w, local)
     return out
 
 
