@@ -350,15 +350,15 @@ def mix_figure(category_mix, labels: dict, title: str):
     return fig
 
 
-st.subheader(t("cmp.history"))
-timeline, mix = st.columns([3, 2])
-with timeline:
-    if history.empty:
-        st.info(t("cmp.no_history", user=profile.user_id,
-                  before=t("cmp.before", day=ui_text.day(service_date)) if service_date else ""))
-    else:
-        st.plotly_chart(cached_figure(history_figure, history, LABELS, t("cmp.history_title"), version=version),
-                        key="cmp_fig_history")
-with mix:
-    st.plotly_chart(cached_figure(mix_figure, view.category_mix, LABELS, t("cmp.mix_title"), version=version),
-                    key="cmp_fig_mix")
+if history.empty:
+    st.info(t("cmp.no_history", user=profile.user_id,
+              before=t("cmp.before", day=ui_text.day(service_date)) if service_date else ""))
+# the charts are drawn only while their box is open: a first visit does not wait for the charting library
+charts = st.expander(t("cmp.history"), key="cmp_charts", on_change="rerun", bind=URL, icon="📈")
+if charts.open:
+    timeline, mix = charts.columns([3, 2]) if not history.empty else (None, charts)
+    if timeline is not None:
+        timeline.plotly_chart(cached_figure(history_figure, history, LABELS, t("cmp.history_title"),
+                                            version=version), key="cmp_fig_history")
+    mix.plotly_chart(cached_figure(mix_figure, view.category_mix, LABELS, t("cmp.mix_title"), version=version),
+                     key="cmp_fig_mix")

@@ -71,7 +71,10 @@ def test_a_user_and_two_runs_give_two_lists_and_a_knob_reranks_them(monkeypatch,
         expected = runs.read_recommendations(engine, run_id, user, catalog_only=True)
         assert expected[C.FOOD_ID].tolist() in before, "knobs at the default policy: the shipped lists"
     assert len(at.metric) == 2 * len(compare.REPORT_METRICS)
-    assert at.get("plotly_chart"), "history timeline and category mix are drawn"
+    assert not at.get("plotly_chart"), "the charts wait until their box is opened"
+    at.session_state["cmp_charts"] = True
+    at.run()
+    assert len(at.get("plotly_chart")) == 2, "history timeline and category mix are drawn once opened"
     metrics_before = metric_values(at)
 
     at.sidebar.slider(key="cmp_mmr_lambda").set_value(0.2).run()

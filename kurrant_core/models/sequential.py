@@ -46,6 +46,7 @@ from kurrant_core.models.choice_features import (
 )
 from kurrant_core.models.sasrec import SASRec, fit_sasrec
 from kurrant_core.models.torch_support import (
+    CHOICE_LOGIT_ITERATIONS,
     VALIDATION_DAYS,
     EarlyStopping,
     TorchRecommender,
@@ -65,9 +66,10 @@ DEFAULT_CHOICE_ATTRIBUTES = ("cuisine", "main_ingredient", "spiciness", "price")
 """The taste axes of the choice logit (``choice_features.CHOICE_ATTRIBUTES`` names, and price)."""
 CHOICE_MAX_SETS = 200_000
 """Newest menus the choice logit is fitted on (bounds its fit on a large world)."""
-LARGE_CHOICE_MAX_SETS = 60_000
-"""The same bound on a large world (``LARGE_WORLD_ORDERS``): its full-batch L-BFGS took 56 s of the
-large world's 130 s fit on 200,000 menus; 60,000 are its last two or three service days."""
+LARGE_CHOICE_ITERATIONS = 30
+"""L-BFGS iterations per stage of the choice logit on a large world (``LARGE_WORLD_ORDERS``; 60
+elsewhere): its 200,000 menus took 56 s of the large world's 130 s fit at 60. Fewer menus instead
+(the newest 60,000) cost the large world's daily-menu MRR 0.025: every user needs their own."""
 SMALL_DEFAULTS = {"epochs": 30, "batch_size": 128, "max_len": 30, "epoch_examples": 0}
 LARGE_DEFAULTS = {"epochs": 8, "batch_size": 512, "max_len": 20, "epoch_examples": 40_000}
 """Defaults of the parameters left None, by the data's scale (``torch_support.LARGE_WORLD_ORDERS``
@@ -155,11 +157,12 @@ class SequentialRecommender(TorchRecommender):
         design, _ = food_attribute_design(data, tuple(self.choice_attributes))
         if not self.choice_weight or self.objective != "menu" or design.shape[1] == 0:
             return
-        max_sets = scaled(None, len(data.orders), CHOICE_MAX_SETS, LARGE_CHOICE_MAX_SETS)
-        choices = menu_choices(data, max_sets=max_sets, seed=resolve_seed(self.random_state))
+        choices = menu_choices(data, max_sets=CHOICE_MAX_SETS, seed=resolve_seed(self.random_state))
         if len(choices.user) == 0:
             return
         logit = fit_choice_logit(choices, design, data.n_users, l2=self.choice_l2,
+                                 max_iter=scaled(None, len(data.orders), CHOICE_LOGIT_ITERATIONS,
+                                                 LARGE_CHOICE_ITERATIONS),
                                  seed=resolve_seed(self.random_state))
         self.choice_design_ = design
         self.choice_bias_, self.choice_coef_ = logit.bias, logit.coef
