@@ -26,7 +26,12 @@ on a small machine the figures are pessimistic.
 CPU seconds summed over every script run, and the longest run), which separates the server's share
 of the wait from the browser's (bundle download, parse and drawing).
 
-    .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--server-times] [--url URL]
+``--returning`` lets each browser open the dashboard once before it is measured: Streamlit's bundle
+is served as immutable, so a team member's browser holds it after the first visit (a new context
+downloads and parses it every time). ``--charts-open`` opens Compare with its chart box open.
+
+    .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--returning] [--charts-open]
+                                         [--server-times] [--url URL]
 """
 from __future__ import annotations
 
@@ -171,16 +176,20 @@ async def wait_idle(page) -> None:
     await page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS)
 
 
-async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio.Event) -> dict[str, float]:
+async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio.Event,
+                  options: argparse.Namespace) -> dict[str, float]:
     context = await browser.new_context(viewport={"width": 1600, "height": 1200})
     page = await context.new_page()
     times: dict[str, float] = {}
     try:
+        if options.returning:                   # a browser that has opened the dashboard before
+            await page.goto(base, wait_until="networkidle")
+            await page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
         await start.wait()
         t0 = time.perf_counter()
-        await page.goto(base + "/compare")
+        await page.goto(base + "/compare" + ("?cmp_charts=true" if options.charts_open else ""))
         metrics = page.locator('[data-testid="stMetric"]')
-        await metrics.nth(2 * N_METRICS_PER_LIST - 1).wait_for(timeout=TIMEOUT_MS)
+        await metrics.nth(N_METRICS_PER_LIST - 1).wait_for(timeout=TIMEOUT_MS)   # identical lists show theirs once
         await wait_idle(page)
         times["compare"] = time.perf_counter() - t0
 
@@ -211,7 +220,7 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
     return times
 
 
-async def run_sessions(base: str, ranges: list[tuple[str, str]]) -> list[dict[str, float]]:
+async def run_sessions(base: str, ranges: list[tuple[str, str]], options: argparse.Namespace) -> list[dict[str, float]]:
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -222,8 +231,8 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]]) -> list[dict[st
         await router.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
         await router.close()
         start = asyncio.Event()
-        tasks = [asyncio.create_task(session(browser, base, r, start)) for r in ranges]
-        await asyncio.sleep(0.5)                                 # every context open before the start
+        tasks = [asyncio.create_task(session(browser, base, r, start, options)) for r in ranges]
+        await asyncio.sleep(0.5 + (5.0 + 2.0 * len(ranges) if options.returning else 0.0))  # all open (and visited)
         start.set()
         out = await asyncio.gather(*tasks)
         await browser.close()
@@ -242,6 +251,11 @@ def main() -> None:
     parser.add_argument("--warm", action="store_true", help="one unmeasured session first (steady state)")
     parser.add_argument("--server-times", action="store_true", help="also time the server's script runs")
     parser.add_argument("--url", help="DE database URL (default: the bench's demo world)")
+    parser.add_argument("--returning", action="store_true",
+                        help="each browser has opened the dashboard once before (its cache holds Streamlit's "
+                             "bundle, which is served as immutable): what a team member sees day to day")
+    parser.add_argument("--charts-open", action="store_true",
+                        help="open Compare with its chart box open (as it was before the charts were deferred)")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing (apt-get install -y chromium)")
@@ -250,7 +264,8 @@ def main() -> None:
     log_dir = ROOT / "data" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs shared by the server and Chromium; "
-          f"{'warm' if args.warm else 'cold'} server per N")
+          f"{'warm' if args.warm else 'cold'} server per N; {'returning' if args.returning else 'new'} browsers"
+          f"{'; Compare charts open' if args.charts_open else ''}")
     print(f"{'N':>3} | " + " | ".join(f"{s + ' p50/p95 s':>17}" for s in STEPS) + " | failed | server peak RSS")
     for n in sizes:
         times_file = log_dir / f"load_server_{n}.times" if args.server_times else None
@@ -259,10 +274,10 @@ def main() -> None:
         proc, base = start_server(url, log_dir / f"load_server_{n}.log", times_file)
         try:
             if args.warm:
-                asyncio.run(run_sessions(base, eda_ranges(url, 1)))
+                asyncio.run(run_sessions(base, eda_ranges(url, 1), args))
                 if times_file:
                     times_file.write_text("")
-            results = asyncio.run(run_sessions(base, eda_ranges(url, n)))
+            results = asyncio.run(run_sessions(base, eda_ranges(url, n), args))
             rss = peak_rss_mb(proc.pid)
         finally:
             proc.terminate()
