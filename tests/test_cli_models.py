@@ -51,6 +51,7 @@ def test_train_recommend_publish_export_end_to_end(writable_tiny_url, artifacts,
     assert run.status == RUN_DONE and run.triggered_by.startswith("cli:")
     assert run.params["half_life_days"] == 14 and run.train_end < run.data_cutoff
     assert (artifacts / runs.instance_id(engine) / f"run_{run_id}").is_dir()
+    assert run.params["policy"]["name"] == "varied"             # popularity's own default policy
 
     rows = runs.read_recommendations(engine, run_id)
     catalog = rows[rows[C.SERVICE_DATE].isna()]

@@ -485,7 +485,7 @@ def test_a_model_that_cannot_improve_stops_after_its_patience(name):
         assert model.best_epoch_ == 0
         assert len(model.validation_history_) == 1 + patience
         # ncf then refits on every order for the best number of epochs (1); sequential keeps its run
-        assert len(model.loss_history_) == (1 if getattr(model, "refit", False) else 1 + patience)
+        assert len(model.loss_history_) == (1 if getattr(model, "refit_", False) else 1 + patience)
 
 
 @pytest.mark.parametrize("name", ["ncf", "sequential"])

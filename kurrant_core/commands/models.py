@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a model hyper-parameter; repeat for several")
     p.add_argument("--policy", default="default", metavar="NAME",
-                   help="the diversity policy its lists are written with (default: default; off)")
+                   help="the diversity policy its lists are written with (default: the model's own "
+                        "default, see `policy choose --per-model`; off)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("recommend", help="print a done run's list for one user")
@@ -137,12 +138,13 @@ def _train(args: argparse.Namespace) -> int:
     dates = parse_date_range(args.dates) if args.dates else None
     engine = engine_from(args)
     check_training_args(engine, cutoff, args.k)
-    from kurrant_core.policies import get_policy
+    from kurrant_core.policies import BUILTIN, policy_for_model
+    from kurrant_core.rerank import OFF
     person = access.cli_person()
     with audited(engine, person, access.RETRAIN, f"train {args.model}") as act:
         run_id = runs.train_and_write(engine, args.model, params, cutoff=cutoff,
                                       k=args.k, dates=dates, triggered_by=person.who,
-                                      policy=get_policy(engine, args.policy),
+                                      policy=policy_for_model(engine, args.policy, args.model) or BUILTIN[OFF],
                                       progress=_print_stage if args.verbose else None)
         act.target = f"run {run_id} ({args.model})"
     print(run_id)

@@ -12,6 +12,7 @@ their menu?", so it adds the log of the group's recent offer rate of the food.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -94,7 +95,17 @@ class NeuMF(nn.Module):
         Same numbers as ``forward`` on every pair, computed without materialising the pairs'
         embeddings: the GMF tower is one matrix product, and the MLP's first layer is split into
         a user part and a food part that are added (the costly layer runs once per user and food).
+        The products run in float64 on a copy of the network: in float32 a user's logits changed
+        in the fifth digit with how many users shared the block (the CPU's matrix kernels differ
+        by shape), so lists depended on how they were batched.
         """
+        twin = self.__dict__.get("_float64_twin")
+        if twin is None:                 # kept out of the module tree (not saved, not a submodule)
+            twin = copy.deepcopy(self).double()
+            self.__dict__["_float64_twin"] = twin
+        return twin._score_matrix(u, i)
+
+    def _score_matrix(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         self.eval()
         out = np.empty((len(u), len(i)), dtype=np.float32)
         if len(u) == 0 or len(i) == 0:
@@ -280,7 +291,7 @@ class NCFRecommender(TorchRecommender):
         seed = resolve_seed(self.random_state)
         n = len(data.orders)
         scale = {k: scaled(getattr(self, k), n, SMALL_DEFAULTS[k], LARGE_DEFAULTS[k]) for k in SMALL_DEFAULTS}
-        refit = scale.pop("refit")
+        self.refit_ = scale.pop("refit")
         self.fit_params_ = scale
         meals = number_meals(data)
         pos_u, pos_i = data.orders[USER_IDX].to_numpy(), data.orders[ITEM_IDX].to_numpy()
@@ -303,7 +314,7 @@ class NCFRecommender(TorchRecommender):
             validation=validation, stopping=stopping, **self.fit_params_)
         self.validation_history_ = stopping.scores if stopping is not None else []
         self.best_epoch_ = stopping.best_epoch if stopping is not None else len(self.loss_history_) - 1
-        if stopping is not None and refit:     # the best number of epochs, on every order
+        if stopping is not None and self.refit_:     # the best number of epochs, on every order
             self.net_, self.loss_history_ = fit_neumf(
                 data.n_users, data.n_foods, data.orders[USER_IDX].to_numpy(), data.orders[ITEM_IDX].to_numpy(),
                 menu_negatives(data, meals), factors=self.factors, mlp_layers=tuple(self.mlp_layers),
