@@ -434,6 +434,19 @@ def category_coverage(recs: pd.DataFrame, food_category: pd.Series, n_categories
     return float(np.mean(per_list["nunique"] / np.minimum(per_list["size"], n_categories)))
 
 
+N_CATEGORIES, TOP_SHARE = "n_categories", "top_share"
+
+
+def category_spread(frame: pd.DataFrame, keys: list[str], category: str, weight: str | None = None) -> pd.DataFrame:
+    """Per list (the rows sharing ``keys``): ``N_CATEGORIES``, its distinct values of ``category``,
+    and ``TOP_SHARE``, the largest one's share of its rows (or of ``weight``). One measure for a
+    shipped list and for a user's own history, so the two compare like for like."""
+    groups = frame.groupby([*keys, category], dropna=False)
+    counts = groups[weight].sum() if weight else groups.size()
+    per_list = counts.groupby(level=list(range(len(keys))), dropna=False)
+    return pd.DataFrame({N_CATEGORIES: per_list.size(), TOP_SHARE: per_list.max() / per_list.sum()})
+
+
 def top_category_share(recs: pd.DataFrame, food_category: pd.Series) -> float:
     """Median over lists of the largest category's share of the list: 1 for a list of one cuisine,
     0.4 for a top-10 whose biggest cuisine holds 4 foods. ``food_category`` maps food id -> code."""
@@ -442,9 +455,7 @@ def top_category_share(recs: pd.DataFrame, food_category: pd.Series) -> float:
     keys = _list_keys(recs)
     frame = pd.DataFrame({**{key: recs[key].to_numpy() for key in keys},
                           "category": food_category.reindex(recs[C.FOOD_ID].to_numpy()).to_numpy()})
-    counts = frame.groupby([*keys, "category"], dropna=False).size()
-    per_list = counts.groupby(level=list(range(len(keys))), dropna=False)
-    return float(np.median(per_list.max() / per_list.sum()))
+    return float(np.median(category_spread(frame, keys, "category")[TOP_SHARE]))
 
 
 def _day_numbers(values) -> np.ndarray:

@@ -386,3 +386,14 @@ def test_top_category_share_by_hand():
     assert M.top_category_share(recs, category) == pytest.approx(2 / 3)
     assert M.top_category_share(recs[recs[C.USER_ID] == 3], category) == pytest.approx(0.25)
     assert np.isnan(M.top_category_share(recs.iloc[:0], category))
+
+
+def test_category_spread_counts_and_weighs_a_list_and_a_history_alike():
+    frame = pd.DataFrame({C.USER_ID: [1, 1, 1, 2, 2], C.CUISINE_CODE: [1, 1, 2, 3, 4], C.COUNT: [1, 1, 1, 1, 3]})
+    rows = M.category_spread(frame, [C.USER_ID], C.CUISINE_CODE)
+    assert rows.loc[1].tolist() == [2, pytest.approx(2 / 3)] and rows.loc[2].tolist() == [2, 0.5]
+    weighed = M.category_spread(frame, [C.USER_ID], C.CUISINE_CODE, weight=C.COUNT)
+    assert weighed.loc[2, M.TOP_SHARE] == pytest.approx(0.75)          # 3 of user 2's 4 items
+    from kurrant_core.evaluation.variety import TOP_CUISINE_SHARE, cuisine_spread
+    with_unknown = pd.concat([frame, pd.DataFrame({C.USER_ID: [1], C.CUISINE_CODE: [None], C.COUNT: [9]})])
+    assert cuisine_spread(with_unknown, weight=C.COUNT)[TOP_CUISINE_SHARE].tolist() == pytest.approx([2 / 3, 0.75])

@@ -10,19 +10,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kurrant_core import columns as C, schema as S
+from kurrant_core.metrics import N_CATEGORIES, TOP_SHARE, category_spread
 
-N_CUISINES = "n_cuisines"
-TOP_CUISINE_SHARE = "top_cuisine_share"
+N_CUISINES = N_CATEGORIES
+TOP_CUISINE_SHARE = TOP_SHARE
 
 
 def cuisine_spread(frame: pd.DataFrame, weight: str | None = None) -> pd.DataFrame:
     """Per user: N_CUISINES (distinct cuisines) and TOP_CUISINE_SHARE (the largest cuisine's share
-    of the rows, or of ``weight``) of ``frame`` (USER_ID, CUISINE_CODE)."""
-    rows = frame.dropna(subset=[C.CUISINE_CODE])
-    counts = (rows.groupby([C.USER_ID, C.CUISINE_CODE])[weight].sum() if weight
-              else rows.groupby([C.USER_ID, C.CUISINE_CODE]).size())
-    per_user = counts.groupby(level=0)
-    return pd.DataFrame({N_CUISINES: per_user.size(), TOP_CUISINE_SHARE: per_user.max() / per_user.sum()})
+    of the rows, or of ``weight``) of ``frame`` (USER_ID, CUISINE_CODE; rows without a cuisine are
+    left out), measured as ``metrics.category_spread`` measures a list."""
+    return category_spread(frame.dropna(subset=[C.CUISINE_CODE]), [C.USER_ID], C.CUISINE_CODE, weight)
 
 
 def spread_summary(spread: pd.DataFrame) -> dict[str, float]:
