@@ -56,7 +56,7 @@ def main() -> int:
         folder = Path(tmp)
         url = private_copy(world_url(args.scale), folder)
         command = [sys.executable, "-m", "kurrant_core", "--url", url, "retrain", "--models",
-                   args.models, "--wait", "--by", "bench"]
+                   args.models, "--wait"]
         command += ["--no-evaluate"] if args.no_evaluate else []
         env = dict(os.environ, KURRANT_ARTIFACT_DIR=str(folder / "artifacts"))
         started = time.perf_counter()
