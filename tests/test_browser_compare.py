@@ -74,6 +74,12 @@ def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, w
     assert metric_texts(page) != before
     assert not page.locator('[data-testid="stException"]').count()
 
+    # the history charts wait for their box: none on the first render, both once it is opened
+    assert not page.locator('[data-testid="stPlotlyChart"]').count()
+    page.get_by_text(ui_text.text("cmp.history"), exact=True).click()
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(2, timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1800, "height": 2600})   # the app scrolls inside its own pane
     wait_until_idle(page)
