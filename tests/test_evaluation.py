@@ -107,7 +107,7 @@ def tiny_data(tiny_sqlite_url):
     return data, test
 
 
-def test_daily_menu_ranking_of_a_constructed_case(tiny_data):
+def test_daily_menu_ranking_of_a_constructed_case(tiny_data, caplog):
     data, _ = tiny_data
     model = LowestIdFirst().fit(data)
     # three warm users without allergies who share a group that has a lunch menu after the cutoff
@@ -126,7 +126,10 @@ def test_daily_menu_ranking_of_a_constructed_case(tiny_data):
     test = pd.DataFrame({C.USER_ID: [users[0], users[1], users[2], users[2]],
                          C.FOOD_ID: [foods[0], foods[2], foods[1], not_on_menu],
                          C.GROUP_ID: group, C.SERVICE_DATE: day, C.DINING_TYPE: 2})
-    ranked = rank_daily_menus(model, data, test)
+    with caplog.at_level("INFO", logger="kurrant_core.evaluation.protocols"):
+        ranked = rank_daily_menus(model, data, test)
+    assert [r.getMessage() for r in caplog.records] == [      # a line per meal: a long evaluation shows progress
+        f"daily menu {pd.Timestamp(day).date()}, dining type 2: ranking 4 orders"]
     assert ranked[C.RANK].tolist()[:3] == [1, 3, 2] and pd.isna(ranked[C.RANK].iloc[3])
     assert (ranked[C.MENU_SIZE].iloc[:3] == len(foods)).all()
     scores = daily_menu_accuracy(ranked)

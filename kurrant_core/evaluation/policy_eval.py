@@ -7,6 +7,7 @@ unchanged: the chosen food's rank in a policy-ranked menu, the catalog top-k aft
 """
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 import pandas as pd
@@ -17,6 +18,8 @@ from kurrant_core.evaluation.convergence import convergence_summary, group_day_t
 from kurrant_core.models.base import Recommender
 from kurrant_core.policies import apply_policy
 from kurrant_core.rerank import Policy
+
+log = logging.getLogger(__name__)
 
 
 class PolicyRanker:
@@ -39,6 +42,8 @@ def first_picks(ranker: Recommender | PolicyRanker, data: TrainingData, test: pd
     """Each test user's #1 of each test meal's menu (the AI pick), one row per user and meal."""
     parts = []
     for (day, dining_type), orders in test.groupby([C.SERVICE_DATE, C.DINING_TYPE], sort=True):
+        log.info("picks of the day %s, dining type %s: %d users", pd.Timestamp(day).date(), dining_type,
+                 orders[C.USER_ID].nunique())
         top = ranker.recommend(orders[C.USER_ID].unique(), 1, service_date=pd.Timestamp(day).date(),
                                dining_type=int(dining_type))
         top = top[top[C.RANK] == 1]

@@ -10,6 +10,8 @@ Both report cold-start users (no order before the cutoff) separately as well.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -17,6 +19,8 @@ from kurrant_core import columns as C, metrics as M
 from kurrant_core.data import TrainingData
 from kurrant_core.evaluation import names as N
 from kurrant_core.models.base import Recommender
+
+log = logging.getLogger(__name__)
 
 RANKED_COLUMNS = [C.USER_ID, C.FOOD_ID, C.SERVICE_DATE, C.DINING_TYPE, C.RANK, C.MENU_SIZE,
                   C.IS_COLD_START]
@@ -31,6 +35,10 @@ def rank_daily_menus(model: Recommender, data: TrainingData, test: pd.DataFrame)
     """
     parts = []
     for (day, dining_type), orders in test.groupby([C.SERVICE_DATE, C.DINING_TYPE], sort=True):
+        # a line per meal: on a large world this protocol runs for minutes, and a retrain's log
+        # tail (what Retrain & runs shows) has to keep moving
+        log.info("daily menu %s, dining type %s: ranking %d orders", pd.Timestamp(day).date(), dining_type,
+                 len(orders))
         ranked = model.recommend(orders[C.USER_ID].unique(), data.n_foods,
                                  service_date=pd.Timestamp(day).date(), dining_type=int(dining_type))
         sizes = ranked.groupby(C.USER_ID).size().rename(C.MENU_SIZE)
