@@ -342,3 +342,14 @@ def test_spec_round_trip_and_validation():
         jobs.RetrainSpec.build("popularity,bogus")
     with pytest.raises(KurrantError, match="at least 1"):
         jobs.RetrainSpec.build(["popularity"], k=0)
+
+
+def test_a_retrain_evaluates_a_seeded_sample_of_test_users_on_a_large_world():
+    from kurrant_core.jobs.evaluate import sampled_users
+    test = pd.DataFrame({C.USER_ID: [1, 1, 2, 3, 3, 3, 4, 5], C.FOOD_ID: range(8)})
+    assert sampled_users(test, max_users=5) is test                     # small enough: every user
+    two = sampled_users(test, max_users=2, seed=3)
+    assert two[C.USER_ID].nunique() == 2
+    for user in two[C.USER_ID].unique():                                # every item of a sampled user
+        assert (two[C.USER_ID] == user).sum() == (test[C.USER_ID] == user).sum()
+    assert two.equals(sampled_users(test, max_users=2, seed=3))         # the same sample every time
