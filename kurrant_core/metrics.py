@@ -479,6 +479,11 @@ def repeat_rate(recs: pd.DataFrame, history: pd.DataFrame, as_of: date | None = 
     else:
         rec_day = np.full(len(recs), _day_numbers([as_of])[0])
     eaten_day = _day_numbers(history[C.SERVICE_DATE])
+    # only meals of these users within ``days`` before some list can match (the rest of a large
+    # history, millions of rows x ``days``, would only slow the lookup down)
+    near = ((eaten_day >= rec_day.min() - days) & (eaten_day <= rec_day.max() - 1)
+            & history[C.USER_ID].isin(pd.unique(recs[C.USER_ID])).to_numpy())
+    history, eaten_day = history[near], eaten_day[near]
     # a meal on day h counts as recent for every as_of in h + 1 .. h + days
     offsets = np.arange(1, days + 1)
     recent = pd.MultiIndex.from_arrays([
