@@ -263,3 +263,20 @@ def test_evaluate_measures_an_ensemble_with_its_own_default_policy(engine, backe
                        "rrf:popularity,history": default_policy_name(None, "ensemble")}
     run = runs.get_run(engine, next(r["run_id"] for r in rows if r[C.MODEL] == "rrf:popularity,history"))
     assert run.params[POLICY_KEY]["name"] == "default"
+
+
+def test_the_window_table_is_its_halves_tables_joined(engine, backend):
+    from kurrant_core.ensembles.stacking import _halves, _joined, daily_table
+    from kurrant_core.evaluation import tuning
+    from kurrant_core.models import make_model
+    if backend != "sqlite":
+        pytest.skip("pure numpy over the fitted models: one backend is enough")
+    run = runs.get_run(engine, runs.train_and_write(engine, "popularity", k=3, triggered_by="test"))
+    validation = tuning.build_validation(engine, TimeSplit(run.data_cutoff - timedelta(days=10), 7))
+    models = [make_model(m).fit(validation.data) for m in ("popularity", "history")]
+    parts = _halves(validation.items)
+    assert parts["first"] is not parts["second"], "the tiny world's window should span several days"
+    whole, chosen = daily_table(models, validation.data, validation.items)
+    joined, joined_chosen = _joined(*(daily_table(models, validation.data, parts[p]) for p in ("first", "second")))
+    assert len(whole) > 0 and np.array_equal(chosen, joined_chosen)
+    assert np.array_equal(whole, joined, equal_nan=True)

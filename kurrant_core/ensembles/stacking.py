@@ -226,14 +226,28 @@ def _halves(items: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "all": items}
 
 
+def _joined(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``daily_table`` results as one (the rows of ``a`` first; the narrower padded with NaN):
+    what ``daily_table`` gives for both parts' items together, since it builds one row per order."""
+    (ta, ca), (tb, cb) = a, b
+    width = max(ta.shape[1], tb.shape[1])
+    pad = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=np.nan) for t in (ta, tb)]
+    return np.concatenate(pad), np.concatenate([ca, cb])
+
+
 def learn_weights(models: Sequence[Recommender], window: TimeSplit, data, items: pd.DataFrame, *,
                   k: int = 10, labels: Sequence[str] | None = None) -> StackedWeights:
     """Weights per protocol for ``models`` (already fitted on ``data``, the training data before
     the window) from the window's paid ``items``, checked on the window's second half
     (``guarded_weights``)."""
     parts = _halves(items)
-    daily = {name: daily_table(models, data, part) for name, part in parts.items()}
-    catalog = {name: catalog_table(models, data, part) for name, part in parts.items()}
+    if parts["first"] is parts["second"]:       # one day: one table serves every part
+        daily = dict.fromkeys(parts, daily_table(models, data, items))
+        catalog = dict.fromkeys(parts, catalog_table(models, data, items))
+    else:                                       # the window's menus are its halves' menus: scored once
+        daily = {name: daily_table(models, data, parts[name]) for name in ("first", "second")}
+        daily["all"] = _joined(daily["first"], daily["second"])
+        catalog = {name: catalog_table(models, data, part) for name, part in parts.items()}
     w_daily, daily_check = guarded_weights(lambda p: lambda w: daily_mrr(*daily[p], w), len(models))
     w_catalog, catalog_check = guarded_weights(lambda p: lambda w: catalog_ndcg(*catalog[p], w, k), len(models))
     eye = np.eye(len(models))

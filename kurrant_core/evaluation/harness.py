@@ -262,8 +262,7 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
     if k < 1:
         raise KurrantError(f"k must be at least 1, not {k}.")
     names = resolve_models(models, with_baselines=True)
-    def shipped_by(name: str) -> Policy | None:       # "default": each model's own default (MODEL_DEFAULTS)
-        return policy_for_model(engine, policy, name)
+    shipped = {name: policy_for_model(engine, policy, name) for name in names}   # "default": each model's own
     params = {name: dict(values) for name, values in (params or {}).items()}
     latest = split or default_split(engine, horizon_days)
     splits = backtest_splits(latest, backtest)
@@ -288,12 +287,12 @@ def evaluate(engine: sa.Engine, models: str | Sequence[str] | None = "all", *,
             check_stop(should_stop, None)
             report(f"evaluating {name} (cutoff {fold.cutoff})", (f * len(names) + m) / steps)
             model = make_model(name, **params.get(name, {}))
-            scores = _fit_and_score(model, data, test, k, with_tradeoff, exclude_seen, shipped_by(name))
+            scores = _fit_and_score(model, data, test, k, with_tradeoff, exclude_seen, shipped[name])
             folds[name].append(scores)
             if is_latest:
                 evaluations.append(_evaluated_run(
                     engine, model, data, folds[name], latest, [s.cutoff.isoformat() for s in splits],
-                    k, exclude_seen, tuned.get(name), shipped_by(name), triggered_by, job_id, should_stop))
+                    k, exclude_seen, tuned.get(name), shipped[name], triggered_by, job_id, should_stop))
     report("comparing with the baselines", 0.99)
     versus, random = compare_to_baselines(
         {name: pooled([s.daily_users for s in folds[name]]) for name in names},
