@@ -17,6 +17,7 @@ from kurrant_core import columns as C
 from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
 from kurrant_core.models.base import Recommender
 from kurrant_core.rerank import DEFAULT_POOL, CandidateSet
+from kurrant_core.rerank_block import CandidateBlock
 
 
 def candidate_set(data: TrainingData, model: Recommender, user_id: int, *, n: int = DEFAULT_POOL,
@@ -67,6 +68,45 @@ def candidate_sets(data: TrainingData, model: Recommender, user_ids, *, n: int =
             days_since_eaten=days[a:b], user_category_mix=dict(zip(mix_codes[lo:hi], mix_shares[lo:hi])),
             allergen=allergen[a:b], user_id=int(user))
     return out
+
+
+def candidate_block(data: TrainingData, model: Recommender, user_ids, *, n: int = DEFAULT_POOL,
+                    service_date: date | None = None, dining_type: int | None = None,
+                    exclude=None) -> CandidateBlock:
+    """``candidate_sets`` as one padded block (users x pool width), for ``rerank_block``: the same
+    pools, built with array operations only (no per-user objects)."""
+    recs = model.recommend(user_ids, n, service_date=service_date, dining_type=dining_type,
+                           exclude=exclude)
+    users = recs[C.USER_ID].to_numpy()
+    new_user = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, bool)
+    starts = np.flatnonzero(new_user)                    # recommend keeps each user's rows together
+    row = np.cumsum(new_user) - 1
+    col = np.arange(len(users)) - starts[row] if len(users) else np.zeros(0, np.int64)
+    shape = (len(starts), int(col.max(initial=-1)) + 1)
+
+    def padded(values: np.ndarray, fill) -> np.ndarray:
+        out = np.full(shape, fill, dtype=np.asarray(values).dtype)
+        out[row, col] = values
+        return out
+
+    u = data.user_indices(users)
+    i = data.food_indices(recs[C.FOOD_ID].to_numpy())
+    as_of = pd.Timestamp(service_date if service_date is not None else data.cutoff)
+    last = np.asarray(data.last_eaten_day[u, i]).ravel()
+    today = np.datetime64(as_of.date(), "D").astype(np.int64)
+    days = np.where(last > 0, today - (last - 1), np.inf)
+    allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
+    pool_categories = data.food_category[i]
+    axis = np.union1d(data.category_codes, pool_categories)
+    mix = np.zeros((shape[0], len(axis)))
+    mix[:, np.searchsorted(axis, data.category_codes)] = data.category_mix[u[starts]].toarray()
+    return CandidateBlock(
+        user_ids=users[starts], food_ids=padded(recs[C.FOOD_ID].to_numpy(), -1),
+        valid=padded(np.ones(len(users), bool), False),
+        relevance=padded(recs[C.SCORE].to_numpy(np.float64), 0.0),
+        category=padded(pool_categories, axis[0] if len(axis) else -1), maker=padded(data.food_makers[i], -1),
+        popularity=padded(_popularity(data)[i].astype(np.float64), 0.0), days_since_eaten=padded(days, np.inf),
+        allergen=padded(allergen, False), mix=mix, category_axis=axis)
 
 
 def _popularity(data: TrainingData) -> np.ndarray:

@@ -24,11 +24,12 @@ import sqlalchemy as sa
 
 from kurrant_core import access, columns as C, schema as S
 from kurrant_core.audit import audited
-from kurrant_core.candidates import candidate_sets
+from kurrant_core.candidates import candidate_block, candidate_sets
 from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import _EMPTY_BLOCK, Recommender, _as_frame
 from kurrant_core.rerank import OFF, Policy, admissible, rerank_many
+from kurrant_core.rerank_block import rerank_block, spread_block
 
 DEFAULT = "default"
 DEFAULT_POLICY = Policy(name=DEFAULT, calibration_lambda=0.1, max_per_category=5, spread_max_share=0.5)
@@ -166,6 +167,35 @@ def apply_policy(model: Recommender, data: TrainingData, user_ids, k: int, polic
         recs = model.recommend(user_ids, k, service_date=service_date, dining_type=dining_type,
                                exclude=exclude)
         return recs.assign(**{C.RAW_SCORE: recs[C.SCORE]})
+    if policy.mmr_lambda is None and policy.dpp_theta is None:
+        return _apply_in_block(model, data, user_ids, k, policy, service_date, dining_type, exclude)
+    return _apply_per_list(model, data, user_ids, k, policy, service_date, dining_type, exclude)
+
+
+def _apply_in_block(model: Recommender, data: TrainingData, user_ids, k: int, policy: Policy,
+                    service_date: date | None, dining_type: int | None, exclude) -> pd.DataFrame:
+    """``apply_policy`` with every list of the batch re-ranked together (``rerank_block``)."""
+    block = candidate_block(data, model, user_ids, n=max(policy.pool, k), service_date=service_date,
+                            dining_type=dining_type, exclude=exclude)
+    spread = policy.spread_max_share is not None and service_date is not None
+    depth = max(k, 2) if spread else k          # the spread needs each user's second choice
+    lists = rerank_block(block, policy, np.minimum(depth, block.lengths))
+    if spread:
+        groups = data.user_group[data.user_indices(block.user_ids)]
+        lists = spread_block(block, lists, groups, policy.spread_max_share)
+    positions, scores = lists.positions[:, :k], lists.scores[:, :k]
+    rows, cols = np.nonzero(positions >= 0)
+    picks = positions[rows, cols]
+    frame = _as_frame(data, [(data.user_indices(block.user_ids)[rows],
+                              data.food_indices(block.food_ids[rows, picks]), cols + 1, scores[rows, cols])],
+                      service_date, dining_type)
+    frame[C.RAW_SCORE] = block.relevance[rows, picks].astype(float)
+    return frame
+
+
+def _apply_per_list(model: Recommender, data: TrainingData, user_ids, k: int, policy: Policy,
+                    service_date: date | None, dining_type: int | None, exclude) -> pd.DataFrame:
+    """``apply_policy`` one ``CandidateSet`` per list (policies with MMR or DPP)."""
     pools = candidate_sets(data, model, user_ids, n=max(policy.pool, k), service_date=service_date,
                            dining_type=dining_type, exclude=exclude)
     spread = policy.spread_max_share is not None and service_date is not None

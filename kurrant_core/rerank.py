@@ -566,36 +566,70 @@ def _greedy_block(pools: Sequence[CandidateSet], prepared: Sequence[tuple], ks: 
     each list as positions into its admissible foods, as ``greedy_select`` returns them."""
     rows = len(pools)
     relevance = np.zeros((rows, size))
-    allowed_base = np.zeros((rows, size), bool)
+    allowed = np.zeros((rows, size), bool)
     for r, (keep, pos, w, _) in enumerate(prepared):
         relevance[r, pos] = w
-        allowed_base[r] = keep
-    calibrated = n_categories > 0
-    if calibrated:
-        lam, alpha = prepared[0][3].lam, prepared[0][3].alpha
+        allowed[r] = keep
+    calibration = None
+    if n_categories > 0:
         cat_idx = np.zeros((rows, size), np.int64)
         target = np.empty((rows, n_categories))
-        for r, (_, pos, _, calibration) in enumerate(prepared):
-            cat_idx[r, pos] = calibration.cat_idx
-            target[r] = calibration.p
-        counts = np.zeros((rows, n_categories))
-        one_more = np.eye(n_categories)
-    caps = [(np.stack([codes for codes in column]), cap) for column, cap in
-            (([p.category for p in pools], settings.max_per_category),
-             ([p.maker for p in pools], settings.max_per_maker)) if cap is not None]
-    used = [np.zeros((rows, size), np.int64) for _ in caps]
-    k = np.asarray(ks)
+        for r, (_, pos, _, cal) in enumerate(prepared):
+            cat_idx[r, pos] = cal.cat_idx
+            target[r] = cal.p
+        calibration = (cat_idx, target, np.full(rows, prepared[0][3].lam), prepared[0][3].alpha)
     soft_cap = None
     if settings.cap_by_history:
-        soft_cap = np.array([np.iinfo(np.int64).max if c is None else c for c in
+        soft_cap = np.array([NO_CAP if c is None else c for c in
                              (history_cap(p.user_category_mix, kk) for p, kk in zip(pools, ks))], np.int64)
-        categories = np.stack([p.category for p in pools])
+    picks = greedy_rows(relevance, allowed, np.asarray(ks, np.int64), calibration=calibration,
+                        category=np.stack([p.category for p in pools]),
+                        maker=np.stack([p.maker for p in pools]),
+                        max_per_category=settings.max_per_category, max_per_maker=settings.max_per_maker,
+                        soft_cap=soft_cap)
+    out = []
+    for (_, pos, _, _), row in zip(prepared, picks):
+        local = np.searchsorted(pos, row[row >= 0])     # full -> admissible index
+        out.append(local.astype(int))
+    return out
+
+
+NO_CAP = np.iinfo(np.int64).max
+"""A per-row cap that never binds (a cold user under the history cap)."""
+
+
+def greedy_rows(relevance: np.ndarray, allowed: np.ndarray, k: np.ndarray, *,
+                calibration: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None,
+                category: np.ndarray | None = None, maker: np.ndarray | None = None,
+                max_per_category: int | None = None, max_per_maker: int | None = None,
+                soft_cap: np.ndarray | None = None) -> np.ndarray:
+    """``greedy_select`` for many lists at once, one padded row each: the same gains, caps, soft
+    cap and tie rule, each step taken by every row together. Rows x ``k.max()`` positions into the
+    rows, best first, -1 after a row's last pick.
+
+    ``allowed`` masks what a row may show (admissible, not padding); ``k`` is each row's length;
+    ``calibration`` = (category column of each cell, each row's target mix over those columns, each
+    row's lambda (0 for a row without calibration), alpha); ``soft_cap`` = each row's history cap
+    (``NO_CAP`` for none), counted on ``category``.
+    """
+    rows, size = relevance.shape
+    k = np.asarray(k, np.int64)
+    caps = [(codes, cap) for codes, cap in ((category, max_per_category), (maker, max_per_maker))
+            if cap is not None]
+    used = [np.zeros((rows, size), np.int64) for _ in caps]
+    if calibration is not None:
+        cat_idx, target, lam, alpha = calibration
+        lam = np.asarray(lam, float)[:, None]
+        n_categories = target.shape[1]
+        counts = np.zeros((rows, n_categories))
+        one_more = np.eye(n_categories)
+    if soft_cap is not None:
         category_used = np.zeros((rows, size), np.int64)
-    free = allowed_base.copy()
-    picked: list[list[int]] = [[] for _ in range(rows)]
+    free = allowed.copy()
+    picks = np.full((rows, int(k.max(initial=0))), -1, np.int64)
     n_picked = np.zeros(rows, np.int64)
     every = np.arange(rows)
-    for _ in range(int(k.max(initial=0))):
+    for _ in range(picks.shape[1]):
         allowed = free & (n_picked < k)[:, None]
         for (_, cap), count in zip(caps, used):
             allowed &= count < cap
@@ -605,7 +639,7 @@ def _greedy_block(pools: Sequence[CandidateSet], prepared: Sequence[tuple], ks: 
         live = allowed.any(axis=1)
         if not live.any():
             break
-        if calibrated:
+        if calibration is not None:
             mixes = (counts[:, None, :] + one_more) / (counts.sum(axis=1)[:, None, None] + 1.0)
             kl_if_added = smoothed_kl(target[:, None, :], mixes, alpha)
             gain = (1.0 - lam) * relevance - lam * np.take_along_axis(kl_if_added, cat_idx, axis=1)
@@ -618,20 +652,15 @@ def _greedy_block(pools: Sequence[CandidateSet], prepared: Sequence[tuple], ks: 
         rows_live = every[live]
         chosen = best[live]
         free[rows_live, chosen] = False
+        picks[rows_live, n_picked[rows_live]] = chosen
         n_picked[rows_live] += 1
-        if calibrated:
+        if calibration is not None:
             counts[rows_live, cat_idx[rows_live, chosen]] += 1
         for (codes, _), count in zip(caps, used):
             count[rows_live] += codes[rows_live] == codes[rows_live, chosen][:, None]
         if soft_cap is not None:
-            category_used[rows_live] += categories[rows_live] == categories[rows_live, chosen][:, None]
-        for r, j in zip(rows_live.tolist(), chosen.tolist()):
-            picked[r].append(j)
-    out = []
-    for (keep, pos, _, _), positions in zip(prepared, picked):
-        local = np.searchsorted(pos, np.array(positions, dtype=int))   # full -> admissible index
-        out.append(local.astype(int))
-    return out
+            category_used[rows_live] += category[rows_live] == category[rows_live, chosen][:, None]
+    return picks
 
 
 # ---------------------------------------------------------------- what a list costs

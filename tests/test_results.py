@@ -147,11 +147,11 @@ def test_validation_rejects_a_broken_run(engine, spoil, rule):
 def test_a_run_failing_after_the_first_chunk_leaves_no_visible_rows(engine, monkeypatch):
     original, calls = shared_format._insert_chunk, []
 
-    def insert_then_crash(eng, records):
-        calls.append(len(records))
+    def insert_then_crash(eng, sql, rows):
+        calls.append(len(rows))
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        original(eng, records)
+        original(eng, sql, rows)
 
     monkeypatch.setattr(shared_format, "_insert_chunk", insert_then_crash)
     run_id = _start(engine)
@@ -283,11 +283,11 @@ def test_train_and_write_fails_or_stops_without_touching_the_active_run(
 
     original, calls = shared_format._insert_chunk, []
 
-    def insert_then_crash(eng, records):
-        calls.append(len(records))
+    def insert_then_crash(eng, sql, rows):
+        calls.append(len(rows))
         if len(calls) == 2:
             raise RuntimeError("connection lost")
-        original(eng, records)
+        original(eng, sql, rows)
 
     monkeypatch.setattr(shared_format, "_insert_chunk", insert_then_crash)
     with pytest.raises(RuntimeError, match="connection lost"):
