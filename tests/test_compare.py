@@ -245,6 +245,65 @@ def test_a_stored_list_keeps_its_order_and_ignores_the_knobs():
     assert compare.REPORT_METRICS[0].display(column.report, column.baseline) == ("–", None)
 
 
+LUNCH_DAY = date(2026, 10, 20)
+HISTORY = pd.DataFrame({
+    C.SERVICE_DATE: [date(2026, 10, 1), date(2026, 10, 8), LUNCH_DAY, date(2026, 10, 25)],
+    C.DINING_TYPE: [codes.LUNCH, codes.LUNCH, codes.LUNCH, codes.LUNCH],
+    C.FOOD_ID: [11, 13, 14, 12], C.FOOD_NAME: ["비빔밥", "짜장면", "짬뽕", "불고기"],
+    C.CUISINE_LABEL: ["한식", "중식", "중식", "한식"]})
+
+
+def loader_of(*pools: compare.ScoredCandidates):
+    """A pool loader over hand-made pools (the same pool every day) that records what it was asked."""
+    asked = []
+
+    def load(run_id: int, day, meal):
+        asked.append((run_id, day, meal))
+        return next(p for p in pools if p.run_id == run_id)
+    return load, asked
+
+
+def test_compare_lists_is_side_by_side_on_the_history_before_the_day():
+    load, asked = loader_of(A, B)
+    knobs = compare.Policy.from_knobs(k=2)
+    compared = compare.compare_lists(load, [1, 2], HISTORY, knobs, service_date=LUNCH_DAY, dining_type=codes.LUNCH)
+    assert asked == [(1, LUNCH_DAY, codes.LUNCH), (2, LUNCH_DAY, codes.LUNCH)]
+    assert compared.history[C.FOOD_ID].tolist() == [11, 13], "only what was eaten before the day"
+    assert compared.ordered == [14]
+    expected = compare.side_by_side([A, B], knobs, HISTORY.iloc[:2], ordered=[14])
+    assert [c.food_ids for c in compared.view.columns] == [c.food_ids for c in expected.columns]
+    a = compared.view.columns[0].items.set_index(C.FOOD_ID)
+    assert a.loc[11, C.LAST_EATEN] == date(2026, 10, 1) and a.loc[12, C.LAST_EATEN] is None, "12: eaten later"
+    assert compared.food_names == {11: "food 11", 12: "food 12", 13: "짜장면", 14: "짬뽕"}, "lists first, then history"
+    catalog = compare.compare_lists(load, [2], HISTORY, knobs)
+    assert asked[-1] == (2, None, None) and catalog.ordered == [] and len(catalog.history) == len(HISTORY)
+
+
+def test_replay_runs_asks_each_run_for_each_replayed_day():
+    load, asked = loader_of(A, B)
+    knobs = compare.Policy.from_knobs(k=2)
+    strip = compare.replay_runs(load, [1, 2], HISTORY, knobs, codes.LUNCH, LUNCH_DAY, 2)
+    days = [date(2026, 10, 8), LUNCH_DAY]
+    assert strip.days == days
+    assert asked == [(run, day, codes.LUNCH) for day in days for run in (1, 2)]
+    expected = compare.replay([[A, B]] * 2, days, knobs, HISTORY, codes.LUNCH)
+    assert strip.table.equals(expected.table) and strip.hit_rates == expected.hit_rates
+    assert compare.replay_runs(load, [1], HISTORY, knobs, codes.DINNER, LUNCH_DAY, 5).days == []
+
+
+def test_knob_values_are_one_key_per_policy_whatever_the_number_types():
+    knobs = compare.Policy.from_knobs(k=5, mmr_lambda=0.5, max_per_category=2, cap_by_history=True)
+    same = compare.Policy.from_knobs(k=5.0, mmr_lambda=0.50, max_per_category=2.0, cap_by_history=True)
+    key = compare.knob_values(knobs)
+    assert key == compare.knob_values(same) and hash(key) == hash(compare.knob_values(same))
+    assert [name for name, _ in key] == list(compare.KNOB_NAMES)
+    assert compare.Policy.from_knobs(**dict(key)) == knobs, "the key rebuilds the policy"
+    assert compare.knob_values(compare.Policy.from_knobs(k=5, mmr_lambda=0.5, max_per_category=1,
+                                                         cap_by_history=True)) != key
+    assert compare.knob_values(compare.Policy.from_knobs(mmr_lambda=1)) == compare.knob_values(
+        compare.Policy.from_knobs()), "a knob at its neutral value is the knob off"
+
+
 def test_report_metrics_name_list_report_fields():
     fields = {f.name for f in dataclasses.fields(ListReport)}
     assert {m.field for m in compare.REPORT_METRICS} <= fields

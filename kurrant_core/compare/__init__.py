@@ -3,8 +3,9 @@
 Everything the comparison page shows comes from here (the page only draws it):
 ``users`` (profile with labels, quick picks, order history), ``menus`` (which days have a menu,
 and a clear message when the chosen one has none), ``runs`` (finished runs and their saved
-models) and ``lists`` (scored candidate pools, live re-ranking with the diversity knobs, marks,
-why-lines, per-list metrics, overlap between lists, category mixes).
+models), ``lists`` (scored candidate pools, live re-ranking with the diversity knobs, marks,
+why-lines, per-list metrics, overlap between lists, category mixes) and ``view`` (the page's two
+costly answers, the lists and the replay, from a pool loader the caller may cache).
 """
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ from kurrant_core.compare.users import (
                                         user_profile,
                                         users_of_group,
 )
+from kurrant_core.compare.view import ComparedLists, PoolLoader, compare_lists, knob_values, replay_runs
 from kurrant_core.rerank import KNOB_NAMES, Policy
 
 __all__ = [
@@ -73,5 +75,6 @@ __all__ = [
     "submit_fast_retrain", "COLD", "HEAVY", "LIGHT", "QUICK_PICKS", "RANDOM", "UserProfile", "pick_user",
     "user_groups", "user_history", "user_profile",
     "users_of_group", "DEFAULT_REPLAY_DAYS", "MAX_REPLAY_DAYS", "Replay", "hit_rate", "history_before", "is_hit",
-    "ordered_foods", "replay", "replay_days", "replay_summary",
+    "ordered_foods", "replay", "replay_days", "replay_summary", "ComparedLists", "PoolLoader", "compare_lists",
+    "knob_values", "replay_runs",
 ]
