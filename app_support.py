@@ -4,12 +4,13 @@ Everything else a page needs comes from ``kurrant_core``; this module only adapt
 Streamlit's caching and error display.
 
 Work that every session would repeat happens once per server: query results (``cached_query``),
-loaded run models, a run's scored candidates for a user and day (``run_candidates``)
-and drawn figures (``cached_figure``), each keyed by the DE URL, the data version (changes with every
+loaded run models, a run's scored candidates for a user and day (``run_candidates``), Compare's
+lists and replay for a user, setting and knobs (``compare_view``, ``compare_replay``) and drawn
+figures (``cached_figure``), each keyed by the DE URL, the data version (changes with every
 preprocess) and its arguments. The first import of this module (the server's first page) also
-starts a background thread that imports the heavy libraries (scikit-learn, SciPy, Plotly) and
-loads the models of the runs Compare shows by default, so the first Compare render does not wait
-for them.
+starts a background thread that imports the heavy libraries (scikit-learn, SciPy, Plotly), loads
+the models of the runs Compare shows by default and computes Compare's default view, so the first
+Compare render finds them ready.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import gc
 import importlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,7 +31,7 @@ from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 
 if TYPE_CHECKING:
-    from kurrant_core.compare import ScoredCandidates
+    from kurrant_core.compare import ComparedLists, Policy, PoolLoader, Replay, ScoredCandidates
     from kurrant_core.models import Recommender
 
 log = logging.getLogger("kurrant_lens")
@@ -138,7 +139,9 @@ def _freeze_long_lived() -> None:
     gc.freeze()
 
 
-@st.cache_data(ttl=QUERY_TTL_S, show_spinner="Scoring the user's candidates…", max_entries=256)
+# cache_resource, not cache_data: every session gets the same object instead of unpickling a copy on
+# each rerun, so what a pool memoises (typed columns, the model's own top-k report) is computed once
+@st.cache_resource(ttl=QUERY_TTL_S, show_spinner="Scoring the user's candidates…", max_entries=256)
 def _run_candidates(url: str, run_id: int, user_id: int, service_date: date | None, dining_type: int | None,
                     version: str) -> ScoredCandidates:
     from kurrant_core import compare
@@ -161,6 +164,53 @@ def run_candidates(run_id: int, user_id: int, service_date: date | None, dining_
                            None if dining_type is None else int(dining_type), version)
 
 
+def _pool_loader(url: str, user_id: int, version: str) -> PoolLoader:
+    return lambda run_id, day, meal: _run_candidates(url, int(run_id), int(user_id), day,
+                                                     None if meal is None else int(meal), version)
+
+
+def _user_history(url: str, user_id: int, version: str):
+    from kurrant_core import compare
+    return _cached_call(f"{compare.user_history.__module__}.{compare.user_history.__qualname__}", url, version,
+                        (int(user_id),), {}, _fn=compare.user_history, _engine=_engine_for(url))
+
+
+@st.cache_resource(ttl=QUERY_TTL_S, show_spinner=False, max_entries=128)
+def _compare_view(url: str, run_ids: tuple[int, ...], user_id: int, service_date: date | None,
+                  dining_type: int | None, knobs: tuple, lang: str, version: str) -> ComparedLists:
+    from kurrant_core import compare
+    return compare.compare_lists(_pool_loader(url, user_id, version), run_ids, _user_history(url, user_id, version),
+                                 compare.Policy.from_knobs(**dict(knobs)), service_date=service_date,
+                                 dining_type=dining_type, lang=lang)
+
+
+@st.cache_resource(ttl=QUERY_TTL_S, show_spinner=False, max_entries=128)
+def _compare_replay(url: str, run_ids: tuple[int, ...], user_id: int, dining_type: int, until: date, n_days: int,
+                    knobs: tuple, version: str) -> Replay:
+    from kurrant_core import compare
+    return compare.replay_runs(_pool_loader(url, user_id, version), run_ids, _user_history(url, user_id, version),
+                               compare.Policy.from_knobs(**dict(knobs)), dining_type, until, n_days)
+
+
+def compare_view(run_ids: Sequence[int], user_id: int, service_date: date | None, dining_type: int | None,
+                 settings: Policy, *, lang: str, version: str) -> ComparedLists:
+    """Compare's lists (``compare.compare_lists``), computed once per server for the same runs, user,
+    setting, knobs, language and data version: shared by every session, so never mutate it."""
+    from kurrant_core import compare
+    return _compare_view(de_engine().url.render_as_string(), tuple(int(r) for r in run_ids), int(user_id),
+                         service_date, None if dining_type is None else int(dining_type),
+                         compare.knob_values(settings), lang, version)
+
+
+def compare_replay(run_ids: Sequence[int], user_id: int, dining_type: int, until: date, n_days: int,
+                   settings: Policy, *, version: str) -> Replay:
+    """Compare's replay strip (``compare.replay_runs``), computed once per server for the same
+    arguments and data version: shared by every session, so never mutate it."""
+    from kurrant_core import compare
+    return _compare_replay(de_engine().url.render_as_string(), tuple(int(r) for r in run_ids), int(user_id),
+                           int(dining_type), until, int(n_days), compare.knob_values(settings), version)
+
+
 @st.cache_resource(show_spinner=False, max_entries=128)
 def _figure(name: str, version: str, args: tuple, kwargs: dict, _build: Callable) -> Any:
     return _build(*args, **kwargs)
@@ -181,9 +231,10 @@ class _WarmUpThreadFilter(logging.Filter):
 
 
 def _warm_up() -> None:
-    """Off the script thread, once per server: import the heavy libraries, then load the models of
-    the runs Compare shows by default into the shared cache (each load ends by freezing what is
-    loaded, see :func:`_freeze_long_lived`). A page needing them meanwhile waits for this work
+    """Off the script thread, once per server: import the heavy libraries, load the models of the
+    runs Compare shows by default into the shared cache (each load ends by freezing what is loaded,
+    see :func:`_freeze_long_lived`), then compute what Compare opens on (its default user, day, runs
+    and knobs: the lists and the replay strip). A page needing them meanwhile waits for this work
     (import and cache locks) instead of repeating it; any failure is left to the page to report."""
     try:
         for name in HEAVY_MODULES:
@@ -191,12 +242,30 @@ def _warm_up() -> None:
         from kurrant_core import compare, eda
         engine = _engine_for(config.de_url())
         version = eda.data_version(engine)
-        for run_id in compare.default_run_ids(compare.comparable_runs(engine)):
+        runs = compare.comparable_runs(engine)
+        run_ids = compare.default_run_ids(runs)
+        for run_id in run_ids:
             _run_model(engine.url.render_as_string(), int(run_id), version)
+        _warm_compare_default(engine, runs, run_ids, version)
     except Exception:                       # no database yet, no runs, a broken run: the page says so
         log.debug("background warm-up stopped", exc_info=True)
     finally:
         _freeze_long_lived()
+
+
+def _warm_compare_default(engine: sa.Engine, runs, run_ids: list[int], version: str) -> None:
+    """Compute Compare's first screen as the page asks for it (the same cached calls and keys)."""
+    from kurrant_core import codes, compare, policies
+    if not run_ids:
+        return
+    user_id = int(cached_query(compare.pick_user, compare.HEAVY, version=version))
+    day = compare.default_menu_day(cached_query(compare.menu_days, version=version), codes.LUNCH,
+                                   compare.latest_cutoff(runs, run_ids))
+    if day is None:
+        return
+    settings = compare.Policy.from_knobs(**policies.get_policy(engine, policies.DEFAULT).knobs())
+    compare_view(run_ids, user_id, day, codes.LUNCH, settings, lang=ui_text.DEFAULT_LANGUAGE, version=version)
+    compare_replay(run_ids, user_id, codes.LUNCH, day, compare.DEFAULT_REPLAY_DAYS, settings, version=version)
 
 
 WARM_UP_THREAD = "kurrant-warm-up"

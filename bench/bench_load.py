@@ -30,18 +30,33 @@ of the wait from the browser's (bundle download, parse and drawing).
 is served as immutable, so a team member's browser holds it after the first visit (a new context
 downloads and parses it every time). ``--charts-open`` opens Compare with its chart box open.
 
+``--browser-times`` also prints, per step, the median main-thread time each page's renderer spent
+(Chromium's ``Performance.getMetrics`` TaskDuration, of it ScriptDuration, Layout+RecalcStyle) and
+the kilobytes the server sent it over the websocket: what the browser's share of a wait is made of.
+
+``--server-only`` leaves the browser out: per N, a fresh Python process runs N sessions at once as
+Streamlit AppTests in threads (one shared script cache, as a server has), walking the same steps
+(router first, then Compare, the knob, Order EDA on its own range), and prints p50/p95 wall seconds
+per step, the process's CPU seconds and peak RSS, and the ratio of wall to CPU. The server's caches
+and its warm-up thread work as in ``streamlit run``; only the websocket and the browser are missing.
+AppTest reruns the whole page on a knob (it does not target fragments as a browser does), so the
+knob step here is an upper bound.
+
     .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--returning] [--charts-open]
-                                         [--server-times] [--url URL]
+                                         [--server-times] [--browser-times] [--server-only] [--url URL]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -176,40 +191,85 @@ async def wait_idle(page) -> None:
     await page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS)
 
 
+class BrowserMeter:
+    """One page's renderer main-thread seconds and websocket kilobytes received, per step (CDP)."""
+
+    FIELDS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
+
+    def __init__(self, page):
+        self.page, self.cdp, self.received = page, None, 0
+
+    async def start(self) -> None:
+        self.cdp = await self.page.context.new_cdp_session(self.page)
+        await self.cdp.send("Performance.enable")
+        await self.cdp.send("Network.enable")
+        self.cdp.on("Network.webSocketFrameReceived",
+                    lambda event: setattr(self, "received", self.received + len(event["response"]["payloadData"])))
+
+    async def read(self) -> dict[str, float]:
+        metrics = {m["name"]: m["value"] for m in (await self.cdp.send("Performance.getMetrics"))["metrics"]}
+        return {**{name: metrics.get(name, 0.0) for name in self.FIELDS}, "received": float(self.received)}
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        """What a step cost: a navigation starts a new document, whose counters start at zero."""
+        new_document = after["TaskDuration"] < before["TaskDuration"]
+        out = {name: after[name] - (0.0 if new_document else before[name]) for name in BrowserMeter.FIELDS}
+        out["received"] = after["received"] - before["received"]
+        return out
+
+
 async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio.Event,
                   options: argparse.Namespace) -> dict[str, float]:
     context = await browser.new_context(viewport={"width": 1600, "height": 1200})
     page = await context.new_page()
     times: dict[str, float] = {}
+    meter = BrowserMeter(page) if options.browser_times else None
+    marks: dict[str, dict[str, float]] = {}
+
+    async def mark(step: str, when: str) -> None:
+        if meter:
+            marks[f"{step}.{when}"] = await meter.read()
+            if when == "after":
+                for name, value in meter.spent(marks[f"{step}.before"], marks[f"{step}.after"]).items():
+                    times[f"{step}.{name}"] = value
     try:
+        if meter:
+            await meter.start()
         if options.returning:                   # a browser that has opened the dashboard before
             await page.goto(base, wait_until="networkidle")
             await page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
         await start.wait()
+        await mark("compare", "before")
         t0 = time.perf_counter()
         await page.goto(base + "/compare" + ("?cmp_charts=true" if options.charts_open else ""))
         metrics = page.locator('[data-testid="stMetric"]')
         await metrics.nth(N_METRICS_PER_LIST - 1).wait_for(timeout=TIMEOUT_MS)   # identical lists show theirs once
         await wait_idle(page)
         times["compare"] = time.perf_counter() - t0
+        await mark("compare", "after")
 
         cap = (page.locator('[data-testid="stNumberInput"]').filter(has_text=ui_text.text("cmp.max_category"))
                .locator('[data-testid="stNumberInputField"]'))
         value = "2" if await cap.input_value() == "1" else "1"
         before = await page.evaluate(METRICS_JS)
+        await mark("knob", "before")
         t0 = time.perf_counter()
         await cap.fill(value)
         await cap.press("Enter")
         await page.wait_for_function(f"(before) => ({METRICS_JS})() !== before && ({IDLE_JS})()", arg=before,
                                      timeout=TIMEOUT_MS)
         times["knob"] = time.perf_counter() - t0
+        await mark("knob", "after")
 
+        await mark("eda", "before")
         t0 = time.perf_counter()
         await page.goto(f"{base}/order_eda?from={eda_range[0]}&to={eda_range[1]}")
         await page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
         await page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
         await wait_idle(page)
         times["eda"] = time.perf_counter() - t0
+        await mark("eda", "after")
         if await page.locator('[data-testid="stException"]').count():
             times["error"] = 1.0
     except Exception as exc:                       # a failed session is reported, not hidden
@@ -239,10 +299,121 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]], options: argpar
     return out
 
 
+# ------------------------------------------------------------------------------ server only
+SERVER_WORKER = "--server-worker"
+"""argv[1] that makes this file one N's server-only run (a fresh process): prints one JSON line."""
+
+
+def server_worker(url: str, n: int, warm: bool) -> None:
+    """N AppTest sessions at once in this process, each walking the steps; one JSON line of results."""
+    os.environ[config.ENV_DE_URL] = url
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test
+    shared_cache = ScriptCache()                   # a server compiles each page once, AppTest once per run
+    app_test.ScriptCache = lambda: shared_cache
+    runs: list[tuple[float, float]] = []
+    run_script = script_runner.ScriptRunner._run_script
+
+    def timed(self, *args, **kwargs):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return run_script(self, *args, **kwargs)
+        finally:
+            runs.append((time.perf_counter() - wall, time.thread_time() - cpu))
+    script_runner.ScriptRunner._run_script = timed
+    app = str(ROOT / "app.py")
+
+    def walk(eda_range: tuple[str, str], ready: threading.Barrier, out: dict[str, float]) -> None:
+        try:
+            at = app_test.AppTest.from_file(app, default_timeout=TIMEOUT_MS / 1000)
+            at.run()                                               # the router first, as in the browser
+            ready.wait()
+            t0 = time.perf_counter()
+            at.switch_page("pages/compare.py").run()
+            out["compare"] = time.perf_counter() - t0
+            cap = at.sidebar.number_input(key="cmp_max_per_category")
+            t0 = time.perf_counter()
+            cap.set_value(2 if cap.value == 1 else 1).run()
+            out["knob"] = time.perf_counter() - t0
+            at.query_params.update({"from": eda_range[0], "to": eda_range[1]})
+            t0 = time.perf_counter()
+            at.switch_page("pages/order_eda.py").run()
+            out["eda"] = time.perf_counter() - t0
+            if at.exception:
+                out["error"] = 1.0
+        except Exception as exc:                                   # reported, not hidden
+            print(f"  session failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+            out["error"] = 1.0
+
+    def run_all(ranges: list[tuple[str, str]]) -> list[dict[str, float]]:
+        ready = threading.Barrier(len(ranges))
+        results: list[dict[str, float]] = [{} for _ in ranges]
+        threads = [threading.Thread(target=walk, args=(r, ready, out)) for r, out in zip(ranges, results)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    if warm:
+        run_all(eda_ranges(url, 1))
+    runs.clear()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    wall0 = time.perf_counter()
+    results = run_all(eda_ranges(url, n))
+    wall = time.perf_counter() - wall0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    print(json.dumps({"results": results, "wall": wall, "cpu": cpu, "rss": peak_rss_mb(os.getpid()),
+                      "script_wall": sum(w for w, _ in runs), "script_cpu": sum(c for _, c in runs),
+                      "script_runs": len(runs)}))
+
+
+def server_only(url: str, sizes: list[int], warm: bool) -> None:
+    print(f"{'N':>3} | " + " | ".join(f"{s + ' p50/p95 s':>17}" for s in STEPS)
+          + " | failed | all steps wall / CPU s | script CPU s | peak RSS")
+    for n in sizes:
+        proc = subprocess.run([sys.executable, __file__, SERVER_WORKER, url, str(n), "1" if warm else "0"],
+                              cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, KURRANT_DE_URL=url))
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if proc.returncode or not lines:
+            print(f"{n:>3} | worker failed: {proc.stderr[-2000:]}")
+            continue
+        out = json.loads(lines[-1])
+        results = out["results"]
+        failed = sum(1 for r in results if "error" in r)
+        print(f"{n:>3} | " + " | ".join(f"{cell:>17}" for cell in step_cells(results, STEPS))
+              + f" | {failed:>6} | {out['wall']:6.1f} / {out['cpu']:5.1f} (x{out['wall'] / max(out['cpu'], 1e-9):.1f})"
+              + f" | {out['script_cpu']:5.1f} in {out['script_runs']} runs | {out['rss']:,.0f} MB", flush=True)
+
+
 # ------------------------------------------------------------------------------ main
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def step_cells(results: list[dict[str, float]], names: tuple[str, ...]) -> list[str]:
+    cells = []
+    for name in names:
+        values = [r[name] for r in results if name in r]
+        cells.append(f"{statistics.median(values):7.2f} / {percentile(values, 0.95):6.2f}" if values else "-")
+    return cells
+
+
+def browser_lines(results: list[dict[str, float]]) -> list[str]:
+    """Per step: medians of the renderer's main-thread seconds and the websocket kilobytes received."""
+    lines = []
+    for step in STEPS:
+        def median(name: str) -> float:
+            values = [r[f"{step}.{name}"] for r in results if f"{step}.{name}" in r]
+            return statistics.median(values) if values else float("nan")
+        lines.append(f"    browser {step:>7}: main thread {median('TaskDuration'):5.2f} s (script "
+                     f"{median('ScriptDuration'):5.2f}, layout+style "
+                     f"{median('LayoutDuration') + median('RecalcStyleDuration'):5.2f}); "
+                     f"received {median('received') / 1024:7.1f} KB")
+    return lines
 
 
 def main() -> None:
@@ -250,6 +421,10 @@ def main() -> None:
     parser.add_argument("--sessions", default="1,5,10", help="comma-separated N (default 1,5,10)")
     parser.add_argument("--warm", action="store_true", help="one unmeasured session first (steady state)")
     parser.add_argument("--server-times", action="store_true", help="also time the server's script runs")
+    parser.add_argument("--browser-times", action="store_true",
+                        help="also print each step's renderer main-thread time and websocket kilobytes")
+    parser.add_argument("--server-only", action="store_true",
+                        help="no browser: N AppTest sessions at once in one fresh process per N")
     parser.add_argument("--url", help="DE database URL (default: the bench's demo world)")
     parser.add_argument("--returning", action="store_true",
                         help="each browser has opened the dashboard once before (its cache holds Streamlit's "
@@ -257,10 +432,15 @@ def main() -> None:
     parser.add_argument("--charts-open", action="store_true",
                         help="open Compare with its chart box open (as it was before the charts were deferred)")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        sys.exit(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     url = args.url or ensure_world()
     sizes = [int(n) for n in args.sessions.split(",")]
+    if args.server_only:
+        print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs; server only (AppTest sessions in threads); "
+              f"{'warm' if args.warm else 'cold'} process per N")
+        server_only(url, sizes, args.warm)
+        return
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     log_dir = ROOT / "data" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs shared by the server and Chromium; "
@@ -285,19 +465,19 @@ def main() -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        cells = []
-        for step in STEPS:
-            values = [r[step] for r in results if step in r]
-            cells.append(f"{statistics.median(values):7.2f} / {percentile(values, 0.95):6.2f}" if values else
-                         f"{'-':>17}")
         failed = sum(1 for r in results if "error" in r)
-        print(f"{n:>3} | " + " | ".join(f"{c:>17}" for c in cells) + f" | {failed:>6} | {rss:,.0f} MB", flush=True)
+        print(f"{n:>3} | " + " | ".join(f"{c:>17}" for c in step_cells(results, STEPS))
+              + f" | {failed:>6} | {rss:,.0f} MB", flush=True)
         if times_file:
             print(f"    server: {server_times(times_file)}", flush=True)
+        if args.browser_times:
+            print("\n".join(browser_lines(results)), flush=True)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == TIMED_SERVER:
         serve_timed(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) > 4 and sys.argv[1] == SERVER_WORKER:
+        server_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1")
     else:
         main()

@@ -9,10 +9,14 @@ session reuses them.
 The sidebar's widgets are bound to the URL (``bind="query-params"``): a shared link opens the same
 user, setting, runs and knobs, and a widget that is not drawn (the date while the catalog is ranked)
 keeps its value in the URL instead of falling back to its default.
+
+The knobs and everything they change (the lists, the pick of the day, the replay, the overlap and
+the charts) are one fragment (``st.fragment``): moving a knob reruns only it, not the queries and
+widgets above it. The lists and the replay strip are computed once per server for the same runs,
+user, setting and knobs (``app_support.compare_view``/``compare_replay``), so sessions opening the
+same view share one computation.
 """
 from __future__ import annotations
-
-import time
 
 import plotly.express as px
 import streamlit as st
@@ -21,11 +25,12 @@ from app_support import (
     cached_figure,
     cached_query,
     can,
+    compare_replay,
+    compare_view,
     current_person,
     de_engine,
     friendly_errors,
     language,
-    run_candidates,
     t,
 )
 from kurrant_core import access, codes, columns as C, compare, config, eda, policies, ui_text
@@ -144,6 +149,27 @@ with st.sidebar:
     else:
         st.caption(t("cmp.no_runs_side"))
 
+chosen_runs = [r for r in state.get("cmp_runs", []) if r in run_labels]
+
+
+# ------------------------------------------------------------------------------ the knobs and what they change
+def history_figure(history, labels: dict, title: str):
+    fig = px.scatter(history, x=C.SERVICE_DATE, y=C.CUISINE_LABEL, color=C.CUISINE_LABEL,
+                     symbol=C.DINING_LABEL, hover_name=C.FOOD_NAME, hover_data=[C.MAKERS_NAME, C.COUNT],
+                     labels=labels, title=title)
+    return fig.update_xaxes(tickformat="%Y-%m-%d")
+
+
+def mix_figure(category_mix, labels: dict, title: str):
+    fig = px.bar(category_mix, x=C.SHARE, y=C.LIST_LABEL, color=C.CUISINE_LABEL, orientation="h",
+                 labels=labels, title=title)
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def knob_panel() -> compare.Policy:
+    """The diversity knobs and saving them as a policy (sidebar); the policy they make."""
     st.header(t("cmp.knobs"))
     knob_slider("k", "cmp.k", 1, 20)
     knob_slider("mmr_lambda", "cmp.mmr", 0.0, 1.0, 0.05)
@@ -163,202 +189,185 @@ with st.sidebar:
     st.button(t("cmp.reset"), key="cmp_reset", on_click=reset_knobs, icon=":material/restart_alt:",
               help=t("cmp.reset_help"))
     st.caption(t("cmp.knobs_caption"))
+    knobs = compare.Policy.from_knobs(**{name: state[f"cmp_{name}"] for name in compare.KNOB_NAMES})
 
-knobs = compare.Policy.from_knobs(**{name: state[f"cmp_{name}"] for name in compare.KNOB_NAMES})
-chosen_runs = [r for r in state.get("cmp_runs", []) if r in run_labels]
-
-with st.sidebar.expander(t("cmp.save_policy")):
-    st.caption(t("cmp.save_caption"))
-    policy_name = st.text_input(t("cmp.policy_name"), key="cmp_policy_name")
-    may_save = can(access.SAVE_POLICY)          # the one access check (the sidebar says who this is)
-    if not may_save.allowed:
-        st.caption(may_save.reason)
-    if st.button(t("cmp.save_button"), key="cmp_save_policy", disabled=not may_save.allowed):
-        try:
-            saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(), **knobs.knobs()),
-                                         by=current_person())
-        except KurrantError as exc:
-            st.error(ui_text.error_text(exc, language()))
-        else:
-            st.success(t("cmp.saved", name=saved.name, steps=saved.steps_text()))
-
-# ------------------------------------------------------------------------------ the user
-with friendly_errors():
-    profile = q(compare.user_profile, int(state.cmp_user_id))
-
-st.subheader(t("cmp.user_title", user=profile.user_id))
-who, orders, survey, allergies = st.columns(4)
-who.markdown(f"**{t('cmp.group')}** {profile.group_name}  \n**{t('cmp.spot')}** {profile.spot_name}  \n"
-             f"**{t('cmp.status')}** {profile.status_label}"
-             + (t("cmp.left", day=ui_text.day(profile.left_on)) if profile.left_on else ""))
-orders.markdown(f"**{t('cmp.paid_items')}** {profile.n_items:,}  \n"
-                f"**{t('cmp.first_order')}** {ui_text.day(profile.first_order_date)}  \n"
-                f"**{t('cmp.last_order')}** {ui_text.day(profile.last_order_date)}")
-survey.markdown(f"**{t('cmp.survey')}**  \n" + (" · ".join(profile.favorite_labels) or t("cmp.not_answered")))
-allergies.markdown(f"**{t('cmp.allergies')}**  \n" + (" · ".join(profile.allergy_labels) or t("cmp.none")) +
-                   f"  \n**{t('cmp.diet')}** {profile.vegan_label}")
-
-# ------------------------------------------------------------------------------ the setting
-service_date = dining_type = None
-n_menu = 0
-if scope == MENU:
-    if state.get("cmp_date") is None:
-        st.info(t("cmp.no_menus"))
-        st.stop()
-    service_date, dining_type = state.cmp_date, int(state.cmp_dining)
-    with friendly_errors():
-        n_menu = compare.require_menu(q(compare.menu_days, profile.group_id), service_date, dining_type,
-                                      profile.group_name)
-    setting = t("cmp.setting_menu", group=profile.group_name, meal=codes.DINING_TYPE[dining_type],
-                day=ui_text.day(service_date), weekday=codes.WEEKDAY[service_date.weekday()], n=n_menu)
-else:
-    setting = t("cmp.setting_catalog")
-
-with friendly_errors():
-    full_history = q(compare.user_history, profile.user_id)
-history = compare.history_before(full_history, service_date)
-ordered = compare.ordered_foods(full_history, service_date, dining_type)
-food_names = dict(zip(full_history[C.FOOD_ID].tolist(), full_history[C.FOOD_NAME].tolist()))
-
-# ------------------------------------------------------------------------------ the lists
-if not run_labels:
-    st.info(t("cmp.no_runs"))
-    st.code("python -m kurrant_core train --model popularity\npython -m kurrant_core train --model content",
-            language="bash")
-    if (config.PROJECT_ROOT / RETRAIN_PAGE).exists():
-        st.page_link(RETRAIN_PAGE, label=t("nav.retrain"), icon="🔁")
-    may_retrain = can(access.RETRAIN)           # this button once retrained without the team password
-    if st.button(t("cmp.retrain_now", models=" · ".join(compare.FAST_MODELS)), key="cmp_retrain", type="primary",
-                 disabled=not may_retrain.allowed, help=None if may_retrain.allowed else may_retrain.reason):
-        with friendly_errors():
-            job_id = compare.submit_fast_retrain(engine, by=current_person())
-        st.success(t("cmp.retrain_started", job=job_id))
-    st.stop()
-if not chosen_runs:
-    st.info(t("cmp.pick_runs"))
-    st.stop()
-
-with friendly_errors():
-    scored = [run_candidates(run_id, profile.user_id, service_date, dining_type, version=version)
-              for run_id in chosen_runs]
-    started = time.perf_counter()
-    view = compare.side_by_side(scored, knobs, history, ordered=ordered, lang=language())
-    elapsed_ms = (time.perf_counter() - started) * 1000
-for column in view.columns:
-    food_names.update(zip(column.food_ids, column.items[C.FOOD_NAME].tolist()))
-
-# ------------------------------------------------------------------------------ the pick of the day
-st.subheader(t("cmp.pick_title"))
-st.caption(t("cmp.pick_caption_past", day=ui_text.day(service_date)) if ordered else t("cmp.pick_caption"))
-if scope == MENU and not ordered and profile.last_order_date and service_date <= profile.last_order_date:
-    st.caption(t("cmp.no_order_that_day"))
-ordered_text = ", ".join(food_names.get(f, f"#{f}") for f in ordered)
-for container, column in zip(st.columns(len(view.columns)), view.columns):
-    with container, st.container(border=True):
-        st.markdown(f"**{column.label}**")
-        if column.pick is None:
-            st.caption(t("cmp.no_pick"))
-            continue
-        top = column.items.iloc[0]
-        st.markdown(f"### {t('cmp.ai_pick')} · {top[C.FOOD_NAME]}")
-        st.caption(f"{top[C.MAKERS_NAME]} · {top[C.CUISINE_LABEL]} · {ui_text.won(top[C.PRICE])} · "
-                   f"{t('col.match')} {int(top[C.MATCH])}/100")
-        st.markdown(ui_text.why_line(top[C.WHY], language()))
-        if ordered:
-            if bool(top[C.ORDERED]):
-                st.success(t("cmp.hit"), icon="✅")
+    with st.expander(t("cmp.save_policy")):
+        st.caption(t("cmp.save_caption"))
+        policy_name = st.text_input(t("cmp.policy_name"), key="cmp_policy_name")
+        may_save = can(access.SAVE_POLICY)          # the one access check (the sidebar says who this is)
+        if not may_save.allowed:
+            st.caption(may_save.reason)
+        if st.button(t("cmp.save_button"), key="cmp_save_policy", disabled=not may_save.allowed):
+            try:
+                saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(),
+                                                                                   **knobs.knobs()),
+                                             by=current_person())
+            except KurrantError as exc:
+                st.error(ui_text.error_text(exc, language()))
             else:
-                rank = column.rank_of(ordered)
-                st.warning(t("cmp.miss", foods=ordered_text) + " · "
-                           + (t("cmp.in_list_at", rank=rank) if rank else t("cmp.not_in_list")), icon="❌")
+                st.success(t("cmp.saved", name=saved.name, steps=saved.steps_text()))
+    return knobs
 
-same_as: dict[str, str] = {}
-for labels, same_order in view.identical_groups():
-    why = t("cmp.short_menu", n=n_menu, k=knobs.k) if n_menu and n_menu <= knobs.k else ""
-    st.info(t("cmp.identical" if same_order else "cmp.same_set", labels=", ".join(labels), why=why))
-    same_as.update({label: labels[0] for label in labels[1:]})
 
-st.subheader(t("cmp.side_by_side"))
-st.caption(t("cmp.ranking", setting=setting))
-for container, column in zip(st.columns(len(view.columns)), view.columns):
-    with container:
-        st.markdown(f"#### {column.label}")
-        if column.is_cold_start:
-            st.caption(t("cmp.cold_start"))
-        if column.note:
-            st.warning(ui_text.note_line(column.note, language()))
-        hidden = [t(key, n=n) for n, key in ((column.n_allergen_removed, "cmp.hidden_allergy"),
-                                             (column.n_recent_removed, "cmp.hidden_repeat")) if n]
-        if hidden:
-            st.caption(t("cmp.hidden", parts=", ".join(hidden)))
-        st.dataframe(column.items, column_order=LIST_COLUMNS, column_config=LIST_CONFIG, hide_index=True,
-                     key=f"cmp_list_{column.run_id}")
-        with st.expander(t("cmp.why_title")):
-            st.markdown("\n".join(f"{rank}. **{food}** — {ui_text.why_line(why, language()) or '–'}"
-                                  for rank, food, why in zip(column.items[C.RANK], column.items[C.FOOD_NAME],
-                                                             column.items[C.WHY])))
-        if column.label in same_as:
-            st.caption(t("cmp.same_metrics", label=same_as[column.label]))
-            continue
-        for row in (compare.REPORT_METRICS[:3], compare.REPORT_METRICS[3:]):
-            for cell, metric in zip(st.columns(3), row):
-                value, delta = metric.display(column.report, column.baseline)
-                cell.metric(t(f"metric.{metric.key}"), value, delta, help=t(f"metric.{metric.key}_help"),
-                            delta_color="inverse" if metric.lower_is_better else "normal")
-st.caption(t("cmp.measured", n=len(view.columns), ms=elapsed_ms))
+@st.fragment
+def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int]) -> None:
+    """Everything the knobs change; a knob, the reset or the replay's days rerun only this."""
+    with st.sidebar:
+        knobs = knob_panel()
 
-# ------------------------------------------------------------------------------ replay of past days
-if scope == MENU:
-    st.subheader(t("replay.title"))
-    meal = codes.DINING_TYPE[dining_type]
-    n_days = st.slider(t("replay.days"), 1, compare.MAX_REPLAY_DAYS, compare.DEFAULT_REPLAY_DAYS,
-                       key="cmp_replay_days", bind=URL)
-    days = compare.replay_days(full_history, dining_type, service_date, n_days)
-    if not days:
-        st.info(t("replay.none", meal=meal))
-    else:
-        st.caption(t("replay.caption", n=len(days), meal=meal))
+    # -------------------------------------------------------------------------- the user
+    with friendly_errors():
+        profile = q(compare.user_profile, user_id)
+
+    st.subheader(t("cmp.user_title", user=profile.user_id))
+    who, orders, survey, allergies = st.columns(4)
+    who.markdown(f"**{t('cmp.group')}** {profile.group_name}  \n**{t('cmp.spot')}** {profile.spot_name}  \n"
+                 f"**{t('cmp.status')}** {profile.status_label}"
+                 + (t("cmp.left", day=ui_text.day(profile.left_on)) if profile.left_on else ""))
+    orders.markdown(f"**{t('cmp.paid_items')}** {profile.n_items:,}  \n"
+                    f"**{t('cmp.first_order')}** {ui_text.day(profile.first_order_date)}  \n"
+                    f"**{t('cmp.last_order')}** {ui_text.day(profile.last_order_date)}")
+    survey.markdown(f"**{t('cmp.survey')}**  \n" + (" · ".join(profile.favorite_labels) or t("cmp.not_answered")))
+    allergies.markdown(f"**{t('cmp.allergies')}**  \n" + (" · ".join(profile.allergy_labels) or t("cmp.none")) +
+                       f"  \n**{t('cmp.diet')}** {profile.vegan_label}")
+
+    # -------------------------------------------------------------------------- the setting
+    service_date = dining_type = None
+    n_menu = 0
+    if scope == MENU:
+        if state.get("cmp_date") is None:
+            st.info(t("cmp.no_menus"))
+            st.stop()
+        service_date, dining_type = state.cmp_date, int(state.cmp_dining)
         with friendly_errors():
-            pools = [[run_candidates(run_id, profile.user_id, day, dining_type, version=version)
-                      for run_id in chosen_runs] for day in days]
-            replay = compare.replay(pools, days, knobs, full_history, dining_type, food_names)
-        for cell, (label, rate) in zip(st.columns(len(replay.hit_rates)), replay.hit_rates.items()):
-            cell.metric(t("replay.hit_rate", label=label), f"{rate:.0%}",
-                        help=t("replay.hits", hits=replay.hits[label], days=len(days)))
-        st.dataframe(replay.table, hide_index=True, column_config=REPLAY_CONFIG, key="cmp_replay")
+            n_menu = compare.require_menu(q(compare.menu_days, profile.group_id), service_date, dining_type,
+                                          profile.group_name)
+        setting = t("cmp.setting_menu", group=profile.group_name, meal=codes.DINING_TYPE[dining_type],
+                    day=ui_text.day(service_date), weekday=codes.WEEKDAY[service_date.weekday()], n=n_menu)
+    else:
+        setting = t("cmp.setting_catalog")
 
-st.subheader(t("cmp.overlap"))
-if len(view.columns) < 2:
-    st.caption(t("cmp.overlap_one"))
-else:
-    st.dataframe(view.overlap, column_config=OVERLAP_CONFIG, hide_index=True)
+    # -------------------------------------------------------------------------- the lists
+    if not run_labels:
+        st.info(t("cmp.no_runs"))
+        st.code("python -m kurrant_core train --model popularity\npython -m kurrant_core train --model content",
+                language="bash")
+        if (config.PROJECT_ROOT / RETRAIN_PAGE).exists():
+            st.page_link(RETRAIN_PAGE, label=t("nav.retrain"), icon="🔁")
+        may_retrain = can(access.RETRAIN)           # this button once retrained without the team password
+        if st.button(t("cmp.retrain_now", models=" · ".join(compare.FAST_MODELS)), key="cmp_retrain",
+                     type="primary", disabled=not may_retrain.allowed,
+                     help=None if may_retrain.allowed else may_retrain.reason):
+            with friendly_errors():
+                job_id = compare.submit_fast_retrain(engine, by=current_person())
+            st.success(t("cmp.retrain_started", job=job_id))
+        st.stop()
+    if not chosen_runs:
+        st.info(t("cmp.pick_runs"))
+        st.stop()
+
+    with friendly_errors():
+        compared = compare_view(chosen_runs, profile.user_id, service_date, dining_type, knobs, lang=language(),
+                                version=version)
+    view, history, ordered, food_names = compared.view, compared.history, compared.ordered, compared.food_names
+
+    # -------------------------------------------------------------------------- the pick of the day
+    st.subheader(t("cmp.pick_title"))
+    st.caption(t("cmp.pick_caption_past", day=ui_text.day(service_date)) if ordered else t("cmp.pick_caption"))
+    if scope == MENU and not ordered and profile.last_order_date and service_date <= profile.last_order_date:
+        st.caption(t("cmp.no_order_that_day"))
+    ordered_text = ", ".join(food_names.get(f, f"#{f}") for f in ordered)
+    for container, column in zip(st.columns(len(view.columns)), view.columns):
+        with container, st.container(border=True):
+            st.markdown(f"**{column.label}**")
+            if column.pick is None:
+                st.caption(t("cmp.no_pick"))
+                continue
+            top = column.items.iloc[0]
+            st.markdown(f"### {t('cmp.ai_pick')} · {top[C.FOOD_NAME]}")
+            st.caption(f"{top[C.MAKERS_NAME]} · {top[C.CUISINE_LABEL]} · {ui_text.won(top[C.PRICE])} · "
+                       f"{t('col.match')} {int(top[C.MATCH])}/100")
+            st.markdown(ui_text.why_line(top[C.WHY], language()))
+            if ordered:
+                if bool(top[C.ORDERED]):
+                    st.success(t("cmp.hit"), icon="✅")
+                else:
+                    rank = column.rank_of(ordered)
+                    st.warning(t("cmp.miss", foods=ordered_text) + " · "
+                               + (t("cmp.in_list_at", rank=rank) if rank else t("cmp.not_in_list")), icon="❌")
+
+    same_as: dict[str, str] = {}
+    for labels, same_order in view.identical_groups():
+        why = t("cmp.short_menu", n=n_menu, k=knobs.k) if n_menu and n_menu <= knobs.k else ""
+        st.info(t("cmp.identical" if same_order else "cmp.same_set", labels=", ".join(labels), why=why))
+        same_as.update({label: labels[0] for label in labels[1:]})
+
+    st.subheader(t("cmp.side_by_side"))
+    st.caption(t("cmp.ranking", setting=setting))
+    for container, column in zip(st.columns(len(view.columns)), view.columns):
+        with container:
+            st.markdown(f"#### {column.label}")
+            if column.is_cold_start:
+                st.caption(t("cmp.cold_start"))
+            if column.note:
+                st.warning(ui_text.note_line(column.note, language()))
+            hidden = [t(key, n=n) for n, key in ((column.n_allergen_removed, "cmp.hidden_allergy"),
+                                                 (column.n_recent_removed, "cmp.hidden_repeat")) if n]
+            if hidden:
+                st.caption(t("cmp.hidden", parts=", ".join(hidden)))
+            st.dataframe(column.items, column_order=LIST_COLUMNS, column_config=LIST_CONFIG, hide_index=True,
+                         key=f"cmp_list_{column.run_id}")
+            with st.expander(t("cmp.why_title")):
+                st.markdown("\n".join(f"{rank}. **{food}** — {ui_text.why_line(why, language()) or '–'}"
+                                      for rank, food, why in zip(column.items[C.RANK], column.items[C.FOOD_NAME],
+                                                                 column.items[C.WHY])))
+            if column.label in same_as:
+                st.caption(t("cmp.same_metrics", label=same_as[column.label]))
+                continue
+            for row in (compare.REPORT_METRICS[:3], compare.REPORT_METRICS[3:]):
+                for cell, metric in zip(st.columns(3), row):
+                    value, delta = metric.display(column.report, column.baseline)
+                    cell.metric(t(f"metric.{metric.key}"), value, delta, help=t(f"metric.{metric.key}_help"),
+                                delta_color="inverse" if metric.lower_is_better else "normal")
+    st.caption(t("cmp.measured", n=len(view.columns), ms=compared.elapsed_ms))
+
+    # -------------------------------------------------------------------------- replay of past days
+    if scope == MENU:
+        st.subheader(t("replay.title"))
+        meal = codes.DINING_TYPE[dining_type]
+        n_days = st.slider(t("replay.days"), 1, compare.MAX_REPLAY_DAYS, compare.DEFAULT_REPLAY_DAYS,
+                           key="cmp_replay_days", bind=URL)
+        with friendly_errors():
+            replay = compare_replay(chosen_runs, profile.user_id, dining_type, service_date, n_days, knobs,
+                                    version=version)
+        if not replay.days:
+            st.info(t("replay.none", meal=meal))
+        else:
+            st.caption(t("replay.caption", n=len(replay.days), meal=meal))
+            for cell, (label, rate) in zip(st.columns(len(replay.hit_rates)), replay.hit_rates.items()):
+                cell.metric(t("replay.hit_rate", label=label), f"{rate:.0%}",
+                            help=t("replay.hits", hits=replay.hits[label], days=len(replay.days)))
+            st.dataframe(replay.table, hide_index=True, column_config=REPLAY_CONFIG, key="cmp_replay")
+
+    st.subheader(t("cmp.overlap"))
+    if len(view.columns) < 2:
+        st.caption(t("cmp.overlap_one"))
+    else:
+        st.dataframe(view.overlap, column_config=OVERLAP_CONFIG, hide_index=True)
+
+    # -------------------------------------------------------------------------- history vs lists
+    if history.empty:
+        st.info(t("cmp.no_history", user=profile.user_id,
+                  before=t("cmp.before", day=ui_text.day(service_date)) if service_date else ""))
+    # the charts are drawn only while their box is open: a first visit does not wait for the charting library
+    charts = st.expander(t("cmp.history"), key="cmp_charts", on_change="rerun", bind=URL, icon="📈")
+    if charts.open:
+        timeline, mix = charts.columns([3, 2]) if not history.empty else (None, charts)
+        if timeline is not None:
+            timeline.plotly_chart(cached_figure(history_figure, history, LABELS, t("cmp.history_title"),
+                                                version=version), key="cmp_fig_history")
+        mix.plotly_chart(cached_figure(mix_figure, view.category_mix, LABELS, t("cmp.mix_title"),
+                                       version=version), key="cmp_fig_mix")
 
 
-# ------------------------------------------------------------------------------ history vs lists
-def history_figure(history, labels: dict, title: str):
-    fig = px.scatter(history, x=C.SERVICE_DATE, y=C.CUISINE_LABEL, color=C.CUISINE_LABEL,
-                     symbol=C.DINING_LABEL, hover_name=C.FOOD_NAME, hover_data=[C.MAKERS_NAME, C.COUNT],
-                     labels=labels, title=title)
-    return fig.update_xaxes(tickformat="%Y-%m-%d")
-
-
-def mix_figure(category_mix, labels: dict, title: str):
-    fig = px.bar(category_mix, x=C.SHARE, y=C.LIST_LABEL, color=C.CUISINE_LABEL, orientation="h",
-                 labels=labels, title=title)
-    fig.update_xaxes(tickformat=".0%")
-    fig.update_yaxes(autorange="reversed")
-    return fig
-
-
-if history.empty:
-    st.info(t("cmp.no_history", user=profile.user_id,
-              before=t("cmp.before", day=ui_text.day(service_date)) if service_date else ""))
-# the charts are drawn only while their box is open: a first visit does not wait for the charting library
-charts = st.expander(t("cmp.history"), key="cmp_charts", on_change="rerun", bind=URL, icon="📈")
-if charts.open:
-    timeline, mix = charts.columns([3, 2]) if not history.empty else (None, charts)
-    if timeline is not None:
-        timeline.plotly_chart(cached_figure(history_figure, history, LABELS, t("cmp.history_title"),
-                                            version=version), key="cmp_fig_history")
-    mix.plotly_chart(cached_figure(mix_figure, view.category_mix, LABELS, t("cmp.mix_title"), version=version),
-                     key="cmp_fig_mix")
+knobs_and_lists(int(state.cmp_user_id), scope, chosen_runs)

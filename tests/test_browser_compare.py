@@ -85,3 +85,69 @@ def test_browser_compare_reranks_when_a_knob_moves(browser, dashboard_factory, w
     wait_until_idle(page)
     page.screenshot(path=str(SCREENSHOT_DIR / "compare.png"), full_page=True)
     page.close()
+
+
+def record_script_runs(page) -> list[int]:
+    """How each script run the server reports ends (``ForwardMsg.script_finished``), in order."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    finished: list[int] = []
+
+    def on_frame(payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = ForwardMsg()
+            msg.ParseFromString(bytes(payload))
+            if msg.WhichOneof("type") == "script_finished":
+                finished.append(msg.script_finished)
+    page.on("websocket", lambda socket: socket.on("framereceived", on_frame))
+    return finished
+
+
+def test_browser_compare_a_knob_reruns_only_the_knobs_fragment(browser, dashboard_factory, world_url):
+    """Moving a knob reruns the fragment of the knobs and the lists, not the page above it, and the
+    lists still follow the knob; changing the user (outside the fragment) reruns the whole page."""
+    from playwright.sync_api import expect
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    server = dashboard_factory(world_url)
+    page = browser.new_page(viewport={"width": 1800, "height": 1300})
+    finished = record_script_runs(page)
+    page.goto(server.url, wait_until="networkidle")
+    page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
+    page.goto(server.url + "/compare", wait_until="networkidle")
+    wait_until_idle(page)
+    page.get_by_role("radio", name=ui_text.text("cmp.scope.catalog")).click()
+    expect(page.get_by_text(ui_text.text("cmp.ranking", setting=ui_text.text("cmp.setting_catalog")))).to_be_visible(
+        timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(2 * len(compare.REPORT_METRICS),
+                                                                   timeout=TIMEOUT_MS)
+    assert ForwardMsg.FINISHED_SUCCESSFULLY in finished
+    before = metric_texts(page)
+
+    finished.clear()
+    cap = (page.locator('[data-testid="stNumberInput"]').filter(has_text=ui_text.text("cmp.max_category"))
+           .locator('[data-testid="stNumberInputField"]'))
+    cap.fill("1")
+    cap.press("Enter")
+    page.wait_for_function("(b) => JSON.stringify(Array.from(document.querySelectorAll("
+                           "'[data-testid=\"stMetric\"]')).map(e => e.innerText)) !== b",
+                           arg=json.dumps(before), timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+    assert finished and set(finished) == {ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}, finished
+    assert "cmp_max_per_category=1" in page.url, "a knob moved in the fragment stays in the link"
+    assert not page.locator('[data-testid="stException"]').count()
+
+    finished.clear()
+    engine = make_engine(world_url)
+    other = compare.pick_user(engine, compare.LIGHT)
+    engine.dispose()
+    user = page.locator('[data-testid="stNumberInput"]').filter(has_text=ui_text.text("cmp.user_id")).locator(
+        '[data-testid="stNumberInputField"]')
+    user.fill(str(other))
+    user.press("Enter")
+    expect(page.get_by_text(ui_text.text("cmp.user_title", user=other))).to_be_visible(timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+    assert ForwardMsg.FINISHED_SUCCESSFULLY in finished, "the user is outside the fragment: a full run"
+    assert cap.input_value() == "1"
+    lists = page.locator('[data-testid="stDataFrame"]')
+    expect(lists).to_have_count(3, timeout=TIMEOUT_MS)          # two lists + the overlap, for the new user
+    page.close()

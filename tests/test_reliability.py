@@ -448,3 +448,58 @@ def test_two_sessions_of_compare_load_each_model_and_score_each_pool_once(tmp_pa
     assert after_first["load"] == len(run_ids) and after_first["pick"] == 1
     assert after_first["score"] >= len(run_ids) and after_first["score"] % len(run_ids) == 0
     assert calls == after_first
+
+
+def test_compare_lists_are_computed_once_per_runs_user_knobs_and_data_version(tmp_path, monkeypatch):
+    """app_support.compare_view / compare_replay share one answer between sessions asking the same
+    question, and compute a new one when the runs, the knobs or the data version change."""
+    import streamlit as st
+    from conftest import new_database_url
+
+    import app_support
+    url = new_database_url("sqlite", tmp_path)
+    build_tiny_world(url)
+    monkeypatch.setenv(config.ENV_ARTIFACTS, str(tmp_path / "artifacts"))
+    engine = make_engine(url)
+    run_ids = [runs.train_and_write(engine, model, k=5, dates=[]) for model in ("popularity", "history")]
+    user = compare.pick_user(engine, compare.HEAVY)
+    history = compare.user_history(engine, user)
+    day = compare.replay_days(history, codes.LUNCH, pd.Timestamp.max.date(), 1000)[-1]
+    engine.dispose()
+    monkeypatch.setenv(config.ENV_DE_URL, url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    calls = {"lists": 0, "replay": 0, "score": 0}
+    lists, replay, score = compare.compare_lists, compare.replay_runs, compare.score_candidates
+
+    def counting(name, fn):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+    monkeypatch.setattr(compare, "compare_lists", counting("lists", lists))
+    monkeypatch.setattr(compare, "replay_runs", counting("replay", replay))
+    monkeypatch.setattr(compare.lists, "score_candidates", counting("score", score))
+    knobs = compare.Policy.from_knobs(k=5)
+
+    def view(run_ids=run_ids, knobs=knobs, version="v1"):
+        return app_support.compare_view(run_ids, user, day, codes.LUNCH, knobs, lang="ko", version=version)
+
+    first = view()
+    assert calls == {"lists": 1, "replay": 0, "score": len(run_ids)}
+    assert view(knobs=compare.Policy.from_knobs(k=5.0)) is first, "a second session gets the same answer"
+    assert calls["lists"] == 1 and calls["score"] == len(run_ids)
+
+    moved = view(knobs=compare.Policy.from_knobs(k=5, mmr_lambda=0.3))
+    assert moved is not first and calls["lists"] == 2 and calls["score"] == len(run_ids), "a knob only re-ranks"
+    one_run = view(run_ids=run_ids[:1])
+    assert calls["lists"] == 3 and [c.run_id for c in one_run.view.columns] == run_ids[:1]
+    fresh = view(version="v2")                                 # preprocess rebuilt the marts
+    assert fresh is not first and calls["lists"] == 4 and calls["score"] == 2 * len(run_ids)
+    assert [c.food_ids for c in fresh.view.columns] == [c.food_ids for c in first.view.columns]
+
+    strip = app_support.compare_replay(run_ids, user, codes.LUNCH, day, 3, knobs, version="v1")
+    assert app_support.compare_replay(run_ids, user, codes.LUNCH, day, 3, knobs, version="v1") is strip
+    assert calls["replay"] == 1 and len(strip.days) == 3 and strip.days[-1] == day
+    app_support.compare_replay(run_ids, user, codes.LUNCH, day, 3, knobs, version="v2")
+    assert calls["replay"] == 2

@@ -134,8 +134,8 @@ def _check_against_marts(engine: sa.Engine, df: pd.DataFrame, out: pd.DataFrame)
     user_tags = _tag_pairs(allergic[allergic[C.USER_ID].isin(out[C.USER_ID])], C.USER_ID)
     if user_tags.empty:
         return
-    food_tags = _tag_pairs(foods, C.FOOD_ID)
-    rows = out[[C.USER_ID, C.FOOD_ID]].rename_axis(_ROW).reset_index()
+    rows = out.loc[out[C.USER_ID].isin(user_tags[C.USER_ID]), [C.USER_ID, C.FOOD_ID]].rename_axis(_ROW).reset_index()
+    food_tags = _tag_pairs(foods[foods[C.FOOD_ID].isin(rows[C.FOOD_ID])], C.FOOD_ID)
     hits = rows.merge(user_tags, on=C.USER_ID).merge(food_tags, on=[C.FOOD_ID, C.ALLERGY_TAGS])
     _violation("no food with one of the user's allergy tags", df, df.index.isin(hits[_ROW]))
 
