@@ -138,12 +138,13 @@ def serve_timed(times_file: str, streamlit_args: list[str]) -> None:
     run_script = script_runner.ScriptRunner._run_script
     out = open(times_file, "a", buffering=1)
 
-    def timed(self, *args, **kwargs):
+    def timed(self, rerun_data, *args, **kwargs):
         wall, cpu = time.perf_counter(), time.thread_time()
         try:
-            return run_script(self, *args, **kwargs)
+            return run_script(self, rerun_data, *args, **kwargs)
         finally:
-            out.write(f"{time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f}\n")
+            kind = "fragment" if rerun_data.fragment_id_queue else "full"
+            out.write(f"{time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f} {kind}\n")
     script_runner.ScriptRunner._run_script = timed
     sys.argv = ["streamlit", *streamlit_args]
     streamlit_main()
@@ -152,9 +153,11 @@ def serve_timed(times_file: str, streamlit_args: list[str]) -> None:
 def server_times(times_file: Path) -> str:
     if not times_file.exists():
         return ""
-    runs = [tuple(map(float, line.split())) for line in times_file.read_text().splitlines() if line.strip()]
-    return (f"{len(runs)} script runs: {sum(w for w, _ in runs):.1f} s wall, {sum(c for _, c in runs):.1f} s CPU, "
-            f"longest {max(w for w, _ in runs):.1f} s") if runs else ""
+    runs = [line.split() for line in times_file.read_text().splitlines() if line.strip()]
+    walls, cpus = [float(r[0]) for r in runs], [float(r[1]) for r in runs]
+    fragments = sum(1 for r in runs if r[2:] == ["fragment"])
+    return (f"{len(runs)} script runs ({fragments} of a fragment only): {sum(walls):.1f} s wall, "
+            f"{sum(cpus):.1f} s CPU, longest {max(walls):.1f} s") if runs else ""
 
 
 def start_server(url: str, log: Path, times_file: Path | None = None) -> tuple[subprocess.Popen, str]:
@@ -261,6 +264,8 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
                                      timeout=TIMEOUT_MS)
         times["knob"] = time.perf_counter() - t0
         await mark("knob", "after")
+        if await page.locator('[data-testid="stException"]').count():    # a knob must not break the page
+            times["error"] = 1.0
 
         await mark("eda", "before")
         t0 = time.perf_counter()
@@ -332,6 +337,8 @@ def server_worker(url: str, n: int, warm: bool) -> None:
             t0 = time.perf_counter()
             at.switch_page("pages/compare.py").run()
             out["compare"] = time.perf_counter() - t0
+            if len(at.metric) < N_METRICS_PER_LIST:                # the lists' figures, as in the browser
+                raise RuntimeError(f"Compare drew {len(at.metric)} metrics")
             cap = at.sidebar.number_input(key="cmp_max_per_category")
             t0 = time.perf_counter()
             cap.set_value(2 if cap.value == 1 else 1).run()
@@ -340,8 +347,8 @@ def server_worker(url: str, n: int, warm: bool) -> None:
             t0 = time.perf_counter()
             at.switch_page("pages/order_eda.py").run()
             out["eda"] = time.perf_counter() - t0
-            if at.exception:
-                out["error"] = 1.0
+            if at.exception or not at.metric:
+                raise RuntimeError(f"Order EDA: {at.exception or 'no KPIs'}")
         except Exception as exc:                                   # reported, not hidden
             print(f"  session failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
             out["error"] = 1.0
@@ -382,6 +389,9 @@ def server_only(url: str, sizes: list[int], warm: bool) -> None:
             continue
         out = json.loads(lines[-1])
         results = out["results"]
+        for line in proc.stderr.splitlines():
+            if line.startswith("  session failed"):
+                print(line, flush=True)
         failed = sum(1 for r in results if "error" in r)
         print(f"{n:>3} | " + " | ".join(f"{cell:>17}" for cell in step_cells(results, STEPS))
               + f" | {failed:>6} | {out['wall']:6.1f} / {out['cpu']:5.1f} (x{out['wall'] / max(out['cpu'], 1e-9):.1f})"
