@@ -47,7 +47,7 @@ def candidate_sets(data: TrainingData, model: Recommender, user_ids, *, n: int =
     users = recs[C.USER_ID].to_numpy()
     u = data.user_indices(users)
     i = data.food_indices(recs[C.FOOD_ID].to_numpy())
-    last = np.asarray(data.last_eaten_day[u, i]).ravel()
+    last = np.asarray(data.last_eaten_day[u, i]).ravel() if len(u) else np.zeros(0)
     today = np.datetime64(as_of.date(), "D").astype(np.int64)
     days = np.where(last > 0, today - (last - 1), np.inf)
     allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
@@ -77,6 +77,8 @@ def candidate_block(data: TrainingData, model: Recommender, user_ids, *, n: int 
     pools, built with array operations only (no per-user objects)."""
     recs = model.recommend(user_ids, n, service_date=service_date, dining_type=dining_type,
                            exclude=exclude)
+    if recs.empty:                                       # nobody has candidates: an empty block
+        recs = recs.astype({C.USER_ID: np.int64, C.FOOD_ID: np.int64, C.SCORE: np.float64})
     users = recs[C.USER_ID].to_numpy()
     new_user = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, bool)
     starts = np.flatnonzero(new_user)                    # recommend keeps each user's rows together
@@ -92,7 +94,7 @@ def candidate_block(data: TrainingData, model: Recommender, user_ids, *, n: int 
     u = data.user_indices(users)
     i = data.food_indices(recs[C.FOOD_ID].to_numpy())
     as_of = pd.Timestamp(service_date if service_date is not None else data.cutoff)
-    last = np.asarray(data.last_eaten_day[u, i]).ravel()
+    last = np.asarray(data.last_eaten_day[u, i]).ravel() if len(u) else np.zeros(0)
     today = np.datetime64(as_of.date(), "D").astype(np.int64)
     days = np.where(last > 0, today - (last - 1), np.inf)
     allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0

@@ -153,8 +153,17 @@ def spread_block(block: CandidateBlock, lists: BlockLists, groups: np.ndarray,
                  max_share: float) -> BlockLists:
     """``policies.spread_first_picks`` on rows: within each group no food is #1 for more than
     ``max_share`` of the users (at least one); while one is, the user of it who gives up least
-    (ties: the lowest user id) moves to their best later food still under the limit."""
+    (ties: the lowest user id) moves to their best later food still under the limit.
+
+    The moves are those of the one-move-at-a-time rule, taken in batches: every movable user's
+    move is worked out once, then applied in order of loss while each stays that user's best (a
+    move is dropped when its food is no longer crowded; the batch ends when a move fills its target
+    food, since the users aiming there must look further). A group where everyone agrees (the
+    popularity baseline) then takes a few batches instead of one pass per user.
+    """
     positions, scores = lists.positions.copy(), lists.scores.copy()
+    depth = positions.shape[1]
+    to_front = np.array([np.r_[j, np.delete(np.arange(depth), j)] for j in range(depth)], dtype=np.int64)
     foods = np.where(positions >= 0, np.take_along_axis(block.food_ids, np.maximum(positions, 0), axis=1), -1)
     for group in np.unique(groups):
         members = np.flatnonzero(groups == group)
@@ -165,22 +174,29 @@ def spread_block(block: CandidateBlock, lists: BlockLists, groups: np.ndarray,
             continue
         codes, local = np.unique(foods[rows], return_inverse=True)
         local = local.reshape(len(rows), -1)
-        real = foods[rows] >= 0
-        counts = np.bincount(local[:, 0], minlength=len(codes))
-        later = real.copy()
+        later = foods[rows] >= 0
         later[:, 0] = False
-        while (counts > limit).any():
-            room = later & (counts[local] < limit)
-            movable = (counts[local[:, 0]] > limit) & room.any(axis=1)
-            if not movable.any():
+        counts = np.bincount(local[:, 0], minlength=len(codes))
+        while True:
+            crowded = counts[local[:, 0]] > limit
+            if not crowded.any():
                 break
-            j = np.argmax(room, axis=1)
-            loss = scores[rows, 0] - scores[rows, j]
-            m = int(np.argmin(np.where(movable, loss, np.inf)))
-            r, jm = rows[m], int(j[m])
-            order = np.r_[jm, np.delete(np.arange(positions.shape[1]), jm)]
-            positions[r], scores[r], foods[r] = positions[r, order], scores[r, order], foods[r, order]
-            counts[local[m, 0]] -= 1
-            local[m] = local[m, order]
-            counts[local[m, 0]] += 1
+            room = later & (counts[local] < limit)
+            movable = np.flatnonzero(crowded & room.any(axis=1))
+            if not len(movable):
+                break
+            target = np.argmax(room[movable], axis=1)
+            loss = scores[rows[movable], 0] - scores[rows[movable], target]
+            for n in np.lexsort((movable, loss)).tolist():     # least loss first, then lowest user id
+                m, j = int(movable[n]), int(target[n])
+                source, goal = local[m, 0], local[m, j]
+                if counts[source] <= limit:                    # its food has shed enough users
+                    continue
+                r, order = rows[m], to_front[j]
+                positions[r], scores[r], foods[r] = positions[r, order], scores[r, order], foods[r, order]
+                local[m] = local[m, order]
+                counts[source] -= 1
+                counts[goal] += 1
+                if counts[goal] >= limit:                       # full: others aiming here look again
+                    break
     return BlockLists(positions, scores)

@@ -166,3 +166,13 @@ def test_apply_policy_takes_the_block_without_mmr_and_the_per_list_path_with_it(
     apply_policy(models["content"], data, users, 5, Policy(mmr_lambda=0.5))
     assert taken == ["block", "per list"]
     assert C.RAW_SCORE in apply_policy(models["content"], data, users, 5, BUILTIN["off"]).columns
+
+
+def test_a_batch_where_nobody_has_candidates_ships_no_rows(tiny_fitted):
+    """A menu day with no menu for anyone: no pools, no rows, no error (as the per-list path)."""
+    data, models = tiny_fitted
+    users = active_user_ids(data)
+    no_menu_day = (pd.Timestamp(data.cutoff) - pd.Timedelta(days=3650)).date()
+    got = _apply_in_block(models["popularity"], data, users, 10, BUILTIN["varied"], no_menu_day, None, None)
+    want = _apply_per_list(models["popularity"], data, users, 10, BUILTIN["varied"], no_menu_day, None, None)
+    assert got.empty and want.empty and list(got.columns) == list(want.columns)
