@@ -409,18 +409,28 @@ def calibration_error(recs: pd.DataFrame, user_category_mix: pd.DataFrame,
 
     ``user_category_mix``: one row per user id, one column per category code, shares summing to
     1 (``pd.crosstab(orders[C.USER_ID], orders[C.CUISINE_CODE], normalize="index")``).
-    ``food_category`` maps food id -> category code. Users without a mix are skipped.
+    ``food_category`` maps food id -> category code. Users without a mix are skipped. Computed
+    for every list at once (lists x categories arrays): on the large world a loop took 14 s.
     """
-    values = []
-    for user, foods in _lists(recs):
-        if user not in user_category_mix.index:
-            continue
-        p = user_category_mix.loc[user]
-        q = food_category.loc[foods].value_counts(normalize=True)
-        cats = p.index.union(q.index)
-        values.append(smoothed_kl(p.reindex(cats, fill_value=0.0).to_numpy(),
-                                  q.reindex(cats, fill_value=0.0).to_numpy()))
-    return float(np.mean(values)) if values else float("nan")
+    if recs.empty:
+        return float("nan")
+    keys = _list_keys(recs)
+    known = recs[C.USER_ID].isin(user_category_mix.index).to_numpy()
+    if not known.any():
+        return float("nan")
+    recs = recs[known]
+    list_of = recs.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    category = food_category.reindex(recs[C.FOOD_ID].to_numpy()).to_numpy()
+    codes = np.union1d(user_category_mix.columns.to_numpy(), pd.unique(category[~pd.isna(category)]))
+    n_lists = int(list_of.max()) + 1
+    q = np.zeros((n_lists, len(codes)))
+    counted = ~pd.isna(category)                 # a food without a category counts in no share
+    np.add.at(q, (list_of[counted], np.searchsorted(codes, category[counted].astype(codes.dtype))), 1.0)
+    q /= q.sum(axis=1, keepdims=True)
+    first_user = recs[C.USER_ID].to_numpy()[np.unique(list_of, return_index=True)[1]]
+    mix = user_category_mix.reindex(columns=codes, fill_value=0.0)
+    p = mix.loc[first_user].to_numpy(dtype=float)
+    return float(np.mean(smoothed_kl(p, q)))
 
 
 def category_coverage(recs: pd.DataFrame, food_category: pd.Series, n_categories: int) -> float:

@@ -49,11 +49,13 @@ def _means(frame: pd.DataFrame, keys: Sequence[str], weight: str | None) -> dict
 
 
 def compare_protocol(per_user: Mapping[str, pd.DataFrame], keys: Sequence[str],
-                     weight: str | None) -> tuple[dict[str, dict], dict[str, float]]:
+                     weight: str | None, only: Sequence[str] | None = None) -> tuple[dict[str, dict], dict[str, float]]:
     """(model -> metric -> interval against the best baseline, the baselines' means per metric).
 
     ``per_user`` maps every ranker (the random one included, as ``N.RANDOM``) to its per-user
     frame (index: the user units; ``weight`` the column of per-user denominators, None = 1).
+    ``only``: the rankers whose intervals are wanted (default all; the best baseline is still
+    chosen among every baseline given) -- a retrain scoring one model needs its own.
     """
     means = {name: _means(frame, keys, weight) for name, frame in per_user.items()}
     present = [b for b in BASELINES if b in per_user]
@@ -65,6 +67,8 @@ def compare_protocol(per_user: Mapping[str, pd.DataFrame], keys: Sequence[str],
         best = max(candidates, key=lambda b: means[b][key])
         reference = per_user[best]
         for name, frame in per_user.items():
+            if only is not None and name not in only:
+                continue
             units = frame.index.union(reference.index)
             a = frame[key].reindex(units, fill_value=0.0).to_numpy()
             b = reference[key].reindex(units, fill_value=0.0).to_numpy()
@@ -77,19 +81,21 @@ def compare_protocol(per_user: Mapping[str, pd.DataFrame], keys: Sequence[str],
 
 
 def compare_to_baselines(daily: Mapping[str, pd.DataFrame], catalog: Mapping[str, pd.DataFrame],
-                         random_catalog: pd.DataFrame, k: int) -> tuple[dict[str, dict], dict[str, dict]]:
+                         random_catalog: pd.DataFrame, k: int,
+                         only: Sequence[str] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
     """Both protocols: (model -> {protocol: {metric: interval}}, {protocol: random's means}).
 
     ``daily``/``catalog`` map model names to their (pooled) per-user frames; the random ranking is
     added here: daily from the menus of any model's frame, catalog from ``random_catalog``.
+    ``only`` limits the intervals to those models (see ``compare_protocol``).
     """
     daily = dict(daily)
     catalog = dict(catalog)
     if daily:
         daily[N.RANDOM] = random_daily(next(iter(daily.values())))
     catalog[N.RANDOM] = random_catalog
-    daily_cmp, daily_random = compare_protocol(daily, DAILY_INTERVAL_KEYS, N.N_EVENTS)
-    catalog_cmp, catalog_random = compare_protocol(catalog, catalog_interval_keys(k), None)
+    daily_cmp, daily_random = compare_protocol(daily, DAILY_INTERVAL_KEYS, N.N_EVENTS, only)
+    catalog_cmp, catalog_random = compare_protocol(catalog, catalog_interval_keys(k), None, only)
     versus = {name: {N.DAILY_MENU: daily_cmp.get(name, {}), N.CATALOG: catalog_cmp.get(name, {})}
               for name in set(daily_cmp) | set(catalog_cmp)}
     return versus, {N.DAILY_MENU: daily_random, N.CATALOG: catalog_random}

@@ -28,9 +28,11 @@ def food_popularity(data: TrainingData) -> pd.Series:
 
 def user_category_mix(data: TrainingData) -> pd.DataFrame:
     """Users (raw ids, rows) x cuisine codes: each user's share of paid items before the cutoff."""
-    category = pd.Series(data.food_category[data.orders[ITEM_IDX].to_numpy()],
-                         index=data.orders.index)
-    return pd.crosstab(data.orders[C.USER_ID], category, normalize="index")
+    mix = data.category_mix                      # users x category_codes, shares (CSR, cached)
+    rows = np.flatnonzero(np.diff(mix.indptr) > 0)
+    columns = np.unique(mix.indices)
+    return pd.DataFrame(mix[rows][:, columns].toarray(), index=pd.Index(data.user_ids[rows], name=C.USER_ID),
+                        columns=pd.Index(data.category_codes[columns]))
 
 
 def beyond_accuracy(recs: pd.DataFrame, data: TrainingData) -> dict[str, float]:

@@ -87,7 +87,7 @@ class RunEvaluator:
         everyone = {**fitted, name: scores}
         versus, random = compare_to_baselines({m: s.daily_users for m, s in everyone.items()},
                                               {m: s.catalog_users for m, s in everyone.items()},
-                                              random_catalog, self.k)
+                                              random_catalog, self.k, only=[name])
         return versus.get(name, {}), random
 
     def _fitted_for_test(self, model: Recommender, data: TrainingData):
