@@ -2,9 +2,10 @@
 
 The need grows with the DE's paid order items (the training data, the models' matrices and the
 written lists all scale with them): ``BASE_MB`` plus ``BYTES_PER_ORDER_ITEM`` each, from the
-benchmarks (``bench/bench_models.py --large``: with the large world's 3.84 M items the heaviest
-model's process, hybrid, peaked at 7.8 GB -- its choice model's training features -- sequential at
-4.4 GB, NCF at 2.6 GB, the others at 2.2 GB). What is free is the kernel's
+benchmarks: with the large world's 3.84 M items a full retrain job with evaluation
+(``bench/bench_retrain.py --large``: every model in one worker) peaked at 14.0 GB; alone
+(``bench/bench_models.py --large``) hybrid peaked at 7.8 GB -- its choice model's training
+features -- sequential at 4.4 GB, NCF at 2.6 GB, the others at 2.2 GB. What is free is the kernel's
 ``MemAvailable``; where the machine does not say (no ``/proc/meminfo``), the job is let through.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from kurrant_core.errors import KurrantError
 
 BASE_MB = 800.0
 """Interpreter, libraries (torch, pandas, scikit-learn) and a model's fixed share."""
-BYTES_PER_ORDER_ITEM = 2_000.0
+BYTES_PER_ORDER_ITEM = 3_500.0
 """Peak bytes per paid order item across the models (training data, exposures, fit, lists)."""
 MEMINFO = Path("/proc/meminfo")
 
