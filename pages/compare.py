@@ -10,9 +10,9 @@ The sidebar's widgets are bound to the URL (``bind="query-params"``): a shared l
 user, setting, runs and knobs, and a widget that is not drawn (the date while the catalog is ranked)
 keeps its value in the URL instead of falling back to its default.
 
-The knobs and everything they change (the lists, the pick of the day, the replay, the overlap and
-the charts) are one fragment (``st.fragment``): moving a knob reruns only it, not the queries and
-widgets above it. The lists and the replay strip are computed once per server for the same runs,
+Everything the knobs change (the lists, the pick of the day, the replay, the overlap and the
+charts) is one fragment (``st.fragment``): the replay's days rerun only it. A knob reruns the page,
+which the caches make cheap. The lists and the replay strip are computed once per server for the same runs,
 user, setting and knobs (``app_support.compare_view``/``compare_replay``), so sessions opening the
 same view share one computation.
 """
@@ -210,10 +210,10 @@ def knob_panel() -> compare.Policy:
 
 
 @st.fragment
-def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int]) -> None:
-    """Everything the knobs change; a knob, the reset or the replay's days rerun only this."""
-    with st.sidebar:
-        knobs = knob_panel()
+def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int], knobs: compare.Policy) -> None:
+    """Everything the knobs change; the replay's days rerun only this. (The knobs themselves stay
+    outside the fragment: drawn into the sidebar from inside it, a knob moved just after a page
+    run was sometimes lost, with its link, in about one browser test in four.)"""
 
     # -------------------------------------------------------------------------- the user
     with friendly_errors():
@@ -370,4 +370,6 @@ def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int]) -> None:
                                        version=version), key="cmp_fig_mix")
 
 
-knobs_and_lists(int(state.cmp_user_id), scope, chosen_runs)
+with st.sidebar:
+    chosen_knobs = knob_panel()
+knobs_and_lists(int(state.cmp_user_id), scope, chosen_runs, chosen_knobs)

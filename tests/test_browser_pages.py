@@ -185,10 +185,14 @@ def test_browser_compare_keeps_its_setting_and_a_link_reproduces_it(browser, ser
     expect(page.get_by_text(ui_text.text("cmp.ranking", setting=ui_text.text("cmp.setting_catalog")))).to_be_visible(
         timeout=TIMEOUT_MS)
     wait_until_idle(page)
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="MMR λ").locator('input[type="range"]')
-    slider.focus()
-    for _ in range(4):
-        page.keyboard.press("ArrowLeft")
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(2 * len(compare.REPORT_METRICS),
+                                                                   timeout=TIMEOUT_MS)
+    # the knobs rerun only their fragment, which the status widget does not show: wait for the link
+    cap = (page.locator('[data-testid="stNumberInput"]').filter(has_text=ui_text.text("cmp.max_category"))
+           .locator('[data-testid="stNumberInputField"]'))
+    cap.fill("3")
+    cap.press("Enter")
+    page.wait_for_function("() => location.search.includes('cmp_max_per_category=3')", timeout=TIMEOUT_MS)
     wait_until_idle(page)
     page.get_by_role("radio", name=ui_text.text("cmp.scope.menu")).click()
     wait_until_idle(page)
@@ -202,7 +206,7 @@ def test_browser_compare_keeps_its_setting_and_a_link_reproduces_it(browser, ser
 
     # the address bar now holds the whole view: open it in a fresh tab, the same lists come back
     query = parse_qs(urlparse(page.url).query)
-    assert {"cmp_date", "cmp_dining", "cmp_mmr_lambda"} <= set(query), query     # the user is the default one
+    assert {"cmp_date", "cmp_dining", "cmp_max_per_category"} <= set(query), query   # the user is the default one
     picks, lists = ai_picks(page), why_lists(page)
     assert len(picks) == 2 and len(lists) == 2 and all(foods.count(" — ") >= 2 for foods in lists)
     shared = browser.new_page(viewport={"width": 1440, "height": 1100})
