@@ -43,14 +43,8 @@ def candidate_sets(data: TrainingData, model: Recommender, user_ids, *, n: int =
                            exclude=exclude)
     if recs.empty:
         return {}
-    as_of = pd.Timestamp(service_date if service_date is not None else data.cutoff)
     users = recs[C.USER_ID].to_numpy()
-    u = data.user_indices(users)
-    i = data.food_indices(recs[C.FOOD_ID].to_numpy())
-    last = np.asarray(data.last_eaten_day[u, i]).ravel() if len(u) else np.zeros(0)
-    today = np.datetime64(as_of.date(), "D").astype(np.int64)
-    days = np.where(last > 0, today - (last - 1), np.inf)
-    allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
+    u, i, days, allergen = _pair_columns(data, recs, service_date)
     popularity = _popularity(data)
     mix, codes = data.category_mix, data.category_codes
     mix_codes, mix_shares = codes[mix.indices].tolist(), mix.data.tolist()   # CSR rows, read without scipy
@@ -91,13 +85,7 @@ def candidate_block(data: TrainingData, model: Recommender, user_ids, *, n: int 
         out[row, col] = values
         return out
 
-    u = data.user_indices(users)
-    i = data.food_indices(recs[C.FOOD_ID].to_numpy())
-    as_of = pd.Timestamp(service_date if service_date is not None else data.cutoff)
-    last = np.asarray(data.last_eaten_day[u, i]).ravel() if len(u) else np.zeros(0)
-    today = np.datetime64(as_of.date(), "D").astype(np.int64)
-    days = np.where(last > 0, today - (last - 1), np.inf)
-    allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
+    u, i, days, allergen = _pair_columns(data, recs, service_date)
     pool_categories = data.food_category[i]
     axis = np.union1d(data.category_codes, pool_categories)
     mix = np.zeros((shape[0], len(axis)))
@@ -109,6 +97,21 @@ def candidate_block(data: TrainingData, model: Recommender, user_ids, *, n: int 
         category=padded(pool_categories, axis[0] if len(axis) else -1), maker=padded(data.food_makers[i], -1),
         popularity=padded(_popularity(data)[i].astype(np.float64), 0.0), days_since_eaten=padded(days, np.inf),
         allergen=padded(allergen, False), mix=mix, category_axis=axis)
+
+
+def _pair_columns(data: TrainingData, recs: pd.DataFrame,
+                  service_date: date | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``recs``: user index, food index, days since the user last ate the food before
+    the cutoff (counted to ``service_date``, else the cutoff; inf = never) and whether the food
+    carries one of the user's allergy tags."""
+    u = data.user_indices(recs[C.USER_ID].to_numpy())
+    i = data.food_indices(recs[C.FOOD_ID].to_numpy())
+    as_of = pd.Timestamp(service_date if service_date is not None else data.cutoff)
+    last = np.asarray(data.last_eaten_day[u, i]).ravel() if len(u) else np.zeros(0)
+    today = np.datetime64(as_of.date(), "D").astype(np.int64)
+    days = np.where(last > 0, today - (last - 1), np.inf)
+    allergen = np.asarray(data.user_allergens[u].multiply(data.food_allergens[i]).sum(axis=1)).ravel() > 0
+    return u, i, days, allergen
 
 
 def _popularity(data: TrainingData) -> np.ndarray:

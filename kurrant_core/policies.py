@@ -167,9 +167,15 @@ def apply_policy(model: Recommender, data: TrainingData, user_ids, k: int, polic
         recs = model.recommend(user_ids, k, service_date=service_date, dining_type=dining_type,
                                exclude=exclude)
         return recs.assign(**{C.RAW_SCORE: recs[C.SCORE]})
-    if policy.mmr_lambda is None and policy.dpp_theta is None:
-        return _apply_in_block(model, data, user_ids, k, policy, service_date, dining_type, exclude)
-    return _apply_per_list(model, data, user_ids, k, policy, service_date, dining_type, exclude)
+    apply = _apply_in_block if policy.mmr_lambda is None and policy.dpp_theta is None else _apply_per_list
+    return apply(model, data, user_ids, k, policy, service_date, dining_type, exclude)
+
+
+def _spread_depth(policy: Policy, k: int, service_date: date | None) -> tuple[bool, int]:
+    """(whether a menu day's picks are spread, how deep each list is re-ranked): the spread needs
+    each user's second choice."""
+    spread = policy.spread_max_share is not None and service_date is not None
+    return spread, max(k, 2) if spread else k
 
 
 def _apply_in_block(model: Recommender, data: TrainingData, user_ids, k: int, policy: Policy,
@@ -177,16 +183,15 @@ def _apply_in_block(model: Recommender, data: TrainingData, user_ids, k: int, po
     """``apply_policy`` with every list of the batch re-ranked together (``rerank_block``)."""
     block = candidate_block(data, model, user_ids, n=max(policy.pool, k), service_date=service_date,
                             dining_type=dining_type, exclude=exclude)
-    spread = policy.spread_max_share is not None and service_date is not None
-    depth = max(k, 2) if spread else k          # the spread needs each user's second choice
+    spread, depth = _spread_depth(policy, k, service_date)
     lists = rerank_block(block, policy, np.minimum(depth, block.lengths))
+    u = data.user_indices(block.user_ids)
     if spread:
-        groups = data.user_group[data.user_indices(block.user_ids)]
-        lists = spread_block(block, lists, groups, policy.spread_max_share)
+        lists = spread_block(block, lists, data.user_group[u], policy.spread_max_share)
     positions, scores = lists.positions[:, :k], lists.scores[:, :k]
     rows, cols = np.nonzero(positions >= 0)
     picks = positions[rows, cols]
-    frame = _as_frame(data, [(data.user_indices(block.user_ids)[rows],
+    frame = _as_frame(data, [(u[rows],
                               data.food_indices(block.food_ids[rows, picks]), cols + 1, scores[rows, cols])],
                       service_date, dining_type)
     frame[C.RAW_SCORE] = block.relevance[rows, picks].astype(float)
@@ -198,8 +203,7 @@ def _apply_per_list(model: Recommender, data: TrainingData, user_ids, k: int, po
     """``apply_policy`` one ``CandidateSet`` per list (policies with MMR or DPP)."""
     pools = candidate_sets(data, model, user_ids, n=max(policy.pool, k), service_date=service_date,
                            dining_type=dining_type, exclude=exclude)
-    spread = policy.spread_max_share is not None and service_date is not None
-    depth = max(k, 2) if spread else k          # the spread needs each user's second choice
+    spread, depth = _spread_depth(policy, k, service_date)
     wanted = [min(depth, len(pool)) for pool in pools.values()]
     results = rerank_many(list(pools.values()), policy, wanted)     # one rerank per user, batched
     picks = {user_id: (pool, _filled(pool, result, n, policy))

@@ -111,17 +111,17 @@ def rerank_block(block: CandidateBlock, policy: Policy, ks: np.ndarray) -> Block
     ks = np.asarray(ks, np.int64)
     keep = admissible_block(block, policy.repeat_window_days)
     w = working_relevance(block, policy, keep)
-    has_mix = block.mix.sum(axis=1) > 0
+    totals = block.mix.sum(axis=1, keepdims=True)
+    has_mix = totals[:, 0] > 0
     calibration = None
     if policy.calibration_lambda is not None:
-        totals = block.mix.sum(axis=1, keepdims=True)
         target = np.divide(block.mix, totals, out=np.zeros_like(block.mix, dtype=float), where=totals > 0)
         cat_idx = np.searchsorted(block.category_axis, block.category).clip(0, len(block.category_axis) - 1)
         lam = np.where(has_mix, policy.calibration_lambda, 0.0)
         calibration = (cat_idx, target, lam, CALIBRATION_ALPHA)
     soft_cap = None
     if policy.cap_by_history:
-        share = np.divide(block.mix.max(axis=1, initial=0.0), block.mix.sum(axis=1),
+        share = np.divide(block.mix.max(axis=1, initial=0.0), totals[:, 0],
                           out=np.zeros(len(block.mix)), where=has_mix)
         cap = np.maximum(1, np.floor(ks * share + 1e-9)).astype(np.int64)
         soft_cap = np.where(has_mix, cap, NO_CAP)
