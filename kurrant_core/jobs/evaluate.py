@@ -65,11 +65,30 @@ class RunEvaluator:
         except KurrantError as exc:          # too little data to hold out: the run has no metrics
             log.warning("no evaluation for %s: %s", model.name, exc)
             return None
+        return self._metrics(model.name, split, scored, scored_on, test, fit_s, fit_cpu)
+
+    def needs_twin(self, data: TrainingData) -> bool:
+        """True when ``data`` leaves no test items after its cutoff: a run on it is judged by a twin
+        (``twin_metrics``), which needs the model's hyper-parameters only, not the fitted model."""
+        return _after_cutoff(self.engine, data, self.horizon_days)[1].empty
+
+    def twin_metrics(self, model: Recommender) -> dict[str, Any] | None:
+        """The metrics of ``model``'s configuration judged by its twin on the holdout split (the
+        model itself may be unfitted); None when the data is too short to hold a window out."""
+        try:
+            split, twin, holdout, test, fit_s, fit_cpu = self._twin(model)
+        except KurrantError as exc:
+            log.warning("no evaluation for %s: %s", model.name, exc)
+            return None
+        return self._metrics(model.name, split, twin, holdout, test, fit_s, fit_cpu)
+
+    def _metrics(self, name: str, split: TimeSplit, scored: Recommender, scored_on: TrainingData,
+                 test: pd.DataFrame, fit_s: float, fit_cpu: float) -> dict[str, Any]:
         scores = score_fitted(scored, scored_on, test, k=self.k, fit_seconds=fit_s,
                               fit_cpu_seconds=fit_cpu, with_tradeoff=self.with_tradeoff)
-        evaluation = ModelEvaluation(model.name, UNSTORED_RUN_ID, split, [split.cutoff.isoformat()],
+        evaluation = ModelEvaluation(name, UNSTORED_RUN_ID, split, [split.cutoff.isoformat()],
                                      self.k, scores)
-        evaluation.versus, evaluation.random = self._versus_baselines(model.name, scores, scored_on, test)
+        evaluation.versus, evaluation.random = self._versus_baselines(name, scores, scored_on, test)
         return evaluation.stored_metrics()
 
     def _versus_baselines(self, name: str, scores: ModelScores, data: TrainingData,
@@ -91,10 +110,13 @@ class RunEvaluator:
         return versus.get(name, {}), random
 
     def _fitted_for_test(self, model: Recommender, data: TrainingData):
-        after = TimeSplit(data.cutoff, self.horizon_days)
-        test = sampled_users(_known(read_test_items(self.engine, after), data))
+        after, test = _after_cutoff(self.engine, data, self.horizon_days)
         if not test.empty:
             return after, model, data, test, float("nan"), float("nan")
+        return self._twin(model)
+
+    def _twin(self, model: Recommender):
+        """A twin of ``model`` (same hyper-parameters) fitted on the holdout split, and its seconds."""
         split, holdout, test = self.holdout()
         twin = make_model(model.name, **model.get_params())
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -119,6 +141,12 @@ def sampled_users(test: pd.DataFrame, max_users: int = MAX_TEST_USERS, seed: int
     keep = np.random.default_rng(seed).choice(np.sort(users), size=max_users, replace=False)
     log.info("evaluating on %d of the %d test users (a seeded sample)", max_users, len(users))
     return test[test[C.USER_ID].isin(keep)].reset_index(drop=True)
+
+
+def _after_cutoff(engine: sa.Engine, data: TrainingData, horizon_days: int) -> tuple[TimeSplit, pd.DataFrame]:
+    """The window after ``data``'s cutoff and its (sampled) test items of known users and foods."""
+    after = TimeSplit(data.cutoff, horizon_days)
+    return after, sampled_users(_known(read_test_items(engine, after), data))
 
 
 def _known(test: pd.DataFrame, data: TrainingData) -> pd.DataFrame:

@@ -11,6 +11,7 @@ the dashboard and the backend serve.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import resource
@@ -21,13 +22,14 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from kurrant_core import access, config, runs
-from kurrant_core.data import build_training_data
+from kurrant_core.data import TrainingData, build_training_data
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation import names as N
 from kurrant_core.evaluation.tuning import CHOSEN, last_tuning
-from kurrant_core.jobs import lock, store
+from kurrant_core.jobs import evaluation_process, lock, store
 from kurrant_core.jobs.evaluate import RunEvaluator
 from kurrant_core.jobs.recovery import fail_unfinished_runs
+from kurrant_core.jobs.spec import RetrainSpec
 from kurrant_core.jobs.store import JobRecord
 from kurrant_core.policies import get_policy
 from kurrant_core.schema import RUN_DONE, RUN_FAILED, RUN_QUEUED, RUN_STATUS, RUN_STOPPED
@@ -186,6 +188,27 @@ def _make_ensemble(engine: sa.Engine, job: JobRecord, report: Callable[[str, flo
     return {ENSEMBLE_MODEL: run_id}
 
 
+def _chosen_params(engine: sa.Engine, spec: RetrainSpec, name: str) -> tuple[dict, dict | None]:
+    """A model's hyper-parameters in this job (the last tuned values, then the job's own) and the
+    tuning they came from (None when never tuned)."""
+    tuned = last_tuning(engine, name)          # retrain uses the last tuned values by default
+    return {**(tuned[CHOSEN] if tuned else {}), **spec.model_params(name)}, tuned
+
+
+def _evaluator(engine: sa.Engine, spec: RetrainSpec, data: TrainingData, chosen: dict[str, tuple[dict, dict | None]],
+               should_stop: Callable[[], bool]) -> contextlib.AbstractContextManager:
+    """The job's evaluation hook as a context: none, the in-process ``RunEvaluator``, or, on a world
+    where it pays and the runs are judged by twins, an ``EvaluationProcess`` beside the job."""
+    if not spec.evaluate:
+        return contextlib.nullcontext(None)
+    evaluator = RunEvaluator(engine, k=spec.k, horizon_days=spec.horizon_days)
+    if evaluation_process.use_process(len(data.orders)) and evaluator.needs_twin(data):
+        return evaluation_process.EvaluationProcess(
+            engine, [(name, params) for name, (params, _) in chosen.items()], k=spec.k,
+            horizon_days=spec.horizon_days, should_stop=should_stop)
+    return contextlib.nullcontext(evaluator)
+
+
 def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool]) -> dict[str, int]:
     """Every model of the job through the shared pipeline, then activation; model -> run id."""
     spec, n = job.spec, len(job.spec.models)
@@ -205,25 +228,24 @@ def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool
         return _make_ensemble(engine, job, report, should_stop)
     report("loading data", 0.0)
     data = build_training_data(engine, spec.cutoff)
-    evaluator = (RunEvaluator(engine, k=spec.k, horizon_days=spec.horizon_days)
-                 if spec.evaluate else None)
+    chosen = {name: _chosen_params(engine, spec, name) for name in spec.models}
     run_ids: dict[str, int] = {}
-    for i, name in enumerate(spec.models):
-        check_stop()
+    with _evaluator(engine, spec, data, chosen, should_stop) as evaluator:
+        for i, name in enumerate(spec.models):
+            check_stop()
 
-        def progress(stage: str, fraction: float, i: int = i, name: str = name) -> None:
-            report(f"{name} ({i + 1}/{n}): {stage}", (i + fraction) / n)
+            def progress(stage: str, fraction: float, i: int = i, name: str = name) -> None:
+                report(f"{name} ({i + 1}/{n}): {stage}", (i + fraction) / n)
 
-        tuned = last_tuning(engine, name)          # retrain uses the last tuned values by default
-        params = {**(tuned[CHOSEN] if tuned else {}), **spec.model_params(name)}
-        run_ids[name] = runs.train_and_write(
-            engine, name, params, cutoff=spec.cutoff, k=spec.k,
-            run_params={N.TUNING: tuned} if tuned else None,
-            policy=get_policy(engine, spec.model_policy(name, engine)),
-            dates=list(spec.dates) if spec.dates is not None else None,
-            triggered_by=job.triggered_by, job_id=job.job_id, data=data, progress=progress,
-            should_stop=should_stop, evaluate=evaluator)
-        log.info("%s: run %s done", name, run_ids[name])
+            params, tuned = chosen[name]
+            run_ids[name] = runs.train_and_write(
+                engine, name, params, cutoff=spec.cutoff, k=spec.k,
+                run_params={N.TUNING: tuned} if tuned else None,
+                policy=get_policy(engine, spec.model_policy(name, engine)),
+                dates=list(spec.dates) if spec.dates is not None else None,
+                triggered_by=job.triggered_by, job_id=job.job_id, data=data, progress=progress,
+                should_stop=should_stop, evaluate=evaluator)
+            log.info("%s: run %s done", name, run_ids[name])
     check_stop()
     if spec.activate:
         report("activating the new runs", 1.0)

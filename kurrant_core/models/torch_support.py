@@ -27,7 +27,7 @@ from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import MenuChoices
 
 
-def _free_cores() -> int:
+def free_cores() -> int:
     """The cores this process may run on (its affinity, else ``os.cpu_count()``), less those the
     machine is already busy with (the 1-minute load average), at least 1; ``KURRANT_TORCH_THREADS``
     overrides it."""
@@ -44,7 +44,7 @@ def _free_cores() -> int:
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 
-TORCH_THREADS = _free_cores()
+TORCH_THREADS = free_cores()
 """Threads a torch fit or score runs on: the machine's free cores, fixed once per process (so a
 model scores with the thread count it was fitted with, and float reductions repeat exactly). Set
 only inside ``torch_session``, so nothing else in the process is changed. Not simply every core:

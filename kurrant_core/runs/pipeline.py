@@ -101,7 +101,7 @@ def write_run_lists(engine: sa.Engine, run_id: int, model: Recommender, data: Tr
                       for batch in _batches(eaters, menu_batch)]
     for n, (stage, batch, day, dining_type) in enumerate(steps):
         check_stop(should_stop, run_id)
-        report(stage, 0.55 + 0.4 * n / len(steps))
+        report(stage, 0.35 + 0.55 * n / len(steps))
         recs = apply_policy(model, data, batch, k, policy, service_date=day, dining_type=dining_type)
         write_recommendations(engine, run_id, recs)
 
@@ -118,7 +118,7 @@ def run_pipeline(engine: sa.Engine, model: Recommender, data: TrainingData, *, p
 
     ``params`` are stored with the run (the policy is added under ``POLICY_KEY``). ``fit=False``
     takes the model as fitted (or built, like an ensemble). ``metrics`` are stored with the run, or
-    ``evaluate(model, data)`` computes them after the fit. ``artifact_from`` copies that folder as
+    ``evaluate(model, data)`` computes them once the lists are written. ``artifact_from`` copies that folder as
     the run's artifacts instead of saving the model (a saved model re-used); ``save(folder)`` writes
     them instead (a built model's recipe). ``train_window`` (start, end) is stored as the run's train
     window (default: the first and last service date of ``data``'s orders). ``dates``: the menu
@@ -141,17 +141,17 @@ def run_pipeline(engine: sa.Engine, model: Recommender, data: TrainingData, *, p
             report(f"fitting {model.name}", 0.1)
             model.fit(data)
             check_stop(should_stop, run_id)
-        if evaluate is not None:
-            report(f"evaluating {model.name}", 0.4)
-            metrics = evaluate(model, data)
-            check_stop(should_stop, run_id)
-        report("saving artifacts", 0.5)
+        report("saving artifacts", 0.3)
         if artifact_from is None:
             artifact.mkdir(parents=True, exist_ok=True)
             (save or model.save)(artifact)
         else:
             shutil.copytree(artifact_from, artifact)
         write_run_lists(engine, run_id, model, data, k, policy, dates, report, should_stop)
+        if evaluate is not None:        # after the lists: an evaluation process has had the most time
+            report(f"evaluating {model.name}", 0.9)
+            metrics = evaluate(model, data)
+            check_stop(should_stop, run_id)
         report("finishing", 0.98)
         finish_run(engine, run_id, metrics=metrics, n_users=data.n_users, n_items=data.n_foods,
                    artifact_path=artifact, warnings=model.fit_warnings())
@@ -178,7 +178,7 @@ def train_and_write(engine: sa.Engine, model_name: str, params: dict | None = No
     user whose group has one, then finish.
     ``progress(stage, fraction)`` reports each stage; ``should_stop()`` is asked between stages and
     ends the run as stopped. ``evaluate(model, data)`` (the retrain job's hook) returns the metrics
-    stored with the run, before its lists are written. ``run_params`` are stored beside the model's
+    stored with the run, once its lists are written. ``run_params`` are stored beside the model's
     hyper-parameters (e.g. where tuned values came from). ``policy`` (default: the ``default``
     policy) re-ranks every list written. On any error the run is failed and the error re-raised.
     """

@@ -1,0 +1,122 @@
+"""A retrain's evaluation in a second process (``jobs.evaluation_process``), on SQLite and MariaDB:
+the same metrics as in the job's own process, failures and cancels that end the job cleanly, and
+the rule that chooses it."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import team_person
+
+from kurrant_core import jobs, runs
+from kurrant_core.db import make_engine
+from kurrant_core.errors import KurrantError
+from kurrant_core.jobs import evaluation_process as EP
+from kurrant_core.jobs.memory import needed_mb
+from kurrant_core.schema import RUN_DONE
+
+MODELS = ["popularity", "history", "content"]
+
+
+@pytest.fixture
+def engine(writable_tiny_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    eng = make_engine(writable_tiny_url)
+    yield eng
+    eng.dispose()
+
+
+def job_metrics(engine, mode: str, monkeypatch) -> tuple[dict[str, dict], str]:
+    """Each model's stored metrics after a retrain whose evaluation runs as ``mode`` says; the log."""
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", mode)
+    job_id = jobs.submit(engine, jobs.RetrainSpec.build(MODELS, k=5), by=team_person(), launch=False)
+    job = jobs.run_job(engine, job_id)
+    assert job.status == RUN_DONE, job.error
+    listed = runs.list_runs(engine)
+    ids = listed.loc[listed["job_id"] == job_id, "run_id"]
+    return {(run := runs.get_run(engine, int(r))).model: run.metrics for r in ids}, job.log_tail
+
+
+def without_timings(metrics):
+    """The metrics less the seconds a fit took (the only figures two processes may not share)."""
+    if isinstance(metrics, dict):
+        return {k: without_timings(v) for k, v in metrics.items() if "seconds" not in k}
+    return metrics
+
+
+def test_a_second_process_stores_the_same_metrics_as_the_job_itself(engine, monkeypatch):
+    beside, log_beside = job_metrics(engine, "on", monkeypatch)
+    inside, log_inside = job_metrics(engine, "off", monkeypatch)
+    assert sorted(beside) == sorted(MODELS)
+    for name in MODELS:
+        assert beside[name]["daily_menu"]["mrr"] > 0
+        assert without_timings(beside[name]) == without_timings(inside[name])
+    assert "evaluation: " in log_beside and "evaluation process peak memory" in log_beside   # relayed
+    assert "evaluation process peak memory" not in log_inside
+
+
+def test_a_failure_over_there_is_raised_here_and_the_process_ends(engine):
+    with EP.EvaluationProcess(engine, [("popularity", {}), ("no-such-model", {})], k=5,
+                              horizon_days=14) as evaluation:
+        assert evaluation.metrics("popularity")["daily_menu"]["mrr"] > 0
+        with pytest.raises(KurrantError, match="no-such-model"):
+            evaluation.metrics("no-such-model")
+        process = evaluation._process
+    assert process is not None and not process.is_alive()
+
+
+def test_a_cancel_while_waiting_stops_the_wait_and_the_process(engine):
+    with EP.EvaluationProcess(engine, [("popularity", {})], k=5, horizon_days=14,
+                              should_stop=lambda: True) as evaluation:
+        with pytest.raises(runs.RunCancelled):
+            evaluation.metrics("popularity")
+        process = evaluation._process
+    assert not process.is_alive()
+
+
+def test_torch_threads_are_shared_while_it_runs_and_given_back(engine, monkeypatch):
+    monkeypatch.delenv(EP.TORCH_THREADS_ENV, raising=False)
+    from kurrant_core.models import torch_support
+    before = torch_support.TORCH_THREADS
+    with EP.EvaluationProcess(engine, [("popularity", {})], k=5, horizon_days=14) as evaluation:
+        mine = torch_support.TORCH_THREADS
+        assert mine == EP._split_cores(EP._cores())[1]
+        assert os.environ[EP.TORCH_THREADS_ENV] == str(mine)
+        evaluation.metrics("popularity")
+    assert torch_support.TORCH_THREADS == before and EP.TORCH_THREADS_ENV not in os.environ
+
+
+@pytest.mark.parametrize(("items", "cores", "free", "chosen"), [
+    (3_840_000, 2, 30_000.0, True),            # the large world on a roomy two-core machine
+    (130_000, 2, 30_000.0, False),             # the demo world: starting a process costs more
+    (3_840_000, 1, 30_000.0, False),           # one core: nothing to share
+    (3_840_000, 2, 1.5 * needed_mb(3_840_000), False),   # room for one job's memory, not two
+])
+def test_auto_asks_for_a_large_world_two_cores_and_the_memory_of_both(monkeypatch, items, cores, free, chosen):
+    monkeypatch.delenv("KURRANT_EVALUATION_PROCESS", raising=False)
+    assert EP.use_process(items, cores=cores, free_mb=free) is chosen
+
+
+def test_the_setting_forces_either_way_and_a_malformed_one_is_named(monkeypatch):
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", "on")
+    assert EP.use_process(10, cores=1, free_mb=1.0)
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", "OFF")
+    assert not EP.use_process(10**8, cores=64, free_mb=10**9)
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", "sometimes")
+    with pytest.raises(KurrantError, match="KURRANT_EVALUATION_PROCESS.*sometimes"):
+        EP.use_process(10**8)
+
+
+def test_a_job_on_a_cutoff_with_test_days_after_it_judges_the_fitted_model_itself(engine, monkeypatch):
+    """Runs cut before the last orders are scored on the real days after their cutoff, in the job's
+    own process (a twin would judge another model): no second process even when forced on."""
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", "on")
+    from kurrant_core.evaluation import default_split
+    cutoff = default_split(engine, 14).cutoff
+    job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5, cutoff=cutoff),
+                         by=team_person(), launch=False)
+    job = jobs.run_job(engine, job_id)
+    assert job.status == RUN_DONE
+    assert "evaluation process" not in job.log_tail
+    run = runs.get_run(engine, int(runs.list_runs(engine).query(f"job_id == {job_id}")["run_id"].iloc[0]))
+    assert run.metrics["evaluation"]["data_cutoff"] == cutoff.isoformat()
