@@ -9,11 +9,17 @@ wall time, the job's time, each model's run time and the worker's peak RSS (its 
     .venv/bin/python bench/bench_retrain.py --no-evaluate       # lists only
     .venv/bin/python bench/bench_retrain.py --models popularity,content
     .venv/bin/python bench/bench_retrain.py --large             # the large world (built once)
+    .venv/bin/python bench/bench_retrain.py --large --evaluation-process off   # twins in the job itself
+
+On the large world the twins that judge each run are fitted in a second process beside the job
+(``jobs.evaluation_process``; ``--evaluation-process`` sets ``KURRANT_EVALUATION_PROCESS``): the
+peak memory is then printed for both processes, and CPU seconds are every process's together.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import sqlite3
 import subprocess
@@ -49,6 +55,9 @@ def main() -> int:
     parser.add_argument("--no-evaluate", action="store_true")
     parser.add_argument("--scale", default="demo")
     parser.add_argument("--large", action="store_true", help="the large world (same as --scale large)")
+    parser.add_argument("--evaluation-process", choices=["auto", "on", "off"], default=None,
+                        help="where the evaluation twins are fitted (default: the setting, else auto)")
+    parser.add_argument("--log", type=Path, default=None, help="write the worker's whole log here")
     args = parser.parse_args()
     if args.large:
         args.scale = "large"
@@ -59,10 +68,15 @@ def main() -> int:
                    args.models, "--wait"]
         command += ["--no-evaluate"] if args.no_evaluate else []
         env = dict(os.environ, KURRANT_ARTIFACT_DIR=str(folder / "artifacts"))
+        if args.evaluation_process:
+            env["KURRANT_EVALUATION_PROCESS"] = args.evaluation_process
         started = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mib, cpu_s = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+        if args.log is not None:
+            args.log.write_text(done.stdout + done.stderr)
         if done.returncode != 0:
             print(done.stdout[-3000:], done.stderr[-3000:])
             return done.returncode
@@ -77,7 +91,13 @@ def main() -> int:
     print(f"  job time (worker started)   {job.elapsed_s():8.1f} s")
     for row in mine.itertuples(index=False):
         print(f"    {getattr(row, C.MODEL):<11} {getattr(row, C.DURATION_S):8.1f} s")
-    print(f"  worker peak memory (maxrss) {peak_mib:8.0f} MiB")
+    print(f"  CPU, every process          {cpu_s:8.1f} s   (x {cpu_s / wall:.2f} of the wall time)")
+    print(f"  largest process peak (maxrss) {peak_mib:6.0f} MiB")
+    beside = re.findall(r"evaluation process peak memory (\d+) MiB", done.stdout + done.stderr)
+    if beside:
+        print(f"  evaluation process peak     {float(beside[-1]):8.0f} MiB (beside the job)")
+    else:
+        print("  evaluation                  in the job's own process")
     return 0
 
 

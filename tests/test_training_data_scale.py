@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from kurrant_core import columns as C, data as D, schema as S
 from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData, build_training_data
+from kurrant_core.errors import KurrantError
 
 HOLDOUT_DAYS = 14
 
@@ -192,3 +193,22 @@ def test_a_meal_from_two_groups_equals_the_old_construction(monkeypatch, chunk_r
     old = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU)
     assert (new[C.GROUP_ID].nunique(), len(new)) == (2, 6)
     _same_frame(new, old.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX, C.GROUP_ID]))
+
+
+def test_text_rows_parse_by_hand_and_a_missing_value_is_an_error():
+    """PyMySQL's bulk reads come as one comma-joined text per row (``_as_text_rows``)."""
+    parsed = D._parse_text_rows([("1,20,-3",), ("4,5,600000000000",)], 3)
+    assert parsed.dtype == np.int64
+    assert parsed.tolist() == [[1, 20, -3], [4, 5, 600_000_000_000]]
+    with pytest.raises(KurrantError, match="fewer"):
+        D._parse_text_rows([("1,2,3",), ("4,5",)], 3)        # CONCAT_WS skipped a NULL
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 100_000])
+def test_bulk_reads_in_chunks_equal_the_old_construction(tiny_engine, cutoff, monkeypatch, chunk_rows):
+    """Read in many small chunks (the driver's text rows on MariaDB, tuples on SQLite) or one."""
+    monkeypatch.setattr(D, "READ_CHUNK_ROWS", chunk_rows)
+    orders, menus = old_orders_and_menus(tiny_engine, cutoff)
+    data = build_training_data(tiny_engine, cutoff)
+    _same_frame(data.orders, orders)
+    _same_frame(data.menus, menus)
