@@ -33,7 +33,7 @@ from app_support import (
     language,
     t,
 )
-from kurrant_core import access, codes, columns as C, compare, config, eda, policies, ui_text
+from kurrant_core import access, codes, columns as C, compare, config, eda, policies, static_table, ui_text
 from kurrant_core.db import check_ready
 from kurrant_core.eda.labels import measure_labels
 from kurrant_core.errors import KurrantError
@@ -51,14 +51,14 @@ LIST_CONFIG = {
                                              min_value=0, max_value=100, width="small"),
     C.MARKS: st.column_config.TextColumn(t("col.marks"), help=t("col.marks_help")),
 }
-OVERLAP_CONFIG = {
-    C.LIST_LABEL: t("col.list"), C.OTHER_LIST: t("col.other_list"),
-    C.JACCARD: st.column_config.NumberColumn("Jaccard", format="%.2f", help=t("col.jaccard_help")),
-    C.RBO: st.column_config.NumberColumn("RBO", format="%.2f", help=t("col.rbo_help")),
-}
+# the replay strip and the overlap are short, read-only tables: Markdown, which costs the browser about
+# a third of a data grid (kurrant_core.static_table); the lists keep their grids (sorting, the match bar)
+OVERLAP_HEADERS = {C.LIST_LABEL: t("col.list"), C.OTHER_LIST: t("col.other_list"), C.JACCARD: "Jaccard",
+                   C.RBO: "RBO"}
+OVERLAP_FORMATS = {C.JACCARD: "{:.2f}".format, C.RBO: "{:.2f}".format}
 LABELS = {**measure_labels(language()), C.LIST_LABEL: t("col.list"), C.COUNT: t("col.count")}
-REPLAY_CONFIG = {C.SERVICE_DATE: st.column_config.DateColumn(t("col.day"), format="YYYY-MM-DD"),
-                 C.ACTUAL_ORDER: t("col.actual")}
+REPLAY_HEADERS = {C.SERVICE_DATE: t("col.day"), C.ACTUAL_ORDER: t("col.actual")}
+REPLAY_FORMATS = {C.SERVICE_DATE: ui_text.day}
 
 state = st.session_state
 st.title(t("cmp.title"))
@@ -168,6 +168,24 @@ def mix_figure(category_mix, labels: dict, title: str):
     return fig
 
 
+def save_policy_form(knobs: compare.Policy) -> None:
+    """Save the knobs under a name (team access)."""
+    st.caption(t("cmp.save_caption"))
+    policy_name = st.text_input(t("cmp.policy_name"), key="cmp_policy_name")
+    may_save = can(access.SAVE_POLICY)          # the one access check (the sidebar says who this is)
+    if not may_save.allowed:
+        st.caption(may_save.reason)
+    if st.button(t("cmp.save_button"), key="cmp_save_policy", disabled=not may_save.allowed):
+        try:
+            saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(),
+                                                                               **knobs.knobs()),
+                                         by=current_person())
+        except KurrantError as exc:
+            st.error(ui_text.error_text(exc, language()))
+        else:
+            st.success(t("cmp.saved", name=saved.name, steps=saved.steps_text()))
+
+
 def knob_panel() -> compare.Policy:
     """The diversity knobs and saving them as a policy (sidebar); the policy they make."""
     st.header(t("cmp.knobs"))
@@ -191,21 +209,10 @@ def knob_panel() -> compare.Policy:
     st.caption(t("cmp.knobs_caption"))
     knobs = compare.Policy.from_knobs(**{name: state[f"cmp_{name}"] for name in compare.KNOB_NAMES})
 
-    with st.expander(t("cmp.save_policy")):
-        st.caption(t("cmp.save_caption"))
-        policy_name = st.text_input(t("cmp.policy_name"), key="cmp_policy_name")
-        may_save = can(access.SAVE_POLICY)          # the one access check (the sidebar says who this is)
-        if not may_save.allowed:
-            st.caption(may_save.reason)
-        if st.button(t("cmp.save_button"), key="cmp_save_policy", disabled=not may_save.allowed):
-            try:
-                saved = policies.save_policy(de_engine(), compare.Policy.from_knobs(policy_name.strip(),
-                                                                                   **knobs.knobs()),
-                                             by=current_person())
-            except KurrantError as exc:
-                st.error(ui_text.error_text(exc, language()))
-            else:
-                st.success(t("cmp.saved", name=saved.name, steps=saved.steps_text()))
+    saver = st.expander(t("cmp.save_policy"), key="cmp_save_open", on_change="rerun")
+    if saver.open:                  # drawn once opened: a first visit does not draw the form
+        with saver:
+            save_policy_form(knobs)
     return knobs
 
 
@@ -317,10 +324,11 @@ def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int], knobs: com
                 st.caption(t("cmp.hidden", parts=", ".join(hidden)))
             st.dataframe(column.items, column_order=LIST_COLUMNS, column_config=LIST_CONFIG, hide_index=True,
                          key=f"cmp_list_{column.run_id}")
-            with st.expander(t("cmp.why_title")):
-                st.markdown("\n".join(f"{rank}. **{food}** — {ui_text.why_line(why, language()) or '–'}"
-                                      for rank, food, why in zip(column.items[C.RANK], column.items[C.FOOD_NAME],
-                                                                 column.items[C.WHY])))
+            why_box = st.expander(t("cmp.why_title"), key=f"cmp_why_{column.run_id}", on_change="rerun")
+            if why_box.open:                # drawn once opened (reruns only this fragment)
+                why_box.markdown("\n".join(f"{rank}. **{food}** — {ui_text.why_line(why, language()) or '–'}"
+                                            for rank, food, why in zip(column.items[C.RANK],
+                                                                       column.items[C.FOOD_NAME], column.items[C.WHY])))
             if column.label in same_as:
                 st.caption(t("cmp.same_metrics", label=same_as[column.label]))
                 continue
@@ -347,13 +355,14 @@ def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int], knobs: com
             for cell, (label, rate) in zip(st.columns(len(replay.hit_rates)), replay.hit_rates.items()):
                 cell.metric(t("replay.hit_rate", label=label), f"{rate:.0%}",
                             help=t("replay.hits", hits=replay.hits[label], days=len(replay.days)))
-            st.dataframe(replay.table, hide_index=True, column_config=REPLAY_CONFIG, key="cmp_replay")
+            st.markdown(static_table.to_markdown(replay.table, REPLAY_HEADERS, REPLAY_FORMATS))
 
     st.subheader(t("cmp.overlap"))
     if len(view.columns) < 2:
         st.caption(t("cmp.overlap_one"))
     else:
-        st.dataframe(view.overlap, column_config=OVERLAP_CONFIG, hide_index=True)
+        st.markdown(static_table.to_markdown(view.overlap, OVERLAP_HEADERS, OVERLAP_FORMATS),
+                    help=f"Jaccard: {t('col.jaccard_help')}  \nRBO: {t('col.rbo_help')}")
 
     # -------------------------------------------------------------------------- history vs lists
     if history.empty:

@@ -148,9 +148,9 @@ def ai_picks(page) -> list[str]:
 def why_lists(page) -> list[str]:
     """Each list's foods in order, read from its opened why-expander."""
     expanders = page.locator('[data-testid="stExpander"]').filter(has_text=ui_text.text("cmp.why_title"))
-    for n in range(expanders.count()):
+    for n in range(expanders.count()):           # each box draws its lines once opened (a fragment rerun)
         expanders.nth(n).locator("summary").click()
-    page.wait_for_timeout(300)
+        expanders.nth(n).locator("li").first.wait_for(timeout=TIMEOUT_MS)
     return [expanders.nth(n).inner_text() for n in range(expanders.count())]
 
 

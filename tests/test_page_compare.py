@@ -159,6 +159,9 @@ def test_saving_the_knobs_as_a_policy_needs_the_team_password(monkeypatch, world
     monkeypatch.setenv("KURRANT_TEAM_PASSWORD_SHA256", access.password_hash("lunch"))
     at = show(open_page(monkeypatch, url), compare.pick_user(engine, compare.LIGHT), run_ids)
     at.sidebar.slider(key="cmp_mmr_lambda").set_value(0.6).run()
+    assert not at.sidebar.text_input, "the form is drawn only once its box is opened"
+    at.session_state["cmp_save_open"] = True
+    at.run()
     at.sidebar.text_input(key="cmp_policy_name").input("mmr 0.6").run()
     assert at.sidebar.button(key="cmp_save_policy").disabled        # the access check: no password yet
     assert ui_text.text("access.enter_password") in [c.value for c in at.sidebar.caption]

@@ -8,7 +8,7 @@ import pytest
 from conftest import APP_PATH, tiny_world_with_runs
 from streamlit.testing.v1 import AppTest
 
-from kurrant_core import codes, columns as C, compare, ui_text
+from kurrant_core import codes, columns as C, compare, static_table, ui_text
 
 PAGE = "pages/compare.py"
 
@@ -112,11 +112,13 @@ def test_a_past_day_checks_the_ai_pick_and_replays_the_last_days(monkeypatch, wo
 
     # the replay strip: the last 5 lunch days up to that day, hit rates as the library computes them
     days = compare.replay_days(history, codes.LUNCH, day, compare.DEFAULT_REPLAY_DAYS)
-    strip = next(df.value for df in at.dataframe if C.ACTUAL_ORDER in df.value.columns)
-    assert strip[C.SERVICE_DATE].tolist() == days
+    header, *rows = next(table for table in (static_table.from_markdown(md.value) for md in at.markdown)
+                         if table and ui_text.text("col.actual") in table[0])      # a static table
+    strip = dict(zip(header, zip(*rows)))
+    assert list(strip[ui_text.text("col.day")]) == [day.isoformat() for day in days]
     expected = {label: compare.hit_rate([None if cell.endswith("–") else 1 if cell.startswith("✅") else 0
                                          for cell in strip[label]], [{1}] * len(days))
-                for label in strip.columns if label not in (C.SERVICE_DATE, C.ACTUAL_ORDER)}
+                for label in strip if label not in (ui_text.text("col.day"), ui_text.text("col.actual"))}
     rates = {m.label: m.value for m in at.metric if m.label.endswith(ui_text.text("replay.hit_rate", label="")[-3:])}
     assert len(rates) == 2 and len(expected) == 2
     for label, rate in expected.items():
