@@ -381,6 +381,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "eda.cancel_paid_only": ("결제된 항목만 보면 취소가 없어 취소율을 표시하지 않습니다. '결제된 항목만'을 끄세요.",
                              "With paid items only there are no cancellations; switch 'Paid items only' off to "
                              "see the cancel rate."),
+    "eda.period_unit": ("기간 단위", "Period"), "eda.period_unit.daily": ("일별", "Daily"),
+    "eda.period_unit.weekly": ("주별", "Weekly"),
     "eda.measure": ("지표", "Measure"), "eda.rank": ("순위 대상", "Rank"), "eda.by": ("기준", "By"),
     "eda.what.food": ("음식", "Foods"), "eda.what.maker": ("메이커스", "Makers"), "eda.what.category": ("카테고리", "Categories"),
     "eda.by.items": ("수량", "Items"), "eda.by.revenue": ("매출", "Revenue"), "eda.by.share": ("비중", "Share"),

@@ -180,8 +180,18 @@ def week_axis(fig, filt: eda.OrderFilter, axis: str = "x"):
 
 # ------------------------------------------------------------------------------ sections
 def section_trends(filt: eda.OrderFilter) -> None:
-    measure = st.segmented_control(t("eda.measure"), [C.N_ITEMS, C.N_ORDERS], format_func=L.get,
-                                   default=C.N_ITEMS, key="eda_trend_measure", required=True, bind=URL)
+    """Daily or weekly orders, one chart at a time (each Plotly chart costs a browser about half a
+    second of CPU on a first paint; this is the tab a page opens on)."""
+    left, right = st.columns(2)
+    measure = left.segmented_control(t("eda.measure"), [C.N_ITEMS, C.N_ORDERS], format_func=L.get,
+                                     default=C.N_ITEMS, key="eda_trend_measure", required=True, bind=URL)
+    period = right.segmented_control(t("eda.period_unit"), list(TREND_PERIODS),
+                                     format_func=lambda p: t(f"eda.period_unit.{p}"), default=DAILY,
+                                     key="eda_trend_period", required=True, bind=URL)
+    TREND_PERIODS[period](filt, measure)
+
+
+def daily_chart(filt: eda.OrderFilter, measure: str) -> None:
     daily = q(eda.daily_orders, filt)
     fig = px.bar(daily, x=C.SERVICE_DATE, y=measure, color=C.DINING_LABEL, labels=L, category_orders=DINING_ORDER,
                  title=t("eda.daily_title"))
@@ -191,10 +201,17 @@ def section_trends(filt: eda.OrderFilter) -> None:
         fig.add_trace(trace)
     fig.update_traces(opacity=0.6, selector={"type": "bar"})          # keep the average lines visible
     chart(day_axis(fig, filt), "daily_orders", daily)
+
+
+def weekly_chart(filt: eda.OrderFilter, measure: str) -> None:
     weekly = q(eda.weekly_orders, filt)
     chart(week_axis(px.bar(weekly, x=C.WEEK, y=measure, color=C.DINING_LABEL, labels=L,
                            category_orders=DINING_ORDER, title=t("eda.weekly_title")), filt),
           "weekly_orders", weekly)
+
+
+DAILY, WEEKLY = "daily", "weekly"
+TREND_PERIODS = {DAILY: daily_chart, WEEKLY: weekly_chart}
 
 
 def section_weekday(filt: eda.OrderFilter) -> None:

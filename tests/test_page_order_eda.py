@@ -2,6 +2,7 @@
 and answers an empty database, an empty filter result and a dead server with a message."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pandas as pd
@@ -78,7 +79,7 @@ def test_changing_a_filter_changes_the_kpis_and_the_url(monkeypatch, tiny_url, i
 
 
 SECTION_CONTENT = {   # open tab -> what it must draw (metrics beyond the 7 KPIs, charts, tables)
-    "추이": (0, 2, 0), "요일 × 식사": (0, 1, 0), "상위": (0, 1, 1), "집중도": (3, 2, 0), "메뉴 선택률": (0, 1, 1),
+    "추이": (0, 1, 0), "요일 × 식사": (0, 1, 0), "상위": (0, 1, 1), "집중도": (3, 2, 0), "메뉴 선택률": (0, 1, 1),
     "재주문": (2, 1, 0), "사용자": (0, 2, 0), "만족도 · 가격": (0, 2, 1), "고객사 비교": (0, 0, 1),
     "음식 상세": (0, 2, 1),
 }
@@ -96,6 +97,23 @@ def test_every_section_renders_when_its_tab_is_open(monkeypatch, tiny_sqlite_url
     if tab != next(iter(SECTION_CONTENT)):                # the default tab is left out of the URL
         assert at.query_params["eda_tab"] == tab, "the open tab stays in the link next to the filters"
     assert "from" in at.query_params
+
+
+def test_trends_draw_one_chart_at_a_time_the_period_in_the_link(monkeypatch, tiny_url):
+    """The opening tab draws the daily chart or the weekly one, not both (a Plotly chart is about half
+    a second of a browser's CPU on a first paint); the choice travels in the URL."""
+    def titles(at: AppTest) -> list[str]:
+        return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+    at = run_page(monkeypatch, tiny_url)
+    assert not at.exception and not at.error
+    assert titles(at) == [ui_text.text("eda.daily_title")]
+    assert "eda_trend_period" not in at.query_params                  # the default stays out of the link
+    at.segmented_control(key="eda_trend_period").set_value("weekly").run()
+    assert not at.exception and not at.error
+    assert titles(at) == [ui_text.text("eda.weekly_title")]         # (the URL follows in the browser test)
+
+    link = run_page(monkeypatch, tiny_url, {"eda_trend_period": ui_text.text("eda.period_unit.weekly")})
+    assert not link.exception and titles(link) == [ui_text.text("eda.weekly_title")]
 
 
 def test_a_link_reproduces_the_view(monkeypatch, tiny_url, items):

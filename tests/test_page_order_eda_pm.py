@@ -46,8 +46,8 @@ def test_a_one_day_range_draws_whole_days(monkeypatch, tiny_sqlite_url, span):
 
 
 def test_weekly_axes_tick_on_mondays_and_cohorts_are_labels(monkeypatch, tiny_sqlite_url, span):
-    at = run_script(monkeypatch, tiny_sqlite_url, PAGE)
-    weekly = figures(at)[1]["layout"]["xaxis"]
+    at = run_script(monkeypatch, tiny_sqlite_url, PAGE, {"eda_trend_period": ui_text.text("eda.period_unit.weekly")})
+    weekly = figures(at)[0]["layout"]["xaxis"]
     assert pd.Timestamp(weekly["tick0"]).weekday() == 0 and weekly["dtick"] == 7 * 86_400_000
     users = run_script(monkeypatch, tiny_sqlite_url, PAGE, {"eda_tab": ui_text.text("eda.tab.users")})
     assert not users.exception and not users.error
