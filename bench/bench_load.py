@@ -32,7 +32,10 @@ downloads and parses it every time). ``--charts-open`` opens Compare with its ch
 
 ``--browser-times`` also prints, per step, the median main-thread time each page's renderer spent
 (Chromium's ``Performance.getMetrics`` TaskDuration, of it ScriptDuration, Layout+RecalcStyle) and
-the kilobytes the server sent it over the websocket: what the browser's share of a wait is made of.
+the kilobytes the server sent it over the websocket: what the browser's share of a wait is made of;
+and the CPU seconds all Chromium processes used from the start to the last session's end
+(``SystemInfo.getProcessInfo``), the figure that least depends on what else the machine runs (the
+main-thread times are wall time inside tasks, which a busy machine stretches).
 
 ``--server-only`` leaves the browser out: per N, a fresh Python process runs N sessions at once as
 Streamlit AppTests in threads (one shared script cache, as a server has), walking the same steps
@@ -286,7 +289,15 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
     return times
 
 
-async def run_sessions(base: str, ranges: list[tuple[str, str]], options: argparse.Namespace) -> list[dict[str, float]]:
+async def chromium_cpu(cdp) -> float:
+    """CPU seconds every Chromium process (browser, renderers, GPU, utilities) has used so far."""
+    return sum(p["cpuTime"] for p in (await cdp.send("SystemInfo.getProcessInfo"))["processInfo"])
+
+
+async def run_sessions(base: str, ranges: list[tuple[str, str]],
+                       options: argparse.Namespace) -> tuple[list[dict[str, float]], float]:
+    """Every session's step times, and the CPU seconds Chromium used while they ran (nan unless
+    ``--browser-times``)."""
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -299,10 +310,13 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]], options: argpar
         start = asyncio.Event()
         tasks = [asyncio.create_task(session(browser, base, r, start, options)) for r in ranges]
         await asyncio.sleep(0.5 + (5.0 + 2.0 * len(ranges) if options.returning else 0.0))  # all open (and visited)
+        cdp = await browser.new_browser_cdp_session() if options.browser_times else None
+        cpu0 = await chromium_cpu(cdp) if cdp else float("nan")
         start.set()
         out = await asyncio.gather(*tasks)
+        cpu = await chromium_cpu(cdp) - cpu0 if cdp else float("nan")
         await browser.close()
-    return out
+    return out, cpu
 
 
 # ------------------------------------------------------------------------------ server only
@@ -471,7 +485,7 @@ def main() -> None:
                 asyncio.run(run_sessions(base, eda_ranges(url, 1), args))
                 if times_file:
                     times_file.write_text("")
-            results = asyncio.run(run_sessions(base, eda_ranges(url, n), args))
+            results, browser_cpu = asyncio.run(run_sessions(base, eda_ranges(url, n), args))
             rss = peak_rss_mb(proc.pid)
         finally:
             proc.terminate()
@@ -485,6 +499,7 @@ def main() -> None:
         if times_file:
             print(f"    server: {server_times(times_file)}", flush=True)
         if args.browser_times:
+            print(f"    browser: {browser_cpu:.1f} s of Chromium CPU (all processes, all sessions)", flush=True)
             print("\n".join(browser_lines(results)), flush=True)
 
 
