@@ -196,18 +196,29 @@ def test_a_meal_from_two_groups_equals_the_old_construction(monkeypatch, chunk_r
 
 
 def test_text_rows_parse_by_hand_and_a_missing_value_is_an_error():
-    """PyMySQL's bulk reads come as one comma-joined text per row (``_as_text_rows``)."""
-    parsed = D._parse_text_rows([("1,20,-3",), ("4,5,600000000000",)], 3)
+    """PyMySQL's bulk reads come as blocks of comma-joined rows (``_text_blocks``)."""
+    parsed = D.parse_text_rows(2, "1,20,-3,4,5,600000000000", 3)
     assert parsed.dtype == np.int64
     assert parsed.tolist() == [[1, 20, -3], [4, 5, 600_000_000_000]]
+    assert D.parse_text_rows(0, "", 3).shape == (0, 3)
     with pytest.raises(KurrantError, match="fewer"):
-        D._parse_text_rows([("1,2,3",), ("4,5",)], 3)        # CONCAT_WS skipped a NULL
+        D.parse_text_rows(2, "1,2,3,4,5", 3)              # CONCAT_WS skipped a NULL
 
 
-@pytest.mark.parametrize("chunk_rows", [7, 100_000])
-def test_bulk_reads_in_chunks_equal_the_old_construction(tiny_engine, cutoff, monkeypatch, chunk_rows):
-    """Read in many small chunks (the driver's text rows on MariaDB, tuples on SQLite) or one."""
+def test_a_null_in_a_bulk_read_on_mariadb_is_named_not_shifted(tiny_engine):
+    if tiny_engine.dialect.driver != "pymysql":
+        pytest.skip("the text blocks are PyMySQL's read")
+    query = sa.select(sa.literal_column("1").label("k"), sa.literal_column("NULL").label("v"),
+                      sa.literal_column("7").label("w"))
+    with tiny_engine.connect() as conn, pytest.raises(KurrantError, match="NULL"):
+        D._read_int_columns(conn, query)
+
+
+@pytest.mark.parametrize(("chunk_rows", "block_keys"), [(7, 3), (100_000, 4_096)])
+def test_bulk_reads_in_chunks_equal_the_old_construction(tiny_engine, cutoff, monkeypatch, chunk_rows, block_keys):
+    """Read in many small chunks and text blocks (MariaDB), or few."""
     monkeypatch.setattr(D, "READ_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(D, "TEXT_BLOCK_KEYS", block_keys)
     orders, menus = old_orders_and_menus(tiny_engine, cutoff)
     data = build_training_data(tiny_engine, cutoff)
     _same_frame(data.orders, orders)
