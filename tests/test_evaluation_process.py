@@ -87,10 +87,11 @@ def test_torch_threads_are_shared_while_it_runs_and_given_back(engine, monkeypat
 
 
 @pytest.mark.parametrize(("items", "cores", "free", "chosen"), [
-    (3_840_000, 2, 30_000.0, True),            # the large world on a roomy two-core machine
+    (3_840_000, 2, 23_000.0, True),            # the large world on this 24 GB two-core machine
     (130_000, 2, 30_000.0, False),             # the demo world: starting a process costs more
     (3_840_000, 1, 30_000.0, False),           # one core: nothing to share
-    (3_840_000, 2, 1.5 * needed_mb(3_840_000), False),   # room for one job's memory, not two
+    (3_840_000, 2, 1.1 * needed_mb(3_840_000), False),   # room for the job in one process, not two
+    (3_840_000, 2, needed_mb(3_840_000, both=True), True),
 ])
 def test_auto_asks_for_a_large_world_two_cores_and_the_memory_of_both(monkeypatch, items, cores, free, chosen):
     monkeypatch.delenv("KURRANT_EVALUATION_PROCESS", raising=False)
@@ -120,3 +121,25 @@ def test_a_job_on_a_cutoff_with_test_days_after_it_judges_the_fitted_model_itsel
     assert "evaluation process" not in job.log_tail
     run = runs.get_run(engine, int(runs.list_runs(engine).query(f"job_id == {job_id}")["run_id"].iloc[0]))
     assert run.metrics["evaluation"]["data_cutoff"] == cutoff.isoformat()
+
+
+def test_a_forced_second_process_is_refused_without_the_memory_for_both(engine, monkeypatch):
+    from kurrant_core.jobs import memory
+    one = memory.needed_mb(memory.order_items(engine))
+    both = memory.needed_mb(memory.order_items(engine), both=True)
+    assert both == pytest.approx(one * memory.BOTH_PROCESSES_FACTOR) and both > one
+    monkeypatch.setattr(memory, "available_mb", lambda: (one + both) / 2)
+    spec = jobs.RetrainSpec.build(["popularity"], k=5)
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", "on")
+    with pytest.raises(KurrantError, match="memory available"):
+        jobs.submit(engine, spec, by=team_person(), launch=False)
+    assert jobs.list_jobs(engine) == []
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", "auto")        # auto evaluates in the job instead
+    assert jobs.submit(engine, spec, by=team_person(), launch=False)
+
+
+def test_a_malformed_setting_refuses_the_job_with_its_name(engine, monkeypatch):
+    monkeypatch.setenv("KURRANT_EVALUATION_PROCESS", "maybe")
+    with pytest.raises(KurrantError, match="KURRANT_EVALUATION_PROCESS"):
+        jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5), by=team_person(), launch=False)
+    assert jobs.list_jobs(engine) == []

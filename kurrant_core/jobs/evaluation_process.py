@@ -59,14 +59,13 @@ def mode() -> str:
 
 def use_process(n_order_items: int, *, cores: int | None = None, free_mb: float | None = None) -> bool:
     """Whether a retrain of ``n_order_items`` evaluates in a second process (``mode``): ``auto`` asks
-    for a world of at least ``MIN_ORDER_ITEMS``, two cores and the memory of both processes (the
-    job's own need once more: the twins are the same models on a little less data)."""
+    for a world of at least ``MIN_ORDER_ITEMS``, two cores and ``needed_mb(both=True)`` free."""
     chosen = mode()
     if chosen != "auto":
         return chosen == "on"
     cores = _cores() if cores is None else cores
     free = available_mb() if free_mb is None else free_mb
-    roomy = free is None or free >= 2 * needed_mb(n_order_items)
+    roomy = free is None or free >= needed_mb(n_order_items, both=True)
     return n_order_items >= MIN_ORDER_ITEMS and cores >= 2 and roomy
 
 

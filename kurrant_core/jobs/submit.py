@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from kurrant_core import access, config
 from kurrant_core.audit import audited
 from kurrant_core.errors import KurrantError
-from kurrant_core.jobs import lock, store
+from kurrant_core.jobs import evaluation_process, lock, store
 from kurrant_core.jobs.memory import check_memory
 from kurrant_core.jobs.recovery import recover_stale
 from kurrant_core.jobs.spec import RetrainSpec
@@ -62,7 +62,7 @@ def submit(engine: sa.Engine, spec: RetrainSpec, *, by: access.Person, launch: b
     with audited(engine, by, action, target) as act:
         spec.validate()
         spec.validate_policies(engine)
-        check_memory(engine)
+        check_memory(engine, both=spec.evaluate and evaluation_process.mode() == "on")
         recover_stale(engine)
         try:
             with engine.begin() as conn:
