@@ -227,8 +227,10 @@ class BrowserMeter:
 
 
 async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio.Event,
-                  options: argparse.Namespace) -> dict[str, float]:
+                  options: argparse.Namespace, contexts: list) -> dict[str, float]:
+    """One member's steps; the context stays open (its renderer's CPU is read once all are done)."""
     context = await browser.new_context(viewport={"width": 1600, "height": 1200})
+    contexts.append(context)
     page = await context.new_page()
     times: dict[str, float] = {}
     meter = BrowserMeter(page) if options.browser_times else None
@@ -284,8 +286,6 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
     except Exception as exc:                       # a failed session is reported, not hidden
         print(f"  session failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", flush=True)
         times["error"] = 1.0
-    finally:
-        await context.close()
     return times
 
 
@@ -308,13 +308,16 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]],
         await router.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
         await router.close()
         start = asyncio.Event()
-        tasks = [asyncio.create_task(session(browser, base, r, start, options)) for r in ranges]
+        contexts: list = []
+        tasks = [asyncio.create_task(session(browser, base, r, start, options, contexts)) for r in ranges]
         await asyncio.sleep(0.5 + (5.0 + 2.0 * len(ranges) if options.returning else 0.0))  # all open (and visited)
         cdp = await browser.new_browser_cdp_session() if options.browser_times else None
         cpu0 = await chromium_cpu(cdp) if cdp else float("nan")
         start.set()
         out = await asyncio.gather(*tasks)
-        cpu = await chromium_cpu(cdp) - cpu0 if cdp else float("nan")
+        cpu = await chromium_cpu(cdp) - cpu0 if cdp else float("nan")   # before a renderer exits
+        for context in contexts:
+            await context.close()
         await browser.close()
     return out, cpu
 
