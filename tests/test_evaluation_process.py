@@ -4,6 +4,11 @@ the rule that chooses it."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from conftest import team_person
@@ -143,3 +148,52 @@ def test_a_malformed_setting_refuses_the_job_with_its_name(engine, monkeypatch):
     with pytest.raises(KurrantError, match="KURRANT_EVALUATION_PROCESS"):
         jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5), by=team_person(), launch=False)
     assert jobs.list_jobs(engine) == []
+
+
+def test_a_killed_job_takes_its_evaluation_process_with_it(tiny_sqlite_url, tmp_path):
+    """SIGKILL cannot end a worker's children; the evaluation process watches for its job instead."""
+    url = f"sqlite:///{tmp_path / 'de.sqlite'}"
+    shutil.copy(tiny_sqlite_url.removeprefix("sqlite:///"), tmp_path / "de.sqlite")
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys, time\n"
+        "from kurrant_core.db import make_engine\n"
+        "from kurrant_core.jobs.evaluation_process import EvaluationProcess\n"
+        "if __name__ == '__main__':\n"
+        "    evaluation = EvaluationProcess(make_engine(sys.argv[1]), "
+        "[('als', {'iterations': 10**8, 'factors': 4})], k=5, horizon_days=14)\n"
+        "    evaluation.start()\n"
+        "    print(evaluation._process.pid, flush=True)\n"
+        "    time.sleep(600)\n")
+    root = Path(__file__).parent.parent
+    job = subprocess.Popen([sys.executable, str(script), url], cwd=root, stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(root)})
+    child = int(job.stdout.readline())
+    wait_until(lambda: _has_open(child, tmp_path / "de.sqlite"), "the evaluation to read the DE")
+    job.kill()                      # the twin (endless ALS) is being fitted now
+    job.wait()
+    wait_until(lambda: not _alive(child), "the evaluation process to end")
+
+
+def wait_until(predicate, what: str, deadline_s: float = 120) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    try:
+        return any(os.path.realpath(fd) == os.path.realpath(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except (FileNotFoundError, PermissionError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -21,6 +21,8 @@ import multiprocessing
 import os
 import resource
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -190,6 +192,7 @@ class _PipeLog(logging.Handler):
 def evaluate_models(url: str, models: list[tuple[str, dict]], k: int, horizon_days: int, conn: Connection,
                     torch_threads: int) -> None:
     """The evaluation process: every model's twin metrics, in order, sent down ``conn``."""
+    _end_with_the_job(os.getppid())
     _set_torch_threads(torch_threads)
     root = logging.getLogger()
     root.addHandler(_PipeLog(conn))
@@ -212,6 +215,16 @@ def evaluate_models(url: str, models: list[tuple[str, dict]], k: int, horizon_da
         conn.send((_PEAK, "", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
         conn.close()
         engine.dispose()
+
+
+def _end_with_the_job(job_pid: int, every_s: float = 1.0) -> None:
+    """Exit as soon as the job's process is gone (a SIGKILLed worker cannot end its children):
+    its twins would be fitted for nobody."""
+    def watch() -> None:
+        while os.getppid() == job_pid:
+            time.sleep(every_s)
+        os._exit(1)
+    threading.Thread(target=watch, name="watch-the-job", daemon=True).start()
 
 
 # ------------------------------------------------------------------------------ cores
