@@ -176,7 +176,8 @@ class EvaluationProcess:
 
 # ------------------------------------------------------------------------------ the child
 class _PipeLog(logging.Handler):
-    """Sends the child's log lines to the job, which logs them into its own log tail."""
+    """Sends the child's log lines, stamped with their own time (the job reads them when it next
+    waits for metrics), to the job, which logs them into its own log tail."""
 
     def __init__(self, conn: Connection):
         super().__init__(logging.INFO)
@@ -184,7 +185,8 @@ class _PipeLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.conn.send((_LOG, record.levelno, record.getMessage()))
+            stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+            self.conn.send((_LOG, record.levelno, f"[{stamp}] {record.getMessage()}"))
         except (OSError, ValueError):       # the job is gone: nothing to tell
             pass
 
