@@ -253,3 +253,47 @@ def test_explain_gives_up_to_three_reasons_per_food(tiny_split, hybrid):
     lines = hybrid.explain(user, foods)
     assert len(lines) == len(foods)
     assert all(line and len(line.split(" · ")) <= 3 for line in lines)
+
+
+def test_mean_rank_equals_pandas_percentile_ranks_with_ties_and_missing_scores():
+    from kurrant_core.models.hybrid import _mean_rank
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, (40, 25)).astype(float)            # many ties
+    b = rng.normal(size=(40, 25))
+    a[rng.random(a.shape) < 0.1] = np.nan
+    a[5] = np.nan                                              # a row with no score at all
+    expected = np.nan_to_num(np.mean([pd.DataFrame(m).rank(axis=1, pct=True).to_numpy() for m in (a, b)], axis=0))
+    np.testing.assert_array_equal(_mean_rank({"x": a, "y": b}), expected)
+    assert _mean_rank({"x": np.array([[1.0, 3.0, 3.0, 2.0]])}).tolist() == [[0.25, 0.875, 0.875, 0.5]]
+
+
+def test_dated_events_bounds_equal_a_plain_search_of_every_row():
+    """``_bounds`` searches the rows in sorted order; the positions are those of each row alone."""
+    from kurrant_core.models.choice_features import DatedEvents
+    rng = np.random.default_rng(5)
+    events = DatedEvents(rng.integers(0, 50, 3_000), rng.integers(100, 400, 3_000))
+    keys, days = rng.integers(-2, 55, 2_000), rng.integers(90, 420, 2_000)
+    start, stop = events._bounds(keys, days)
+    offset = np.clip(days - events.day0_, 0, events.span_ - 1)
+    np.testing.assert_array_equal(start, [np.searchsorted(events.combined_, k * events.span_) for k in keys])
+    np.testing.assert_array_equal(stop, [np.searchsorted(events.combined_, k * events.span_ + o)
+                                         for k, o in zip(keys, offset)])
+    assert (stop >= start).all() and (stop > start).any()
+
+
+def test_dated_events_reuse_the_last_positions_only_for_the_very_same_query_arrays():
+    from kurrant_core.models.choice_features import DatedEvents
+    rng = np.random.default_rng(7)
+    events = DatedEvents(rng.integers(0, 20, 500), rng.integers(0, 60, 500), {"w": rng.random(500)})
+    keys, days = rng.integers(0, 20, 300), rng.integers(0, 70, 300)
+    first = events._bounds(keys, days)
+    assert events._bounds(keys, days)[0] is first[0]                  # the same arrays: reused
+    other_days = days.copy()
+    other_days[0] += 5                                                  # another query: searched anew
+    again = events._bounds(keys, other_days)
+    assert again[0] is not first[0]
+    fresh = DatedEvents(rng.integers(0, 1, 1), rng.integers(0, 1, 1))  # no cache shared between objects
+    assert fresh._last_bounds is None
+    np.testing.assert_array_equal(events.sum_before(keys, days, "w"),
+                                  DatedEvents(events.combined_ // events.span_, events.days_,
+                                              {"w": events.weights_["w"]}).sum_before(keys.copy(), days.copy(), "w"))

@@ -32,6 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
@@ -246,8 +247,15 @@ def _inner_scores(models: list[Recommender], u: np.ndarray, i: np.ndarray) -> di
 
 
 def _mean_rank(scores: dict[str, np.ndarray]) -> np.ndarray:
-    """Mean per-row percentile rank of the inner scores (1 = best): the candidate pre-ranking."""
-    ranks = [pd.DataFrame(m).rank(axis=1, pct=True).to_numpy() for m in scores.values()]
+    """Mean per-row percentile rank of the inner scores (1 = best): the candidate pre-ranking.
+    Ties share their average rank, a NaN score has none and does not count (pandas' ``rank(pct=True)``,
+    which took twice as long on a catalog block)."""
+    ranks = []
+    for m in scores.values():
+        m = np.asarray(m, dtype=float)
+        counted = np.sum(~np.isnan(m), axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            ranks.append(rankdata(m, axis=1, method="average", nan_policy="omit") / counted)
     return np.nan_to_num(np.mean(ranks, axis=0))
 
 
