@@ -67,7 +67,7 @@ def test_a_failure_over_there_is_raised_here_and_the_process_ends(engine):
         with pytest.raises(KurrantError, match="no-such-model"):
             evaluation.metrics("no-such-model")
         process = evaluation._process
-    assert process is not None and not process.is_alive()
+    assert process is not None and process.poll() is not None
 
 
 def test_a_cancel_while_waiting_stops_the_wait_and_the_process(engine):
@@ -76,18 +76,22 @@ def test_a_cancel_while_waiting_stops_the_wait_and_the_process(engine):
         with pytest.raises(runs.RunCancelled):
             evaluation.metrics("popularity")
         process = evaluation._process
-    assert not process.is_alive()
+    assert process.poll() is not None
 
 
 def test_torch_threads_are_shared_while_it_runs_and_given_back(engine, monkeypatch):
     monkeypatch.delenv(EP.TORCH_THREADS_ENV, raising=False)
     from kurrant_core.models import torch_support
     before = torch_support.TORCH_THREADS
-    with EP.EvaluationProcess(engine, [("popularity", {})], k=5, horizon_days=14) as evaluation:
+    with EP.EvaluationProcess(engine, [("popularity", {}), ("history", {})], k=5, horizon_days=14) as evaluation:
         mine = torch_support.TORCH_THREADS
         assert mine == EP._split_cores(EP._cores())[1]
         assert os.environ[EP.TORCH_THREADS_ENV] == str(mine)
         evaluation.metrics("popularity")
+        assert torch_support.TORCH_THREADS == mine                  # one twin to go: still shared
+        evaluation.metrics("history")
+        assert torch_support.TORCH_THREADS == before                # every twin done: the job gets them
+        assert EP.TORCH_THREADS_ENV not in os.environ
     assert torch_support.TORCH_THREADS == before and EP.TORCH_THREADS_ENV not in os.environ
 
 

@@ -9,17 +9,19 @@ the machine's cores instead of running one after the other (on the large world t
 half of a retrain's work). The job takes each model's metrics when it has written that model's
 lists, waiting if the evaluation is behind.
 
-The evaluation process is spawned (a fresh interpreter: torch's and OpenMP's threads do not survive
-a fork), reads the DE database itself, writes nothing, and sends back each model's stored metrics,
+The evaluation process is a fresh interpreter (torch's and OpenMP's threads do not survive a fork),
+reads the DE database itself, writes nothing, and sends back each model's stored metrics,
 its log lines and, at the end, its peak memory. Torch's threads are split between the two processes.
 A failure over there fails the job with its message; a cancelled or failed job ends it.
 """
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
 import resource
+import subprocess
 import sys
 import threading
 import time
@@ -86,7 +88,7 @@ class EvaluationProcess:
         self.should_stop = should_stop
         self.peak_mb: float | None = None
         self._results: dict[str, dict | None] = {}
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._threads_before: tuple[str | None, int | None] | None = None
 
@@ -98,16 +100,27 @@ class EvaluationProcess:
         self.close()
 
     def start(self) -> None:
+        """Start the evaluation interpreter: ``python -c`` running ``child_main``, which reads its
+        task (JSON) from stdin and sends its results down an inherited pipe. Not
+        ``multiprocessing``'s spawn: that re-runs the parent's ``__main__`` script in the child,
+        whatever it is (under a test runner that has run a page script, the page)."""
         child_threads, own_threads = _split_cores(_cores())
-        self._threads_before = _set_torch_threads(own_threads)
-        context = multiprocessing.get_context("spawn")
-        receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=evaluate_models, name="kurrant-evaluation", daemon=True,
-            args=(self.url, self.models, self.k, self.horizon_days, send, child_threads))
-        self._process.start()
-        send.close()                     # the child holds the sending end
+        receive, send = multiprocessing.Pipe(duplex=False)
+        task = json.dumps({"url": self.url, "models": self.models, "k": self.k,
+                           "horizon_days": self.horizon_days, "torch_threads": child_threads})
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", CHILD_COMMAND, str(send.fileno())], pass_fds=[send.fileno()],
+                stdin=subprocess.PIPE, cwd=config.PROJECT_ROOT,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                    [str(config.PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+        finally:
+            send.close()                     # the child holds the sending end
         self._conn = receive
+        assert self._process.stdin is not None
+        self._process.stdin.write(task.encode())
+        self._process.stdin.close()
+        self._threads_before = _set_torch_threads(own_threads)
         log.info("evaluating %s in a second process (pid %s; torch threads: %d here, %d there)",
                  ", ".join(name for name, _ in self.models), self._process.pid, own_threads, child_threads)
 
@@ -123,13 +136,20 @@ class EvaluationProcess:
             if self.should_stop is not None and self.should_stop():
                 raise RunCancelled(f"Cancelled while {name} was being evaluated.")
             self._receive(POLL_S)
+        if len(self._results) == len(self.models):     # every twin is done: the job gets the cores
+            self._give_threads_back()
         return self._results[name]
+
+    def _give_threads_back(self) -> None:
+        if self._threads_before is not None:
+            _restore_torch_threads(self._threads_before)
+            self._threads_before = None
 
     def _receive(self, timeout: float) -> None:
         assert self._conn is not None and self._process is not None
         if not self._conn.poll(timeout):
-            if not self._process.is_alive() and not self._conn.poll(0):
-                raise KurrantError(f"The evaluation process ended (exit code {self._process.exitcode}) "
+            if self._process.poll() is not None and not self._conn.poll(0):
+                raise KurrantError(f"The evaluation process ended (exit code {self._process.returncode}) "
                                    "before it sent every model's metrics.")
             return
         try:
@@ -149,14 +169,14 @@ class EvaluationProcess:
         """End the process (waiting briefly for its last words), give the torch threads back."""
         process, self._process = self._process, None
         if process is not None:
-            if process.is_alive() and len(self._results) == len(self.models):
-                process.join(timeout=10)
-            if process.is_alive():
+            if len(self._results) == len(self.models):
+                _wait(process, 10)
+            if process.poll() is None:
                 process.terminate()
-                process.join(timeout=10)
-            if process.is_alive():
+                _wait(process, 10)
+            if process.poll() is None:
                 process.kill()
-                process.join()
+                process.wait()
         if self._conn is not None:
             while self._conn.poll(0):           # the peak line, if it came
                 try:
@@ -169,12 +189,26 @@ class EvaluationProcess:
             self._conn = None
         if self.peak_mb is not None:
             log.info("evaluation process peak memory %.0f MiB", self.peak_mb)
-        if self._threads_before is not None:
-            _restore_torch_threads(self._threads_before)
-            self._threads_before = None
+        self._give_threads_back()
+
+
+def _wait(process: subprocess.Popen, seconds: float) -> None:
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 # ------------------------------------------------------------------------------ the child
+CHILD_COMMAND = "import sys; from kurrant_core.jobs.evaluation_process import child_main; child_main(int(sys.argv[1]))"
+
+
+def child_main(fd: int) -> None:
+    """The evaluation interpreter's entry: the task from stdin, results down the pipe ``fd``."""
+    task = json.loads(sys.stdin.read())
+    conn = Connection(fd, readable=False)
+    evaluate_models(task["url"], [(name, params) for name, params in task["models"]], task["k"],
+                    task["horizon_days"], conn, task["torch_threads"])
 class _PipeLog(logging.Handler):
     """Sends the child's log lines, stamped with their own time (the job reads them when it next
     waits for metrics), to the job, which logs them into its own log tail."""
