@@ -153,9 +153,13 @@ class EvaluationProcess:
                                    "before it sent every model's metrics.")
             return
         try:
-            kind, name, payload = self._conn.recv()
+            message = self._conn.recv()
         except EOFError:
             raise KurrantError("The evaluation process ended before it sent every model's metrics.") from None
+        self._take(*message)
+
+    def _take(self, kind: str, name, payload) -> None:
+        """One message from the process: a log line, a model's metrics, its peak, or its failure."""
         if kind == _LOG:
             log.log(name, "evaluation: %s", payload)
         elif kind == _METRICS:
@@ -178,13 +182,13 @@ class EvaluationProcess:
                 process.kill()
                 process.wait()
         if self._conn is not None:
-            while self._conn.poll(0):           # the peak line, if it came
+            while self._conn.poll(0):           # its last words: log lines, the peak
                 try:
-                    kind, _, payload = self._conn.recv()
+                    kind, name, payload = self._conn.recv()
                 except (EOFError, OSError):
                     break
-                if kind == _PEAK:
-                    self.peak_mb = float(payload)
+                if kind != _ERROR:              # a failure is already the job's (or moot once it ends)
+                    self._take(kind, name, payload)
             self._conn.close()
             self._conn = None
         if self.peak_mb is not None:
