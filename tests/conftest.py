@@ -152,6 +152,27 @@ def writable_tiny_url(backend, tmp_path) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ browser and dashboard server
+@pytest.fixture
+def engine(writable_tiny_url, tmp_path, monkeypatch) -> Iterator[sa.Engine]:
+    """A writable tiny world whose runs save their artifacts under this test's folder."""
+    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    eng = make_engine(writable_tiny_url)
+    yield eng
+    eng.dispose()
+
+
+def wait_for(predicate, what: str, deadline_s: float = 240):
+    """``predicate()``'s first true value, asked every 0.2 s: tests wait for states, not for time
+    (the deadline is a generous bound for a worker to reach a stage)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

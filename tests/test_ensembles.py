@@ -13,7 +13,6 @@ from conftest import team_person
 
 from kurrant_core import cli, columns as C, runs, schema as S
 from kurrant_core.codes import parse_codes
-from kurrant_core.db import make_engine
 from kurrant_core.ensembles import ENSEMBLE_KEY, build_ensemble, fusion, load_ensemble
 from kurrant_core.errors import EnsembleRefused
 from kurrant_core.evaluation import split as split_module
@@ -55,14 +54,6 @@ def test_bad_rules_and_weights_are_refused():
 
 
 # ------------------------------------------------------------------------------ runs
-@pytest.fixture
-def engine(writable_tiny_url, monkeypatch, tmp_path):
-    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-    engine = make_engine(writable_tiny_url)
-    yield engine
-    engine.dispose()
-
-
 def _n_runs(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(S.rec_run)).scalar()

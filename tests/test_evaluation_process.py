@@ -7,28 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import team_person
+from conftest import team_person, wait_for
 
 from kurrant_core import jobs, runs
-from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.jobs import evaluation_process as EP
 from kurrant_core.jobs.memory import needed_mb
 from kurrant_core.schema import RUN_DONE
 
 MODELS = ["popularity", "history", "content"]
-
-
-@pytest.fixture
-def engine(writable_tiny_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-    eng = make_engine(writable_tiny_url)
-    yield eng
-    eng.dispose()
 
 
 def job_metrics(engine, mode: str, monkeypatch) -> tuple[dict[str, dict], str]:
@@ -173,18 +163,10 @@ def test_a_killed_job_takes_its_evaluation_process_with_it(tiny_sqlite_url, tmp_
     job = subprocess.Popen([sys.executable, str(script), url], cwd=root, stdout=subprocess.PIPE, text=True,
                            env={**os.environ, "PYTHONPATH": str(root)})
     child = int(job.stdout.readline())
-    wait_until(lambda: _has_open(child, tmp_path / "de.sqlite"), "the evaluation to read the DE")
+    wait_for(lambda: _has_open(child, tmp_path / "de.sqlite"), "the evaluation to read the DE")
     job.kill()                      # the twin (endless ALS) is being fitted now
     job.wait()
-    wait_until(lambda: not _alive(child), "the evaluation process to end")
-
-
-def wait_until(predicate, what: str, deadline_s: float = 120) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)
+    wait_for(lambda: not _alive(child), "the evaluation process to end")
 
 
 def _has_open(pid: int, path: Path) -> bool:

@@ -8,37 +8,24 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from conftest import team_person
+from conftest import team_person, wait_for
 
 from kurrant_core import columns as C, jobs, runs, schema
 from kurrant_core.cli import build_parser, main
-from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.jobs import lock
 from kurrant_core.runs import pipeline
 from kurrant_core.schema import RUN_DONE, RUN_FAILED, RUN_LEARNING, RUN_STOPPED
 
-POLL_S = 0.2
-DEADLINE_S = 240
-"""Generous upper bound for a worker to reach a stage; tests wait for states, never for time."""
 FAST = dict(k=5, evaluate=False)
 ENDLESS_ALS = {"als": {"iterations": 10**8, "factors": 4}}
 """ALS that would fit for hours: the worker is certainly still training when it is killed."""
-
-
-@pytest.fixture
-def engine(writable_tiny_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-    eng = make_engine(writable_tiny_url)
-    yield eng
-    eng.dispose()
 
 
 def rows_of(engine, run_id: int) -> int:
@@ -60,16 +47,6 @@ def active_run(engine, model: str) -> int:
                                   else {}, k=5, triggered_by="earlier")
     runs.activate_run(engine, run_id, by=team_person())
     return run_id
-
-
-def wait_for(predicate, what: str):
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 # ------------------------------------------------------------------------------- one at a time

@@ -14,7 +14,6 @@ from conftest import team_person
 
 from kurrant_core import cli, columns as C, runs, schema as S
 from kurrant_core.compare.runs import load_run_model
-from kurrant_core.db import make_engine
 from kurrant_core.errors import KurrantError
 from kurrant_core.evaluation.convergence import convergence_summary, group_day_table
 from kurrant_core.policies import (
@@ -104,14 +103,6 @@ def test_convergence_by_hand():
 
 
 # ------------------------------------------------------------------------------ runs with a policy
-@pytest.fixture
-def engine(writable_tiny_url, monkeypatch, tmp_path):
-    monkeypatch.setenv("KURRANT_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-    engine = make_engine(writable_tiny_url)
-    yield engine
-    engine.dispose()
-
-
 def test_policies_are_stored_by_name_and_off_cannot_be_redefined(engine):
     save_policy(engine, Policy(name="calm", calibration_lambda=0.2), by=team_person("ana"))
     assert get_policy(engine, "calm") == Policy(name="calm", calibration_lambda=0.2)
