@@ -5,7 +5,9 @@ Each model runs in its own subprocess through the production pipeline
 data is the default split's (train before the last 14 days of orders), so the fitted model's
 daily-menu MRR on those 14 days is measured in the same run (the pipeline's ``evaluate`` hook,
 its time left out of fit and write): speed and quality read together.
-Stage times come from the pipeline's progress callback. Memory: the process's peak RSS overall,
+Stage times come from the pipeline's progress callback. Memory: ``data MB``, the process's peak
+RSS once the training data is built with every shared part (interactions, counts, sequences,
+exposures), interpreter and libraries included (about 200 MB); ``peak MB``, its peak overall;
 and ``+MB``, the peak during fit + write above the RSS held once the training data is built (the
 kernel's peak mark is reset at that point), i.e. what the model and the writing add on top of
 the data every model shares. CPU seconds (all threads) sit next to wall
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from kurrant_core.db import init_db, make_engine  # noqa: E402
 from kurrant_core.models import MODEL_NAMES, model_available  # noqa: E402
+from kurrant_core.process_memory import return_freed_memory  # noqa: E402
 
 SEED = 7
 K = 10
@@ -142,12 +145,14 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        return_freed_memory()                 # as the CLI and the retrain worker do
         print(json.dumps(measure(args.url, args.child)))
         return
     url = args.url or world_url("large" if args.large else "demo")
     out = sys.stderr if args.json else sys.stdout
     print(f"\n{'model':<12}{'data s':>8}{'fit s':>9}{'fit cpu':>9}{'save s':>8}{'write s':>9}"
-          f"{'wr cpu':>8}{'rows':>10}{'rows/s':>9}{'peak MB':>9}{'+MB':>7}{'MRR':>8}", flush=True, file=out)
+          f"{'wr cpu':>8}{'rows':>10}{'rows/s':>9}{'data MB':>9}{'peak MB':>9}{'+MB':>7}{'MRR':>8}",
+          flush=True, file=out)
     rows = []
     with tempfile.TemporaryDirectory() as artifacts:
         for model in args.models:                 # one line per model as soon as it is measured
@@ -157,7 +162,7 @@ def main() -> None:
                 continue
             print(f"{r['model']:<12}{r['data_s']:>8.2f}{r['fit_s']:>9.2f}{r['fit_cpu']:>9.2f}"
                   f"{r['save_s']:>8.2f}{r['write_s']:>9.2f}{r['write_cpu']:>8.2f}{r['rows']:>10,}"
-                  f"{r['rows'] / max(r['write_s'], 1e-9):>9,.0f}{r['peak_mb']:>9.0f}"
+                  f"{r['rows'] / max(r['write_s'], 1e-9):>9,.0f}{r['data_peak_mb']:>9.0f}{r['peak_mb']:>9.0f}"
                   f"{r['delta_mb']:>7.0f}{r['daily_menu_mrr'] or float('nan'):>8.4f}", flush=True, file=out)
     ok = [r for r in rows if "error" not in r]
     if ok:

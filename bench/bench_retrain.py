@@ -10,6 +10,10 @@ wall time, the job's time, each model's run time and the worker's peak RSS (its 
     .venv/bin/python bench/bench_retrain.py --models popularity,content
     .venv/bin/python bench/bench_retrain.py --large             # the large world (built once)
     .venv/bin/python bench/bench_retrain.py --large --evaluation-process off   # twins in the job itself
+    .venv/bin/python bench/bench_retrain.py --url mysql+pymysql://root@127.0.0.1/kurrant_large
+
+``--url`` runs on that (preprocessed) DE database itself, MariaDB included: the job's runs stay in its
+run history (``triggered_by`` cli), activated as the button's job would.
 
 On the large world the twins that judge each run are fitted in a second process beside the job
 (``jobs.evaluation_process``; ``--evaluation-process`` sets ``KURRANT_EVALUATION_PROCESS``): the
@@ -58,12 +62,13 @@ def main() -> int:
     parser.add_argument("--evaluation-process", choices=["auto", "on", "off"], default=None,
                         help="where the evaluation twins are fitted (default: the setting, else auto)")
     parser.add_argument("--log", type=Path, default=None, help="write the worker's whole log here")
+    parser.add_argument("--url", help="retrain on this DE database itself instead of a copy of a bench world")
     args = parser.parse_args()
     if args.large:
         args.scale = "large"
     with tempfile.TemporaryDirectory(prefix="bench_retrain_") as tmp:
         folder = Path(tmp)
-        url = private_copy(world_url(args.scale), folder)
+        url = args.url or private_copy(world_url(args.scale), folder)
         command = [sys.executable, "-m", "kurrant_core", "--url", url, "retrain", "--models",
                    args.models, "--wait"]
         command += ["--no-evaluate"] if args.no_evaluate else []
@@ -85,7 +90,8 @@ def main() -> int:
         history = runs.run_history(engine)
         mine = history[history[C.JOB_ID] == job.job_id].iloc[::-1]
         engine.dispose()
-    print(f"retrain of {', '.join(job.spec.models)} on the {args.scale} world "
+    world = make_engine(args.url).url.render_as_string() if args.url else f"the {args.scale} world"
+    print(f"retrain of {', '.join(job.spec.models)} on {world} "
           f"({'no evaluation' if args.no_evaluate else 'with evaluation'}): job {job.status_label}")
     print(f"  wall time from the command  {wall:8.1f} s")
     print(f"  job time (worker started)   {job.elapsed_s():8.1f} s")

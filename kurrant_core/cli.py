@@ -11,6 +11,7 @@ import logging
 import sys
 
 from kurrant_core.errors import KurrantError
+from kurrant_core.process_memory import return_freed_memory
 
 COMMAND_MODULES = [
     "kurrant_core.commands.database",   # init-db, status
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return_freed_memory()            # every command, the retrain worker included
     try:
         return int(args.func(args) or 0)
     except KurrantError as exc:

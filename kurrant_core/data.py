@@ -48,9 +48,9 @@ MAX_EXPOSED_PER_MENU = 200
 menu longer than this (a public catalogue offered whole every day) is sampled, seeded."""
 
 _ORDER_COLUMNS = [C.ORDER_ITEM_ID, C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]
-"""What is read per order item; its maker and cuisine are the food's (preprocess copies them from
-mart_food), so they are looked up by food index instead of read 3.8 M times."""
-_FOOD_COLUMNS_OF_ORDERS = [C.MAKERS_ID, C.CUISINE_CODE]
+"""What is read per order item. Its maker and cuisine are the food's (preprocess copies them from
+mart_food): a model reads them by food index (``food_makers``, ``food_category``), not from 3.8 M
+order rows (two int64 columns, 59 MB on a large world)."""
 _MENU_COLUMNS = [C.DAILY_FOOD_ID, C.SERVICE_DATE, C.DINING_TYPE, C.GROUP_ID, C.FOOD_ID, C.MAKERS_ID,
                  C.DAILY_FOOD_STATUS, C.PRICE]
 READ_CHUNK_ROWS = 100_000
@@ -231,14 +231,15 @@ class TrainingData:
     def exposures(self) -> pd.DataFrame:
         """Every menu a user ordered from before the cutoff, one row per food on it.
 
-        Columns ``USER_IDX``, ``ITEM_IDX``, group, service date, dining type and ``CHOSEN`` (the
-        user ordered that food that meal): the choice model's training set. A menu longer than
+        Columns ``USER_IDX``, ``ITEM_IDX``, service date, dining type and ``CHOSEN`` (the user
+        ordered that food that meal): the choice model's training set (the menu's group is the
+        order's, in ``orders``; no model reads it here, and it cost 85 MB on a large world). A menu longer than
         ``MAX_EXPOSED_PER_MENU`` (a catalogue of thousands offered every day) keeps a seeded
         sample of that many foods, the same for every user of that menu, plus each user's chosen
         food: users x menu rows would not fit in memory, and sampled negatives teach the same.
         Built in numpy (each meal's menu is a slice of one index array), written in steps into
-        int32 indices and group and an int8 dining type: on a large world this is tens of
-        millions of rows (20 M, 430 MB), so it is built only when a model asks for it.
+        int32 indices and an int8 dining type: on a large world this is tens of millions of
+        rows (21 M, 366 MB), so it is built only when a model asks for it.
         """
         return menu_exposures(self.orders, self.menus, self.n_foods)
 
@@ -322,7 +323,7 @@ def build_training_data(engine: sa.Engine, cutoff: date | None = None, *,
     features, names, feature_codes = food_feature_matrix(foods)
     return TrainingData(
         cutoff=cutoff, half_life_days=float(half_life_days), user_ids=user_ids, food_ids=food_ids,
-        orders=_order_frame(orders, user_ids, food_ids, foods), foods=foods,
+        orders=_order_frame(orders, user_ids, food_ids), foods=foods,
         food_features=features, feature_names=names, feature_codes=feature_codes,
         food_allergens=allergen_matrix(foods[C.ALLERGY_TAGS]), users=users,
         user_allergens=allergen_matrix(users[C.ALLERGY_TAGS]), menus=_menu_frame(menus, food_ids))
@@ -444,10 +445,9 @@ def _positions(ids: np.ndarray, sorted_ids: np.ndarray) -> tuple[np.ndarray, np.
     return pos, sorted_ids[pos] == ids
 
 
-def _order_frame(raw: dict[str, np.ndarray], user_ids: np.ndarray, food_ids: np.ndarray,
-                 foods: pd.DataFrame) -> pd.DataFrame:
+def _order_frame(raw: dict[str, np.ndarray], user_ids: np.ndarray, food_ids: np.ndarray) -> pd.DataFrame:
     """``TrainingData.orders`` from the read columns: rows of known users and foods, sorted by user,
-    date, dining type and order item; maker and cuisine taken from the food. Each read column is
+    date, dining type and order item. Each read column is
     taken out of ``raw`` as it is used (a large world's columns are tens of MB each), and the frame
     keeps the arrays as its columns instead of copying them into one block."""
     u, known_user = _positions(raw[C.USER_ID], user_ids)
@@ -459,7 +459,6 @@ def _order_frame(raw: dict[str, np.ndarray], user_ids: np.ndarray, food_ids: np.
     frame = {name: raw.pop(name)[order] for name in (C.USER_ID, C.FOOD_ID, C.GROUP_ID, C.SERVICE_DATE,
                                                       C.DINING_TYPE)}
     frame[C.SERVICE_DATE] = _dates(frame[C.SERVICE_DATE])
-    frame.update({name: foods[name].to_numpy()[i] for name in _FOOD_COLUMNS_OF_ORDERS})
     frame.update({ITEM_IDX: i, USER_IDX: u})
     return pd.DataFrame(frame, copy=False)
 
@@ -484,6 +483,33 @@ def _slot_keys(groups: np.ndarray, days: np.ndarray, dining: np.ndarray, group_c
 EXPOSURE_CHUNK_ROWS = 1_000_000
 """Exposure rows built per step of :func:`menu_exposures`: its temporaries never exceed one step,
 only the compact output is full length."""
+
+
+MEAL_KEYS = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
+"""One meal: one user's order (or menu) of one day and dining type."""
+
+
+def meal_numbers(frame: pd.DataFrame) -> np.ndarray:
+    """Per row of ``frame``, its meal's number: ``frame.groupby(MEAL_KEYS, sort=True).ngroup()``.
+
+    ``orders`` and ``exposures`` are built in meal order, so the numbers are a running count of
+    key changes (a pandas groupby of a large world's 21 M exposure rows took 4.5 s, this 0.2 s);
+    a frame out of that order is numbered by pandas.
+    """
+    n = len(frame)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    tied = np.ones(n - 1, dtype=bool)          # each row's keys so far equal the row before's
+    for name in MEAL_KEYS:
+        values = frame[name].to_numpy()
+        values = values.view(np.int64) if values.dtype.kind == "M" else values
+        before, after = values[:-1], values[1:]
+        if (tied & (after < before)).any():    # out of meal order
+            return frame.groupby(MEAL_KEYS, sort=True).ngroup().to_numpy()
+        tied &= after == before
+    numbers = np.zeros(n, dtype=np.int64)
+    np.cumsum(~tied, out=numbers[1:])
+    return numbers
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -571,14 +597,13 @@ def menu_exposures(orders: pd.DataFrame, menus: pd.DataFrame, n_foods: int) -> p
     eaten = _distinct(utd * n_foods + o_item)            # (utd, food) of every paid item, sorted
     # per meal, compact: everything a row copies from its meal
     meal_slot, meal_utd, meal_group_code = (a[meal_row].astype(np.int32) for a in (o_slot, utd, g_code))
-    group_dtype = np.int32 if len(group_codes) and np.abs(group_codes).max() < 2**31 else np.int64
-    meal_user, meal_group = o_user[meal_row].astype(np.int32), o_group[meal_row].astype(group_dtype)
+    meal_user = o_user[meal_row].astype(np.int32)
     meal_day, meal_dining = o_day[meal_row].astype(np.int32), o_dining[meal_row].astype(np.int8)
     del o_day, o_group, o_slot, known_slot, o_item, o_user, o_dining, utd, g_code, meal_row
     meal_end = np.cumsum(slot_size[meal_slot] + np.bincount(extra_meal, minlength=len(meal_slot)))
     total = int(meal_end[-1]) if len(meal_end) else 0
     out_user, out_food = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
-    out_group, out_day = np.empty(total, dtype=group_dtype), np.empty(total, dtype=np.int64)
+    out_day = np.empty(total, dtype=np.int32)            # day numbers; seconds once the steps are done
     out_dining, out_chosen = np.empty(total, dtype=np.int8), np.empty(total, dtype=bool)
     # steps of whole utds (a user's meal with several groups sorts by food across them)
     ends = np.searchsorted(meal_end, np.arange(EXPOSURE_CHUNK_ROWS, total, EXPOSURE_CHUNK_ROWS))
@@ -601,15 +626,19 @@ def menu_exposures(orders: pd.DataFrame, menus: pd.DataFrame, n_foods: int) -> p
         rows_meal, key = rows_meal[order], key[order]
         at = slice(int(meal_end[lo - 1]) if lo else 0, int(meal_end[hi - 1]))
         out_food[at] = rows_food[order]
-        out_user[at], out_group[at] = meal_user[rows_meal], meal_group[rows_meal]
+        out_user[at] = meal_user[rows_meal]
         out_day[at], out_dining[at] = meal_day[rows_meal], meal_dining[rows_meal]
         out_chosen[at] = _rows_in(key, eaten[np.searchsorted(eaten, key[0]):
                                              np.searchsorted(eaten, key[-1], side="right")])
         lo = hi
-    out_day *= 86_400                                    # day numbers -> datetime64[s]
+    n_menu = first_row = rows_meal = rows_food = key = order = None      # the last step's arrays
+    del meal_slot, meal_utd, meal_group_code, meal_user, meal_day, meal_dining, meal_end, eaten, extra_meal, extra_food
+    seconds = out_day.astype(np.int64)                   # day numbers -> datetime64[s], the meals freed first
+    del out_day
+    seconds *= 86_400
     return pd.DataFrame({
-        USER_IDX: out_user, ITEM_IDX: out_food, C.GROUP_ID: out_group,
-        C.SERVICE_DATE: out_day.view(_DATE_DTYPE), C.DINING_TYPE: out_dining, CHOSEN: out_chosen}, copy=False)
+        USER_IDX: out_user, ITEM_IDX: out_food,
+        C.SERVICE_DATE: seconds.view(_DATE_DTYPE), C.DINING_TYPE: out_dining, CHOSEN: out_chosen}, copy=False)
 
 
 # ================================================================================= features

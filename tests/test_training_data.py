@@ -194,9 +194,10 @@ def test_exposures_mark_exactly_the_ordered_foods_of_each_menu(data, marts, cuto
     menu = visible_menu(marts).groupby([C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE])[C.FOOD_ID].apply(frozenset)
     meals = paid.drop_duplicates([C.USER_ID, C.SERVICE_DATE, C.DINING_TYPE])
     assert ex.groupby(keys).ngroups == len(meals)
+    group_of_meal = data.orders.groupby(keys)[C.GROUP_ID].first()
     for (u, day, dining), rows in ex.groupby(keys):
         user_id = int(data.user_ids[u])
-        group_id = rows[C.GROUP_ID].iloc[0]
+        group_id = group_of_meal[(u, day, dining)]
         foods = data.food_ids[rows[ITEM_IDX]]
         assert frozenset(foods.tolist()) == menu[(group_id, day, dining)]
         assert len(foods) == len(set(foods.tolist()))

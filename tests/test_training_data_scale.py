@@ -67,7 +67,8 @@ def old_orders_and_menus(engine: sa.Engine, cutoff: date) -> tuple[pd.DataFrame,
 
 
 def old_exposures(orders: pd.DataFrame, menus: pd.DataFrame, max_exposed: int) -> pd.DataFrame:
-    """``TrainingData.exposures`` as the old pandas merge of each meal with its menu made it."""
+    """``TrainingData.exposures`` as the old pandas merge of each meal with its menu made it, with
+    the menu's group (which the compact frame no longer carries: see ``no_group``)."""
     keys = [C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]
     meals = orders[[USER_IDX, *keys]].drop_duplicates()
     menu = menus[[*keys, ITEM_IDX]].drop_duplicates()
@@ -108,6 +109,15 @@ def both(tiny_engine, cutoff) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame]
     return data, orders, menus
 
 
+def no_group(old_exposures: pd.DataFrame) -> pd.DataFrame:
+    return old_exposures.drop(columns=C.GROUP_ID)
+
+
+def no_food_attributes(old_orders: pd.DataFrame) -> pd.DataFrame:
+    """The old orders less the food's maker and cuisine, which the compact frame leaves to the food."""
+    return old_orders.drop(columns=[C.MAKERS_ID, C.CUISINE_CODE])
+
+
 def _same_frame(new: pd.DataFrame, old: pd.DataFrame) -> None:
     """Same columns in the same order, same rows in the same order, same values (dtypes may be
     narrower now, values may not differ)."""
@@ -120,7 +130,11 @@ def _same_frame(new: pd.DataFrame, old: pd.DataFrame) -> None:
 def test_orders_equal_the_old_construction(both):
     data, orders, _ = both
     assert len(orders) > 100                    # the tiny world has orders before the cutoff
-    _same_frame(data.orders, orders)
+    _same_frame(data.orders, no_food_attributes(orders))
+    # the food's maker and cuisine, no longer copied onto every order row, are read by food index
+    items = data.orders[ITEM_IDX].to_numpy()
+    assert (data.food_makers[items] == orders[C.MAKERS_ID].to_numpy()).all()
+    assert (data.foods[C.CUISINE_CODE].to_numpy()[items] == orders[C.CUISINE_CODE].to_numpy()).all()
 
 
 def test_menus_equal_the_old_construction(both):
@@ -149,7 +163,7 @@ def test_exposures_equal_the_old_construction(both):
     data, orders, menus = both
     old = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU)
     assert old[CHOSEN].any() and not old[CHOSEN].all()
-    _same_frame(data.exposures, old)
+    _same_frame(data.exposures, no_group(old))
 
 
 @pytest.mark.parametrize("max_exposed", [1, 3])
@@ -162,7 +176,7 @@ def test_sampled_exposures_of_long_menus_equal_the_old_construction(both, monkey
     old = old_exposures(orders, menus, max_exposed)
     full = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU + 10**6)
     assert len(old) < len(full)                 # the cap did trim menus
-    _same_frame(fresh.exposures, old)
+    _same_frame(fresh.exposures, no_group(old))
 
 
 @pytest.mark.parametrize("max_exposed", [3, D.MAX_EXPOSED_PER_MENU])
@@ -174,7 +188,7 @@ def test_exposures_built_in_steps_equal_the_old_construction(both, monkeypatch, 
     monkeypatch.setattr(D, "EXPOSURE_CHUNK_ROWS", chunk_rows)
     new = D.menu_exposures(data.orders, data.menus, data.n_foods)
     assert len(new) > 10 * chunk_rows             # several steps were taken
-    _same_frame(new, old_exposures(orders, menus, max_exposed))
+    _same_frame(new, no_group(old_exposures(orders, menus, max_exposed)))
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 100])
@@ -191,8 +205,8 @@ def test_a_meal_from_two_groups_equals_the_old_construction(monkeypatch, chunk_r
                           C.SERVICE_DATE: np.array(["2024-01-01"] * 5 + ["2024-01-02"], dtype="datetime64[s]")})
     new = D.menu_exposures(orders, menus, n_foods=5)
     old = old_exposures(orders, menus, D.MAX_EXPOSED_PER_MENU)
-    assert (new[C.GROUP_ID].nunique(), len(new)) == (2, 6)
-    _same_frame(new, old.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX, C.GROUP_ID]))
+    assert (old[C.GROUP_ID].nunique(), len(new)) == (2, 6)
+    _same_frame(new, no_group(old.sort_values([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE, ITEM_IDX, C.GROUP_ID])))
 
 
 def test_text_rows_parse_by_hand_and_a_missing_value_is_an_error():
@@ -221,5 +235,27 @@ def test_bulk_reads_in_chunks_equal_the_old_construction(tiny_engine, cutoff, mo
     monkeypatch.setattr(D, "TEXT_BLOCK_KEYS", block_keys)
     orders, menus = old_orders_and_menus(tiny_engine, cutoff)
     data = build_training_data(tiny_engine, cutoff)
-    _same_frame(data.orders, orders)
+    _same_frame(data.orders, no_food_attributes(orders))
     _same_frame(data.menus, menus)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_meal_numbers_equal_a_pandas_groupby_in_order_and_out_of_it(shuffled):
+    """The running count of key changes (frames in meal order) and the fallback (out of order)
+    number meals as ``groupby(MEAL_KEYS, sort=True).ngroup()`` does."""
+    rng = np.random.default_rng(3)
+    n = 2_000
+    frame = pd.DataFrame({USER_IDX: rng.integers(0, 30, n), ITEM_IDX: rng.integers(0, 9, n),
+                          C.SERVICE_DATE: np.datetime64("2024-01-01", "s") + rng.integers(0, 5, n) * 86_400,
+                          C.DINING_TYPE: rng.integers(1, 4, n)})
+    frame = frame.sort_values(D.MEAL_KEYS, kind="stable").reset_index(drop=True)
+    if shuffled:
+        frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    expected = frame.groupby(D.MEAL_KEYS, sort=True).ngroup().to_numpy()
+    assert expected.max() > 100                      # many meals, many repeated keys
+    assert D.meal_numbers(frame).tolist() == expected.tolist()
+    # only the dining type steps back: out of order all the same
+    flipped = pd.DataFrame({USER_IDX: [0, 0], C.SERVICE_DATE: np.array(["2024-01-01"] * 2, dtype="datetime64[s]"),
+                            C.DINING_TYPE: [3, 1]})
+    assert D.meal_numbers(flipped).tolist() == [1, 0]
+    assert D.meal_numbers(frame.iloc[:0]).tolist() == []

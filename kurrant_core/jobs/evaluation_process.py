@@ -37,6 +37,7 @@ from kurrant_core.data import TrainingData
 from kurrant_core.errors import KurrantError
 from kurrant_core.jobs.memory import available_mb, needed_mb
 from kurrant_core.models.base import Recommender
+from kurrant_core.process_memory import return_freed_memory
 from kurrant_core.runs import RunCancelled
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ CHILD_COMMAND = "import sys; from kurrant_core.jobs.evaluation_process import ch
 
 def child_main(fd: int) -> None:
     """The evaluation interpreter's entry: the task from stdin, results down the pipe ``fd``."""
+    return_freed_memory()
     task = json.loads(sys.stdin.read())
     conn = Connection(fd, readable=False)
     evaluate_models(task["url"], [(name, params) for name, params in task["models"]], task["k"],

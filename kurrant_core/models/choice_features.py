@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from kurrant_core import codes, columns as C
-from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData, meal_numbers
 from kurrant_core.models.history import HistoryRecommender
 
 SET_ID = "set_id"
@@ -409,7 +409,12 @@ def cut_training_data(data: TrainingData, cutoff: date) -> TrainingData:
 
 def exposure_sets(exposures: pd.DataFrame) -> np.ndarray:
     """Contiguous choice-set id per exposure row: one set per (user, service date, dining type)."""
-    return exposures.groupby([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE], sort=False).ngroup().to_numpy()
+    return meal_numbers(exposures)
+
+
+def _set_sizes(sets: np.ndarray) -> np.ndarray:
+    """Per row, how many rows its set has."""
+    return np.bincount(sets)[sets] if len(sets) else np.zeros(0, dtype=np.int64)
 
 
 def builder_from_training_data(data: TrainingData, **params) -> ChoiceFeatureBuilder:
@@ -429,8 +434,7 @@ def builder_from_training_data(data: TrainingData, **params) -> ChoiceFeatureBui
         exposure_food=exposures[ITEM_IDX].to_numpy(),
         exposure_day=to_days(exposures[C.SERVICE_DATE]), exposure_chosen=exposures[CHOSEN].to_numpy(),
         exposure_user=exposures[USER_IDX].to_numpy(),
-        exposure_set_size=exposures.groupby([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE])[ITEM_IDX]
-        .transform("size").to_numpy())
+        exposure_set_size=_set_sizes(meal_numbers(exposures)))
     params.setdefault("half_life_days", data.half_life_days)
     menu_sizes = data.menus.groupby([C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]).size()
     params.setdefault("typical_menu_size", float(menu_sizes.median()) if len(menu_sizes) else 5.0)

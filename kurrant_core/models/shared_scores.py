@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from kurrant_core import codes, columns as C
-from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData, meal_numbers
 
 GLOBAL_TIEBREAK = 1e-3
 """Weight of global popularity added to the group's: orders foods the group never ate."""
@@ -77,7 +77,7 @@ def offered_share(data: TrainingData, half_life_days: float) -> sp.csr_matrix:
     exposures = data.exposures
     if exposures.empty:
         return sp.csr_matrix((data.n_users, data.n_foods))
-    meal = exposures.groupby([USER_IDX, C.SERVICE_DATE, C.DINING_TYPE], sort=False).ngroup().to_numpy()
+    meal = meal_numbers(exposures)
     size = np.bincount(meal)
     chosen = np.bincount(meal, weights=exposures[CHOSEN].to_numpy(dtype=float))
     age = (data.last_day - exposures[C.SERVICE_DATE]).dt.days.to_numpy(dtype=np.float64)

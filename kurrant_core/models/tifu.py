@@ -23,8 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from kurrant_core import columns as C
-from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.data import ITEM_IDX, MEAL_KEYS, USER_IDX, TrainingData, meal_numbers
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.history import HistoryRecommender
@@ -34,7 +33,6 @@ POPULARITY_TIEBREAK = 1e-6
 no one near the user had, without reordering the others."""
 NEIGHBOUR_BLOCK_CELLS = 4_000_000
 """Users x users similarities computed at once while searching neighbours (~32 MB)."""
-MEAL_KEYS = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
 
 
 class TIFURecommender(Recommender):
@@ -114,7 +112,7 @@ def user_frequency_vectors(data: TrainingData, group_size: int, within_decay: fl
     distinct food of a meal).
     """
     meals = data.orders[[*MEAL_KEYS, ITEM_IDX]].drop_duplicates()
-    meal = meals.groupby(MEAL_KEYS, sort=True).ngroup().to_numpy()      # sorted: by user, then time
+    meal = meal_numbers(meals)      # numbered in order: by user, then time
     user = meals[USER_IDX].to_numpy()
     meal_user = np.zeros(meal.max() + 1 if len(meal) else 0, dtype=np.int64)
     meal_user[meal] = user

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from kurrant_core import columns as C
-from kurrant_core.data import CHOSEN, ITEM_IDX, USER_IDX, TrainingData
+from kurrant_core.data import CHOSEN, ITEM_IDX, MEAL_KEYS, TrainingData, meal_numbers
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import MenuChoices
@@ -67,8 +67,6 @@ LARGE_WORLD_ORDERS = 1_000_000
 length, negatives): fewer passes over more data each."""
 
 STATE_FILE = "state_dict.pt"
-MEAL_KEYS = [USER_IDX, C.SERVICE_DATE, C.DINING_TYPE]
-"""One meal = one user's order from one day's menu for one dining type."""
 _MEAL = "meal"
 """Scratch column holding a meal's number while matching orders to exposures."""
 
@@ -131,7 +129,7 @@ class Meals:
 def number_meals(data: TrainingData) -> Meals:
     """Number every meal in ``data.exposures`` and find each order's meal."""
     exposures = data.exposures
-    meal = exposures.groupby(MEAL_KEYS, sort=True).ngroup().to_numpy()
+    meal = meal_numbers(exposures)
     items = exposures[ITEM_IDX].to_numpy()
     shape = (int(meal.max()) + 1 if len(meal) else 0, data.n_foods)
     unchosen = ~exposures[CHOSEN].to_numpy(dtype=bool)
