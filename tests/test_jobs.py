@@ -261,6 +261,28 @@ def test_progress_per_model_and_run_history(engine):
     assert exported.num_rows == len(runs.read_recommendations(engine, second)) > 0
 
 
+def test_a_stage_silent_for_a_while_still_moves_the_log(engine, monkeypatch):
+    """A fit that logs nothing of its own (a large world's hybrid fit) gets the heartbeat's
+    "still at work" lines naming its stage: the fit here waits until one is in the stored log
+    tail, so without them it would give up and the test fail."""
+    from kurrant_core.models.popularity import PopularityRecommender
+    monkeypatch.setenv("KURRANT_JOB_HEARTBEAT_S", "0.2")
+    job_id = jobs.submit(engine, jobs.RetrainSpec.build(["popularity"], k=5, evaluate=False),
+                         by=team_person(), launch=False)
+    plain_fit = PopularityRecommender._fit
+
+    def silent_fit(self, data):
+        wait_for(lambda: "still at work" in (jobs.get_job(engine, job_id).log_tail or ""),
+                 "a still-at-work line", deadline_s=60)
+        plain_fit(self, data)
+
+    monkeypatch.setattr(PopularityRecommender, "_fit", silent_fit)
+    job = jobs.run_job(engine, job_id)
+    assert job.status == RUN_DONE, job.error
+    still = [line for line in job.log_tail.splitlines() if "still at work" in line]
+    assert still and all("popularity (1/1): fitting popularity: still at work (" in line for line in still)
+
+
 # ------------------------------------------------------------------------------- pure helpers
 def test_cli_accepts_the_scheduler_form():
     args = build_parser().parse_args(["retrain", "--models", "all", "--wait"])

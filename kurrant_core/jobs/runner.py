@@ -16,6 +16,7 @@ import logging
 import os
 import resource
 import threading
+import time
 import traceback
 from collections.abc import Callable
 
@@ -52,9 +53,11 @@ class LogTail(logging.Handler):
         super().__init__(logging.INFO)
         self.setFormatter(logging.Formatter(LOG_FORMAT))
         self._lines: collections.deque[str] = collections.deque(maxlen=lines)
+        self.last_line_at = time.monotonic()
 
     def emit(self, record: logging.LogRecord) -> None:
         self.add(self.format(record))
+        self.last_line_at = time.monotonic()
 
     def add(self, text: str) -> None:
         self._lines.extend(text.splitlines())
@@ -66,8 +69,11 @@ class LogTail(logging.Handler):
 class Heartbeat(threading.Thread):
     """Refreshes the job's and the lock's ``heartbeat_at`` (and the log tail) every interval.
 
-    ``lost`` turns true when the job no longer holds the lock (someone recovered it as dead
-    while this process was frozen); the job then stops at its next check.
+    A stage that has logged nothing for an interval (a large world's hybrid fit: 40 s without a
+    line of its own) gets a line saying it is still at work and for how long, so the log tail
+    moves at least every two intervals (10 s by default). ``lost`` turns true when the job no
+    longer holds the lock (someone recovered it as dead while this process was frozen); the job
+    then stops at its next check.
     """
 
     def __init__(self, engine: sa.Engine, job_id: int, tail: LogTail, interval: float):
@@ -75,12 +81,20 @@ class Heartbeat(threading.Thread):
         self.engine, self.job_id, self.tail, self.interval = engine, job_id, tail, interval
         self.lost = False
         self._halt = threading.Event()
+        self._stage: tuple[str, float] | None = None
+
+    def entered(self, stage: str) -> None:
+        """The job's current stage (the progress text), from now."""
+        self._stage = (stage, time.monotonic())
 
     def run(self) -> None:
         while not self._halt.wait(self.interval):
             self.beat()
 
     def beat(self) -> None:
+        stage = self._stage
+        if stage is not None and time.monotonic() - self.tail.last_line_at >= self.interval:
+            log.info("%s: still at work (%.0f s)", stage[0], time.monotonic() - stage[1])
         stamp = lock.now()
         try:
             with self.engine.begin() as conn:
@@ -127,7 +141,8 @@ def run_job(engine: sa.Engine, job_id: int) -> JobRecord:
     status, error, interrupt = RUN_FAILED, None, None
     log.info("job %s started (pid %s on %s): %s", job_id, pid, host, ", ".join(job.spec.models))
     try:
-        _train_all(engine, job, lambda: heartbeat.lost or store.cancel_requested(engine, job_id))
+        _train_all(engine, job, lambda: heartbeat.lost or store.cancel_requested(engine, job_id),
+                   heartbeat.entered)
         status = RUN_DONE
     except runs.RunCancelled:
         status = RUN_STOPPED
@@ -209,13 +224,17 @@ def _evaluator(engine: sa.Engine, spec: RetrainSpec, data: TrainingData, chosen:
     return contextlib.nullcontext(evaluator)
 
 
-def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool]) -> dict[str, int]:
-    """Every model of the job through the shared pipeline, then activation; model -> run id."""
+def _train_all(engine: sa.Engine, job: JobRecord, should_stop: Callable[[], bool],
+               entered: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Every model of the job through the shared pipeline, then activation; model -> run id.
+    ``entered(stage)`` hears each new stage (the heartbeat's "still at work" lines name it)."""
     spec, n = job.spec, len(job.spec.models)
 
     def report(stage: str, fraction: float) -> None:
         log.info("[%3.0f%%] %s", 100 * fraction, stage)
         store.report_progress(engine, job.job_id, stage, fraction)
+        if entered is not None:
+            entered(stage)
 
     def check_stop() -> None:
         if should_stop():
