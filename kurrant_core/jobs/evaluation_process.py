@@ -215,6 +215,8 @@ def child_main(fd: int) -> None:
     conn = Connection(fd, readable=False)
     evaluate_models(task["url"], [(name, params) for name, params in task["models"]], task["k"],
                     task["horizon_days"], conn, task["torch_threads"])
+
+
 class _PipeLog(logging.Handler):
     """Sends the child's log lines, stamped with their own time (the job reads them when it next
     waits for metrics), to the job, which logs them into its own log tail."""

@@ -434,7 +434,7 @@ def builder_from_training_data(data: TrainingData, **params) -> ChoiceFeatureBui
         exposure_food=exposures[ITEM_IDX].to_numpy(),
         exposure_day=to_days(exposures[C.SERVICE_DATE]), exposure_chosen=exposures[CHOSEN].to_numpy(),
         exposure_user=exposures[USER_IDX].to_numpy(),
-        exposure_set_size=_set_sizes(meal_numbers(exposures)))
+        exposure_set_size=_set_sizes(exposure_sets(exposures)))
     params.setdefault("half_life_days", data.half_life_days)
     menu_sizes = data.menus.groupby([C.GROUP_ID, C.SERVICE_DATE, C.DINING_TYPE]).size()
     params.setdefault("typical_menu_size", float(menu_sizes.median()) if len(menu_sizes) else 5.0)
@@ -648,7 +648,7 @@ def menu_choices(data: TrainingData, *, max_sets: int | None = None, seed: int |
         allergic = np.asarray((data.user_allergens[sets[USER_IDX].to_numpy()]
                                .multiply(data.food_allergens[sets[ITEM_IDX].to_numpy()])).sum(axis=1)).ravel() > 0
         sets = sets[~allergic | sets[CHOSEN].to_numpy()]
-        size = sets.groupby(SET_ID)[ITEM_IDX].transform("size").to_numpy()
+        size = _set_sizes(sets[SET_ID].to_numpy())
         sets = sets[size > 1]
     set_id = np.unique(sets[SET_ID].to_numpy(), return_inverse=True)[1]
     day_of_set = np.zeros(int(set_id.max(initial=-1)) + 1, dtype=np.int64)
