@@ -512,6 +512,33 @@ def meal_numbers(frame: pd.DataFrame) -> np.ndarray:
     return numbers
 
 
+def meals_of(frame: pd.DataFrame, meals: pd.DataFrame, numbers: np.ndarray) -> np.ndarray:
+    """Per row of ``frame``, the number of its meal in ``meals`` (``numbers = meal_numbers(meals)``),
+    -1 where ``meals`` has no such meal: a binary search of one int64 key per meal (a pandas
+    merge of the large world's orders on its 21 M exposure rows took seconds)."""
+    if len(frame) == 0 or len(meals) == 0:
+        return np.full(len(frame), -1, dtype=np.int64)
+    changes = np.flatnonzero(np.diff(numbers, prepend=-1))      # a row of every meal, few repeats
+    numbers = numbers[changes]
+    columns = [(_key_values(frame[name]), _key_values(meals[name].iloc[changes])) for name in MEAL_KEYS]
+    lows = [min(a.min(), b.min()) for a, b in columns]
+    dims = [int(max(a.max(), b.max()) - low) + 1 for (a, b), low in zip(columns, lows)]
+    wanted = np.ravel_multi_index(tuple(a - low for (a, _), low in zip(columns, lows)), dims)
+    keys = np.ravel_multi_index(tuple(b - low for (_, b), low in zip(columns, lows)), dims)
+    table = np.empty(int(numbers.max()) + 1, dtype=np.int64)
+    table[numbers] = keys                          # meal numbers follow key order: sorted
+    at = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+    return np.where(table[at] == wanted, at, -1)
+
+
+def _key_values(column: pd.Series) -> np.ndarray:
+    """A meal key column as int64 (service dates as their day number)."""
+    values = column.to_numpy()
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[D]").view(np.int64)
+    return values.astype(np.int64)
+
+
 def _distinct(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values by a sort (numpy's hash-based ``unique`` is slower on millions)."""
     values = np.sort(values)

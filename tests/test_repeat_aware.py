@@ -12,15 +12,26 @@ import pytest
 import scipy.sparse as sp
 
 from kurrant_core import codes, columns as C
-from kurrant_core.data import ITEM_IDX, USER_IDX, TrainingData, allergen_matrix, food_feature_matrix
+from kurrant_core.data import (
+    CHOSEN,
+    ITEM_IDX,
+    USER_IDX,
+    TrainingData,
+    allergen_matrix,
+    build_training_data,
+    food_feature_matrix,
+)
+from kurrant_core.db import make_engine
 from kurrant_core.models import make_model
 from kurrant_core.models.choice_features import (
     FEATURE_NAMES,
+    SET_ID,
     ChoiceFeatureBuilder,
     Feature,
     FoodAttributes,
     History,
     MenuChoices,
+    _set_sizes,
     food_attribute_design,
     group_offer_rates,
     history_term,
@@ -28,6 +39,7 @@ from kurrant_core.models.choice_features import (
     offer_rates_of,
     own_history,
     to_days,
+    training_choice_sets,
 )
 from kurrant_core.models.shared_scores import offered_share
 from kurrant_core.models.tifu import nearest_neighbours, user_frequency_vectors
@@ -401,3 +413,61 @@ def test_sequential_without_food_attributes_or_choice_weight_has_no_choice_logit
         model = make_model("sequential", **SEQ_SMALL, **params).fit(data)
         assert not hasattr(model, "choice_coef_")
         assert not model.choice_utility(np.arange(3), np.arange(5), LATER).any()
+
+
+def _menu_choices_before(data: TrainingData, max_sets: int | None, seed: int = 0) -> MenuChoices:
+    """menu_choices as it was before it filtered only the newest days (the reference)."""
+    exposures = data.exposures
+    sets = training_choice_sets(exposures, exposures[C.SERVICE_DATE].min(), max_sets=None,
+                                rng=np.random.default_rng(seed))
+    allergic = np.asarray((data.user_allergens[sets[USER_IDX].to_numpy()]
+                           .multiply(data.food_allergens[sets[ITEM_IDX].to_numpy()])).sum(axis=1)).ravel() > 0
+    sets = sets[~allergic | sets[CHOSEN].to_numpy()]
+    sets = sets[_set_sizes(sets[SET_ID].to_numpy()) > 1]
+    set_id = np.unique(sets[SET_ID].to_numpy(), return_inverse=True)[1]
+    day_of_set = np.zeros(int(set_id.max(initial=-1)) + 1, dtype=np.int64)
+    day_of_set[set_id] = to_days(sets[C.SERVICE_DATE])
+    if max_sets is not None and len(day_of_set) > max_sets:
+        newest = np.sort(np.argsort(-day_of_set, kind="stable")[:max_sets])
+        keep = np.isin(set_id, newest)
+        sets, set_id = sets[keep], np.searchsorted(newest, set_id[keep])
+        day_of_set = day_of_set[newest]
+    position = pd.Series(set_id).groupby(set_id).cumcount().to_numpy()
+    foods = np.full((len(day_of_set), int(position.max(initial=0)) + 1), -1, dtype=np.int64)
+    foods[set_id, position] = sets[ITEM_IDX].to_numpy()
+    user = np.zeros(len(day_of_set), dtype=np.int64)
+    user[set_id] = sets[USER_IDX].to_numpy()
+    chosen = np.zeros(len(day_of_set), dtype=np.int64)
+    picked = sets[CHOSEN].to_numpy(dtype=bool)
+    chosen[set_id[picked]] = position[picked]
+    return MenuChoices(user=user, day=day_of_set, foods=foods, chosen=chosen, habit=np.zeros(0),
+                       variety=np.zeros(0))
+
+
+@pytest.fixture(scope="module")
+def tiny_training_data(tiny_sqlite_url):
+    engine = make_engine(tiny_sqlite_url)
+    data = build_training_data(engine)
+    engine.dispose()
+    return data
+
+
+@pytest.mark.parametrize("max_sets", [None, 1, 37, 500, 10**9])
+@pytest.mark.parametrize("allergy_share", [0.0, 0.6])
+def test_menu_choices_from_the_newest_days_equal_filtering_every_menu(tiny_training_data, max_sets,
+                                                                      allergy_share):
+    """Only the newest days' rows are filtered now; the sets, their order, foods and chosen food are
+    the ones the old all-rows construction gave (with many allergic users the window must widen)."""
+    data = tiny_training_data
+    if allergy_share:
+        rng = np.random.default_rng(1)
+        n_foods, n_users = data.n_foods, data.n_users
+        data = dataclasses.replace(
+            data, food_allergens=sp.csr_matrix((rng.random((n_foods, 1)) < 0.9).astype(np.float32)),
+            user_allergens=sp.csr_matrix((rng.random((n_users, 1)) < allergy_share).astype(np.float32)))
+    new, old = menu_choices(data, max_sets=max_sets, seed=5), _menu_choices_before(data, max_sets, seed=5)
+    assert len(old.user) >= (1 if max_sets is None else min(max_sets, 30))
+    np.testing.assert_array_equal(new.user, old.user)
+    np.testing.assert_array_equal(new.day, old.day)
+    np.testing.assert_array_equal(new.foods, old.foods)
+    np.testing.assert_array_equal(new.chosen, old.chosen)

@@ -259,3 +259,28 @@ def test_meal_numbers_equal_a_pandas_groupby_in_order_and_out_of_it(shuffled):
                             C.DINING_TYPE: [3, 1]})
     assert D.meal_numbers(flipped).tolist() == [1, 0]
     assert D.meal_numbers(frame.iloc[:0]).tolist() == []
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_meals_of_find_each_rows_meal_as_a_pandas_merge_does(shuffled):
+    """Orders matched to their menu's meal number by one int64 key equal the pandas merge they
+    replaced, -1 for a meal with no menu (another user, day or dining type), in any row order."""
+    rng = np.random.default_rng(4)
+    n = 3_000
+    meals = pd.DataFrame({USER_IDX: rng.integers(0, 30, n),
+                          C.SERVICE_DATE: np.datetime64("2024-01-01", "s") + rng.integers(0, 20, n) * 86_400,
+                          C.DINING_TYPE: rng.integers(1, 3, n)})
+    meals = meals.sort_values(D.MEAL_KEYS, kind="stable").reset_index(drop=True)
+    orders = pd.DataFrame({USER_IDX: rng.integers(0, 32, 500),
+                           C.SERVICE_DATE: np.datetime64("2023-12-30", "s") + rng.integers(0, 24, 500) * 86_400,
+                           C.DINING_TYPE: rng.integers(1, 4, 500)})
+    if shuffled:
+        meals = meals.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    numbers = D.meal_numbers(meals)
+    table = meals.assign(meal=numbers).drop_duplicates(D.MEAL_KEYS)
+    expected = orders.merge(table, on=D.MEAL_KEYS, how="left")["meal"].fillna(-1).to_numpy(dtype=np.int64)
+    found = D.meals_of(orders, meals, numbers)
+    assert (expected == -1).sum() > 50 and (expected >= 0).sum() > 50      # both kinds of row
+    assert found.tolist() == expected.tolist()
+    assert D.meals_of(orders.iloc[:0], meals, numbers).tolist() == []
+    assert D.meals_of(orders, meals.iloc[:0], numbers[:0]).tolist() == [-1] * len(orders)

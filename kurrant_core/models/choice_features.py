@@ -454,24 +454,31 @@ def training_choice_sets(exposures: pd.DataFrame, since: date, *, max_sets: int 
     rows = exposures[exposures[C.SERVICE_DATE] >= pd.Timestamp(since)].copy()
     rows[SET_ID] = exposure_sets(rows)
     chosen = rows[CHOSEN].to_numpy()
-    n_sets = int(rows[SET_ID].max()) + 1 if len(rows) else 0
-    # one random positive per set: shuffle the chosen rows, keep the first of each set
-    chosen_rows = rng.permutation(np.flatnonzero(chosen))
-    sets_of_chosen = rows[SET_ID].to_numpy()[chosen_rows]
-    _, first = np.unique(sets_of_chosen, return_index=True)
-    keep_positive = np.zeros(len(rows), dtype=bool)
-    keep_positive[chosen_rows[first]] = True
-    has_positive = np.zeros(n_sets, dtype=bool)
-    has_positive[sets_of_chosen] = True
+    keep_positive, has_positive = _one_positive_per_set(rows[SET_ID].to_numpy(), chosen, rng)
     sets = np.flatnonzero(has_positive)
     if max_sets is not None and len(sets) > max_sets:
         sets = np.sort(rng.choice(sets, size=max_sets, replace=False))
-    in_sample = np.zeros(n_sets, dtype=bool)
+    in_sample = np.zeros(len(has_positive), dtype=bool)
     in_sample[sets] = True
     keep = in_sample[rows[SET_ID].to_numpy()] & (~chosen | keep_positive)
     out = rows[keep].reset_index(drop=True)
     out[SET_ID] = np.unique(out[SET_ID].to_numpy(), return_inverse=True)[1]
     return out
+
+
+def _one_positive_per_set(sets: np.ndarray, chosen: np.ndarray, rng: np.random.Generator
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """(per row: the set's kept positive, per set: has a positive). A set where the user ordered
+    two foods of the same menu keeps one of them, drawn at random."""
+    n_sets = int(sets[-1]) + 1 if len(sets) else 0
+    chosen_rows = rng.permutation(np.flatnonzero(chosen))   # shuffled, then the first of each set
+    sets_of_chosen = sets[chosen_rows]
+    _, first = np.unique(sets_of_chosen, return_index=True)
+    keep_positive = np.zeros(len(sets), dtype=bool)
+    keep_positive[chosen_rows[first]] = True
+    has_positive = np.zeros(n_sets, dtype=bool)
+    has_positive[sets_of_chosen] = True
+    return keep_positive, has_positive
 
 
 # ================================================================================= repeat-aware terms
@@ -634,40 +641,64 @@ class MenuChoices:
     variety: np.ndarray     # [S, M, len(VARIETY_TERMS)]
 
 
+def _choice_rows(data: TrainingData, max_sets: int | None, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exposure rows, their set number 0.., day of each set) of the menus ``menu_choices`` packs.
+
+    The newest ``max_sets`` sets lie in a window of the newest days: the window is sized from the
+    per-day count of sets with a choice and widened while the allergen rule leaves too few, so only
+    its rows are filtered (the large world's 21 M exposure rows are never copied). The result is
+    the same as filtering every set and keeping the newest (ties by set order).
+    """
+    exposures = data.exposures
+    sets = exposure_sets(exposures)
+    chosen = exposures[CHOSEN].to_numpy(dtype=bool)
+    keep_positive, has_positive = _one_positive_per_set(sets, chosen, rng)
+    usable = ~chosen | keep_positive
+    set_day = np.zeros(len(has_positive), dtype=np.int64)
+    set_day[sets] = to_days(exposures[C.SERVICE_DATE]) if len(sets) else np.zeros(0, dtype=np.int64)
+    days, per_day = np.unique(set_day[has_positive], return_counts=True)
+    newest_first = np.cumsum(per_day[::-1])                 # sets with a choice on the newest days
+    users, foods = exposures[USER_IDX].to_numpy(), exposures[ITEM_IDX].to_numpy()
+    wanted = 1.25 * max_sets if max_sets is not None else np.inf
+    while True:
+        covered = int(np.searchsorted(newest_first, wanted))
+        since = days[::-1][covered] if covered < len(days) else np.iinfo(np.int64).min
+        rows = np.flatnonzero((has_positive & (set_day >= since))[sets] & usable)
+        allergic = np.asarray(data.user_allergens[users[rows]].multiply(data.food_allergens[foods[rows]])
+                              .sum(axis=1)).ravel() > 0
+        rows = rows[~allergic | chosen[rows]]
+        rows = rows[np.bincount(sets[rows], minlength=len(has_positive))[sets[rows]] > 1]
+        kept = np.unique(sets[rows])
+        if max_sets is None or len(kept) >= max_sets or covered >= len(days):
+            break
+        wanted *= 2
+    if max_sets is not None and len(kept) > max_sets:       # the newest menus, ties by set order
+        kept = np.sort(kept[np.argsort(-set_day[kept], kind="stable")[:max_sets]])
+        rows = rows[np.isin(sets[rows], kept)]
+    return rows, np.searchsorted(kept, sets[rows]), set_day[kept]
+
+
 def menu_choices(data: TrainingData, *, max_sets: int | None = None, seed: int | None = 0) -> MenuChoices:
     """Every menu a user ordered from before the cutoff (the newest ``max_sets``), as choice sets.
 
-    One chosen food per set (``training_choice_sets``); foods carrying one of the user's allergens
-    are left out of the set (they were never an option for that user). Habit and variety read
-    only the days before each menu's day.
+    One chosen food per set, as ``training_choice_sets`` keeps it; foods carrying one of the user's
+    allergens are left out of the set (they were never an option for that user), and a set left
+    with one food is dropped. Habit and variety read only the days before each menu's day.
     """
+    rows, set_number, day_of_set = _choice_rows(data, max_sets, np.random.default_rng(seed))
     exposures = data.exposures
-    first = exposures[C.SERVICE_DATE].min() if len(exposures) else pd.Timestamp(data.cutoff)
-    sets = training_choice_sets(exposures, first, max_sets=None, rng=np.random.default_rng(seed))
-    if len(sets):
-        allergic = np.asarray((data.user_allergens[sets[USER_IDX].to_numpy()]
-                               .multiply(data.food_allergens[sets[ITEM_IDX].to_numpy()])).sum(axis=1)).ravel() > 0
-        sets = sets[~allergic | sets[CHOSEN].to_numpy()]
-        size = _set_sizes(sets[SET_ID].to_numpy())
-        sets = sets[size > 1]
-    set_id = np.unique(sets[SET_ID].to_numpy(), return_inverse=True)[1]
-    day_of_set = np.zeros(int(set_id.max(initial=-1)) + 1, dtype=np.int64)
-    day_of_set[set_id] = to_days(sets[C.SERVICE_DATE]) if len(sets) else np.zeros(0, dtype=np.int64)
-    if max_sets is not None and len(day_of_set) > max_sets:      # keep the newest menus
-        newest = np.sort(np.argsort(-day_of_set, kind="stable")[:max_sets])
-        keep = np.isin(set_id, newest)
-        sets, set_id = sets[keep], np.searchsorted(newest, set_id[keep])
-        day_of_set = day_of_set[newest]
     n_sets = len(day_of_set)
-    position = pd.Series(set_id).groupby(set_id).cumcount().to_numpy()
+    starts = np.flatnonzero(np.diff(set_number, prepend=-1))    # a set's rows are contiguous
+    position = np.arange(len(rows)) - starts[set_number]
     width = int(position.max(initial=0)) + 1
     foods = np.full((n_sets, width), -1, dtype=np.int64)
-    foods[set_id, position] = sets[ITEM_IDX].to_numpy()
+    foods[set_number, position] = exposures[ITEM_IDX].to_numpy()[rows]
     user = np.zeros(n_sets, dtype=np.int64)
-    user[set_id] = sets[USER_IDX].to_numpy()
+    user[set_number] = exposures[USER_IDX].to_numpy()[rows]
     chosen = np.zeros(n_sets, dtype=np.int64)
-    picked = sets[CHOSEN].to_numpy(dtype=bool)
-    chosen[set_id[picked]] = position[picked]
+    picked = exposures[CHOSEN].to_numpy(dtype=bool)[rows]
+    chosen[set_number[picked]] = position[picked]
     on_menu = foods >= 0
     orders = data.orders
     eaten = DatedEvents(orders[USER_IDX].to_numpy() * data.n_foods + orders[ITEM_IDX].to_numpy(),

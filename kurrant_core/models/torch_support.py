@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from kurrant_core import columns as C
-from kurrant_core.data import CHOSEN, ITEM_IDX, MEAL_KEYS, TrainingData, meal_numbers
+from kurrant_core.data import CHOSEN, ITEM_IDX, TrainingData, meal_numbers, meals_of
 from kurrant_core.errors import KurrantError
 from kurrant_core.models.base import Recommender
 from kurrant_core.models.choice_features import MenuChoices
@@ -67,8 +67,6 @@ LARGE_WORLD_ORDERS = 1_000_000
 length, negatives): fewer passes over more data each."""
 
 STATE_FILE = "state_dict.pt"
-_MEAL = "meal"
-"""Scratch column holding a meal's number while matching orders to exposures."""
 
 
 def resolve_seed(random_state: int | None) -> int:
@@ -136,9 +134,7 @@ def number_meals(data: TrainingData) -> Meals:
     menus = sp.csr_matrix((np.ones(len(meal), dtype=bool), (meal, items)), shape=shape)
     others = sp.csr_matrix((np.ones(int(unchosen.sum()), dtype=bool), (meal[unchosen], items[unchosen])),
                            shape=shape)
-    table = exposures[MEAL_KEYS].assign(**{_MEAL: meal}).drop_duplicates(MEAL_KEYS)
-    of_order = data.orders[MEAL_KEYS].merge(table, on=MEAL_KEYS, how="left")[_MEAL]
-    return Meals(of_order=of_order.fillna(-1).to_numpy(dtype=np.int64), menus=menus, unchosen=others)
+    return Meals(of_order=meals_of(data.orders, exposures, meal), menus=menus, unchosen=others)
 
 
 def validation_orders(data: TrainingData, seed: int = 0) -> np.ndarray | None:
