@@ -480,7 +480,7 @@ def _slot_keys(groups: np.ndarray, days: np.ndarray, dining: np.ndarray, group_c
     return (g * (1 << 21) + days.astype(np.int64)) * 8 + dining.astype(np.int64)
 
 
-EXPOSURE_CHUNK_ROWS = 1_000_000
+EXPOSURE_CHUNK_ROWS = 250_000
 """Exposure rows built per step of :func:`menu_exposures`: its temporaries never exceed one step,
 only the compact output is full length."""
 
@@ -630,7 +630,8 @@ def menu_exposures(orders: pd.DataFrame, menus: pd.DataFrame, n_foods: int) -> p
     meal_end = np.cumsum(slot_size[meal_slot] + np.bincount(extra_meal, minlength=len(meal_slot)))
     total = int(meal_end[-1]) if len(meal_end) else 0
     out_user, out_food = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
-    out_day = np.empty(total, dtype=np.int32)            # day numbers; seconds once the steps are done
+    seconds = np.empty(total, dtype=np.int64)            # day numbers in its upper half, then seconds
+    out_day = _upper_half(seconds)
     out_dining, out_chosen = np.empty(total, dtype=np.int8), np.empty(total, dtype=bool)
     # steps of whole utds (a user's meal with several groups sorts by food across them)
     ends = np.searchsorted(meal_end, np.arange(EXPOSURE_CHUNK_ROWS, total, EXPOSURE_CHUNK_ROWS))
@@ -660,12 +661,31 @@ def menu_exposures(orders: pd.DataFrame, menus: pd.DataFrame, n_foods: int) -> p
         lo = hi
     n_menu = first_row = rows_meal = rows_food = key = order = None      # the last step's arrays
     del meal_slot, meal_utd, meal_group_code, meal_user, meal_day, meal_dining, meal_end, eaten, extra_meal, extra_food
-    seconds = out_day.astype(np.int64)                   # day numbers -> datetime64[s], the meals freed first
-    del out_day
-    seconds *= 86_400
+    _days_to_seconds(seconds)
     return pd.DataFrame({
         USER_IDX: out_user, ITEM_IDX: out_food,
         C.SERVICE_DATE: seconds.view(_DATE_DTYPE), C.DINING_TYPE: out_dining, CHOSEN: out_chosen}, copy=False)
+
+
+def _upper_half(buffer: np.ndarray) -> np.ndarray:
+    """The int32 view of an int64 array's upper half: as many int32 slots as it has values."""
+    return buffer.view(np.int32)[len(buffer):]
+
+
+def _days_to_seconds(buffer: np.ndarray, step: int = EXPOSURE_CHUNK_ROWS) -> None:
+    """Widen the int32 day numbers held in ``buffer``'s upper half (``_upper_half``) into int64
+    seconds in the whole of ``buffer``, in place.
+
+    A copy would hold both columns at once (the large world's exposures: 81 + 162 MB); here the
+    lower half's pages are first touched by the widening. Values go front to back: writing values
+    [a, b) overwrites day slots [2a - n, 2b - n), all below b, so every day is read before its
+    slot is overwritten.
+    """
+    days = _upper_half(buffer)
+    for start in range(0, len(buffer), step):
+        part = days[start:start + step].astype(np.int64)
+        part *= 86_400
+        buffer[start:start + len(part)] = part
 
 
 # ================================================================================= features

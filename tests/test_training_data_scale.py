@@ -284,3 +284,15 @@ def test_meals_of_find_each_rows_meal_as_a_pandas_merge_does(shuffled):
     assert found.tolist() == expected.tolist()
     assert D.meals_of(orders.iloc[:0], meals, numbers).tolist() == []
     assert D.meals_of(orders, meals.iloc[:0], numbers[:0]).tolist() == [-1] * len(orders)
+
+
+@pytest.mark.parametrize("n, step", [(1, 1), (2, 1), (1_001, 7), (1_000, 1_000), (999, 4_096), (5_000, 3)])
+def test_day_numbers_widen_into_seconds_in_place(n, step):
+    """The exposures' days are written as int32 into the upper half of their int64 column and
+    widened in place: every value equals a plain int64 copy x 86,400, for odd and even lengths and
+    any step (a wrong order of reads and writes would mix in overwritten halves)."""
+    days = np.random.default_rng(n).integers(-20_000, 40_000, n).astype(np.int32)
+    buffer = np.empty(n, dtype=np.int64)
+    D._upper_half(buffer)[:] = days
+    D._days_to_seconds(buffer, step)
+    assert buffer.tolist() == (days.astype(np.int64) * 86_400).tolist()
