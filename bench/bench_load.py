@@ -37,6 +37,10 @@ and the CPU seconds all Chromium processes used from the start to the last sessi
 (``SystemInfo.getProcessInfo``), the figure that least depends on what else the machine runs (the
 main-thread times are wall time inside tasks, which a busy machine stretches).
 
+``--floor`` also opens, with the same N returning browsers at once, a page of a second Streamlit
+server whose script only writes a title and a line: what any Streamlit page costs here with N at
+once, the floor under every step above (the app's share of a step is its time above the floor).
+
 ``--server-only`` leaves the browser out: per N, a fresh Python process runs N sessions at once as
 Streamlit AppTests in threads (one shared script cache, as a server has), walking the same steps
 (router first, then Compare, the knob, Order EDA on its own range), and prints p50/p95 wall seconds
@@ -46,7 +50,8 @@ AppTest reruns the whole page on a knob (it does not target fragments as a brows
 knob step here is an upper bound.
 
     .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--returning] [--charts-open]
-                                         [--server-times] [--browser-times] [--server-only] [--url URL]
+                                         [--server-times] [--browser-times] [--server-only] [--floor]
+                                         [--url URL]
 """
 from __future__ import annotations
 
@@ -163,12 +168,13 @@ def server_times(times_file: Path) -> str:
             f"{sum(cpus):.1f} s CPU, longest {max(walls):.1f} s") if runs else ""
 
 
-def start_server(url: str, log: Path, times_file: Path | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, log: Path, times_file: Path | None = None,
+                 app: Path = ROOT / "app.py") -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, KURRANT_DE_URL=url)
     launcher = [__file__, TIMED_SERVER, str(times_file)] if times_file else ["-m", "streamlit"]
     proc = subprocess.Popen(
-        [sys.executable, *launcher, "run", str(ROOT / "app.py"), "--server.port", str(port),
+        [sys.executable, *launcher, "run", str(app), "--server.port", str(port),
          "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -322,6 +328,46 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]],
     return out, cpu
 
 
+# ------------------------------------------------------------------------------ the floor
+FLOOR_PAGE = 'import streamlit as st\nst.title("floor")\nst.write("ready")\n'
+"""The whole script of the floor's page: a title and one line."""
+
+
+async def floor_times(base: str, n: int) -> list[float]:
+    """Seconds until N returning browsers, started at once, each show the floor page."""
+    from playwright.async_api import async_playwright
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        pages = [await (await browser.new_context()).new_page() for _ in range(n)]
+        for page in pages:                               # returning: the bundle is in each cache
+            await page.goto(base)
+            await page.get_by_text("ready").wait_for(timeout=TIMEOUT_MS)
+
+        async def one(page) -> float:
+            t0 = time.perf_counter()
+            await page.goto(base + "/?again=1")
+            await page.get_by_text("ready").wait_for(timeout=TIMEOUT_MS)
+            return time.perf_counter() - t0
+        out = await asyncio.gather(*(one(page) for page in pages))
+        await browser.close()
+    return list(out)
+
+
+def floor_line(url: str, n: int, log_dir: Path) -> str:
+    app = log_dir / "floor_page.py"
+    app.write_text(FLOOR_PAGE)
+    proc, base = start_server(url, log_dir / "floor_server.log", app=app)
+    try:
+        times = asyncio.run(floor_times(base, n))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    return (f"    floor (a one-line Streamlit page, N at once): p50/p95 {statistics.median(times):.2f} / "
+            f"{percentile(times, 0.95):.2f} s")
+
+
 # ------------------------------------------------------------------------------ server only
 SERVER_WORKER = "--server-worker"
 """argv[1] that makes this file one N's server-only run (a fresh process): prints one JSON line."""
@@ -456,6 +502,8 @@ def main() -> None:
                         help="also print each step's renderer main-thread time and websocket kilobytes")
     parser.add_argument("--server-only", action="store_true",
                         help="no browser: N AppTest sessions at once in one fresh process per N")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time N returning browsers opening a one-line Streamlit page (the floor)")
     parser.add_argument("--url", help="DE database URL (default: the bench's demo world)")
     parser.add_argument("--returning", action="store_true",
                         help="each browser has opened the dashboard once before (its cache holds Streamlit's "
@@ -504,6 +552,8 @@ def main() -> None:
         if args.browser_times:
             print(f"    browser: {browser_cpu:.1f} s of Chromium CPU (all processes, all sessions)", flush=True)
             print("\n".join(browser_lines(results)), flush=True)
+        if args.floor:
+            print(floor_line(url, n, log_dir), flush=True)
 
 
 if __name__ == "__main__":
