@@ -37,6 +37,10 @@ and the CPU seconds all Chromium processes used from the start to the last sessi
 (``SystemInfo.getProcessInfo``), the figure that least depends on what else the machine runs (the
 main-thread times are wall time inside tasks, which a busy machine stretches).
 
+``--visited`` goes further: each browser has also opened Compare and Order EDA before (the
+router's visit loads only the app's main bundle; Plotly and the data grids are chunks a page loads
+when it first draws one), which is what a team member who uses the dashboard daily has cached.
+
 ``--floor`` also opens, with the same N returning browsers at once, a page of a second Streamlit
 server whose script only writes a title and a line: what any Streamlit page costs here with N at
 once, the floor under every step above (the app's share of a step is its time above the floor).
@@ -49,7 +53,7 @@ and its warm-up thread work as in ``streamlit run``; only the websocket and the 
 AppTest reruns the whole page on a knob (it does not target fragments as a browser does), so the
 knob step here is an upper bound.
 
-    .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--returning] [--charts-open]
+    .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--returning] [--visited] [--charts-open]
                                          [--server-times] [--browser-times] [--server-only] [--floor]
                                          [--url URL]
 """
@@ -251,9 +255,17 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
     try:
         if meter:
             await meter.start()
-        if options.returning:                   # a browser that has opened the dashboard before
+        if options.returning or options.visited:    # a browser that has opened the dashboard before
             await page.goto(base, wait_until="networkidle")
             await page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
+        if options.visited:                     # ... and both pages, on another day's data
+            await page.goto(base + "/compare")
+            await page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
+            await wait_idle(page)
+            await page.goto(f"{base}/order_eda")
+            await page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
+            await wait_idle(page)
+            await page.goto(base, wait_until="networkidle")
         await start.wait()
         await mark("compare", "before")
         t0 = time.perf_counter()
@@ -316,7 +328,8 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]],
         start = asyncio.Event()
         contexts: list = []
         tasks = [asyncio.create_task(session(browser, base, r, start, options, contexts)) for r in ranges]
-        await asyncio.sleep(0.5 + (5.0 + 2.0 * len(ranges) if options.returning else 0.0))  # all open (and visited)
+        await asyncio.sleep(0.5 + (5.0 + 2.0 * len(ranges) if options.returning else 0.0)
+                            + (10.0 + 6.0 * len(ranges) if options.visited else 0.0))       # all open (and visited)
         cdp = await browser.new_browser_cdp_session() if options.browser_times else None
         cpu0 = await chromium_cpu(cdp) if cdp else float("nan")
         start.set()
@@ -508,6 +521,9 @@ def main() -> None:
     parser.add_argument("--returning", action="store_true",
                         help="each browser has opened the dashboard once before (its cache holds Streamlit's "
                              "bundle, which is served as immutable): what a team member sees day to day")
+    parser.add_argument("--visited", action="store_true",
+                        help="each browser has opened the router, Compare and Order EDA (the default view) "
+                             "before: its cache also holds the pages' lazily loaded code (Plotly, the grids)")
     parser.add_argument("--charts-open", action="store_true",
                         help="open Compare with its chart box open (as it was before the charts were deferred)")
     args = parser.parse_args()
@@ -523,7 +539,8 @@ def main() -> None:
     log_dir = ROOT / "data" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs shared by the server and Chromium; "
-          f"{'warm' if args.warm else 'cold'} server per N; {'returning' if args.returning else 'new'} browsers"
+          f"{'warm' if args.warm else 'cold'} server per N; "
+          f"{'visited' if args.visited else 'returning' if args.returning else 'new'} browsers"
           f"{'; Compare charts open' if args.charts_open else ''}")
     print(f"{'N':>3} | " + " | ".join(f"{s + ' p50/p95 s':>17}" for s in STEPS) + " | failed | server peak RSS")
     for n in sizes:
