@@ -296,3 +296,13 @@ def test_day_numbers_widen_into_seconds_in_place(n, step):
     D._upper_half(buffer)[:] = days
     D._days_to_seconds(buffer, step)
     assert buffer.tolist() == (days.astype(np.int64) * 86_400).tolist()
+
+
+def test_order_codes_are_narrowed_only_when_every_value_fits():
+    """Group ids and dining types are kept in 4 and 1 bytes a row; an id beyond int32 stays int64
+    (a silent wrap would merge two groups)."""
+    small = D._narrowed(np.array([1, 2, 2_147_483_647]), np.int32)
+    assert small.dtype == np.int32 and small.tolist() == [1, 2, 2_147_483_647]
+    large = D._narrowed(np.array([1, 2_147_483_648]), np.int32)
+    assert large.dtype == np.int64 and large.tolist() == [1, 2_147_483_648]
+    assert D._narrowed(np.array([], dtype=np.int64), np.int8).dtype == np.int8
