@@ -471,3 +471,15 @@ def test_menu_choices_from_the_newest_days_equal_filtering_every_menu(tiny_train
     np.testing.assert_array_equal(new.day, old.day)
     np.testing.assert_array_equal(new.foods, old.foods)
     np.testing.assert_array_equal(new.chosen, old.chosen)
+
+
+def test_one_positive_per_set_holds_for_sets_numbered_out_of_row_order():
+    """Sets numbered by pandas (a frame out of meal order) need not end with the highest number:
+    every set with a chosen row has exactly one kept positive, drawn among its chosen rows."""
+    from kurrant_core.models.choice_features import _one_positive_per_set
+    sets = np.array([2, 0, 2, 1, 0, 2, 1])
+    chosen = np.array([True, False, True, False, True, False, False])
+    keep, has = _one_positive_per_set(sets, chosen, np.random.default_rng(0))
+    assert has.tolist() == [True, False, True]
+    assert np.bincount(sets[keep], minlength=3).tolist() == [1, 0, 1]
+    assert (chosen | ~keep).all()

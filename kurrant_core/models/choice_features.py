@@ -470,7 +470,7 @@ def _one_positive_per_set(sets: np.ndarray, chosen: np.ndarray, rng: np.random.G
                           ) -> tuple[np.ndarray, np.ndarray]:
     """(per row: the set's kept positive, per set: has a positive). A set where the user ordered
     two foods of the same menu keeps one of them, drawn at random."""
-    n_sets = int(sets[-1]) + 1 if len(sets) else 0
+    n_sets = int(sets.max()) + 1 if len(sets) else 0      # numbered in any row order (meal_numbers)
     chosen_rows = rng.permutation(np.flatnonzero(chosen))   # shuffled, then the first of each set
     sets_of_chosen = sets[chosen_rows]
     _, first = np.unique(sets_of_chosen, return_index=True)
@@ -676,6 +676,7 @@ def _choice_rows(data: TrainingData, max_sets: int | None, rng: np.random.Genera
     if max_sets is not None and len(kept) > max_sets:       # the newest menus, ties by set order
         kept = np.sort(kept[np.argsort(-set_day[kept], kind="stable")[:max_sets]])
         rows = rows[np.isin(sets[rows], kept)]
+    rows = rows[np.argsort(sets[rows], kind="stable")]     # each set's rows together (already, in meal order)
     return rows, np.searchsorted(kept, sets[rows]), set_day[kept]
 
 
