@@ -106,6 +106,8 @@ if "eda_filter" not in st.session_state:      # first run of this session: the v
     if asked != (clean.start, clean.end):     # say so instead of clipping a shared link silently
         st.session_state.eda_clipped = t("eda.clipped", start=asked[0], end=asked[1], first=options.first_date,
                                          last=options.last_date, shown_start=clean.start, shown_end=clean.end)
+elif "eda_dates" not in st.session_state:    # back from another page, which dropped these widgets' state:
+    seed_widgets(options.sanitize(st.session_state.eda_filter))     # the view set before comes back
 elif (clean := options.sanitize(filter_from_widgets())) != filter_from_widgets():
     seed_widgets(clean)                       # the data changed under the widgets (new preprocess)
 

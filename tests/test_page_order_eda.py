@@ -187,3 +187,25 @@ def test_a_new_preprocess_invalidates_cached_results(monkeypatch, writable_tiny_
     at.run()
     assert not at.exception
     assert int(metrics(at)[ITEMS].replace(",", "")) < int(before.replace(",", ""))
+
+
+def test_coming_back_from_another_page_keeps_the_view_without_an_error(monkeypatch, tiny_url, items):
+    """Streamlit drops a page's widget state while another page runs: coming back to Order EDA in
+    the same session (Compare and back, as through the sidebar's links) once raised a KeyError for the
+    date widget on screen. The filter the member had set comes back instead."""
+    monkeypatch.setenv("KURRANT_DE_URL", tiny_url)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(PAGE).run()
+    _, end = at.sidebar.date_input(key="eda_dates").value
+    start = end - timedelta(days=6)
+    at.sidebar.date_input(key="eda_dates").set_value((start, end)).run()
+    at.sidebar.multiselect(key="eda_dining").set_value([codes.LUNCH]).run()
+    assert not at.exception, at.exception
+    for page in ("pages/compare.py", PAGE, "pages/overview.py", PAGE):
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    assert at.sidebar.date_input(key="eda_dates").value == (start, end)
+    assert at.sidebar.multiselect(key="eda_dining").value == [codes.LUNCH]
+    assert metrics(at)[ITEMS] == n_items(items, start, end, codes.LUNCH)
+    assert (at.query_params["from"], at.query_params["to"]) == (start.isoformat(), end.isoformat())
