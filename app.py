@@ -7,10 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_support import LANGUAGE_KEY, auth_configured, require_sign_in, sign_in_sidebar, t
+from app_support import LANGUAGE_KEY, auth_configured, require_sign_in, sign_in_sidebar, still_placeholders, t
 from kurrant_core import ui_text
 
 st.set_page_config(page_title="Kurrant Lens", page_icon="🍱", layout="wide")
+still_placeholders()
 
 st.sidebar.segmented_control(t("app.language"), list(ui_text.LANGUAGES), format_func=ui_text.LANGUAGES.get,
                              default=ui_text.DEFAULT_LANGUAGE, key=LANGUAGE_KEY, required=True,

@@ -57,6 +57,20 @@ def route_through_app() -> None:
         st.rerun()
 
 
+STILL_PLACEHOLDERS_CSS = (
+    "<style>[data-testid=stSkeleton], [data-testid=stSkeletonElement], [data-testid=stAppSkeleton] * "
+    "{animation: none !important}</style>")
+"""Loading placeholders stay still instead of shimmering. Streamlit draws a placeholder for each
+element whose code is still loading; with ten browsers sharing a machine they wait seconds, and a
+shimmer repaints every frame meanwhile (about a fifth of the browsers' CPU in ``bench/bench_load.py``
+at N = 10). A placeholder still says "loading"; the faded look of a page being rerun is left as is."""
+
+
+def still_placeholders() -> None:
+    """Once per script run, before any page draws (app.py): the style above, which takes no space."""
+    st.html(STILL_PLACEHOLDERS_CSS)
+
+
 def language() -> str:
     """The UI language of this session (Korean unless the switch says English)."""
     chosen = st.session_state.get(LANGUAGE_KEY)

@@ -41,6 +41,13 @@ main-thread times are wall time inside tasks, which a busy machine stretches).
 router's visit loads only the app's main bundle; Plotly and the data grids are chunks a page loads
 when it first draws one), which is what a team member who uses the dashboard daily has cached.
 
+``--in-app`` moves as a team member does once the dashboard is open: each session starts on the
+router's page and opens Compare and then Order EDA by the sidebar's links (the page changes inside
+the running app: no reload of Streamlit's code, no new server session), instead of typing each
+page's address (a full reload, the issue's harness). Order EDA then shows its default range, the
+same for every session (a link carries no range; the server shares that query), which the note
+beside any figure says.
+
 ``--floor`` also opens, with the same N returning browsers at once, a page of a second Streamlit
 server whose script only writes a title and a line: what any Streamlit page costs here with N at
 once, the floor under every step above (the app's share of a step is its time above the floor).
@@ -55,7 +62,7 @@ knob step here is an upper bound.
 
     .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--returning] [--visited] [--charts-open]
                                          [--server-times] [--browser-times] [--server-only] [--floor]
-                                         [--url URL]
+                                         [--in-app] [--url URL]
 """
 from __future__ import annotations
 
@@ -88,7 +95,8 @@ RUN_MODELS = ("popularity", "history", "als")
 STEPS = ("compare", "knob", "eda")
 TIMEOUT_MS = 180_000
 N_METRICS_PER_LIST = len(compare.REPORT_METRICS)
-IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Running')"
+IDLE_JS = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Running')"
+           " && !document.querySelector('[data-stale=\"true\"]')")    # no element left from the page before
 METRICS_JS = ("() => Array.from(document.querySelectorAll('[data-testid=\"stMetric\"]'))"
               ".map(e => e.innerText).join('|')")
 
@@ -236,6 +244,13 @@ class BrowserMeter:
         return out
 
 
+async def open_by_link(page, link: str, title: str) -> None:
+    """Click the sidebar's link to a page and wait for the page's title (the rest is waited for by
+    the step)."""
+    await page.locator('[data-testid="stSidebarNav"] a').filter(has_text=ui_text.text(link)).click()
+    await page.get_by_role("heading", name=ui_text.text(title)).wait_for(timeout=TIMEOUT_MS)
+
+
 async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio.Event,
                   options: argparse.Namespace, contexts: list) -> dict[str, float]:
     """One member's steps; the context stays open (its renderer's CPU is read once all are done)."""
@@ -266,10 +281,18 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
             await page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
             await wait_idle(page)
             await page.goto(base, wait_until="networkidle")
+        if options.in_app:                      # on the router's page, its sidebar links drawn
+            if not (options.returning or options.visited):
+                await page.goto(base, wait_until="networkidle")
+            await page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
+            await wait_idle(page)
         await start.wait()
         await mark("compare", "before")
         t0 = time.perf_counter()
-        await page.goto(base + "/compare" + ("?cmp_charts=true" if options.charts_open else ""))
+        if options.in_app:
+            await open_by_link(page, "nav.compare", "cmp.title")
+        else:
+            await page.goto(base + "/compare" + ("?cmp_charts=true" if options.charts_open else ""))
         metrics = page.locator('[data-testid="stMetric"]')
         await metrics.nth(N_METRICS_PER_LIST - 1).wait_for(timeout=TIMEOUT_MS)   # identical lists show theirs once
         await wait_idle(page)
@@ -293,7 +316,10 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
 
         await mark("eda", "before")
         t0 = time.perf_counter()
-        await page.goto(f"{base}/order_eda?from={eda_range[0]}&to={eda_range[1]}")
+        if options.in_app:
+            await open_by_link(page, "nav.order_eda", "eda.title")
+        else:
+            await page.goto(f"{base}/order_eda?from={eda_range[0]}&to={eda_range[1]}")
         await page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
         await page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
         await wait_idle(page)
@@ -328,7 +354,7 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]],
         start = asyncio.Event()
         contexts: list = []
         tasks = [asyncio.create_task(session(browser, base, r, start, options, contexts)) for r in ranges]
-        await asyncio.sleep(0.5 + (5.0 + 2.0 * len(ranges) if options.returning else 0.0)
+        await asyncio.sleep(0.5 + (5.0 + 2.0 * len(ranges) if options.returning or options.in_app else 0.0)
                             + (10.0 + 6.0 * len(ranges) if options.visited else 0.0))       # all open (and visited)
         cdp = await browser.new_browser_cdp_session() if options.browser_times else None
         cpu0 = await chromium_cpu(cdp) if cdp else float("nan")
@@ -524,6 +550,9 @@ def main() -> None:
     parser.add_argument("--visited", action="store_true",
                         help="each browser has opened the router, Compare and Order EDA (the default view) "
                              "before: its cache also holds the pages' lazily loaded code (Plotly, the grids)")
+    parser.add_argument("--in-app", action="store_true",
+                        help="open Compare and Order EDA by the sidebar's links from the router's page, as a "
+                             "member moves in the open dashboard (no reload), instead of by their addresses")
     parser.add_argument("--charts-open", action="store_true",
                         help="open Compare with its chart box open (as it was before the charts were deferred)")
     args = parser.parse_args()
@@ -541,6 +570,7 @@ def main() -> None:
     print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs shared by the server and Chromium; "
           f"{'warm' if args.warm else 'cold'} server per N; "
           f"{'visited' if args.visited else 'returning' if args.returning else 'new'} browsers"
+          f"{'; pages opened by the sidebar links (Order EDA on its default range)' if args.in_app else ''}"
           f"{'; Compare charts open' if args.charts_open else ''}")
     print(f"{'N':>3} | " + " | ".join(f"{s + ' p50/p95 s':>17}" for s in STEPS) + " | failed | server peak RSS")
     for n in sizes:

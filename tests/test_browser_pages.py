@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import date, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -95,6 +96,17 @@ def wait_until_idle(page) -> None:
         timeout=TIMEOUT_MS)
 
 
+STILL_JS = """() => {            // a placeholder as Streamlit draws one, with an animation of its own
+    const probe = document.createElement('div');
+    probe.setAttribute('data-testid', 'stSkeleton');
+    probe.style.animation = 'probe-shimmer 1s infinite';
+    document.body.appendChild(probe);
+    const name = getComputedStyle(probe).animationName;
+    probe.remove();
+    return name;
+}"""
+
+
 def assert_clean(page, watch: Watch) -> None:
     assert not watch.outside, f"requests outside the server: {watch.outside}"
     assert not watch.errors, f"console errors: {watch.errors}"
@@ -136,6 +148,7 @@ def test_browser_every_page_is_clean(browser, server, path):
             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
         assert not clipped, clipped
     assert_clean(page, watch)
+    assert page.evaluate(STILL_JS) == "none", "loading placeholders stay still (app_support.still_placeholders)"
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT_DIR / f"page_{path or 'overview'}.png"), full_page=True)
     page.close()
@@ -222,3 +235,39 @@ def test_browser_compare_keeps_its_setting_and_a_link_reproduces_it(browser, ser
     shared.screenshot(path=str(SCREENSHOT_DIR / "compare_shared_link.png"), full_page=True)
     page.close()
     shared.close()
+
+
+TITLES = {"nav.overview": "Kurrant Lens", "nav.order_eda": ui_text.text("eda.title"),
+          "nav.compare": ui_text.text("cmp.title"), "nav.leaderboard": ui_text.text("lb.title"),
+          "nav.retrain": ui_text.text("rt.title"), "nav.auto_order": ui_text.text("ao.title")}
+"""Each page's title (h1), by its sidebar link."""
+
+
+def open_by_link(page, nav_key: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=ui_text.text(nav_key)).click()
+    page.get_by_role("heading", name=TITLES[nav_key], exact=True).wait_for(timeout=TIMEOUT_MS)
+    wait_until_idle(page)
+
+
+def test_browser_moving_by_the_sidebar_links_keeps_order_eda_s_range(browser, server):
+    """A member moves through the open dashboard by the sidebar's links: every page, twice, with no
+    traceback (Order EDA once raised a KeyError on coming back), and Order EDA comes back with the range
+    the member had opened, in its widgets and its URL."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    watch = Watch(page, server.url)
+    page.goto(f"{server.url}/order_eda", wait_until="networkidle")
+    wait_until_idle(page)
+    link = parse_qs(urlparse(page.url).query)
+    start = (date.fromisoformat(link["to"][0]) - timedelta(days=6)).isoformat()
+    page.goto(f"{server.url}/order_eda?from={start}&to={link['to'][0]}", wait_until="networkidle")
+    wait_until_idle(page)
+    kpis = page.locator('[data-testid="stMetric"]').first.inner_text()
+    for nav_key in [*PAGES.values(), *PAGES.values()]:
+        open_by_link(page, nav_key)
+        assert not page.locator('[data-testid="stException"]').count(), nav_key
+    open_by_link(page, "nav.order_eda")
+    back = parse_qs(urlparse(page.url).query)
+    assert (back["from"], back["to"]) == ([start], link["to"])
+    assert page.locator('[data-testid="stMetric"]').first.inner_text() == kpis
+    assert_clean(page, watch)
+    page.close()
