@@ -58,8 +58,9 @@ def route_through_app() -> None:
 
 
 STILL_PLACEHOLDERS_CSS = (
-    "<style>[data-testid=stSkeleton], [data-testid=stSkeletonElement], [data-testid=stAppSkeleton] * "
-    "{animation: none !important}</style>")
+    "<style id='kurrant-still'>[data-testid=stSkeleton], [data-testid=stSkeletonElement], "
+    "[data-testid=stAppSkeleton] * {animation: none !important} "
+    "[data-testid=stElementContainer]:has(#kurrant-still) {display: none}</style>")
 """Loading placeholders stay still instead of shimmering. Streamlit draws a placeholder for each
 element whose code is still loading; with ten browsers sharing a machine they wait seconds, and a
 shimmer repaints every frame meanwhile (about a fifth of the browsers' CPU in ``bench/bench_load.py``
@@ -67,8 +68,10 @@ at N = 10). A placeholder still says "loading"; the faded look of a page being r
 
 
 def still_placeholders() -> None:
-    """Once per script run, before any page draws (app.py): the style above, which takes no space."""
-    st.html(STILL_PLACEHOLDERS_CSS)
+    """Once per script run, before any page draws (app.py): the style above, which takes no space.
+    Markdown, not ``st.html``: Streamlit loads the code of ``st.html`` (like most elements) only when a
+    page first shows one, so on a fresh load the style came after the placeholders it is for."""
+    st.markdown(STILL_PLACEHOLDERS_CSS, unsafe_allow_html=True)
 
 
 def language() -> str:

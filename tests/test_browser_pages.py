@@ -149,6 +149,8 @@ def test_browser_every_page_is_clean(browser, server, path):
         assert not clipped, clipped
     assert_clean(page, watch)
     assert page.evaluate(STILL_JS) == "none", "loading placeholders stay still (app_support.still_placeholders)"
+    assert page.evaluate("() => document.getElementById('kurrant-still')"
+                         ".closest('[data-testid=stElementContainer]').offsetHeight") == 0, "the style takes no space"
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT_DIR / f"page_{path or 'overview'}.png"), full_page=True)
     page.close()
