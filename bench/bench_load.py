@@ -244,6 +244,12 @@ class BrowserMeter:
         return out
 
 
+async def launch_chromium(pw):
+    """The one headless Debian Chromium every measurement here drives."""
+    return await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
 async def open_by_link(page, link: str, title: str) -> None:
     """Click the sidebar's link to a page and wait for the page's title (the rest is waited for by
     the step)."""
@@ -270,7 +276,7 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
     try:
         if meter:
             await meter.start()
-        if options.returning or options.visited:    # a browser that has opened the dashboard before
+        if options.returning or options.visited or options.in_app:  # has opened the dashboard before
             await page.goto(base, wait_until="networkidle")
             await page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
         if options.visited:                     # ... and both pages, on another day's data
@@ -282,8 +288,6 @@ async def session(browser, base: str, eda_range: tuple[str, str], start: asyncio
             await wait_idle(page)
             await page.goto(base, wait_until="networkidle")
         if options.in_app:                      # on the router's page, its sidebar links drawn
-            if not (options.returning or options.visited):
-                await page.goto(base, wait_until="networkidle")
             await page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
             await wait_idle(page)
         await start.wait()
@@ -344,9 +348,7 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]],
     ``--browser-times``)."""
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = await launch_chromium(pw)
         router = await browser.new_page()                       # the router first (see the browser tests)
         await router.goto(base, wait_until="networkidle")
         await router.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
@@ -376,9 +378,7 @@ async def floor_times(base: str, n: int) -> list[float]:
     """Seconds until N returning browsers, started at once, each show the floor page."""
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = await launch_chromium(pw)
         pages = [await (await browser.new_context()).new_page() for _ in range(n)]
         for page in pages:                               # returning: the bundle is in each cache
             await page.goto(base)
