@@ -50,7 +50,9 @@ beside any figure says.
 
 ``--floor`` also opens, with the same N returning browsers at once, a page of a second Streamlit
 server whose script only writes a title and a line: what any Streamlit page costs here with N at
-once, the floor under every step above (the app's share of a step is its time above the floor).
+once, the floor under every step above (the app's share of a step is its time above the floor);
+then the same page with one small Plotly chart, the floor under any step that waits for a chart
+(Order EDA's).
 
 ``--server-only`` leaves the browser out: per N, a fresh Python process runs N sessions at once as
 Streamlit AppTests in threads (one shared script cache, as a server has), walking the same steps
@@ -370,8 +372,18 @@ async def run_sessions(base: str, ranges: list[tuple[str, str]],
 
 
 # ------------------------------------------------------------------------------ the floor
-FLOOR_PAGE = 'import streamlit as st\nst.title("floor")\nst.write("ready")\n'
-"""The whole script of the floor's page: a title and one line."""
+FLOOR_PAGES = {
+    "a one-line Streamlit page": 'import streamlit as st\nst.title("floor")\nst.write("ready")\n',
+    "the same with one 3-bar Plotly chart": ('import plotly.express as px\nimport streamlit as st\n'
+                                             'st.title("floor")\nst.plotly_chart(px.bar(x=["a", "b", "c"], '
+                                             'y=[1, 3, 2]))\nst.write("ready")\n'),
+}
+"""The whole scripts of the floors' pages: what any Streamlit page costs here, and any page with a
+chart (Order EDA's step waits for its first chart; Streamlit draws charts with Plotly.js)."""
+FLOOR_READY_JS = ("() => Array.from(document.querySelectorAll('[data-testid=\"stMarkdownContainer\"]'))"
+                  ".some(e => e.innerText === 'ready') && (!document.querySelector('[data-testid=\"stPlotlyChart\"]')"
+                  " || !!document.querySelector('.js-plotly-plot .main-svg'))")
+"""The floor's page is drawn: its line, and its chart where it has one."""
 
 
 async def floor_times(base: str, n: int) -> list[float]:
@@ -380,31 +392,34 @@ async def floor_times(base: str, n: int) -> list[float]:
     async with async_playwright() as pw:
         browser = await launch_chromium(pw)
         pages = [await (await browser.new_context()).new_page() for _ in range(n)]
-        for page in pages:                               # returning: the bundle is in each cache
+        for page in pages:                               # returning: the bundle (and Plotly) in each cache
             await page.goto(base)
-            await page.get_by_text("ready").wait_for(timeout=TIMEOUT_MS)
+            await page.wait_for_function(FLOOR_READY_JS, timeout=TIMEOUT_MS)
 
         async def one(page) -> float:
             t0 = time.perf_counter()
             await page.goto(base + "/?again=1")
-            await page.get_by_text("ready").wait_for(timeout=TIMEOUT_MS)
+            await page.wait_for_function(FLOOR_READY_JS, timeout=TIMEOUT_MS)
             return time.perf_counter() - t0
         out = await asyncio.gather(*(one(page) for page in pages))
         await browser.close()
     return list(out)
 
 
-def floor_line(url: str, n: int, log_dir: Path) -> str:
-    app = log_dir / "floor_page.py"
-    app.write_text(FLOOR_PAGE)
-    proc, base = start_server(url, log_dir / "floor_server.log", app=app)
-    try:
-        times = asyncio.run(floor_times(base, n))
-    finally:
-        proc.terminate()
-        proc.wait(15)
-    return (f"    floor (a one-line Streamlit page, N at once): p50/p95 {statistics.median(times):.2f} / "
-            f"{percentile(times, 0.95):.2f} s")
+def floor_lines(url: str, n: int, log_dir: Path) -> list[str]:
+    lines = []
+    for name, script in FLOOR_PAGES.items():
+        app = log_dir / "floor_page.py"
+        app.write_text(script)
+        proc, base = start_server(url, log_dir / "floor_server.log", app=app)
+        try:
+            times = asyncio.run(floor_times(base, n))
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        lines.append(f"    floor ({name}, N at once): p50/p95 {statistics.median(times):.2f} / "
+                     f"{percentile(times, 0.95):.2f} s")
+    return lines
 
 
 # ------------------------------------------------------------------------------ server only
@@ -542,7 +557,8 @@ def main() -> None:
     parser.add_argument("--server-only", action="store_true",
                         help="no browser: N AppTest sessions at once in one fresh process per N")
     parser.add_argument("--floor", action="store_true",
-                        help="also time N returning browsers opening a one-line Streamlit page (the floor)")
+                        help="also time N returning browsers opening a one-line Streamlit page, and one with a "
+                             "small Plotly chart (the floors)")
     parser.add_argument("--url", help="DE database URL (default: the bench's demo world)")
     parser.add_argument("--returning", action="store_true",
                         help="each browser has opened the dashboard once before (its cache holds Streamlit's "
@@ -600,7 +616,7 @@ def main() -> None:
             print(f"    browser: {browser_cpu:.1f} s of Chromium CPU (all processes, all sessions)", flush=True)
             print("\n".join(browser_lines(results)), flush=True)
         if args.floor:
-            print(floor_line(url, n, log_dir), flush=True)
+            print("\n".join(floor_lines(url, n, log_dir)), flush=True)
 
 
 if __name__ == "__main__":
