@@ -54,6 +54,16 @@ once, the floor under every step above (the app's share of a step is its time ab
 then the same page with one small Plotly chart, the floor under any step that waits for a chart
 (Order EDA's).
 
+``--websocket`` leaves the browser out but keeps the real server: per N, a fresh ``streamlit run``
+and N clients of its own websocket (``/_stcore/stream``), each a server session driven as
+Streamlit's frontend drives one (a ``BackMsg`` asks for a script run with the page, the query string
+and the widget changed; ``ForwardMsg`` deltas come back until the run has finished), walking the same
+steps (router first, then Compare, the knob, Order EDA on its own range, all at once). A step is timed
+until its script run finished and checked for what it drew (Compare's metrics, metrics the knob
+changed, Order EDA's KPIs and chart). What each step costs the server when the members' browsers run
+on their own machines, as a team's do; a member's wait is about this plus what their own browser
+spends drawing the page (the N = 1 figures above).
+
 ``--server-only`` leaves the browser out: per N, a fresh Python process runs N sessions at once as
 Streamlit AppTests in threads (one shared script cache, as a server has), walking the same steps
 (router first, then Compare, the knob, Order EDA on its own range), and prints p50/p95 wall seconds
@@ -64,7 +74,7 @@ knob step here is an upper bound.
 
     .venv/bin/python bench/bench_load.py [--sessions 1,5,10] [--warm] [--returning] [--visited] [--charts-open]
                                          [--server-times] [--browser-times] [--server-only] [--floor]
-                                         [--in-app] [--url URL]
+                                         [--in-app] [--websocket] [--url URL]
 """
 from __future__ import annotations
 
@@ -422,6 +432,102 @@ def floor_lines(url: str, n: int, log_dir: Path) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------------------ over the websocket
+SETTLE_S = 5.0
+"""Seconds between the members' router runs and their first step, as in the browser harness, whose
+members open the router seconds before (the server's warm-up, started by the first run, has then
+computed Compare's default view; without the pause one member's Compare waited 1.15 s for it)."""
+
+
+class WebsocketSession:
+    """One member's server session driven over Streamlit's own websocket, as its frontend drives it
+    (a ``BackMsg`` asking for a script run, ``ForwardMsg`` deltas until the script has finished),
+    with no browser to draw what arrives."""
+
+    def __init__(self, ws):
+        self.ws, self.elements = ws, {}
+
+    async def run(self, page: str = "", query: str = "", widgets: tuple = ()) -> None:
+        """Run ``page`` (the router's default page when empty) and keep what it drew, by element
+        type; return once the run has finished (a run that reruns itself is followed to its end)."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        done = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
+        request = BackMsg()
+        request.rerun_script.query_string, request.rerun_script.page_name = query, page
+        for widget in widgets:
+            request.rerun_script.widget_states.widgets.add().CopyFrom(widget)
+        self.elements = {}
+        await self.ws.send(request.SerializeToString())
+        while True:
+            msg = ForwardMsg()
+            msg.ParseFromString(await self.ws.recv())
+            kind = msg.WhichOneof("type")
+            if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                self.elements.setdefault(element.WhichOneof("type"), []).append(
+                    getattr(element, element.WhichOneof("type")))
+            elif kind == "script_finished" and msg.script_finished in done:
+                return
+            elif kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                raise RuntimeError(f"{page or 'the router'}: the script did not compile")
+
+    def count(self, element_type: str) -> int:
+        return len(self.elements.get(element_type, []))
+
+
+async def websocket_walk(base: str, eda_range: tuple[str, str], routed: asyncio.Semaphore,
+                         start: asyncio.Event) -> dict[str, float]:
+    """The browser sessions' steps over the websocket: the router, then (all at once) Compare, the
+    "Max per category" knob, Order EDA on a range of its own; each timed until its run finished."""
+    import websockets
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+    times: dict[str, float] = {}
+    waiting = True
+    try:
+        async with websockets.connect(base.replace("http", "ws", 1) + "/_stcore/stream",
+                                      subprotocols=["streamlit"], max_size=None) as ws:
+            member = WebsocketSession(ws)
+            await member.run()
+            routed.release()
+            waiting = False
+            await start.wait()
+            t0 = time.perf_counter()
+            await member.run("compare")
+            times["compare"] = time.perf_counter() - t0
+            if member.count("metric") < N_METRICS_PER_LIST or member.count("exception"):
+                raise RuntimeError(f"Compare drew {member.count('metric')} metrics")
+            before = [metric.body for metric in member.elements["metric"]]
+            cap = next(w for w in member.elements["number_input"] if w.label == ui_text.text("cmp.max_category"))
+            t0 = time.perf_counter()
+            await member.run("compare", widgets=(WidgetState(id=cap.id, int_value=2 if cap.default == 1 else 1),))
+            times["knob"] = time.perf_counter() - t0
+            if [metric.body for metric in member.elements.get("metric", [])] == before:
+                raise RuntimeError("the knob changed no metric")
+            t0 = time.perf_counter()
+            await member.run("order_eda", query=f"from={eda_range[0]}&to={eda_range[1]}")
+            times["eda"] = time.perf_counter() - t0
+            if not member.count("metric") or not member.count("plotly_chart") or member.count("exception"):
+                raise RuntimeError("Order EDA drew no KPIs or no chart")
+    except Exception as exc:                       # a failed session is reported, not hidden
+        print(f"  session failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", flush=True)
+        times["error"] = 1.0
+        if waiting:
+            routed.release()
+    return times
+
+
+async def websocket_sessions(base: str, ranges: list[tuple[str, str]]) -> list[dict[str, float]]:
+    """Every member's step times; the steps start together once every router run has finished."""
+    routed, start = asyncio.Semaphore(0), asyncio.Event()
+    tasks = [asyncio.create_task(websocket_walk(base, r, routed, start)) for r in ranges]
+    for _ in ranges:
+        await routed.acquire()
+    await asyncio.sleep(SETTLE_S)
+    start.set()
+    return list(await asyncio.gather(*tasks))
+
+
 # ------------------------------------------------------------------------------ server only
 SERVER_WORKER = "--server-worker"
 """argv[1] that makes this file one N's server-only run (a fresh process): prints one JSON line."""
@@ -556,6 +662,9 @@ def main() -> None:
                         help="also print each step's renderer main-thread time and websocket kilobytes")
     parser.add_argument("--server-only", action="store_true",
                         help="no browser: N AppTest sessions at once in one fresh process per N")
+    parser.add_argument("--websocket", action="store_true",
+                        help="no browser, the real server: N sessions over Streamlit's own websocket, each step "
+                             "timed until its script run finished (members' browsers on their own machines)")
     parser.add_argument("--floor", action="store_true",
                         help="also time N returning browsers opening a one-line Streamlit page, and one with a "
                              "small Plotly chart (the floors)")
@@ -579,15 +688,19 @@ def main() -> None:
               f"{'warm' if args.warm else 'cold'} process per N")
         server_only(url, sizes, args.warm)
         return
-    if not Path(CHROMIUM).exists():
+    if not args.websocket and not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     log_dir = ROOT / "data" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs shared by the server and Chromium; "
-          f"{'warm' if args.warm else 'cold'} server per N; "
-          f"{'visited' if args.visited else 'returning' if args.returning else 'new'} browsers"
-          f"{'; pages opened by the sidebar links (Order EDA on its default range)' if args.in_app else ''}"
-          f"{'; Compare charts open' if args.charts_open else ''}")
+    if args.websocket:
+        print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs; no browser: sessions over the server's websocket; "
+              f"{'warm' if args.warm else 'cold'} server per N")
+    else:
+        print(f"DE {config.mask_url(url)}; {os.cpu_count()} CPUs shared by the server and Chromium; "
+              f"{'warm' if args.warm else 'cold'} server per N; "
+              f"{'visited' if args.visited else 'returning' if args.returning else 'new'} browsers"
+              f"{'; pages opened by the sidebar links (Order EDA on its default range)' if args.in_app else ''}"
+              f"{'; Compare charts open' if args.charts_open else ''}")
     print(f"{'N':>3} | " + " | ".join(f"{s + ' p50/p95 s':>17}" for s in STEPS) + " | failed | server peak RSS")
     for n in sizes:
         times_file = log_dir / f"load_server_{n}.times" if args.server_times else None
@@ -596,10 +709,14 @@ def main() -> None:
         proc, base = start_server(url, log_dir / f"load_server_{n}.log", times_file)
         try:
             if args.warm:
-                asyncio.run(run_sessions(base, eda_ranges(url, 1), args))
+                asyncio.run(websocket_sessions(base, eda_ranges(url, 1)) if args.websocket
+                            else run_sessions(base, eda_ranges(url, 1), args))
                 if times_file:
                     times_file.write_text("")
-            results, browser_cpu = asyncio.run(run_sessions(base, eda_ranges(url, n), args))
+            if args.websocket:
+                results, browser_cpu = asyncio.run(websocket_sessions(base, eda_ranges(url, n))), float("nan")
+            else:
+                results, browser_cpu = asyncio.run(run_sessions(base, eda_ranges(url, n), args))
             rss = peak_rss_mb(proc.pid)
         finally:
             proc.terminate()
@@ -612,10 +729,10 @@ def main() -> None:
               + f" | {failed:>6} | {rss:,.0f} MB", flush=True)
         if times_file:
             print(f"    server: {server_times(times_file)}", flush=True)
-        if args.browser_times:
+        if args.browser_times and not args.websocket:
             print(f"    browser: {browser_cpu:.1f} s of Chromium CPU (all processes, all sessions)", flush=True)
             print("\n".join(browser_lines(results)), flush=True)
-        if args.floor:
+        if args.floor and not args.websocket:
             print("\n".join(floor_lines(url, n, log_dir)), flush=True)
 
 
