@@ -461,7 +461,7 @@ class WebsocketSession:
         await self.ws.send(request.SerializeToString())
         while True:
             msg = ForwardMsg()
-            msg.ParseFromString(await self.ws.recv())
+            msg.ParseFromString(await asyncio.wait_for(self.ws.recv(), TIMEOUT_MS / 1000))
             kind = msg.WhichOneof("type")
             if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element
