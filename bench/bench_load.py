@@ -464,9 +464,8 @@ class WebsocketSession:
             msg.ParseFromString(await asyncio.wait_for(self.ws.recv(), TIMEOUT_MS / 1000))
             kind = msg.WhichOneof("type")
             if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                element = msg.delta.new_element
-                self.elements.setdefault(element.WhichOneof("type"), []).append(
-                    getattr(element, element.WhichOneof("type")))
+                element_type = msg.delta.new_element.WhichOneof("type")
+                self.elements.setdefault(element_type, []).append(getattr(msg.delta.new_element, element_type))
             elif kind == "script_finished" and msg.script_finished in done:
                 return
             elif kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
@@ -502,8 +501,8 @@ async def websocket_walk(base: str, eda_range: tuple[str, str], routed: asyncio.
             t0 = time.perf_counter()
             await member.run("compare", widgets=(WidgetState(id=cap.id, int_value=2 if cap.default == 1 else 1),))
             times["knob"] = time.perf_counter() - t0
-            if [metric.body for metric in member.elements.get("metric", [])] == before:
-                raise RuntimeError("the knob changed no metric")
+            if [metric.body for metric in member.elements.get("metric", [])] == before or member.count("exception"):
+                raise RuntimeError("the knob changed no metric or broke the page")
             t0 = time.perf_counter()
             await member.run("order_eda", query=f"from={eda_range[0]}&to={eda_range[1]}")
             times["eda"] = time.perf_counter() - t0
@@ -653,6 +652,14 @@ def browser_lines(results: list[dict[str, float]]) -> list[str]:
     return lines
 
 
+def walk(base: str, ranges: list[tuple[str, str]],
+         options: argparse.Namespace) -> tuple[list[dict[str, float]], float]:
+    """Every session's step times and Chromium's CPU seconds (nan without a browser)."""
+    if options.websocket:
+        return asyncio.run(websocket_sessions(base, ranges)), float("nan")
+    return asyncio.run(run_sessions(base, ranges, options))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,5,10", help="comma-separated N (default 1,5,10)")
@@ -709,14 +716,10 @@ def main() -> None:
         proc, base = start_server(url, log_dir / f"load_server_{n}.log", times_file)
         try:
             if args.warm:
-                asyncio.run(websocket_sessions(base, eda_ranges(url, 1)) if args.websocket
-                            else run_sessions(base, eda_ranges(url, 1), args))
+                walk(base, eda_ranges(url, 1), args)
                 if times_file:
                     times_file.write_text("")
-            if args.websocket:
-                results, browser_cpu = asyncio.run(websocket_sessions(base, eda_ranges(url, n))), float("nan")
-            else:
-                results, browser_cpu = asyncio.run(run_sessions(base, eda_ranges(url, n), args))
+            results, browser_cpu = walk(base, eda_ranges(url, n), args)
             rss = peak_rss_mb(proc.pid)
         finally:
             proc.terminate()
