@@ -8,7 +8,11 @@ session reuses them.
 
 The sidebar's widgets are bound to the URL (``bind="query-params"``): a shared link opens the same
 user, setting, runs and knobs, and a widget that is not drawn (the date while the catalog is ranked)
-keeps its value in the URL instead of falling back to its default.
+keeps its value in the URL instead of falling back to its default. A bound widget keeps its place
+on the page: what comes and goes above one (a message, the group's users, the menu's day and meal,
+the replay) sits in a container of its own. Streamlit's frontend forgets a widget's binding when the
+widget moves while a run's elements arrive in more than one batch (the old copy, removed after the
+new one is drawn, unregisters it); from then on the widget no longer writes to the URL.
 
 Everything the knobs change (the lists, the pick of the day, the replay, the overlap and the
 charts) is one fragment (``st.fragment``): the replay's days rerun only it. A knob reruns the page,
@@ -122,25 +126,27 @@ with st.sidebar:
     for n, kind in enumerate(compare.QUICK_PICKS):
         buttons[n % 2].button(t(f"cmp.pick.{kind}"), key=f"cmp_pick_{kind}", on_click=quick_pick, args=(kind,),
                               width="stretch")
-    if state.get("cmp_pick_message"):
-        st.warning(state.cmp_pick_message)
-    if state.cmp_group is not None:
-        members = q(compare.users_of_group, state.cmp_group)
-        n_items = dict(zip(members[C.USER_ID].tolist(), members[C.N_ITEMS].tolist()))
-        st.selectbox(t("cmp.browse"), list(n_items), index=None, key="cmp_browse", on_change=browse,
-                     format_func=lambda u: t("cmp.browse_item", user=u, n=n_items[u]),
-                     placeholder=t("cmp.browse_pick"))
+    with st.container():            # what comes and goes sits in a slot of its own (see above)
+        if state.get("cmp_pick_message"):
+            st.warning(state.cmp_pick_message)
+        if state.cmp_group is not None:
+            members = q(compare.users_of_group, state.cmp_group)
+            n_items = dict(zip(members[C.USER_ID].tolist(), members[C.N_ITEMS].tolist()))
+            st.selectbox(t("cmp.browse"), list(n_items), index=None, key="cmp_browse", on_change=browse,
+                         format_func=lambda u: t("cmp.browse_item", user=u, n=n_items[u]),
+                         placeholder=t("cmp.browse_pick"))
     st.number_input(t("cmp.user_id"), min_value=1, value=int(default_user), step=1, key="cmp_user_id", bind=URL)
 
     st.header(t("cmp.setting"))
     scope = st.segmented_control(t("cmp.rank"), list(SCOPES), format_func=lambda s: t(SCOPES[s]), default=MENU,
                                  key="cmp_scope", required=True, bind=URL)
-    if scope == MENU and default_day is not None:
-        first, last = compare.menu_date_range(all_days)
-        st.date_input(t("cmp.date"), value=default_day, key="cmp_date", min_value=first, max_value=last,
-                      bind=URL)
-        st.selectbox(t("cmp.dining"), list(codes.DINING_TYPE), format_func=codes.DINING_TYPE.get,
-                     index=list(codes.DINING_TYPE).index(codes.LUNCH), key="cmp_dining", bind=URL)
+    with st.container():
+        if scope == MENU and default_day is not None:
+            first, last = compare.menu_date_range(all_days)
+            st.date_input(t("cmp.date"), value=default_day, key="cmp_date", min_value=first, max_value=last,
+                          bind=URL)
+            st.selectbox(t("cmp.dining"), list(codes.DINING_TYPE), format_func=codes.DINING_TYPE.get,
+                         index=list(codes.DINING_TYPE).index(codes.LUNCH), key="cmp_dining", bind=URL)
 
     st.header(t("cmp.models"))
     if run_labels:
@@ -279,35 +285,36 @@ def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int], knobs: com
     view, history, ordered, food_names = compared.view, compared.history, compared.ordered, compared.food_names
 
     # -------------------------------------------------------------------------- the pick of the day
-    st.subheader(t("cmp.pick_title"))
-    st.caption(t("cmp.pick_caption_past", day=ui_text.day(service_date)) if ordered else t("cmp.pick_caption"))
-    if scope == MENU and not ordered and profile.last_order_date and service_date <= profile.last_order_date:
-        st.caption(t("cmp.no_order_that_day"))
-    ordered_text = ", ".join(food_names.get(f, f"#{f}") for f in ordered)
-    for container, column in zip(st.columns(len(view.columns)), view.columns):
-        with container, st.container(border=True):
-            st.markdown(f"**{column.label}**")
-            if column.pick is None:
-                st.caption(t("cmp.no_pick"))
-                continue
-            top = column.items.iloc[0]
-            st.markdown(f"### {t('cmp.ai_pick')} · {top[C.FOOD_NAME]}")
-            st.caption(f"{top[C.MAKERS_NAME]} · {top[C.CUISINE_LABEL]} · {ui_text.won(top[C.PRICE])} · "
-                       f"{t('col.match')} {int(top[C.MATCH])}/100")
-            st.markdown(ui_text.why_line(top[C.WHY], language()))
-            if ordered:
-                if bool(top[C.ORDERED]):
-                    st.success(t("cmp.hit"), icon="✅")
-                else:
-                    rank = column.rank_of(ordered)
-                    st.warning(t("cmp.miss", foods=ordered_text) + " · "
-                               + (t("cmp.in_list_at", rank=rank) if rank else t("cmp.not_in_list")), icon="❌")
+    with st.container():            # its notes come and go: the widgets below keep their places
+        st.subheader(t("cmp.pick_title"))
+        st.caption(t("cmp.pick_caption_past", day=ui_text.day(service_date)) if ordered else t("cmp.pick_caption"))
+        if scope == MENU and not ordered and profile.last_order_date and service_date <= profile.last_order_date:
+            st.caption(t("cmp.no_order_that_day"))
+        ordered_text = ", ".join(food_names.get(f, f"#{f}") for f in ordered)
+        for container, column in zip(st.columns(len(view.columns)), view.columns):
+            with container, st.container(border=True):
+                st.markdown(f"**{column.label}**")
+                if column.pick is None:
+                    st.caption(t("cmp.no_pick"))
+                    continue
+                top = column.items.iloc[0]
+                st.markdown(f"### {t('cmp.ai_pick')} · {top[C.FOOD_NAME]}")
+                st.caption(f"{top[C.MAKERS_NAME]} · {top[C.CUISINE_LABEL]} · {ui_text.won(top[C.PRICE])} · "
+                           f"{t('col.match')} {int(top[C.MATCH])}/100")
+                st.markdown(ui_text.why_line(top[C.WHY], language()))
+                if ordered:
+                    if bool(top[C.ORDERED]):
+                        st.success(t("cmp.hit"), icon="✅")
+                    else:
+                        rank = column.rank_of(ordered)
+                        st.warning(t("cmp.miss", foods=ordered_text) + " · "
+                                   + (t("cmp.in_list_at", rank=rank) if rank else t("cmp.not_in_list")), icon="❌")
 
-    same_as: dict[str, str] = {}
-    for labels, same_order in view.identical_groups():
-        why = t("cmp.short_menu", n=n_menu, k=knobs.k) if n_menu and n_menu <= knobs.k else ""
-        st.info(t("cmp.identical" if same_order else "cmp.same_set", labels=", ".join(labels), why=why))
-        same_as.update({label: labels[0] for label in labels[1:]})
+        same_as: dict[str, str] = {}
+        for labels, same_order in view.identical_groups():
+            why = t("cmp.short_menu", n=n_menu, k=knobs.k) if n_menu and n_menu <= knobs.k else ""
+            st.info(t("cmp.identical" if same_order else "cmp.same_set", labels=", ".join(labels), why=why))
+            same_as.update({label: labels[0] for label in labels[1:]})
 
     st.subheader(t("cmp.side_by_side"))
     st.caption(t("cmp.ranking", setting=setting))
@@ -340,22 +347,23 @@ def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int], knobs: com
     st.caption(t("cmp.measured", n=len(view.columns), ms=compared.elapsed_ms))
 
     # -------------------------------------------------------------------------- replay of past days
-    if scope == MENU:
-        st.subheader(t("replay.title"))
-        meal = codes.DINING_TYPE[dining_type]
-        n_days = st.slider(t("replay.days"), 1, compare.MAX_REPLAY_DAYS, compare.DEFAULT_REPLAY_DAYS,
-                           key="cmp_replay_days", bind=URL)
-        with friendly_errors():
-            replay = compare_replay(chosen_runs, profile.user_id, dining_type, service_date, n_days, knobs,
-                                    version=version)
-        if not replay.days:
-            st.info(t("replay.none", meal=meal))
-        else:
-            st.caption(t("replay.caption", n=len(replay.days), meal=meal))
-            for cell, (label, rate) in zip(st.columns(len(replay.hit_rates)), replay.hit_rates.items()):
-                cell.metric(t("replay.hit_rate", label=label), f"{rate:.0%}",
-                            help=t("replay.hits", hits=replay.hits[label], days=len(replay.days)))
-            st.markdown(static_table.to_markdown(replay.table, REPLAY_HEADERS, REPLAY_FORMATS))
+    with st.container():
+        if scope == MENU:
+            st.subheader(t("replay.title"))
+            meal = codes.DINING_TYPE[dining_type]
+            n_days = st.slider(t("replay.days"), 1, compare.MAX_REPLAY_DAYS, compare.DEFAULT_REPLAY_DAYS,
+                               key="cmp_replay_days", bind=URL)
+            with friendly_errors():
+                replay = compare_replay(chosen_runs, profile.user_id, dining_type, service_date, n_days, knobs,
+                                        version=version)
+            if not replay.days:
+                st.info(t("replay.none", meal=meal))
+            else:
+                st.caption(t("replay.caption", n=len(replay.days), meal=meal))
+                for cell, (label, rate) in zip(st.columns(len(replay.hit_rates)), replay.hit_rates.items()):
+                    cell.metric(t("replay.hit_rate", label=label), f"{rate:.0%}",
+                                help=t("replay.hits", hits=replay.hits[label], days=len(replay.days)))
+                st.markdown(static_table.to_markdown(replay.table, REPLAY_HEADERS, REPLAY_FORMATS))
 
     st.subheader(t("cmp.overlap"))
     if len(view.columns) < 2:
@@ -365,9 +373,10 @@ def knobs_and_lists(user_id: int, scope: str, chosen_runs: list[int], knobs: com
                     help=f"Jaccard: {t('col.jaccard_help')}  \nRBO: {t('col.rbo_help')}")
 
     # -------------------------------------------------------------------------- history vs lists
-    if history.empty:
-        st.info(t("cmp.no_history", user=profile.user_id,
-                  before=t("cmp.before", day=ui_text.day(service_date)) if service_date else ""))
+    with st.container():
+        if history.empty:
+            st.info(t("cmp.no_history", user=profile.user_id,
+                      before=t("cmp.before", day=ui_text.day(service_date)) if service_date else ""))
     # the charts are drawn only while their box is open: a first visit does not wait for the charting library
     charts = st.expander(t("cmp.history"), key="cmp_charts", on_change="rerun", bind=URL, icon="📈")
     if charts.open:

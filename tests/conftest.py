@@ -263,6 +263,24 @@ def run_script(monkeypatch, de_url: str, script: str, query: dict[str, str] | No
     return at
 
 
+def url_bound_places(at) -> dict[str, tuple[int, ...]]:
+    """Where each widget bound to the URL sits in an AppTest's page: its key and its path of child
+    indices (the frontend's delta path). Streamlit's frontend drops a bound widget's link to the URL
+    when the widget moves between two runs, so a page keeps these paths fixed."""
+    places: dict[str, tuple[int, ...]] = {}
+
+    def walk(node, path: tuple[int, ...]) -> None:
+        proto = getattr(node, "proto", None)
+        kind = proto.WhichOneof("type") if proto is not None and "type" in proto.DESCRIPTOR.oneofs_by_name else None
+        proto = getattr(proto, kind) if kind else proto
+        if proto is not None and getattr(proto, "query_param_key", ""):
+            places[proto.query_param_key] = path
+        for index, child in getattr(node, "children", {}).items():
+            walk(child, (*path, index))
+    walk(at._tree, ())
+    return places
+
+
 # ------------------------------------------------------------------ who acts (kurrant_core.access)
 @pytest.fixture(autouse=True)
 def _private_secrets_file(tmp_path_factory, monkeypatch):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import APP_PATH, sign_in_with_password, tiny_world_with_runs
+from conftest import APP_PATH, sign_in_with_password, tiny_world_with_runs, url_bound_places
 from streamlit.testing.v1 import AppTest
 
 from kurrant_core import codes, columns as C, compare, runs, schema as S, ui_text
@@ -86,6 +86,30 @@ def test_a_user_and_two_runs_give_two_lists_and_a_knob_reranks_them(monkeypatch,
 
     at.sidebar.button(key="cmp_reset").click().run()
     assert lists(at) == before, "reset knobs: back to the shipped lists"
+
+
+def test_widgets_bound_to_the_url_keep_their_places_whatever_comes_and_goes(monkeypatch, world):
+    """A message, a group's users, the menu's day and meal, the replay or the notes above a widget bound
+    to the URL never move it: moved, it would stop writing to the link (pages/compare.py says why)."""
+    url, engine, run_ids = world
+    at = show(open_page(monkeypatch, url), compare.pick_user(engine, compare.HEAVY), run_ids, scope=MENU)
+    at.session_state["cmp_charts"] = True                     # the history charts' box, bound too
+    seen = [url_bound_places(at.run())]
+    at.sidebar.segmented_control(key="cmp_scope").set_value(CATALOG)          # no day, meal or replay
+    seen.append(url_bound_places(at.run()))
+    at.sidebar.selectbox(key="cmp_group").set_value(at.sidebar.selectbox(key="cmp_group").options[1])
+    seen.append(url_bound_places(at.run()))                  # the group's users to browse
+    at.sidebar.number_input(key="cmp_user_id").set_value(NO_ORDERS_USER)     # no history: a note
+    seen.append(url_bound_places(at.run()))
+    at.sidebar.segmented_control(key="cmp_scope").set_value(MENU)
+    at.session_state["cmp_pick_message"] = "—"                # a quick pick that found nobody
+    seen.append(url_bound_places(at.run()))
+    assert not at.exception
+    moved = {key: {places[key] for places in seen if key in places} for key in set().union(*seen)}
+    assert {"cmp_user_id", "cmp_scope", "cmp_runs", "cmp_max_per_category", "cmp_replay_days",
+            "cmp_charts"} <= set(moved)
+    assert {key: places for key, places in moved.items() if len(places) > 1} == {}
+    assert "cmp_date" not in seen[1] and "cmp_replay_days" not in seen[1]     # the catalog has neither
 
 
 def test_quick_picks_set_the_user_and_say_when_none_fits(monkeypatch, world):
