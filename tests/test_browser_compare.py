@@ -3,6 +3,8 @@ moving a diversity knob re-ranks them and moves their metrics; a screenshot is k
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 from conftest import SCREENSHOT_DIR, build_tiny_world, new_database_url
@@ -103,6 +105,27 @@ def record_script_runs(page) -> list[int]:
     return finished
 
 
+SLOW_FRAME_S = 0.05
+
+
+def slow_server_frames(page) -> dict[str, bool]:
+    """While ``slow["on"]``, hold each websocket frame from the server 50 ms: a run's elements then
+    reach the browser batch by batch, as from a busy server (where a moved widget once lost its link
+    to the URL; see pages/compare.py)."""
+    slow = {"on": False}
+
+    def route(socket) -> None:
+        server = socket.connect_to_server()
+
+        def forward(message) -> None:
+            if slow["on"]:
+                time.sleep(SLOW_FRAME_S)
+            socket.send(message)
+        server.on_message(forward)
+    page.route_web_socket(re.compile(r".*/_stcore/stream$"), route)
+    return slow
+
+
 def wait_for_run(page, finished: list[int], status: int) -> None:
     """Until a script run has ended with ``status`` (the page can look idle a moment before it ends)."""
     for _ in range(TIMEOUT_MS // 100):
@@ -114,11 +137,13 @@ def wait_for_run(page, finished: list[int], status: int) -> None:
 
 def test_browser_compare_a_knob_changes_the_lists_and_stays_in_the_link(browser, dashboard_factory, world_url):
     """Moving a knob reruns the page (its lists come from the per-server cache), the lists follow
-    the knob and the link keeps it; changing the user keeps the knob."""
+    the knob and the link keeps it, also after the catalog moved the knobs' neighbours away while its
+    elements arrived batch by batch; changing the user keeps the knob."""
     from playwright.sync_api import expect
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
     server = dashboard_factory(world_url)
     page = browser.new_page(viewport={"width": 1800, "height": 1300})
+    slow = slow_server_frames(page)
     finished = record_script_runs(page)
     page.goto(server.url, wait_until="networkidle")
     page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=TIMEOUT_MS)
@@ -126,6 +151,7 @@ def test_browser_compare_a_knob_changes_the_lists_and_stays_in_the_link(browser,
     wait_until_idle(page)
     wait_for_run(page, finished, ForwardMsg.FINISHED_SUCCESSFULLY)
     finished.clear()
+    slow["on"] = True                         # the day and meal boxes above the knobs go away batch by batch
     page.get_by_role("radio", name=ui_text.text("cmp.scope.catalog")).click()
     expect(page.get_by_text(ui_text.text("cmp.ranking", setting=ui_text.text("cmp.setting_catalog")))).to_be_visible(
         timeout=TIMEOUT_MS)
@@ -133,6 +159,7 @@ def test_browser_compare_a_knob_changes_the_lists_and_stays_in_the_link(browser,
     expect(page.locator('[data-testid="stMetric"]')).to_have_count(2 * len(compare.REPORT_METRICS),
                                                                    timeout=TIMEOUT_MS)
     wait_for_run(page, finished, ForwardMsg.FINISHED_SUCCESSFULLY)        # the scope is outside the fragment
+    slow["on"] = False
     before = metric_texts(page)
 
     finished.clear()
